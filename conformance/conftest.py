@@ -1,0 +1,173 @@
+"""Fixtures every conformance test uses.
+
+- `spec`: checks an observation against a clause and records it as evidence;
+- `kat`: records nested per-vector results (one KTAP subtest each);
+- `kernel`: the running kernel's release and version tuple;
+- `crypto`: /proc/crypto, to find drivers and skip algorithms that are absent;
+- `alg_socket`: a bound tfm socket, or a SKIP with `unsupported:alg-missing=<name>`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import platform
+
+import pytest
+
+from conformance import catalogue
+from harness import afalg, proccrypto
+from harness.afalg import AfalgSocket, errno_name
+from harness.pytest_plugin import recorder_for
+
+pytest_plugins = ["harness.pytest_plugin"]
+
+# bind() errors that mean "this kernel does not offer that algorithm" (6.12 reports a
+# failed template's own error, 6.1 always ENOENT; see SOCK clauses).
+ABSENT_ERRNOS = {errno.ENOENT, errno.EINVAL, errno.EAGAIN, errno.ELIBBAD}
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tests that need AF_ALG skip, with the reason, on a kernel that has none.
+    ok, why = afalg.afalg_available()
+    if not ok:
+        mark = pytest.mark.skip(reason=f"unsupported:no-af-alg ({why})")
+        for item in items:
+            item.add_marker(mark)
+
+
+class Spec:
+    """`spec.check(clause, seen, ...)`: record evidence and assert the linux expectation."""
+
+    def __init__(self, node, release: str):
+        self.node = node
+        self.release = release
+        self.rec = recorder_for(node)
+        self.failures: list[str] = []
+
+    def expected(self, clause_id: str) -> str:
+        return catalogue.get(clause_id).linux_expect(self.release)
+
+    def check(self, clause_id: str, seen, expected=None, sent: str = "", note: str = "",
+              soft: bool = False) -> bool:
+        """Compare `seen` with the clause's linux token (or an explicit expectation).
+
+        soft=True records a failure without stopping the test, so one test can
+        report several checks of one clause.
+        """
+        clause = catalogue.get(clause_id)
+        exp = clause.linux_expect(self.release) if expected is None else expected
+        if exp == "computed" and expected is None:
+            raise AssertionError(f"{clause_id} has a computed expectation; pass expected=")
+        seen_s = seen.hex() if isinstance(seen, (bytes, bytearray)) else str(seen)
+        exp_s = exp.hex() if isinstance(exp, (bytes, bytearray)) else str(exp)
+        ok = seen_s == exp_s
+        self.rec.add_evidence(clause=clause_id, sent=sent, expected=exp_s[:512], seen=seen_s[:512],
+                              ok=ok, note=note)
+        if not ok:
+            msg = f"{clause_id}: {sent}: expected {exp_s[:80]}, seen {seen_s[:80]}"
+            if soft:
+                self.failures.append(msg)
+            else:
+                raise AssertionError(msg)
+        return ok
+
+    def check_errno(self, clause_id: str, fn, expected=None, sent: str = "", note: str = "",
+                    soft: bool = False):
+        """Run fn(); the errno name it raises (or "ok") is the observation."""
+        result = None
+        try:
+            result = fn()
+            seen = "ok"
+        except OSError as e:
+            seen = errno_name(e.errno)
+        self.check(clause_id, seen, expected, sent, note, soft)
+        return result
+
+    def observe(self, clause_id: str, seen, sent: str = "", note: str = "") -> None:
+        """Evidence for profile comparison only: the linux verdict is not asserted here."""
+        seen_s = seen.hex() if isinstance(seen, (bytes, bytearray)) else str(seen)
+        self.rec.add_evidence(clause=clause_id, sent=sent, expected=None, seen=seen_s[:512],
+                              ok=True, note=note)
+
+    def finish(self) -> None:
+        if self.failures:
+            raise AssertionError("; ".join(self.failures)[:2000])
+
+
+@pytest.fixture
+def kernel():
+    release = platform.release()
+    return {"release": release, "version": catalogue.kernel_version(release)}
+
+
+@pytest.fixture
+def spec(request, kernel):
+    s = Spec(request.node, kernel["release"])
+    yield s
+    s.finish()
+
+
+class Kat:
+    """Nested per-vector results: one test, many vectors, each a KTAP subtest."""
+
+    def __init__(self, node):
+        self.rec = recorder_for(node)
+        self.counts = {"pass": 0, "fail": 0, "skip": 0}
+        self.failed: list[str] = []
+
+    def case(self, name: str, outcome: str, reason: str = "", **detail) -> None:
+        assert outcome in ("pass", "fail", "skip"), outcome
+        self.counts[outcome] += 1
+        self.rec.add_subtest(name, outcome, reason, **detail)
+        if outcome == "fail":
+            self.failed.append(f"{name}: {reason}")
+
+    def finish(self) -> None:
+        if self.failed:
+            head = "; ".join(self.failed[:5])
+            raise AssertionError(f"{len(self.failed)} vector(s) failed: {head}"[:2000])
+        if self.counts["pass"] == 0 and self.counts["skip"] > 0:
+            pytest.skip(f"unsupported:all-{self.counts['skip']}-vectors-inexpressible")
+
+
+@pytest.fixture
+def kat(request):
+    k = Kat(request.node)
+    yield k
+    k.finish()
+
+
+@pytest.fixture(scope="session")
+def crypto():
+    return proccrypto.read()
+
+
+def bind_or_skip(alg_type: str, name: str) -> AfalgSocket:
+    """A bound tfm socket for name, or SKIP when the kernel does not offer it."""
+    try:
+        return AfalgSocket.bound(alg_type, name)
+    except OSError as e:
+        if e.errno in ABSENT_ERRNOS:
+            pytest.skip(f"unsupported:alg-missing={name} ({errno_name(e.errno)})")
+        raise
+
+
+@pytest.fixture
+def alg_socket():
+    opened: list[AfalgSocket] = []
+
+    def make(alg_type: str, name: str) -> AfalgSocket:
+        s = bind_or_skip(alg_type, name)
+        opened.append(s)
+        return s
+    yield make
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def tmp_owned(tmp_path):
+    """A directory of files this run created itself: the only files ever spliced."""
+    os.chmod(tmp_path, 0o700)
+    return tmp_path

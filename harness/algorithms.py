@@ -1,0 +1,225 @@
+"""Every algorithm the project knows, described once.
+
+Tests, vector loaders and fuzzers all take their names, sizes and reference
+answers from here. `oracle` functions compute the answer with pyca/cryptography
+in the same layout AF_ALG uses, so kernel output can be compared byte for byte:
+  hash      oracle(key, msg) -> digest
+  skcipher  oracle(key, iv, data, encrypt) -> output
+  aead      oracle(key, iv, aad, data, authsize, encrypt) -> CT||tag (encrypt) / PT (decrypt)
+            (AF_ALG adds the AAD in front of either; see afalg.aead)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac as hmac_mod
+import struct
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import cmac as _cmac
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str                       # the kernel's generic cra_name, as bound
+    type: str                       # AF_ALG socket type: hash | skcipher | aead | rng
+    key_sizes: tuple[int, ...] = ()  # () for unkeyed
+    ivsize: int = 0
+    blocksize: int = 1
+    chunksize: int = 1              # granularity of partial skcipher processing
+    digestsize: int = 0
+    authsizes: tuple[int, ...] = ()
+    assoclen_fixed: tuple[int, ...] = ()   # rfc4106: the AAD region must be exactly these lengths
+    oracle: Callable | None = field(default=None, compare=False, repr=False)
+    make_key: Callable | None = field(default=None, compare=False, repr=False)  # raw bytes -> key
+    notes: str = ""
+
+    def key_from(self, material: bytes) -> bytes:
+        """A valid key for this algorithm made from key_sizes-long random material."""
+        return self.make_key(material) if self.make_key else material
+
+    @property
+    def keyed(self) -> bool:
+        return bool(self.key_sizes)
+
+    @property
+    def max_authsize(self) -> int:
+        return max(self.authsizes) if self.authsizes else 0
+
+
+# -- reference implementations (pyca/cryptography, hashlib) ------------------------------------
+
+def _hash(name: str):
+    return lambda key, msg: hashlib.new(name, msg).digest()
+
+
+def _hmac(name: str):
+    return lambda key, msg: hmac_mod.new(key, msg, name).digest()
+
+
+def _cmac_aes(key, msg):
+    c = _cmac.CMAC(algorithms.AES(key))
+    c.update(msg)
+    return c.finalize()
+
+
+def _block_mode(mode_factory, needs_iv=True):
+    def run(key, iv, data, encrypt):
+        mode = mode_factory(iv) if needs_iv else mode_factory()
+        c = Cipher(algorithms.AES(key), mode)
+        op = c.encryptor() if encrypt else c.decryptor()
+        return op.update(data) + op.finalize()
+    return run
+
+
+def _xts(key, iv, data, encrypt):
+    c = Cipher(algorithms.AES(key), modes.XTS(iv))
+    op = c.encryptor() if encrypt else c.decryptor()
+    return op.update(data) + op.finalize()
+
+
+def _chacha20(key, iv, data, encrypt):
+    # The kernel's 16-byte IV is LE32 counter || 96-bit nonce, which is exactly
+    # cryptography's 16-byte ChaCha20 nonce.
+    c = Cipher(algorithms.ChaCha20(key, iv), mode=None)
+    return c.encryptor().update(data)
+
+
+def _gcm(key, iv, aad, data, authsize, encrypt):
+    g = AESGCM(key)
+    if encrypt:
+        full = g.encrypt(iv, data, aad)
+        return full[:len(data)] + full[len(data):][:authsize]
+    # Truncated GCM tags are prefixes of the full tag: recompute and compare.
+    ct, tag = data[:-authsize], data[-authsize:]
+    pt = _ctr_gcm_decrypt(key, iv, ct)
+    expect = g.encrypt(iv, pt, aad)[len(pt):][:authsize]
+    if not hmac_mod.compare_digest(expect, tag):
+        raise InvalidTag()
+    return pt
+
+
+def _ctr_gcm_decrypt(key, iv, ct):
+    counter = iv + b"\x00\x00\x00\x02"
+    c = Cipher(algorithms.AES(key), modes.CTR(counter))
+    return c.decryptor().update(ct)
+
+
+def _ccm(key, iv, aad, data, authsize, encrypt):
+    # AF_ALG's 16-byte CCM IV: iv[0] = L' = L-1, then the nonce (15-L bytes), then a zero counter.
+    L = iv[0] + 1
+    nonce = iv[1:16 - L]
+    c = AESCCM(key, tag_length=authsize)
+    return c.encrypt(nonce, data, aad) if encrypt else c.decrypt(nonce, data, aad)
+
+
+def _rfc4106(key, iv, aad, data, authsize, encrypt):
+    # key = AES key || 4-byte salt; nonce = salt || 8-byte IV; the last 8 bytes of the
+    # AAD region carry the IV again and are not authenticated as AAD.
+    salt, aes_key = key[-4:], key[:-4]
+    return _gcm(aes_key, salt + iv, aad[:-8], data, authsize, encrypt)
+
+
+def _chachapoly(key, iv, aad, data, authsize, encrypt):
+    c = ChaCha20Poly1305(key)
+    return c.encrypt(iv, data, aad) if encrypt else c.decrypt(iv, data, aad)
+
+
+def authenc_key(authkey: bytes, enckey: bytes) -> bytes:
+    """The authenc() key blob: rtattr{len=8, type=1 (host endian)}, be32 enckeylen, keys."""
+    return struct.pack("=HH", 8, 1) + struct.pack(">I", len(enckey)) + authkey + enckey
+
+
+def _authenc_hmac_sha256_cbc_aes(key, iv, aad, data, authsize, encrypt):
+    enckeylen = struct.unpack(">I", key[4:8])[0]
+    authkey, enckey = key[8:-enckeylen], key[-enckeylen:]
+    cbc = _block_mode(modes.CBC)
+    if encrypt:
+        ct = cbc(enckey, iv, data, True)
+        return ct + hmac_mod.new(authkey, aad + ct, "sha256").digest()[:authsize]
+    ct, tag = data[:-authsize], data[-authsize:]
+    if not hmac_mod.compare_digest(hmac_mod.new(authkey, aad + ct, "sha256").digest()[:authsize], tag):
+        raise InvalidTag()
+    return cbc(enckey, iv, ct, False)
+
+
+# -- the registry ----------------------------------------------------------------------------------
+
+_AES_KEYS = (16, 24, 32)
+
+ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
+    # hashes
+    Algorithm("md5", "hash", digestsize=16, blocksize=64, oracle=_hash("md5")),
+    Algorithm("sha1", "hash", digestsize=20, blocksize=64, oracle=_hash("sha1")),
+    Algorithm("sha224", "hash", digestsize=28, blocksize=64, oracle=_hash("sha224")),
+    Algorithm("sha256", "hash", digestsize=32, blocksize=64, oracle=_hash("sha256")),
+    Algorithm("sha384", "hash", digestsize=48, blocksize=128, oracle=_hash("sha384")),
+    Algorithm("sha512", "hash", digestsize=64, blocksize=128, oracle=_hash("sha512")),
+    Algorithm("sha3-224", "hash", digestsize=28, blocksize=144, oracle=_hash("sha3_224")),
+    Algorithm("sha3-256", "hash", digestsize=32, blocksize=136, oracle=_hash("sha3_256")),
+    Algorithm("sha3-384", "hash", digestsize=48, blocksize=104, oracle=_hash("sha3_384")),
+    Algorithm("sha3-512", "hash", digestsize=64, blocksize=72, oracle=_hash("sha3_512")),
+    Algorithm("hmac(sha1)", "hash", key_sizes=(20,), digestsize=20, blocksize=64, oracle=_hmac("sha1")),
+    Algorithm("hmac(sha256)", "hash", key_sizes=(32,), digestsize=32, blocksize=64, oracle=_hmac("sha256")),
+    Algorithm("hmac(sha384)", "hash", key_sizes=(48,), digestsize=48, blocksize=128, oracle=_hmac("sha384")),
+    Algorithm("hmac(sha512)", "hash", key_sizes=(64,), digestsize=64, blocksize=128, oracle=_hmac("sha512")),
+    Algorithm("cmac(aes)", "hash", key_sizes=_AES_KEYS, digestsize=16, blocksize=16, oracle=_cmac_aes),
+    Algorithm("xcbc(aes)", "hash", key_sizes=(16,), digestsize=16, blocksize=16,
+              notes="no oracle in cryptography; RFC 3566 vectors ship in vectors/data"),
+    # symmetric ciphers
+    Algorithm("ecb(aes)", "skcipher", key_sizes=_AES_KEYS, ivsize=0, blocksize=16, chunksize=16,
+              oracle=_block_mode(modes.ECB, needs_iv=False)),
+    Algorithm("cbc(aes)", "skcipher", key_sizes=_AES_KEYS, ivsize=16, blocksize=16, chunksize=16,
+              oracle=_block_mode(modes.CBC)),
+    Algorithm("ctr(aes)", "skcipher", key_sizes=_AES_KEYS, ivsize=16, blocksize=1, chunksize=16,
+              oracle=_block_mode(modes.CTR)),
+    Algorithm("xts(aes)", "skcipher", key_sizes=(32, 64), ivsize=16, blocksize=16, chunksize=16,
+              oracle=_xts, notes="48-byte keys (AES-192-XTS) work in the kernel but not in OpenSSL"),
+    Algorithm("chacha20", "skcipher", key_sizes=(32,), ivsize=16, blocksize=1, chunksize=64,
+              oracle=_chacha20),
+    # AEAD
+    Algorithm("gcm(aes)", "aead", key_sizes=_AES_KEYS, ivsize=12, blocksize=1,
+              authsizes=(4, 8, 12, 13, 14, 15, 16), oracle=_gcm),
+    Algorithm("ccm(aes)", "aead", key_sizes=_AES_KEYS, ivsize=16, blocksize=1,
+              authsizes=(4, 6, 8, 10, 12, 14, 16), oracle=_ccm),
+    Algorithm("rfc4106(gcm(aes))", "aead", key_sizes=(20, 28, 36), ivsize=8, blocksize=1,
+              authsizes=(8, 12, 16), assoclen_fixed=(16, 20), oracle=_rfc4106),
+    Algorithm("rfc7539(chacha20,poly1305)", "aead", key_sizes=(32,), ivsize=12, blocksize=1,
+              authsizes=(16,), oracle=_chachapoly),
+    Algorithm("authenc(hmac(sha256),cbc(aes))", "aead", key_sizes=(48, 56, 64), ivsize=16, blocksize=16,
+              authsizes=tuple(range(1, 33)), oracle=_authenc_hmac_sha256_cbc_aes,
+              make_key=lambda m: authenc_key(m[:32], m[32:]),
+              notes="key is an authenc blob made from 32 bytes of HMAC key and an AES key; "
+                    "data must be whole blocks"),
+    # RNG
+    Algorithm("stdrng", "rng"),
+    Algorithm("jitterentropy_rng", "rng"),
+]}
+
+
+class UnknownAlgorithm(KeyError):
+    def __str__(self):
+        known = ", ".join(sorted(ALGORITHMS))
+        return f"unknown algorithm {self.args[0]!r}; known: {known}"
+
+
+def get(name: str) -> Algorithm:
+    try:
+        return ALGORITHMS[name]
+    except KeyError:
+        raise UnknownAlgorithm(name) from None
+
+
+def of_type(alg_type: str) -> list[Algorithm]:
+    return [a for a in ALGORITHMS.values() if a.type == alg_type]
+
+
+def ccm_iv(nonce: bytes) -> bytes:
+    """AF_ALG's 16-byte CCM IV for a 7..13-byte nonce."""
+    L = 15 - len(nonce)
+    return bytes([L - 1]) + nonce + b"\0" * L

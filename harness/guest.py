@@ -1,0 +1,80 @@
+"""The in-guest runner: `python -m harness.guest --results DIR [options] [pytest args]`.
+
+Runs the suite under pytest with the results plugin. Everything it produces
+goes to DIR (the one writable host folder): events.jsonl (the stream the host
+folds into results), pytest.log (pytest's own output), proc-crypto.txt.
+Exit status: pytest's (0 passed, 1 failed, 5 nothing collected), or 2 when the
+kernel has no AF_ALG at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+SUITES = {
+    "smoke": ["-m", "smoke"],
+    "full": [],
+}
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="harness.guest")
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--suite", default="full", choices=sorted(SUITES))
+    ap.add_argument("--events", default="events.jsonl", help="file name inside --results")
+    ap.add_argument("--test-timeout", type=float, default=120.0)
+    ap.add_argument("--skip-ids", default=None)
+    ap.add_argument("--shard", default=None)
+    ap.add_argument("--allow-crash", action="store_true")
+    ap.add_argument("-k", dest="keyword", default=None)
+    ap.add_argument("paths", nargs="*")
+    a = ap.parse_args(argv)
+
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    os.environ["AFALG_IN_RUNNER"] = "1"
+    results = Path(a.results)
+    results.mkdir(parents=True, exist_ok=True)
+    events = results / a.events
+
+    from harness.afalg import afalg_available   # imported late: keeps --help fast
+    ok, why = afalg_available()
+    if not ok:
+        with open(events, "a") as f:
+            f.write(json.dumps({"event": "fatal", "reason": f"this kernel has no AF_ALG: {why}",
+                                "t": time.time()}) + "\n")
+        print(f"harness.guest: this kernel has no AF_ALG: {why}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(OSError):
+        shutil.copyfile("/proc/crypto", results / "proc-crypto.txt")
+
+    args = [*(a.paths or [str(PROJECT_ROOT / "conformance")]), *SUITES[a.suite],
+            "-p", "no:cacheprovider", "-q", "-rN", "--rootdir", str(PROJECT_ROOT),
+            "--afalg-events", str(events), "--afalg-test-timeout", str(a.test_timeout)]
+    if a.skip_ids:
+        args += ["--afalg-skip-ids", a.skip_ids]
+    if a.shard:
+        args += ["--afalg-shard", a.shard]
+    if a.allow_crash:
+        args += ["--afalg-allow-crash"]
+    if a.keyword:
+        args += ["-k", a.keyword]
+
+    import pytest
+    log = open(results / "pytest.log", "a")
+    # pytest's own report goes to the log; the host prints KTAP, so stdout stays clean.
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        rc = pytest.main(args)
+    log.close()
+    return int(rc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

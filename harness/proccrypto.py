@@ -1,0 +1,78 @@
+"""/proc/crypto: which drivers implement which algorithm, and their properties."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# /proc/crypto 'type' values that AF_ALG can bind as each socket type.
+BINDABLE = {
+    "hash": {"ahash", "shash"},
+    "skcipher": {"skcipher", "lskcipher"},
+    "aead": {"aead"},
+    "rng": {"rng"},
+}
+
+
+@dataclass
+class Entry:
+    name: str
+    driver: str
+    module: str = ""
+    priority: int = 0
+    type: str = ""
+    internal: bool = False
+    selftest: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def int_field(self, key: str, default: int = 0) -> int:
+        try:
+            return int(self.fields.get(key, default))
+        except ValueError:
+            return default
+
+
+def parse(text: str) -> list[Entry]:
+    entries: list[Entry] = []
+    for block in text.split("\n\n"):
+        kv: dict[str, str] = {}
+        for line in block.splitlines():
+            k, sep, v = line.partition(":")
+            if sep:
+                kv[k.strip()] = v.strip()
+        if "name" not in kv or "driver" not in kv:
+            continue
+        entries.append(Entry(name=kv["name"], driver=kv["driver"], module=kv.get("module", ""),
+                             priority=int(kv.get("priority", "0") or 0), type=kv.get("type", ""),
+                             internal=kv.get("internal") == "yes", selftest=kv.get("selftest", ""),
+                             fields=kv))
+    return entries
+
+
+def read(path: str = "/proc/crypto") -> list[Entry]:
+    try:
+        with open(path) as f:
+            return parse(f.read())
+    except OSError:
+        return []
+
+
+def drivers_for(entries: list[Entry], alg_type: str, name: str) -> list[Entry]:
+    """Every non-internal driver of `name` that AF_ALG can bind as `alg_type`, best first.
+
+    The same driver can appear twice (e.g. as shash and ahash); keep one.
+    """
+    kinds = BINDABLE[alg_type]
+    seen, out = set(), []
+    for e in sorted(entries, key=lambda e: -e.priority):
+        if e.name == name and e.type in kinds and not e.internal and e.driver not in seen:
+            seen.add(e.driver)
+            out.append(e)
+    return out
+
+
+def driver_of(entries: list[Entry], alg_type: str, name: str) -> str | None:
+    """The driver a bind of the generic `name` resolves to: highest priority wins."""
+    if any(e.driver == name for e in entries):
+        return name
+    d = drivers_for(entries, alg_type, name)
+    return d[0].driver if d else None

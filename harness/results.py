@@ -1,0 +1,148 @@
+"""The results model: one run of the suite on one kernel.
+
+The guest streams events (events.jsonl, one JSON object a line, flushed and
+fsynced as each test ends); the host folds them into a Run, adds what only it
+knows (accelerator, console, crash), and writes results.json, results.ktap and
+junit.xml from that one object. Reports, diff and merge read results.json.
+
+Outcomes:
+  pass     the kernel did what the spec says (an expected rejection is a pass)
+  fail     wrong output, wrong errno, an invalid input accepted
+  xfail    a known, documented deviation the test expects (reported as XFAIL)
+  skip     cannot run here; the reason is machine-readable, e.g. unsupported:gcm-ivlen=8
+  error    the test itself broke (harness exception), not a verdict on the kernel
+  crash    the guest kernel died while this test ran
+  timeout  the test (or the guest) hung and was stopped
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = "afalg-conformance/results/1"
+OUTCOMES = ("pass", "fail", "xfail", "skip", "error", "crash", "timeout")
+FAILING = {"fail", "error", "crash", "timeout"}
+
+
+def ktap_name(nodeid: str) -> str:
+    """A KTAP-safe test name: no '#', no spaces; stable for a given pytest node id."""
+    name = nodeid.split("::", 1)[-1] if "::" in nodeid else nodeid
+    mod = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py").removeprefix("test_")
+    name = f"{mod}.{name}" if "::" in nodeid else name
+    return re.sub(r"[^A-Za-z0-9_.\-\[\]=,+()]", "_", name).replace("#", "_")
+
+
+@dataclass
+class Subtest:
+    name: str
+    outcome: str
+    reason: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TestResult:
+    id: str
+    name: str
+    outcome: str
+    reason: str = ""
+    clauses: list[str] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    subtests: list[Subtest] = field(default_factory=list)
+    kernel_log: list[dict[str, Any]] = field(default_factory=list)
+    duration: float = 0.0
+    longrepr: str = ""
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TestResult":
+        d = dict(d)
+        d["subtests"] = [Subtest(**s) for s in d.get("subtests", [])]
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class RunInfo:
+    target: str = ""
+    kernel_release: str = ""
+    accel: str = ""              # kvm | tcg | host
+    accel_reason: str = ""
+    command: list[str] = field(default_factory=list)
+    started: str = ""
+    duration: float = 0.0
+    boot_seconds: float | None = None
+    harness_status: str = "ok"   # ok | crashed | timeout | boot-failure | harness-error
+    harness_reason: str = ""
+    exit_code: int = 0
+    restarts: int = 0
+    shard: str = ""
+    profile: str = "linux"
+    drivers: dict[str, str] = field(default_factory=dict)   # alg name -> driver that served it
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    run: RunInfo = field(default_factory=RunInfo)
+    tests: list[TestResult] = field(default_factory=list)
+    kernel_problems: list[dict[str, Any]] = field(default_factory=list)
+    schema: str = SCHEMA
+
+    # -- accounting ----------------------------------------------------------------------
+    def totals(self) -> dict[str, int]:
+        t = {k: 0 for k in OUTCOMES}
+        for r in self.tests:
+            t[r.outcome] = t.get(r.outcome, 0) + 1
+        t["subtests"] = sum(len(r.subtests) for r in self.tests)
+        for k in ("pass", "fail", "skip"):
+            t[f"subtests_{k}"] = sum(1 for r in self.tests for s in r.subtests if s.outcome == k)
+        return t
+
+    def verdict(self) -> int:
+        """Exit status: 0 all passed (skips allowed), 1 failure or kernel problem, 2 harness."""
+        if self.run.harness_status in ("boot-failure", "harness-error") and not self.tests:
+            return 2
+        if any(r.outcome in FAILING for r in self.tests) or self.kernel_problems:
+            return 1
+        if self.run.harness_status != "ok":
+            return 1
+        return 0
+
+    # -- JSON ----------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        d = {"schema": self.schema, "run": asdict(self.run),
+             "tests": [asdict(t) for t in self.tests],
+             "kernel_problems": self.kernel_problems,
+             "totals": self.totals()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Run":
+        if d.get("schema") != SCHEMA:
+            raise ValueError(f"not an afalg-conformance results file (schema {d.get('schema')!r}, "
+                             f"expected {SCHEMA!r})")
+        info = RunInfo(**{k: v for k, v in d.get("run", {}).items() if k in RunInfo.__dataclass_fields__})
+        return cls(run=info, tests=[TestResult.from_json(t) for t in d.get("tests", [])],
+                   kernel_problems=d.get("kernel_problems", []))
+
+    @classmethod
+    def load(cls, path: str) -> "Run":
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such results file") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        return cls.from_json(data)
+
+    def save(self, path: str) -> None:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.to_json(), f, indent=1, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
