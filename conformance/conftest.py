@@ -20,7 +20,12 @@ from harness import afalg, proccrypto
 from harness.afalg import AfalgSocket, errno_name
 from harness.pytest_plugin import recorder_for
 
-pytest_plugins = ["harness.pytest_plugin"]
+from hypothesis import HealthCheck, settings
+
+# The guest sees the host read-only: no example database; TCG is slow: no deadline.
+settings.register_profile("afalg", database=None, deadline=None, max_examples=40,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("afalg")
 
 # bind() errors that mean "this kernel does not offer that algorithm" (6.12 reports a
 # failed template's own error, 6.1 always ENOENT; see SOCK clauses).
