@@ -68,6 +68,22 @@ def _cmac_aes(key, msg):
     return c.finalize()
 
 
+def _xcbc_aes(key, msg):
+    # RFC 3566: K1/K2/K3 = E(K, 0x01../0x02../0x03..); CBC-MAC under K1, last block
+    # XORed with K2 when full, else 10* padded and XORed with K3.
+    def ecb(k, block):
+        e = Cipher(algorithms.AES(k), modes.ECB()).encryptor()
+        return e.update(block) + e.finalize()
+    k1, k2, k3 = (ecb(key, bytes([i]) * 16) for i in (1, 2, 3))
+    blocks = [msg[i:i + 16] for i in range(0, len(msg), 16)] or [b""]
+    state = bytes(16)
+    for b in blocks[:-1]:
+        state = ecb(k1, bytes(x ^ y for x, y in zip(state, b)))
+    last = blocks[-1]
+    last, pad = (last, k2) if len(last) == 16 else (last + b"\x80" + bytes(15 - len(last)), k3)
+    return ecb(k1, bytes(x ^ y ^ z for x, y, z in zip(state, last, pad)))
+
+
 def _block_mode(mode_factory, needs_iv=True):
     def run(key, iv, data, encrypt):
         mode = mode_factory(iv) if needs_iv else mode_factory()
@@ -169,8 +185,8 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
     Algorithm("hmac(sha384)", "hash", key_sizes=(48,), digestsize=48, blocksize=128, oracle=_hmac("sha384")),
     Algorithm("hmac(sha512)", "hash", key_sizes=(64,), digestsize=64, blocksize=128, oracle=_hmac("sha512")),
     Algorithm("cmac(aes)", "hash", key_sizes=_AES_KEYS, digestsize=16, blocksize=16, oracle=_cmac_aes),
-    Algorithm("xcbc(aes)", "hash", key_sizes=(16,), digestsize=16, blocksize=16,
-              notes="no oracle in cryptography; RFC 3566 vectors ship in vectors/data"),
+    Algorithm("xcbc(aes)", "hash", key_sizes=(16,), digestsize=16, blocksize=16, oracle=_xcbc_aes,
+              notes="oracle built from AES-ECB (RFC 3566); RFC 3566 vectors ship in vectors/data"),
     # symmetric ciphers
     Algorithm("ecb(aes)", "skcipher", key_sizes=_AES_KEYS, ivsize=0, blocksize=16, chunksize=16,
               oracle=_block_mode(modes.ECB, needs_iv=False)),
