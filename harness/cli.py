@@ -33,6 +33,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="also run the tests that crash or hang the kernel on purpose (guests only)")
     p.add_argument("--i-know-this-is-the-host", action="store_true",
                    help="permit --allow-crash-tests with --kernel host")
+    p.add_argument("--preload-modules", default=None, metavar="DIR",
+                   help="guest insmods af_alg.ko then algif_*.ko from DIR first (afalg-conform mutants)")
     p.add_argument("paths", nargs="*", help="test files or node ids (default: conformance/)")
 
 
@@ -55,7 +57,8 @@ def cmd_run(a) -> int:
     opts = runner.RunOptions(suite=a.suite, boot_timeout=a.boot_timeout, run_timeout=a.run_timeout,
                              test_timeout=a.test_timeout, memory=a.memory, cpus=a.cpus,
                              max_restarts=a.max_restarts, keyword=a.keyword, shard=a.shard,
-                             allow_crash=a.allow_crash_tests, paths=a.paths, append=a.append)
+                             allow_crash=a.allow_crash_tests, paths=a.paths, append=a.append,
+                             preload_modules=str(Path(a.preload_modules).resolve()) if a.preload_modules else None)
     run = runner.execute(target, results.resolve(), opts)
     t = run.totals()
     print(f"afalg-conform: {target.name} {run.run.kernel_release}: {t['pass']} passed, {t['fail']} failed, "
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import bench
     bench.add_parser(sub)
 
-    for mod_name in ("report", "matrix", "fuzzcli"):
+    for mod_name in ("report", "matrix", "fuzzcli", "mutants"):
         try:
             mod = __import__(f"harness.{mod_name}", fromlist=["add_parser"])
         except ModuleNotFoundError as e:

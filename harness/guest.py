@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shard", default=None)
     ap.add_argument("--allow-crash", action="store_true")
     ap.add_argument("-k", dest="keyword", default=None)
+    ap.add_argument("--preload-modules", default=None, metavar="DIR",
+                    help="insmod af_alg.ko then algif_*.ko from DIR before anything opens AF_ALG")
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args(argv)
 
@@ -43,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     results = Path(a.results)
     results.mkdir(parents=True, exist_ok=True)
     events = results / a.events
+
+    if a.preload_modules:
+        why = preload_modules(Path(a.preload_modules), results / PRELOAD_RECORD)
+        if why:
+            with open(events, "a") as f:
+                f.write(json.dumps({"event": "fatal", "reason": why, "t": time.time()}) + "\n")
+            print(f"harness.guest: {why}", file=sys.stderr)
+            return 2
 
     from harness.afalg import afalg_available   # imported late: keeps --help fast
     ok, why = afalg_available()
@@ -74,6 +84,45 @@ def main(argv: list[str] | None = None) -> int:
         rc = pytest.main(args)
     log.close()
     return int(rc)
+
+
+PRELOAD_RECORD = "preload-modules.json"
+
+
+def preload_modules(folder: Path, record: Path) -> str | None:
+    """Load af_alg.ko, then algif_*.ko (then any other .ko) from folder in place of the
+    stock modules, and write what is loaded to record. Returns a reason on failure:
+    a run whose modules did not load must not be reported as a run of those modules."""
+    import hashlib
+    import subprocess
+    kos = sorted(folder.glob("*.ko"), key=lambda p: (p.stem != "af_alg", not p.stem.startswith("algif_"), p.name))
+    out = {"dir": str(folder), "modules": []}
+    why = None if kos else f"--preload-modules {folder}: no .ko files there"
+    names = [p.stem.replace("-", "_") for p in kos]
+    for name in reversed(names):    # stock copies loaded already (autoload) go first
+        if Path("/sys/module", name).exists():
+            subprocess.run(["rmmod", name], capture_output=True, timeout=60)
+    for ko, name in zip(kos, names):
+        if why:
+            break
+        r = subprocess.run(["insmod", str(ko)], capture_output=True, text=True, timeout=120)
+        taint = Path("/sys/module", name, "taint")
+        m = {"name": name, "path": str(ko), "sha256": hashlib.sha256(ko.read_bytes()).hexdigest(),
+             "insmod_rc": r.returncode, "insmod_stderr": r.stderr.strip()[-300:],
+             "taint": taint.read_text().strip() if taint.exists() else None}
+        out["modules"].append(m)
+        if r.returncode != 0:
+            why = f"insmod {ko} failed: {m['insmod_stderr'] or r.returncode}"
+        elif "O" not in (m["taint"] or ""):
+            why = f"{name} is loaded but not out-of-tree (taint {m['taint']!r}): the stock module is in place"
+    try:
+        out["proc_modules"] = [ln for ln in Path("/proc/modules").read_text().splitlines()
+                               if ln.split()[0] in names]
+    except OSError:
+        pass
+    out["error"] = why
+    record.write_text(json.dumps(out, indent=1) + "\n")
+    return why
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class RunOptions:
     allow_crash: bool = False
     paths: list[str] = field(default_factory=list)
     append: list[str] = field(default_factory=list)
+    preload_modules: str | None = None  # guest insmods af_alg.ko, algif_*.ko from this folder first
     progress: bool | None = None      # None: when stderr is a terminal
     ktap_out: object = None           # a text stream for streamed KTAP; None: sys.stdout
 
@@ -179,6 +180,8 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None) -> li
         args.append("--allow-crash")
     if opts.keyword:
         args += ["-k", opts.keyword]
+    if opts.preload_modules:
+        args += ["--preload-modules", opts.preload_modules]
     return args + list(opts.paths)
 
 
@@ -320,6 +323,11 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         session.running = None
         session.ended = False
 
+    if opts.preload_modules:   # which modules the guest really loaded (harness/guest.py)
+        try:
+            info.extra["preload_modules"] = json.loads((results_dir / "preload-modules.json").read_text())
+        except (OSError, ValueError) as e:
+            info.extra["preload_modules"] = {"dir": opts.preload_modules, "error": f"no record: {e}"}
     # Tests that never ran are reported as such, never as passes.
     for p in session.remaining():
         why = info.harness_reason or "not run"
