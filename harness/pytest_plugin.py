@@ -84,7 +84,18 @@ def shard_of(nodeid: str, n: int) -> int:
     return zlib.crc32(nodeid.encode()) % n
 
 
+def canonical_order_key(nodeid: str) -> tuple:
+    """The one order tests run and are reported in: by node id, numbers compared as numbers.
+
+    Sharded runs use it too, so `afalg-conform merge` (harness/merge.py) can put shard
+    results back into exactly the order of an unsharded run."""
+    import re
+    parts = re.split(r"(\d+)", nodeid)
+    return ([int(p) if i % 2 else p for i, p in enumerate(parts)], nodeid)
+
+
 def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda it: canonical_order_key(it.nodeid))
     keep, drop = [], []
     skip_file = config.getoption("--afalg-skip-ids")
     done = set()
