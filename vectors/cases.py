@@ -1,0 +1,273 @@
+"""Vector records -> uniform test cases in AF_ALG's layout.
+
+Each adapter turns one file's records (vectors.cavp / nist_txt / wycheproof)
+into `Case` objects that need no more knowledge of the file format: the IV is
+already the bytes AF_ALG takes (CCM's 16-byte L'||nonce||0 block, XTS's
+zero-padded tweak, ChaCha20's LE32 counter || nonce), lengths that CAVP spells
+as "00" are trimmed, and a case the interface cannot express carries its
+machine-readable `unsupported` reason instead of being dropped, so it is
+counted. The same cases feed the guest tests (conformance/test_kat.py,
+test_drivers.py) and the host-side oracle checks (tests/test_vectors.py).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+
+from harness import algorithms
+
+from .common import VectorError
+
+
+@dataclass
+class Case:
+    name: str                    # unique within its vector set, KTAP-safe
+    where: str                   # file:line
+    alg: str                     # harness.algorithms name
+    kind: str                    # hash | skcipher | aead
+    key: bytes | None = None     # None: unkeyed hash
+    iv: bytes | None = None      # AF_ALG layout; None for ECB and hashes
+    aad: bytes = b""
+    pt: bytes = b""              # hash: the message
+    ct: bytes = b""              # hash: expected digest/MAC (maybe truncated); aead: without tag
+    tag: bytes = b""
+    authsize: int = 0
+    ops: tuple[str, ...] = ("encrypt", "decrypt")   # skcipher/aead directions to run
+    expect: str = "valid"        # valid | invalid | acceptable (Wycheproof's words)
+    unsupported: str = ""        # "unsupported:gcm-ivlen=8": cannot be expressed, SKIP
+    flags: tuple[str, ...] = ()
+
+    @property
+    def algorithm(self) -> algorithms.Algorithm:
+        return algorithms.get(self.alg)
+
+
+def _c(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-=,+]", "_", name)
+
+
+# -- hashes and MACs ---------------------------------------------------------------------
+
+def hash_cavp(records, vs):
+    """SHA-1/2/3 ShortMsg/LongMsg: Len (bits), Msg, MD. Len 0 spells Msg as 00."""
+    out = []
+    for r in records:
+        bits = r.int("len")
+        msg, md = r.bytes("msg"), r.bytes("md")
+        unsupported = f"unsupported:hash-bitlen={bits}" if bits % 8 else ""
+        out.append(Case(f"len{bits}", r.where, vs.algorithm, "hash", pt=msg[:bits // 8], ct=md,
+                        unsupported=unsupported))
+    return out
+
+
+def hmac_txt(records, vs):
+    """rfc-4231/rfc-2202: Len (bits of Msg), Key, Msg, MD (the full MAC)."""
+    out = []
+    for i, r in enumerate(records, 1):
+        bits = r.int("len")
+        msg = r.bytes("msg")
+        if bits != 8 * len(msg):
+            raise VectorError(r.path, r.line, f"Len = {bits} but Msg holds {len(msg)} bytes")
+        out.append(Case(f"case{i}", r.where, vs.algorithm, "hash", key=r.bytes("key"), pt=msg,
+                        ct=r.bytes("md")))
+    return out
+
+
+def mac_txt(records, vs):
+    """CMAC nist-800-38b / XCBC RFC 3566: COUNT, KEY, MESSAGE, OUTPUT."""
+    return [Case(f"count{r.str('count')}", r.where, vs.algorithm, "hash", key=r.bytes("key"),
+                 pt=r.bytes("message"), ct=r.bytes("output")) for r in records]
+
+
+def mac_wycheproof(f, vs):
+    out = []
+    for t in f.tests:
+        tag = t.bytes("tag")
+        if t.group.get("tagSize", 8 * len(tag)) != 8 * len(tag) and t.result == "valid":
+            raise VectorError(t.path, t.line, f"tcId {t.tc_id}: tag length differs from tagSize")
+        out.append(Case(f"tc{t.tc_id}", t.where, vs.algorithm, "hash", key=t.bytes("key"),
+                        pt=t.bytes("msg"), ct=tag, expect=t.result, flags=t.flags))
+    return out
+
+
+# -- skciphers ---------------------------------------------------------------------------
+
+def _ops(r, vs):
+    d = r.params.get("direction", "")
+    if d not in ("encrypt", "decrypt"):
+        raise VectorError(r.path, r.line, "record outside an [ENCRYPT] or [DECRYPT] section")
+    return (d,)
+
+
+def skcipher_cavp(records, vs):
+    """AES ECB/CBC KAT+MMT .rsp and cryptography's CTR .txt: KEY, IV, PLAINTEXT, CIPHERTEXT."""
+    ivsize = vs.alg.ivsize
+    out = []
+    for r in records:
+        iv = r.bytes("iv") if ivsize else None
+        if iv is not None and len(iv) != ivsize:
+            raise VectorError(r.path, r.fields["iv"][1], f"IV is {len(iv)} bytes, {vs.algorithm} takes {ivsize}")
+        ops = _ops(r, vs)
+        out.append(Case(f"{ops[0][:3]}-count{r.str('count')}", r.where, vs.algorithm, "skcipher",
+                        key=r.bytes("key"), iv=iv, pt=r.bytes("plaintext"), ct=r.bytes("ciphertext"),
+                        ops=ops))
+    return out
+
+
+def xts_cavp(records, vs):
+    """XTSGenAES*.rsp: Key (both halves), i (hex tweak) or DataUnitSeqNumber (LE128), PT, CT."""
+    out = []
+    for r in records:
+        bits = r.int("dataunitlen")
+        if r.has("i"):
+            tweak = r.bytes("i")
+        else:
+            tweak = r.int("dataunitseqnumber").to_bytes(16, "little")
+        ops = _ops(r, vs)
+        pt, ct = r.bytes("pt"), r.bytes("ct")
+        unsupported = f"unsupported:xts-bits={bits}" if bits % 8 else ""
+        out.append(Case(f"{ops[0][:3]}-count{r.str('count')}", r.where, vs.algorithm, "skcipher",
+                        key=r.bytes("key"), iv=tweak, pt=pt, ct=ct, ops=ops, unsupported=unsupported))
+    return out
+
+
+def xts_wycheproof(f, vs):
+    """Wycheproof's XTS tweak is short (mostly 8 bytes): zero-padded on the right to 16."""
+    out = []
+    for t in f.tests:
+        iv = t.bytes("iv")
+        unsupported = f"unsupported:xts-tweaklen={len(iv)}" if len(iv) > 16 else ""
+        out.append(Case(f"tc{t.tc_id}", t.where, vs.algorithm, "skcipher", key=t.bytes("key"),
+                        iv=iv + bytes(16 - len(iv)) if not unsupported else iv, pt=t.bytes("msg"),
+                        ct=t.bytes("ct", b"" if t.result != "valid" else None), expect=t.result,
+                        flags=t.flags, unsupported=unsupported))
+    return out
+
+
+def chacha20_txt(records, vs):
+    """rfc7539.txt: KEY, NONCE (12 bytes), INITIAL_BLOCK_COUNTER -> IV = LE32(counter) || nonce."""
+    out = []
+    for r in records:
+        iv = struct.pack("<I", r.int("initial_block_counter")) + r.bytes("nonce")
+        out.append(Case(f"count{r.str('count')}", r.where, vs.algorithm, "skcipher", key=r.bytes("key"),
+                        iv=iv, pt=r.bytes("plaintext"), ct=r.bytes("ciphertext")))
+    return out
+
+
+def chacha20_wycheproof(f, vs):
+    """chacha20_counter_test.json: the ChaCha20-IETF group maps to chacha20 (IV = LE32
+    counter || 96-bit nonce); the XChaCha20 group (64-bit counter) is not covered."""
+    out = []
+    for t in f.tests:
+        galg = t.group.get("algorithm", "")
+        ctr = t.bytes("initialCounter")
+        common = dict(key=t.bytes("key"), pt=t.bytes("msg"), ct=t.bytes("ct", b""), expect=t.result,
+                      flags=t.flags, ops=("encrypt",))
+        if galg == "ChaCha20-IETF" and len(ctr) == 4 and len(t.bytes("iv")) == 12:
+            out.append(Case(f"tc{t.tc_id}", t.where, vs.algorithm, "skcipher", iv=ctr + t.bytes("iv"), **common))
+        else:
+            out.append(Case(f"tc{t.tc_id}", t.where, vs.algorithm, "skcipher", iv=t.bytes("iv"), **common,
+                            unsupported=f"unsupported:not-covered={_c(galg.lower())}"))
+    return out
+
+
+# -- AEADs -------------------------------------------------------------------------------
+
+def _aead_iv(alg: str, nonce: bytes) -> tuple[bytes, str]:
+    """AF_ALG IV for a nonce, or the reason the interface cannot take it."""
+    if alg == "gcm(aes)":
+        return nonce, "" if len(nonce) == 12 else f"unsupported:gcm-ivlen={len(nonce)}"
+    if alg == "ccm(aes)":
+        if 7 <= len(nonce) <= 13:
+            return algorithms.ccm_iv(nonce), ""
+        return nonce, f"unsupported:ccm-noncelen={len(nonce)}"
+    if alg == "rfc7539(chacha20,poly1305)":
+        return nonce, "" if len(nonce) == 12 else f"unsupported:chacha20poly1305-noncelen={len(nonce)}"
+    raise ValueError(f"no AF_ALG IV layout known for {alg}")
+
+
+def gcm_cavp(records, vs):
+    """gcmEncryptExtIV*.rsp / gcmDecrypt*.rsp: Key, IV, PT, AAD, CT, Tag; FAIL lines; the
+    section headers give IVlen and Taglen in bits. Encrypt files run encrypt, decrypt files decrypt."""
+    out = []
+    for r in records:
+        p = r.params
+        iv, unsupported = _aead_iv(vs.algorithm, r.bytes("iv"))
+        tag = r.bytes("tag")
+        if int(p["taglen"]) != 8 * len(tag):
+            raise VectorError(r.path, r.fields["tag"][1], f"Tag is {len(tag)} bytes, section says Taglen = {p['taglen']}")
+        name = f"iv{p['ivlen']}-pt{p['ptlen']}-aad{p['aadlen']}-tag{p['taglen']}-count{r.str('count')}"
+        out.append(Case(name, r.where, vs.algorithm, "aead", key=r.bytes("key"), iv=iv, aad=r.bytes("aad"),
+                        pt=r.bytes("pt", b""), ct=r.bytes("ct"), tag=tag, authsize=len(tag), ops=(vs.op,),
+                        expect="invalid" if r.fail else "valid", unsupported=unsupported))
+    return out
+
+
+def ccm_cavp(records, vs):
+    """CCM DVPT/VADT/VNT/VPT/VTT .rsp. Lengths (bytes) come from headers or file-level lines;
+    Key/Nonce may be section context; a zero-length Adata/Payload is written 00; CT is
+    ciphertext || tag. DVPT files (Result = Pass/Fail) are decryptions, the others encryptions."""
+    out = []
+    for r in records:
+        alen, plen, nlen, tlen = (r.int(k) for k in ("alen", "plen", "nlen", "tlen"))
+        nonce = r.bytes("nonce")
+        if len(nonce) != nlen:
+            raise VectorError(r.path, r.raw("nonce")[1], f"Nonce is {len(nonce)} bytes, Nlen = {nlen}")
+        aad = r.bytes("adata")[:alen]
+        if len(aad) != alen:
+            raise VectorError(r.path, r.raw("adata")[1], f"Adata is {len(aad)} bytes, Alen = {alen}")
+        full = r.bytes("ct")
+        if len(full) != plen + tlen:
+            raise VectorError(r.path, r.raw("ct")[1], f"CT is {len(full)} bytes, Plen + Tlen = {plen + tlen}")
+        pt = r.bytes("payload", b"")[:plen] if not r.fail else b""
+        iv, unsupported = _aead_iv(vs.algorithm, nonce)
+        decrypt = "result" in r.fields
+        name = f"a{alen}-p{plen}-n{nlen}-t{tlen}-count{r.str('count')}"
+        out.append(Case(name, r.where, vs.algorithm, "aead", key=r.bytes("key"), iv=iv, aad=aad, pt=pt,
+                        ct=full[:plen], tag=full[plen:], authsize=tlen,
+                        ops=("decrypt",) if decrypt else ("encrypt",),
+                        expect="invalid" if r.fail else "valid", unsupported=unsupported))
+    return out
+
+
+def aead_wycheproof(f, vs):
+    out = []
+    for t in f.tests:
+        tag_bits = t.group.get("tagSize")
+        tag = t.bytes("tag")
+        iv, unsupported = _aead_iv(vs.algorithm, t.bytes("iv"))
+        if tag_bits is not None and tag_bits % 8:
+            unsupported = unsupported or f"unsupported:tag-bits={tag_bits}"
+        authsize = tag_bits // 8 if tag_bits else len(tag)
+        out.append(Case(f"tc{t.tc_id}", t.where, vs.algorithm, "aead", key=t.bytes("key"), iv=iv,
+                        aad=t.bytes("aad"), pt=t.bytes("msg"), ct=t.bytes("ct"), tag=tag, authsize=authsize,
+                        ops=("encrypt", "decrypt") if t.result == "valid" else ("decrypt",),
+                        expect=t.result, flags=t.flags, unsupported=unsupported))
+    return out
+
+
+def chachapoly_txt(records, vs):
+    """ChaCha20Poly1305 openssl.txt (Key, IV, AAD, Tag, Plaintext, Ciphertext, Result) and
+    boringssl.txt (KEY, NONCE, IN, AD, CT, TAG)."""
+    def pick(r, *names):
+        for n in names:
+            if r.has(n):
+                return r.bytes(n)
+        raise VectorError(r.path, r.line, f"record has none of {names}")
+    out = []
+    for r in records:
+        iv, unsupported = _aead_iv(vs.algorithm, pick(r, "iv", "nonce"))
+        tag = pick(r, "tag")
+        out.append(Case(f"count{r.str('count')}", r.where, vs.algorithm, "aead", key=pick(r, "key"), iv=iv,
+                        aad=pick(r, "aad", "ad"), pt=pick(r, "plaintext", "in"), ct=pick(r, "ciphertext", "ct"),
+                        tag=tag, authsize=len(tag),
+                        ops=("decrypt",) if r.fail else ("encrypt", "decrypt"),
+                        expect="invalid" if r.fail else "valid", unsupported=unsupported))
+    return out
+
+
+ADAPTERS = {f.__name__: f for f in (
+    hash_cavp, hmac_txt, mac_txt, mac_wycheproof, skcipher_cavp, xts_cavp, xts_wycheproof,
+    chacha20_txt, chacha20_wycheproof, gcm_cavp, ccm_cavp, aead_wycheproof, chachapoly_txt)}

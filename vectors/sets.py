@@ -1,0 +1,136 @@
+"""Which vector file tests which kernel algorithm: the declarative table.
+
+One row per vector file. `algorithm` is a name from harness/algorithms.py (the
+one place algorithms are described); `format` picks the loader (vectors.cavp,
+vectors.nist_txt, vectors.wycheproof); `adapter` (vectors.cases) turns its
+records into AF_ALG-layout cases. Files are read from the installed packages
+(`source`), never copied here; vectors/data holds only what no package ships.
+
+    for vs in SETS: cases = vs.cases()          # raises VectorError on a bad file
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import algorithms
+
+from . import cases as _cases
+from . import cavp, nist_txt, wycheproof
+from .common import locate
+
+LOADERS = {"cavp": cavp.load, "nist_txt": nist_txt.load, "wycheproof": wycheproof.load}
+
+
+@dataclass(frozen=True)
+class VectorSet:
+    id: str            # stable test id
+    source: str        # cryptography | pycryptodome | afalg (vectors/data)
+    path: str          # inside the source package
+    format: str        # cavp | nist_txt | wycheproof
+    adapter: str       # function in vectors.cases
+    algorithm: str     # harness.algorithms name
+    op: str = ""       # gcm_cavp: which direction the file holds
+    note: str = ""
+
+    @property
+    def alg(self) -> algorithms.Algorithm:
+        return algorithms.get(self.algorithm)
+
+    def file(self) -> Path:
+        return locate(self.source, self.path)
+
+    def load(self):
+        return LOADERS[self.format](self.file())
+
+    def cases(self) -> list[_cases.Case]:
+        out = _cases.ADAPTERS[self.adapter](self.load(), self)
+        seen: set[str] = set()
+        for c in out:                       # names must be unique within one test
+            if c.name in seen:
+                c.name = f"{c.name}@{c.where.rsplit(':', 1)[-1]}"
+            seen.add(c.name)
+        return out
+
+
+def _rows() -> list[VectorSet]:
+    rows: list[VectorSet] = []
+    C, P = "cryptography", "pycryptodome"
+    # -- hashes: NIST CAVP SHA ShortMsg/LongMsg (byte-oriented) --
+    for alg, stem, d in [("sha1", "SHA1", "SHA1"), ("sha224", "SHA224", "SHA2"), ("sha256", "SHA256", "SHA2"),
+                         ("sha384", "SHA384", "SHA2"), ("sha512", "SHA512", "SHA2"),
+                         ("sha3-224", "SHA3_224", "SHA3"), ("sha3-256", "SHA3_256", "SHA3"),
+                         ("sha3-384", "SHA3_384", "SHA3"), ("sha3-512", "SHA3_512", "SHA3")]:
+        for kind in ("Short", "Long"):
+            rows.append(VectorSet(f"cavp-{alg}-{kind.lower()}msg", C, f"hashes/{d}/{stem}{kind}Msg.rsp",
+                                  "cavp", "hash_cavp", alg))
+    # -- HMAC: RFC 4231 / RFC 2202 as cryptography writes them --
+    for alg, f in [("hmac(sha224)", "rfc-4231-sha224"), ("hmac(sha256)", "rfc-4231-sha256"),
+                   ("hmac(sha384)", "rfc-4231-sha384"), ("hmac(sha512)", "rfc-4231-sha512"),
+                   ("hmac(sha1)", "rfc-2202-sha1"), ("hmac(md5)", "rfc-2202-md5")]:
+        rows.append(VectorSet(f"{f}", C, f"HMAC/{f}.txt", "nist_txt", "hmac_txt", alg))
+    # -- CMAC, XCBC --
+    for bits in (128, 192, 256):
+        rows.append(VectorSet(f"nist-cmac-aes{bits}", C, f"CMAC/nist-800-38b-aes{bits}.txt", "nist_txt",
+                              "mac_txt", "cmac(aes)"))
+    rows.append(VectorSet("wycheproof-aes-cmac", P, "Hash/wycheproof/aes_cmac_test.json", "wycheproof",
+                          "mac_wycheproof", "cmac(aes)"))
+    rows.append(VectorSet("rfc3566-xcbc-aes", "afalg", "xcbc-aes-rfc3566.txt", "nist_txt", "mac_txt",
+                          "xcbc(aes)", note="shipped: no package has XCBC vectors"))
+    # -- AES ECB / CBC: the CAVP KAT and MMT files (the MCT Monte-Carlo files are left out) --
+    for mode in ("ECB", "CBC"):
+        for kind in ("GFSbox", "KeySbox", "VarKey", "VarTxt", "MMT"):
+            for bits in (128, 192, 256):
+                rows.append(VectorSet(f"cavp-{mode.lower()}-{kind.lower()}{bits}", C,
+                                      f"ciphers/AES/{mode}/{mode}{kind}{bits}.rsp", "cavp", "skcipher_cavp",
+                                      f"{mode.lower()}(aes)"))
+    # -- CTR (RFC 3686 vectors in cryptography's .txt) --
+    for bits in (128, 192, 256):
+        rows.append(VectorSet(f"ctr-aes{bits}", C, f"ciphers/AES/CTR/aes-{bits}-ctr.txt", "nist_txt",
+                              "skcipher_cavp", "ctr(aes)"))
+    # -- XTS --
+    for tweak in ("tweak-128hexstr", "tweak-dataunitseqno"):
+        for bits in (128, 256):
+            rows.append(VectorSet(f"cavp-xts-aes{bits}-{tweak}", C, f"ciphers/AES/XTS/{tweak}/XTSGenAES{bits}.rsp",
+                                  "cavp", "xts_cavp", "xts(aes)"))
+    rows.append(VectorSet("wycheproof-aes-xts", P, "Cipher/wycheproof/aes_xts_test.json", "wycheproof",
+                          "xts_wycheproof", "xts(aes)", note="tweak zero-padded on the right to 16 bytes"))
+    # -- GCM --
+    for bits in (128, 192, 256):
+        rows.append(VectorSet(f"cavp-gcm-encrypt{bits}", C, f"ciphers/AES/GCM/gcmEncryptExtIV{bits}.rsp", "cavp",
+                              "gcm_cavp", "gcm(aes)", op="encrypt"))
+        rows.append(VectorSet(f"cavp-gcm-decrypt{bits}", C, f"ciphers/AES/GCM/gcmDecrypt{bits}.rsp", "cavp",
+                              "gcm_cavp", "gcm(aes)", op="decrypt"))
+    rows.append(VectorSet("wycheproof-aes-gcm", P, "Cipher/wycheproof/aes_gcm_test.json", "wycheproof",
+                          "aead_wycheproof", "gcm(aes)"))
+    # -- CCM --
+    for kind in ("DVPT", "VADT", "VNT", "VPT", "VTT"):
+        for bits in (128, 192, 256):
+            rows.append(VectorSet(f"cavp-ccm-{kind.lower()}{bits}", C, f"ciphers/AES/CCM/{kind}{bits}.rsp", "cavp",
+                                  "ccm_cavp", "ccm(aes)"))
+    rows.append(VectorSet("wycheproof-aes-ccm", P, "Cipher/wycheproof/aes_ccm_test.json", "wycheproof",
+                          "aead_wycheproof", "ccm(aes)"))
+    # -- ChaCha20-Poly1305, ChaCha20 --
+    rows.append(VectorSet("wycheproof-chacha20-poly1305", P, "Cipher/wycheproof/chacha20_poly1305_test.json",
+                          "wycheproof", "aead_wycheproof", "rfc7539(chacha20,poly1305)"))
+    for f in ("openssl", "boringssl"):
+        rows.append(VectorSet(f"chacha20-poly1305-{f}", C, f"ciphers/ChaCha20Poly1305/{f}.txt", "nist_txt",
+                              "chachapoly_txt", "rfc7539(chacha20,poly1305)"))
+    rows.append(VectorSet("rfc7539-chacha20", C, "ciphers/ChaCha20/rfc7539.txt", "nist_txt", "chacha20_txt",
+                          "chacha20"))
+    rows.append(VectorSet("wycheproof-chacha20-counter", P, "Cipher/wycheproof/chacha20_counter_test.json",
+                          "wycheproof", "chacha20_wycheproof", "chacha20"))
+    return rows
+
+
+SETS: list[VectorSet] = _rows()
+BY_ID: dict[str, VectorSet] = {vs.id: vs for vs in SETS}
+
+
+def for_algorithm(name: str) -> list[VectorSet]:
+    return [vs for vs in SETS if vs.algorithm == name]
+
+
+def algorithms_covered() -> list[str]:
+    return sorted({vs.algorithm for vs in SETS})
