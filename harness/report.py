@@ -30,12 +30,13 @@ def load_run(path: str) -> Run:
 
 def labels(runs: list[Run]) -> list[str]:
     """Column names for runs: the target, made unique with the release or a number."""
-    out = [r.run.target or r.run.kernel_release or "run" for r in runs]
-    for i, name in enumerate(out):
-        if out.count(name) > 1:
+    base = [r.run.target or r.run.kernel_release or "run" for r in runs]
+    out = list(base)
+    for i, name in enumerate(base):
+        if base.count(name) > 1:
             rel = runs[i].run.kernel_release
-            out[i] = f"{name} {rel}" if rel and sum(1 for r in runs if r.run.kernel_release == rel) == 1 \
-                else f"{name} #{i + 1}"
+            same_rel = sum(1 for j, r in enumerate(runs) if base[j] == name and r.run.kernel_release == rel)
+            out[i] = f"{name} {rel}" if rel and same_rel == 1 else f"{name} #{i + 1}"
     return out
 
 
