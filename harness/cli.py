@@ -24,7 +24,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard", default=None, metavar="I/N", help="run the I-th of N stable slices")
     p.add_argument("--test-timeout", type=float, default=120.0, help="seconds per test (default 120)")
     p.add_argument("--boot-timeout", type=float, default=240.0, help="seconds to reach the suite (default 240)")
-    p.add_argument("--run-timeout", type=float, default=3600.0, help="seconds per guest (default 3600)")
+    p.add_argument("--run-timeout", type=float, default=3600.0, help="seconds the suite may run in one guest, after boot (default 3600)")
     p.add_argument("--max-restarts", type=int, default=2, help="fresh guests after a crash (default 2)")
     p.add_argument("--memory", default="2G")
     p.add_argument("--cpus", type=int, default=2)

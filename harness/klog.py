@@ -80,10 +80,13 @@ def scan(lines: list[str], context: int = 12) -> list[Problem]:
     for i, text in enumerate(texts):
         m = START_RE.search(text)
         if m:
-            current_test = m.group(1)
+            current_test, skip_until = m.group(1), -1
             continue
         if END_RE.search(text):
-            current_test = None
+            current_test, skip_until = None, -1
+            continue
+        if text.startswith("---[ end "):
+            skip_until = -1   # the report is over; what follows is a new one
             continue
         kind = classify_line(text)
         if kind is None:

@@ -193,6 +193,7 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
     session._attempt_started = time.time()
     started = time.monotonic()
     before = session.sessions
+    suite_started = 0.0
     with open(console, "ab") as con:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT,
                              start_new_session=True, env=env)
@@ -206,11 +207,14 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
                 session.handle(ev)
             if rc is not None:
                 break
-            elapsed = time.monotonic() - started
-            if session.sessions == before and elapsed > opts.boot_timeout:
-                status = "boot-failure"
-            elif elapsed > opts.run_timeout:
-                status = "timeout"
+            now = time.monotonic()
+            if session.sessions == before:
+                if now - started > opts.boot_timeout:
+                    status = "boot-failure"
+            else:
+                suite_started = suite_started or now
+                if now - suite_started > opts.run_timeout:
+                    status = "timeout"
             if status:
                 _kill_group(p)
                 rc = p.returncode
@@ -312,7 +316,8 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
             session.add(t)
             crashed_ids.append(t.id)
         info.harness_status = "crashed" if status == "crashed" else "timeout"
-        info.harness_reason = f"guest {'died' if status == 'crashed' else 'hung'} during {culprit['id'] if culprit else 'an unknown test'}"
+        where = f"during {culprit['id']}" if culprit else "between tests"
+        info.harness_reason = f"guest {'died' if status == 'crashed' else 'hung'} {where}"
         run.kernel_problems += [dict(p.to_json(), console=console.name) for p in problems
                                 if culprit is None or p.test not in (None, culprit.get("name"))]
         if not session.remaining() or attempt >= opts.max_restarts or target.is_host:

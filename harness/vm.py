@@ -73,7 +73,8 @@ def image_release(image: str) -> str:
         # bzImage header: kernel_version pointer at 0x20e, offset from 0x200.
         if head[0x202:0x206] == b"HdrS":
             off = int.from_bytes(head[0x20E:0x210], "little") + 0x200
-            return head[off:off + 128].split(b"\0")[0].split()[0].decode(errors="replace")
+            words = head[off:off + 128].split(b"\0")[0].split()
+            return words[0].decode(errors="replace") if words else ""
     except OSError:
         pass
     return ""

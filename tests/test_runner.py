@@ -1,0 +1,110 @@
+"""Crash, hang and boot-failure handling of the host runner, with a fake vng.
+
+The fake plays the guest: it writes the events the guest runner would write into
+the --rwdir folder and then behaves as the scenario says (panics, hangs, never
+boots). Nothing is lost and the culprit is named, whatever the guest does.
+"""
+
+import io
+import json
+import sys
+import textwrap
+
+import pytest
+
+from harness import runner, vm
+from harness.results import Run
+
+FAKE_VNG = textwrap.dedent('''\
+    #!{python}
+    import json, os, sys, time
+    args = sys.argv[1:]
+    rw = args[args.index("--rwdir") + 1]
+    cmd = args[args.index("--exec") + 1].split()
+    events = os.path.join(rw, cmd[cmd.index("--events") + 1])
+    skip = set()
+    if "--skip-ids" in cmd:
+        skip = set(open(cmd[cmd.index("--skip-ids") + 1]).read().split())
+    scenario = os.environ["FAKE_SCENARIO"]
+    tests = [t for t in ["t/test_x.py::t1", "t/test_x.py::t2", "t/test_x.py::t3"] if t not in skip]
+    def emit(**e):
+        with open(events, "a") as f:
+            f.write(json.dumps(e) + "\\n")
+    print("[    0.1] Linux version 6.0-fake", file=sys.stderr)
+    if scenario == "noboot":
+        print("[    0.2] Kernel panic - not syncing: VFS: Unable to mount root fs", file=sys.stderr)
+        sys.exit(255)
+    emit(event="session", kernel_release="6.0-fake", t=time.time())
+    emit(event="collected", tests=[{{"id": t, "name": t.split("::")[1], "clauses": ["X-1"]}} for t in tests])
+    for t in tests:
+        name = t.split("::")[1]
+        print(f"[    1.0] afalg-conform: start {{name}}", file=sys.stderr)
+        emit(event="start", id=t, name=name)
+        if name == "t2" and scenario == "crash":
+            print("[    1.1] BUG: kernel NULL pointer dereference, address: 0000000000000008", file=sys.stderr)
+            print("[    1.2] Kernel panic - not syncing: Fatal exception", file=sys.stderr)
+            sys.exit(255)
+        if name == "t2" and scenario == "hang":
+            time.sleep(60)
+        emit(event="result", id=t, name=name, outcome="pass", clauses=["X-1"])
+        print(f"[    1.3] afalg-conform: end {{name}}", file=sys.stderr)
+    emit(event="end", exitstatus=0)
+''')
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    exe = tmp_path / "vng"
+    exe.write_text(FAKE_VNG.format(python=sys.executable))
+    exe.chmod(0o755)
+    monkeypatch.setattr(vm, "find_tools", lambda: (str(exe), "qemu-system-x86_64"))
+    monkeypatch.setattr(vm, "probe_kvm", lambda qemu: (False, "KVM unusable: test"))
+
+    def run(scenario, **opts):
+        monkeypatch.setenv("FAKE_SCENARIO", scenario)
+        out = io.StringIO()
+        o = runner.RunOptions(progress=False, ktap_out=out, **opts)
+        res = tmp_path / f"res-{scenario}"
+        r = runner.execute(vm.Target("fake", "/nonexistent/bzImage", "6.0-fake"), res, o)
+        return r, out.getvalue(), res
+    return run
+
+
+def outcomes(run: Run):
+    return {t.name: t.outcome for t in run.tests}
+
+
+def test_clean_run(fake):
+    run, ktap, res = fake("ok")
+    assert outcomes(run) == {"t1": "pass", "t2": "pass", "t3": "pass"}
+    assert run.run.exit_code == 0 and run.run.accel == "tcg"
+    assert ktap.splitlines()[:3][0] == "KTAP version 1" and "1..3" in ktap
+    assert json.loads((res / "results.json").read_text())["totals"]["pass"] == 3
+
+
+def test_panic_keeps_earlier_results_names_culprit_and_resumes(fake):
+    run, ktap, res = fake("crash")
+    assert outcomes(run) == {"t1": "pass", "t2": "crash", "t3": "pass"}
+    t2 = next(t for t in run.tests if t.name == "t2")
+    assert "Kernel panic" in t2.reason or "NULL pointer" in t2.reason
+    assert t2.kernel_log and t2.kernel_log[0]["kind"] == "oops"
+    assert run.run.restarts == 1 and run.run.exit_code == 1
+    assert "not ok 2 t2 # ERROR" in ktap
+    saved = Run.load(str(res / "results.json"))
+    assert outcomes(saved) == outcomes(run)
+    assert (res / "junit.xml").exists() and (res / "results.ktap").exists()
+
+
+def test_hang_is_a_timeout_and_the_rest_is_not_lost(fake):
+    run, ktap, res = fake("hang", run_timeout=2, max_restarts=0)
+    assert outcomes(run) == {"t1": "pass", "t2": "timeout", "t3": "skip"}
+    t3 = next(t for t in run.tests if t.name == "t3")
+    assert t3.reason.startswith("not run: guest hung during t/test_x.py::t2")
+    assert "# TIMEOUT" in ktap and run.run.exit_code == 1
+
+
+def test_guest_that_never_boots_is_a_harness_failure(fake):
+    run, ktap, res = fake("noboot")
+    assert run.tests == [] and run.run.harness_status == "boot-failure"
+    assert "VFS: Unable to mount root fs" in run.run.harness_reason
+    assert run.run.exit_code == 2

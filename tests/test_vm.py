@@ -1,0 +1,99 @@
+"""Target resolution, the KVM probe and the vng command line, without booting anything."""
+
+import os
+import stat
+
+import pytest
+
+from harness import vm
+from harness.vm import HarnessError, Target
+
+
+def fake_exe(path, body):
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
+
+
+def test_command_shares_host_read_only_and_results_writable():
+    t = Target("debian-6.12", "/boot/vmlinuz-6.12.117+deb12-amd64", "6.12.117+deb12-amd64")
+    cmd = vm.vng_command("vng", t, "/tmp/res", "python3 -m harness.guest", use_kvm=False,
+                         append=["panic_on_warn=0"])
+    assert cmd[:3] == ["vng", "-r", t.image]
+    assert "--rw" not in cmd
+    assert cmd[cmd.index("--rwdir") + 1] == "/tmp/res"
+    assert cmd.count("--rwdir") == 1
+    assert "--disable-kvm" in cmd and "--verbose" in cmd
+    assert cmd[cmd.index("--append") + 1] == "panic_on_warn=0"
+    assert cmd[-2:] == ["--exec", "python3 -m harness.guest"]
+    assert "--disable-kvm" not in vm.vng_command("vng", t, "/r", "true", use_kvm=True)
+
+
+def test_guest_command_uses_this_interpreter_and_project():
+    cmd = vm.guest_python_command("/tmp/res dir", ["--suite", "smoke"])
+    assert "PYTHONDONTWRITEBYTECODE=1" in cmd and str(vm.PROJECT_ROOT) in cmd
+    assert "-m harness.guest --results '/tmp/res dir' --suite smoke" in cmd
+
+
+def test_unknown_target_names_the_known_ones():
+    with pytest.raises(HarnessError, match="unknown kernel target 'nope'.*debian-6.12"):
+        vm.resolve_target("nope")
+
+
+def test_bad_kernel_paths(tmp_path):
+    with pytest.raises(HarnessError, match="does not exist"):
+        vm.resolve_target(str(tmp_path / "missing-bzImage"))
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\0" * 4096)
+    with pytest.raises(HarnessError, match="not an x86 bzImage"):
+        vm.resolve_target(str(junk))
+    with pytest.raises(HarnessError, match="no arch/x86/boot/bzImage"):
+        vm.resolve_target(str(tmp_path))
+
+
+def test_path_to_real_bzimage_reads_its_release(tmp_path):
+    img = tmp_path / "bzImage"
+    hdr = bytearray(0x400)
+    hdr[0x202:0x206] = b"HdrS"
+    hdr[0x20E:0x210] = (0x100).to_bytes(2, "little")       # version string at 0x300
+    hdr[0x300:0x320] = b"6.12.99-test (me@here) #1\0".ljust(0x20, b"\0")
+    img.write_bytes(bytes(hdr))
+    t = vm.resolve_target(str(img))
+    assert t.release == "6.12.99-test" and t.image == str(img)
+
+
+def test_target_not_installed_says_how(monkeypatch, tmp_path):
+    targets = tmp_path / "t.toml"
+    targets.write_text('["debian-9.9"]\nimage = "/nonexistent/vmlinuz-9.9*"\npackage = "linux-image-9.9"\n')
+    monkeypatch.setattr(vm, "TARGETS_FILE", targets)
+    monkeypatch.setattr(vm, "load_targets", lambda path=targets: __import__("tomllib").loads(targets.read_text()))
+    with pytest.raises(HarnessError, match="install it with: apt-get update && .*linux-image-9.9"):
+        vm.resolve_target("debian-9.9")
+
+
+def test_corrupt_target_list_is_named(tmp_path):
+    bad = tmp_path / "targets.toml"
+    bad.write_text("[oops\n")
+    with pytest.raises(HarnessError, match="targets.toml is not valid TOML"):
+        vm.load_targets(bad)
+
+
+def test_missing_qemu_and_vng(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(HarnessError, match="virtme-ng is not installed"):
+        vm.find_tools()
+    fake_exe(tmp_path / "vng", "exit 0")
+    with pytest.raises(HarnessError, match="qemu is not installed.*apt-get install qemu-system-x86"):
+        vm.find_tools()
+
+
+def test_kvm_probe_reads_qemu(tmp_path, monkeypatch):
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        ok, why = vm.probe_kvm(fake_exe(tmp_path / "q", "exit 0"))
+        assert not ok and "kvm" in why.lower()
+        return
+    broken = fake_exe(tmp_path / "broken", "echo 'qemu: error: failed to set MSR 0x10a' >&2; exit 134")
+    ok, why = vm.probe_kvm(broken)
+    assert not ok and "failed to set MSR" in why
+    working = fake_exe(tmp_path / "working", "sleep 10")
+    assert vm.probe_kvm(working, seconds=0.5) == (True, "KVM usable")
