@@ -1,0 +1,285 @@
+"""Feedback for the fuzzers: kernel PCs from KCOV, or Python coverage, plus outcomes.
+
+Modes (AFALG_FUZZ_COVERAGE, default auto):
+  kcov          /sys/kernel/debug/kcov on the fuzzing thread; around each system call
+                the PC stream is turned into edges (syzkaller-style hashing), filtered to
+                crypto/socket functions (by kallsyms name), and fed to libFuzzer through
+                atheris counters (atheris._reserve_counter / atheris._trace_branch)
+  kcov-measure  KCOV PCs are collected and counted for the statistics but NOT fed to
+                libFuzzer (the "without kernel feedback" arm of a comparison); Python
+                coverage + outcomes guide the fuzzer instead
+  python        no KCOV: atheris instruments the harness/fuzz modules (Python coverage)
+  auto          kcov if the KCOV file exists and works, else python
+In every mode each call's outcome (call, detail, length class, errno) is a feature.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import ctypes.util
+import json
+import os
+import re
+import time
+import zlib
+
+KCOV_PATH = "/sys/kernel/debug/kcov"
+KCOV_INIT_TRACE = 0x80086301
+KCOV_ENABLE = 0x6364
+KCOV_DISABLE = 0x6365
+KCOV_TRACE_PC = 0
+COVER_SIZE = 1 << 18
+
+EDGE_BITS = 16
+EDGE_COUNTERS = 1 << EDGE_BITS
+OUTCOME_COUNTERS = 1 << 12
+
+# Functions whose PCs guide the fuzzer: crypto API, algorithms, AF_ALG, socket and
+# splice plumbing. Interpreter noise (page faults, allocator, scheduler) is left out.
+FILTER_RE = re.compile(
+    r"crypto|alg_|_alg|aes|sha|ghash|gcm|ccm|xts|cbc|ecb|ctr|chacha|poly1305|hmac|cmac|xcbc"
+    r"|drbg|jent|rng|skcipher|aead|ahash|shash|hash_|scatterwalk|sg_|sock|skb|splice|pipe"
+    r"|fpu|cryptd|simd|iov_iter|msg|cmsg|accept|bind|setsockopt|authenc|seqiv|keyring|key_")
+# The AF_ALG core and its four interfaces (crypto/af_alg.c, algif_*.c) for statistics:
+# functions between the first and last of these anchors in the (link-ordered) text.
+AFALG_ANCHORS = {"af_alg_release", "af_alg_sendmsg", "af_alg_accept", "alg_bind", "alg_setsockopt",
+                 "alg_accept", "alg_create", "af_alg_register_type", "af_alg_cmsg_send",
+                 "hash_sendmsg", "hash_recvmsg", "hash_accept", "skcipher_sendmsg", "skcipher_recvmsg",
+                 "_skcipher_recvmsg", "aead_recvmsg", "_aead_recvmsg", "aead_sendmsg", "rng_recvmsg",
+                 "rng_accept_parent", "aead_release", "skcipher_release", "hash_release", "rng_release",
+                 "aead_sock_destruct", "skcipher_sock_destruct", "hash_sock_destruct", "rng_sock_destruct"}
+
+
+class Symbols:
+    """Kernel text symbols from /proc/kallsyms, in KCOV's (KASLR-canonical) address space."""
+
+    CANONICAL_TEXT = 0xFFFFFFFF81000000
+
+    def __init__(self, path: str = "/proc/kallsyms"):
+        addrs, names = [], []
+        text_addr = None
+        try:
+            with open(path) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) < 3 or parts[1] not in "tTwW" or len(parts) > 3:
+                        continue   # only core-kernel text (module symbols carry [mod])
+                    a = int(parts[0], 16)
+                    if parts[2] == "_text":
+                        text_addr = a
+                    addrs.append(a)
+                    names.append(parts[2])
+        except OSError:
+            pass
+        if not addrs or all(a == 0 for a in addrs[:10]):
+            self.ok = False
+            self.addrs, self.names = [], []
+            return
+        self.ok = True
+        offset = (text_addr - self.CANONICAL_TEXT) if text_addr else 0
+        order = sorted(range(len(addrs)), key=addrs.__getitem__)
+        self.addrs = [addrs[i] - offset for i in order]
+        self.names = [names[i] for i in order]
+
+    def name_of(self, pc: int) -> str | None:
+        i = bisect.bisect_right(self.addrs, pc) - 1
+        return self.names[i] if i >= 0 else None
+
+    def range_of(self, anchors: set[str]) -> tuple[int, int] | None:
+        idx = [i for i, n in enumerate(self.names) if n in anchors]
+        if not idx:
+            return None
+        lo, hi = min(idx), max(idx)
+        end = self.addrs[hi + 1] if hi + 1 < len(self.addrs) else self.addrs[hi] + 0x1000
+        return self.addrs[lo], end
+
+
+class Kcov:
+    """KCOV on the calling thread, mapped with libc.mmap (Python's mmap refuses the file)."""
+
+    def __init__(self, size: int = COVER_SIZE):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long]
+        libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong]
+        self.size = size
+        self.fd = os.open(KCOV_PATH, os.O_RDWR)
+        if libc.ioctl(self.fd, KCOV_INIT_TRACE, size) != 0:
+            raise OSError(ctypes.get_errno(), "KCOV_INIT_TRACE")
+        addr = libc.mmap(None, size * 8, 3, 1, self.fd, 0)   # PROT_READ|WRITE, MAP_SHARED
+        if addr in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), "mmap kcov")
+        self.area = (ctypes.c_uint64 * size).from_address(addr)
+        if libc.ioctl(self.fd, KCOV_ENABLE, KCOV_TRACE_PC) != 0:
+            raise OSError(ctypes.get_errno(), "KCOV_ENABLE")
+        self.truncated = 0
+
+    def reset(self) -> None:
+        self.area[0] = 0
+
+    def collect(self) -> list[int]:
+        n = self.area[0]
+        if n >= self.size - 1:
+            self.truncated += 1
+            n = self.size - 1
+        return self.area[1:n + 1]
+
+
+def kcov_available() -> tuple[bool, str]:
+    if not os.path.exists(KCOV_PATH):
+        return False, f"{KCOV_PATH} does not exist (kernel without CONFIG_KCOV, or debugfs not mounted)"
+    try:
+        fd = os.open(KCOV_PATH, os.O_RDWR)
+        os.close(fd)
+    except OSError as e:
+        return False, f"cannot open {KCOV_PATH}: {e.strerror}"
+    return True, "KCOV available"
+
+
+class Feedback:
+    """The tracer the Executor calls around every system call."""
+
+    def __init__(self, mode: str = "auto", feed: bool = True, stats_path: str | None = None):
+        self.requested = mode
+        self.kcov: Kcov | None = None
+        self.symbols: Symbols | None = None
+        self.why = ""
+        if mode in ("auto", "kcov", "kcov-measure"):
+            ok, why = kcov_available()
+            if ok:
+                self.mode = "kcov" if mode in ("auto", "kcov") else "kcov-measure"
+            elif mode == "auto":
+                self.mode, self.why = "python", why
+            else:
+                raise RuntimeError(f"coverage mode {mode} needs KCOV: {why}")
+        else:
+            self.mode = "python"
+        self.feed = feed and self.mode == "kcov"
+        self.edge_base = None
+        self.out_base = None
+        self.pc_cache: dict[int, bool] = {}
+        self.afalg_range = None
+        # per-input
+        self.input_edges: set[int] = set()
+        self.prev = 0
+        self.input_pcs = 0
+        # statistics
+        self.stats_path = stats_path
+        self.execs = 0
+        self.pcs_total = 0
+        self.distinct_pcs: set[int] = set()
+        self.afalg_pcs: set[int] = set()
+        self.outcomes: set[tuple] = set()
+        self.crash_hook_used = False
+        self.started = time.time()
+        self.last_dump = 0.0
+        self.coverage_label = "kcov" if self.mode == "kcov" else "python"
+
+    # called in the first TestOneInput (after atheris.Fuzz() replaced the stubs)
+    def start(self) -> None:
+        import atheris
+        if self.edge_base is None:
+            self.out_base = atheris._reserve_counter()
+            for _ in range(OUTCOME_COUNTERS - 1):
+                atheris._reserve_counter()
+            if self.feed:
+                self.edge_base = atheris._reserve_counter()
+                for _ in range(EDGE_COUNTERS - 1):
+                    atheris._reserve_counter()
+            else:
+                self.edge_base = -1
+        if self.mode.startswith("kcov") and self.kcov is None:
+            self.symbols = Symbols()
+            if self.symbols.ok:
+                self.afalg_range = self.symbols.range_of(AFALG_ANCHORS)
+            self.kcov = Kcov()
+
+    def describe(self) -> str:
+        extra = ""
+        if self.mode.startswith("kcov"):
+            rng = self.afalg_range
+            extra = (f"; PC filter {'by kallsyms names' if self.symbols and self.symbols.ok else 'off (no kallsyms)'}"
+                     f"; af_alg/algif text {hex(rng[0]) + '-' + hex(rng[1]) if rng else 'unknown'}")
+        fed = "fed to libFuzzer" if self.feed else "measured only" if self.mode == "kcov-measure" else ""
+        return f"coverage mode: {self.mode} {fed}{extra}{' (' + self.why + ')' if self.why else ''}"
+
+    # -- per input
+    def input_begin(self) -> None:
+        self.input_edges = set()
+        self.input_pcs = 0
+
+    def begin(self) -> None:
+        if self.kcov is not None:
+            self.kcov.area[0] = 0
+
+    def end(self, key: tuple) -> None:
+        if self.kcov is not None:
+            pcs = self.kcov.collect()
+            self.kcov.area[0] = 0
+            self._pcs(pcs)
+        self.outcomes.add(key)
+        if self.out_base is not None:
+            import atheris
+            h = zlib.crc32(repr(key).encode()) % OUTCOME_COUNTERS
+            atheris._trace_branch(self.out_base + h)
+
+    def _pcs(self, pcs: list[int]) -> None:
+        self.input_pcs += len(pcs)
+        cache = self.pc_cache
+        filt = self.symbols if self.symbols is not None and self.symbols.ok else None
+        rng = self.afalg_range
+        prev = 0
+        edges = self.input_edges
+        for pc in pcs:
+            keep = cache.get(pc)
+            if keep is None:
+                if filt is None:
+                    keep = True
+                else:
+                    name = filt.name_of(pc) or ""
+                    keep = bool(FILTER_RE.search(name))
+                cache[pc] = keep
+                self.distinct_pcs.add(pc)
+                if rng and rng[0] <= pc < rng[1]:
+                    self.afalg_pcs.add(pc)
+            if keep:
+                edges.add((pc ^ (prev * 0x9E3779B1)) & (EDGE_COUNTERS - 1))
+                prev = pc & 0xFFFFF
+
+    def input_end(self) -> None:
+        self.execs += 1
+        self.pcs_total += self.input_pcs
+        if self.feed and self.edge_base is not None and self.edge_base >= 0:
+            import atheris
+            base = self.edge_base
+            for e in self.input_edges:
+                atheris._trace_branch(base + e)
+        now = time.time()
+        if self.stats_path and now - self.last_dump > 1:
+            self.dump()
+
+    def snapshot(self) -> dict:
+        el = max(time.time() - self.started, 1e-6)
+        return {
+            "mode": self.mode, "fed": self.feed, "coverage": self.coverage_label,
+            "execs": self.execs, "seconds": round(el, 1), "execs_per_s": round(self.execs / el, 2),
+            "outcomes": len(self.outcomes),
+            "pcs_per_input": round(self.pcs_total / self.execs, 1) if self.execs else 0,
+            "distinct_pcs": len(self.distinct_pcs),
+            "distinct_afalg_pcs": len(self.afalg_pcs),
+            "afalg_range": [hex(x) for x in self.afalg_range] if self.afalg_range else None,
+            "kcov_truncated": self.kcov.truncated if self.kcov else 0,
+            "outcome_list": sorted("|".join(k) for k in self.outcomes),
+        }
+
+    def dump(self) -> None:
+        self.last_dump = time.time()
+        tmp = self.stats_path + ".tmp"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(self.snapshot(), f)
+            os.replace(tmp, self.stats_path)
+        except OSError:
+            pass

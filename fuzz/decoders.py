@@ -1,0 +1,182 @@
+"""Input decoders of the three fuzzers: bytes (via a Source) -> Program. No system calls.
+
+  setsockopt  one tfm socket: bind, then a run of setsockopt calls over surface.OPTIONS
+              (value shapes, lying optlen, NULL optval), sometimes an accept in between;
+              oracle: a setup that succeeded must serve a valid request (check usable)
+  cmsg        a set-up skcipher/aead op socket, then sendmsg with sequences of control
+              messages well- and ill-formed (lying cmsg_len, truncated headers, repeated and
+              unknown types, IVs of every length, assoclen beyond the data, trailers,
+              short msg_controllen), data and flags; oracle: a complete well-formed
+              request must produce the oracle's output (check request)
+  sequence    stateful: up to 8 sockets, interleaved socket/bind/setkey/setsockopt/accept/
+              sendmsg/recv/splice/close; splice only from pipes the executor makes
+"""
+
+from __future__ import annotations
+
+from harness import algorithms
+from harness.constants import AlgOp, AlgOpt
+
+from . import surface
+from .program import (MAX_SLOTS, Names, Program, Source, decode_bind, decode_cmsg_item,
+                      decode_key, decode_option, desc_class, desc_items, encode_cmsgs,
+                      request_model, socket_call)
+
+_CIPHERS = [a for a in algorithms.ALGORITHMS.values() if a.type in ("skcipher", "aead")]
+_HASHES = [a for a in algorithms.ALGORITHMS.values() if a.type == "hash"]
+
+
+def decode_setsockopt(src: Source, names: Names) -> Program:
+    prog = Program("fuzz_setsockopt")
+    socket_call(prog, 0, src)
+    alg = None
+    if src.int(0, 15, "unbound") != 0:
+        _t, name = decode_bind(src, prog, 0, names)
+        alg = algorithms.ALGORITHMS.get(name)
+    n = src.int(1, 8, "n-options")
+    for i in range(n):
+        if src.int(0, 7, "accept-between") == 0:
+            prog.add("accept", 0, dst=1 + i % 3)
+        decode_option(src, alg, prog, 0)
+    prog.add("check", 0, what="usable")
+    return prog
+
+
+def _setup_cipher(src: Source, prog: Program, pool) -> algorithms.Algorithm:
+    alg = src.pick(pool, "alg")
+    prog.add("socket", 0, type=surface.SOCKET_TYPES[0][1], type_name=surface.SOCKET_TYPES[0][0], proto=0)
+    prog.add("bind", 0, type=alg.type, name=alg.name, feat=0, mask=0, addrlen=None)
+    if alg.keyed:
+        key = decode_key(src, alg)
+        prog.add("setsockopt", 0, name="ALG_SET_KEY", level=279, opt=int(AlgOpt.SET_KEY), value=key,
+                 optlen=len(key))
+    if alg.type == "aead" and src.int(0, 1, "set-authsize"):
+        n = src.pick(alg.authsizes, "authsize") if src.int(0, 7, "authsize-any") else \
+            src.pick(surface.AUTHSIZE_CHOICES, "authsize-any-value")
+        prog.add("setsockopt", 0, name="ALG_SET_AEAD_AUTHSIZE", level=279,
+                 opt=int(AlgOpt.SET_AEAD_AUTHSIZE), value=None, optlen=n)
+    prog.add("accept", 0, dst=1)
+    return alg
+
+
+def _data(src: Source, alg: algorithms.Algorithm | None, tag: str = "data") -> bytes:
+    if alg is not None and src.int(0, 3, "data-aligned") != 0:
+        n = alg.blocksize * src.int(1, 8, "data-blocks") if alg.blocksize > 1 else src.int(1, 128, "data-len")
+    else:
+        n = src.pick(surface.DATA_LEN_CHOICES, "data-len-any")
+    return src.bytes(n, tag).ljust(n, b"\xa5")
+
+
+def decode_cmsg(src: Source, names: Names) -> Program:
+    prog = Program("fuzz_cmsg")
+    pool = _CIPHERS + _HASHES[:2]
+    alg = _setup_cipher(src, prog, pool)
+    nsends = src.int(1, 3, "n-sends")
+    for _ in range(nsends):
+        k = src.int(0, 6, "n-cmsgs")
+        items = [decode_cmsg_item(src, alg) for _ in range(k)]
+        trailer = surface.CONTROL_TRAILERS[0] if src.int(0, 7, "trailer") else src.pick(surface.CONTROL_TRAILERS, "trailer-kind")
+        control = encode_cmsgs(items) + trailer
+        lname, lfn = surface.CONTROLLEN_CLASSES[0] if src.int(0, 7, "controllen") else \
+            src.pick(surface.CONTROLLEN_CLASSES, "controllen-class")
+        controllen = lfn(len(control))
+        if k == 0 and not trailer and src.int(0, 1, "no-control"):
+            control, controllen = None, 0
+        data = _data(src, alg)
+        flags = 0 if src.int(0, 3, "flags-zero") else surface.send_flags_mask(src.int(0, 7, "flags"))
+        desc = desc_items(items) + (f" trailer{len(trailer)}" if trailer else "") + \
+            ("" if lname == "honest" else f" controllen<{lname}>")
+        prog.add("sendmsg", 1, data=data, control=control, controllen=controllen, flags=flags,
+                 desc=desc, desc_class=desc_class(items) + ("" if lname == "honest" and not trailer else "~"))
+        model = request_model(items) if (control is not None and lname == "honest" and not trailer) else None
+        if control is None:
+            model = {"op": AlgOp.DECRYPT, "iv": None, "assoclen": 0}
+        if nsends == 1 and model is not None and src.int(0, 3, "check") != 0:
+            prog.add("check", 1, what="request", param=model)
+        else:
+            prog.add("recv", 1, n=src.pick(surface.RECV_LEN_CHOICES, "recv-len"),
+                     flags=surface.recv_flags_mask(src.int(0, 7, "recv-flags")) if src.int(0, 7, "rf") == 0 else 0)
+    return prog
+
+
+SEQ_OPS = ["socket", "bind", "setkey", "setsockopt", "accept", "sendmsg", "recv", "splice", "close"]
+
+
+def decode_sequence(src: Source, names: Names) -> Program:
+    prog = Program("fuzz_sequence")
+    kinds: dict[int, str] = {}          # decode-time guess of each slot: tfm | op
+    algs: dict[int, algorithms.Algorithm | None] = {}
+    socket_call(prog, 0)
+    kinds[0] = "tfm"
+    _t, name = decode_bind(src, prog, 0, names)
+    algs[0] = algorithms.ALGORITHMS.get(name)
+    steps = src.int(1, 24, "steps")
+    for _ in range(steps):
+        if src.remaining() <= 0:
+            break
+        op = src.pick(SEQ_OPS, "seq-op")
+        want = {"accept": "tfm", "setkey": "tfm", "setsockopt": "tfm", "bind": "tfm",
+                "sendmsg": "op", "recv": "op", "splice": "op"}.get(op)
+        cands = [s for s, k in kinds.items() if k == want] if want else list(kinds)
+        if cands and src.int(0, 7, "slot-random") != 0:
+            slot = src.pick(sorted(cands), "slot")
+        else:
+            slot = src.int(0, MAX_SLOTS - 1, "slot-any")
+        alg = algs.get(slot)
+        if op == "socket":
+            socket_call(prog, slot, src)
+            kinds[slot], algs[slot] = "tfm", None
+        elif op == "bind":
+            _t, name = decode_bind(src, prog, slot, names)
+            algs[slot] = algorithms.ALGORITHMS.get(name)
+        elif op == "setkey":
+            key = decode_key(src, alg)
+            prog.add("setsockopt", slot, name="ALG_SET_KEY", level=279, opt=int(AlgOpt.SET_KEY), value=key,
+                     optlen=len(key))
+        elif op == "setsockopt":
+            decode_option(src, alg, prog, slot)
+        elif op == "accept":
+            dst = src.int(0, MAX_SLOTS - 1, "accept-dst")
+            prog.add("accept", slot, dst=dst)
+            kinds[dst], algs[dst] = "op", alg
+        elif op == "sendmsg":
+            items = [decode_cmsg_item(src, alg, honest_bias=7) for _ in range(src.int(0, 3, "n-cmsgs"))]
+            if not items and src.int(0, 1, "default-op"):
+                items = [(surface.CMSGS[0], int(AlgOp.ENCRYPT).to_bytes(4, "little"), "honest")]
+            control = encode_cmsgs(items) if items else None
+            flags = surface.send_flags_mask(src.int(0, 7, "flags"))
+            prog.add("sendmsg", slot, data=_data(src, alg), control=control,
+                     controllen=len(control) if control else 0, flags=flags,
+                     desc=desc_items(items), desc_class=desc_class(items))
+        elif op == "recv":
+            if alg is not None and src.int(0, 1, "recv-exact"):
+                n = alg.digestsize or alg.blocksize * src.int(1, 8, "recv-blocks")
+            else:
+                n = src.pick(surface.RECV_LEN_CHOICES, "recv-len")
+            prog.add("recv", slot, n=n, flags=surface.recv_flags_mask(src.int(0, 7, "recv-flags"))
+                     if src.int(0, 7, "rf") == 0 else 0)
+        elif op == "splice":
+            prog.add("splice", slot, data=_data(src, alg, "splice-data"),
+                     flags=surface.splice_flags_mask(src.int(0, 7, "splice-flags")))
+        elif op == "close":
+            prog.add("close", slot)
+            kinds.pop(slot, None)
+            algs.pop(slot, None)
+    return prog
+
+
+DECODERS = {
+    "fuzz_setsockopt": decode_setsockopt,
+    "fuzz_cmsg": decode_cmsg,
+    "fuzz_sequence": decode_sequence,
+}
+# short names accepted everywhere
+ALIASES = {n.removeprefix("fuzz_"): n for n in DECODERS}
+
+
+def canonical(name: str) -> str:
+    name = name.removesuffix(".py")
+    name = ALIASES.get(name, name)
+    if name not in DECODERS:
+        raise KeyError(f"unknown fuzzer {name!r}; known: {', '.join(DECODERS)}")
+    return name

@@ -1,0 +1,181 @@
+"""What every fuzz_*.py shares: libFuzzer command line, feedback, journal, watchdog, oracles.
+
+A fuzzer script is `engine.main("fuzz_x")`. Its command line is libFuzzer's
+(corpus dirs, -runs=, -max_total_time=, -artifact_prefix=, ...), so OSS-Fuzz /
+ClusterFuzzLite can run it unchanged. Extra modes, handled before libFuzzer starts:
+  --dry-run FILE...   decode inputs and print the programs as Python, no system calls
+Settings come from the environment (never from libFuzzer's flags):
+  AFALG_FUZZ_COVERAGE   auto | kcov | kcov-measure | python     (default auto)
+  AFALG_FUZZ_STATS      path of a JSON statistics file, rewritten every 2 s
+  AFALG_FUZZ_JOURNAL    path: each input is written (fsynced) here before it runs, so a
+                        kernel panic never loses the reproducer
+  AFALG_FUZZ_KMSG=1     also log each input's hash and hex to /dev/kmsg (kcovfuzzer style)
+  AFALG_FUZZ_STUCK      seconds one input may take before it counts as a stuck syscall
+                        (default 30; a libFuzzer crash artifact)
+  AFALG_FUZZ_CRASH_HOOK=1 with AFALG_FUZZ_IN_GUEST=1: an input starting with
+                        CRASH_MAGIC writes 'c' to /proc/sysrq-trigger (harness self-test)
+  AFALG_FUZZ_NO_CHECKS=1  disable the semantic oracles
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sys
+import threading
+import time
+
+from .coverage import Feedback
+
+CRASH_MAGIC = b"AFALG-FUZZ-SYSRQ-CRASH"
+
+
+class StuckSyscall(AssertionError):
+    """An input ran longer than AFALG_FUZZ_STUCK seconds (all calls are non-blocking)."""
+
+
+class Watchdog:
+    """A thread that interrupts the main thread (SIGUSR2 -> StuckSyscall) when an input
+    runs too long. SIGALRM is libFuzzer's own (-timeout), so it is left alone."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.deadline = None
+        self.fired = None
+        self.main = threading.main_thread().ident
+        signal.signal(signal.SIGUSR2, self._handler)
+        t = threading.Thread(target=self._loop, daemon=True, name="afalg-watchdog")
+        t.start()
+
+    def _handler(self, signum, frame):
+        if self.fired:
+            raise StuckSyscall(f"input still running after {self.seconds:g} s (stuck system call?)")
+
+    def _loop(self):
+        while True:
+            time.sleep(0.5)
+            d = self.deadline
+            if d is not None and time.monotonic() > d and not self.fired:
+                self.fired = time.monotonic()
+                signal.pthread_kill(self.main, signal.SIGUSR2)
+
+    def arm(self):
+        self.fired = None
+        self.deadline = time.monotonic() + self.seconds
+
+    def disarm(self):
+        self.deadline = None
+
+
+class Journal:
+    """The input about to run, on the host (rwdir), fsynced: survives a guest panic."""
+
+    def __init__(self, path: str | None, kmsg: bool):
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644) if path else None
+        self.kmsg = None
+        if kmsg:
+            try:
+                self.kmsg = os.open("/dev/kmsg", os.O_WRONLY)
+            except OSError:
+                self.kmsg = None
+        self.n = 0
+
+    def write(self, data: bytes) -> None:
+        self.n += 1
+        if self.fd is not None:
+            os.pwrite(self.fd, data, 0)
+            os.ftruncate(self.fd, len(data))
+            os.fsync(self.fd)
+        if self.kmsg is not None:
+            h = hashlib.sha1(data).hexdigest()
+            hx = data.hex()
+            parts = [hx[i:i + 600] for i in range(0, len(hx), 600)] or [""]
+            for i, p in enumerate(parts):
+                try:
+                    os.write(self.kmsg, f"afalg-fuzz: input {self.n} {h} {i + 1}/{len(parts)} {p}\n".encode())
+                except OSError:
+                    pass
+
+    def clear(self) -> None:
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            os.fsync(self.fd)
+
+
+def runtime_names():
+    from .surface import runtime_names as rn
+    try:
+        return rn()
+    except Exception:
+        return []
+
+
+def crash_hook(data: bytes) -> None:
+    if not data.startswith(CRASH_MAGIC):
+        return
+    if os.environ.get("AFALG_FUZZ_CRASH_HOOK") != "1" or os.environ.get("AFALG_FUZZ_IN_GUEST") != "1":
+        return
+    with open("/proc/sys/kernel/sysrq", "w") as f:
+        f.write("1\n")
+    with open("/proc/sysrq-trigger", "w") as f:
+        f.write("c\n")
+
+
+def dry_run(name: str, files: list[str]) -> int:
+    from . import decoders
+    from .program import FdpSource, Names
+    names = Names(runtime_names())
+    for fn in files:
+        data = open(fn, "rb").read()
+        prog = decoders.DECODERS[name](FdpSource(data), names)
+        print(f"# {fn} ({len(data)} bytes)")
+        print(prog.to_python())
+    return 0
+
+
+def main(name: str, argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    if "--dry-run" in argv:
+        i = argv.index("--dry-run")
+        sys.exit(dry_run(name, argv[i + 1:]))
+
+    import atheris
+
+    mode = os.environ.get("AFALG_FUZZ_COVERAGE", "auto")
+    fb = Feedback(mode, stats_path=os.environ.get("AFALG_FUZZ_STATS"))
+    if fb.mode == "kcov":
+        from . import decoders, program
+    else:
+        # No kernel feedback: Python coverage of the harness and decoders guides the fuzzer.
+        with atheris.instrument_imports():
+            from harness import afalg, cmsg  # noqa: F401
+            from . import decoders, program
+    decode = decoders.DECODERS[name]
+    names = program.Names(runtime_names())
+    executor = program.Executor(tracer=fb, checks=os.environ.get("AFALG_FUZZ_NO_CHECKS") != "1")
+    journal = Journal(os.environ.get("AFALG_FUZZ_JOURNAL"), os.environ.get("AFALG_FUZZ_KMSG") == "1")
+    state = {"started": False, "watchdog": None}
+    print(f"{name}: {fb.describe()}; {len(names.static)} static + {len(names.runtime)} runtime names",
+          file=sys.stderr, flush=True)
+
+    def test_one_input(data: bytes) -> None:
+        if not state["started"]:
+            fb.start()
+            state["watchdog"] = Watchdog(float(os.environ.get("AFALG_FUZZ_STUCK", "30")))
+            state["started"] = True
+            print(f"{name}: {fb.describe()}", file=sys.stderr, flush=True)
+        journal.write(data)
+        crash_hook(data)
+        prog = decode(program.FdpSource(data), names)
+        wd = state["watchdog"]
+        fb.input_begin()
+        wd.arm()
+        try:
+            executor.run(prog)
+        finally:
+            wd.disarm()
+            fb.input_end()
+
+    atheris.Setup(argv, test_one_input)
+    atheris.Fuzz()

@@ -1,0 +1,637 @@
+"""Programs: what a fuzz input decodes to, how it runs, and how it prints.
+
+A fuzzer turns bytes into a Program (a list of Calls over numbered socket
+slots) without touching the kernel, so decoding runs anywhere (CI, dry runs,
+the reproducer printer). The Executor then makes the system calls, records an
+outcome per call -- (call, detail, length class, errno) -- and lets a tracer
+(fuzz/coverage.py) collect kernel PCs around each system call.
+
+Sources of choices: a decoder asks a Source for integers in a range and for
+byte strings; FdpSource reads them from atheris.FuzzedDataProvider, and
+EncodingSource goes the other way (choices -> bytes), which is how the seed
+corpus is written.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import os
+import socket
+from dataclasses import dataclass, field
+
+from harness import algorithms
+from harness import cmsg as cm
+from harness.afalg import AfalgSocket, errno_name, sockaddr_alg
+from harness.constants import AF_ALG, MSG_DONTWAIT, SOL_ALG, AlgOp, AlgOpt
+
+from . import surface
+
+MAX_SLOTS = 8
+
+
+# -- choice sources ------------------------------------------------------------------------
+
+class Source:
+    """Choices a decoder makes. Only two primitives, so inputs can be encoded too."""
+
+    def int(self, lo: int, hi: int, tag: str = "") -> int:
+        raise NotImplementedError
+
+    def bytes(self, n: int, tag: str = "") -> bytes:
+        raise NotImplementedError
+
+    def remaining(self) -> int:
+        raise NotImplementedError
+
+    # conveniences built on int()
+    def bool(self, tag: str = "") -> bool:
+        return self.int(0, 1, tag) == 1
+
+    def index(self, seq, tag: str = "") -> int:
+        return self.int(0, len(seq) - 1, tag)
+
+    def pick(self, seq, tag: str = ""):
+        return seq[self.index(seq, tag)]
+
+
+class FdpSource(Source):
+    def __init__(self, data: bytes):
+        import atheris
+        self.fdp = atheris.FuzzedDataProvider(data)
+
+    def int(self, lo, hi, tag=""):
+        return self.fdp.ConsumeIntInRange(lo, hi)
+
+    def bytes(self, n, tag=""):
+        return self.fdp.ConsumeBytes(n)
+
+    def remaining(self):
+        return self.fdp.remaining_bytes()
+
+
+def _nbytes(r: int) -> int:
+    k = 0
+    while k < 8 and (r >> (8 * k)) > 0:
+        k += 1
+    return k
+
+
+class EncodingSource(Source):
+    """Makes the bytes that FdpSource would decode into the same choices.
+
+    FuzzedDataProvider takes integers from the end of the input (first byte taken
+    is the most significant) and byte strings from the front; `want(tag, lo, hi)`
+    says which value to choose (None: the lowest). Call data() at the end.
+    """
+
+    def __init__(self, want=None, payload=None):
+        self.want = want or (lambda tag, lo, hi: None)
+        self.payload = payload or (lambda tag, n: bytes(n))
+        self.front = bytearray()
+        self.back: list[bytes] = []
+        self.budget = 1 << 30
+
+    def int(self, lo, hi, tag=""):
+        v = self.want(tag, lo, hi)
+        v = lo if v is None else max(lo, min(hi, v))
+        self.back.append((v - lo).to_bytes(_nbytes(hi - lo), "big"))
+        return v
+
+    def bytes(self, n, tag=""):
+        b = self.payload(tag, n)[:n]
+        b = b + bytes(n - len(b))
+        self.front += b
+        return b
+
+    def remaining(self):
+        return self.budget
+
+    def pick(self, seq, tag=""):
+        item = self.want(tag, None, seq)
+        idx = seq.index(item) if item is not None and item in seq else None
+        v = 0 if idx is None else idx
+        self.back.append(v.to_bytes(_nbytes(len(seq) - 1), "big"))
+        return seq[v]
+
+    def data(self) -> bytes:
+        return bytes(self.front) + b"".join(self.back)[::-1]
+
+
+# -- programs ------------------------------------------------------------------------------
+
+@dataclass
+class Call:
+    op: str                 # socket bind setsockopt accept sendmsg recv splice close check
+    slot: int = 0
+    args: dict = field(default_factory=dict)
+
+    def to_python(self) -> str:
+        a = self.args
+        s = f"s[{self.slot}]"
+        if self.op == "socket":
+            return f"s[{self.slot}] = sock({a['type_name']}, {a['proto']})"
+        if self.op == "bind":
+            addrlen = "" if a.get("addrlen") is None else f", addrlen={a['addrlen']}"
+            return (f"{s}.bind_raw(sockaddr_alg({a['type']!r}, {a['name']!r}, "
+                    f"feat={a['feat']:#x}, mask={a['mask']:#x}){addrlen})")
+        if self.op == "setsockopt":
+            val = "None" if a["value"] is None else _hexlit(a["value"])
+            return (f"{s}.setsockopt({_level(a['level'])}, {a['opt']}, {val}, "
+                    f"optlen={a['optlen']})  # {a['name']}")
+        if self.op == "accept":
+            return f"s[{a['dst']}] = accept({s})"
+        if self.op == "sendmsg":
+            ctl = "None" if a["control"] is None else _hexlit(a["control"])
+            return (f"{s}.sendmsg_raw([{_hexlit(a['data'])}], {ctl}, "
+                    f"{surface.flag_names(surface.SEND_FLAGS, a['flags'])}|MSG_DONTWAIT, "
+                    f"controllen={a['controllen']})  # {a.get('desc', '')}")
+        if self.op == "recv":
+            return (f"{s}.sock.recv({a['n']}, "
+                    f"{surface.flag_names(surface.RECV_FLAGS, a['flags'])}|MSG_DONTWAIT)")
+        if self.op == "splice":
+            return f"splice_own_pipe({s}, {_hexlit(a['data'])}, flags={a['flags']:#x})"
+        if self.op == "close":
+            return f"{s}.close()"
+        if self.op == "check":
+            return f"check_{a['what']}({s}{', ' + repr(a.get('param')) if a.get('param') is not None else ''})"
+        return f"# unknown call {self.op} {a}"
+
+
+def _hexlit(b: bytes) -> str:
+    if len(b) <= 16 and b and all(32 <= c < 127 and c not in (34, 39, 92) for c in b):
+        return repr(b)
+    if len(b) > 1 and b == bytes([b[0]]) * len(b):
+        return f"{bytes([b[0]])!r} * {len(b)}"
+    return f"bytes.fromhex({b.hex()!r})"
+
+
+def _level(level: int) -> str:
+    return {SOL_ALG: "SOL_ALG", socket.SOL_SOCKET: "SOL_SOCKET", socket.SOL_IP: "SOL_IP"}.get(level, str(level))
+
+
+@dataclass
+class Program:
+    fuzzer: str
+    calls: list[Call] = field(default_factory=list)
+
+    def add(self, op: str, slot: int = 0, **args) -> Call:
+        c = Call(op, slot, args)
+        self.calls.append(c)
+        return c
+
+    def to_python(self, results: list | None = None) -> str:
+        lines = [f"# {self.fuzzer}: {len(self.calls)} calls. Guest only: python3 -m fuzz.replay FILE",
+                 "from fuzz.replay_api import *   # sock, accept, check_*, splice_own_pipe, SOL_ALG, ...",
+                 "s = {}"]
+        for i, c in enumerate(self.calls):
+            code, _, comment = c.to_python().partition("  # ")
+            if c.op == "check":
+                code, comment = f"# {code}", "semantic oracle, run by fuzz.replay"
+            elif c.op not in ("socket", "accept"):
+                code = f"call(lambda: {code})"
+            line = code + (f"  # {comment}" if comment else "")
+            if results is not None and i < len(results):
+                line += f"{'  #' if not comment else ';'} -> {results[i]}"
+            lines.append(line)
+        return "\n".join(lines) + "\n"
+
+
+# -- execution ------------------------------------------------------------------------------
+
+class NullTracer:
+    """No coverage: just the call boundaries."""
+
+    def begin(self) -> None:
+        pass
+
+    def end(self, key: tuple) -> None:
+        pass
+
+
+@dataclass
+class SlotState:
+    sock: AfalgSocket
+    kind: str = "tfm"              # tfm | op
+    state: str = "unbound"
+    alg_type: str = ""
+    alg_name: str = ""
+    key: bytes | None = None
+    key_ok: bool = False
+    authsize: int | None = None
+    children: int = 0
+    parent: int | None = None
+    sends: list = field(default_factory=list)   # successful sendmsg calls on an op socket
+
+
+class Executor:
+    """Runs programs. Every socket is closed at the end of each program."""
+
+    def __init__(self, tracer=None, checks: bool = True):
+        self.tracer = tracer or NullTracer()
+        self.checks = checks
+        self.outcomes: list[tuple] = []
+
+    # outcome feature helpers
+    def _record(self, call: Call, detail: str, length: int | None, err: int | None) -> None:
+        key = (call.op, detail, surface.length_class(length), errno_name(err))
+        self.outcomes.append(key)
+        self.tracer.end(key)
+
+    def run(self, prog: Program) -> list[str]:
+        """Run every call; returns one result string per call ('ok', 'EINVAL', 'ok:16'...)."""
+        self.outcomes = []
+        slots: dict[int, SlotState] = {}
+        results: list[str] = []
+        try:
+            for call in prog.calls:
+                results.append(self._one(call, slots))
+        finally:
+            for st in slots.values():
+                try:
+                    st.sock.close()
+                except OSError:
+                    pass
+        return results
+
+    def _one(self, call: Call, slots: dict[int, SlotState]) -> str:
+        a = call.args
+        st = slots.get(call.slot)
+        op = call.op
+        if op == "check":
+            return self._check(call, slots)
+        if op != "socket" and st is None:
+            return "no-socket"
+        err = None
+        length = None
+        detail = op
+        out = "ok"
+        self.tracer.begin()
+        try:
+            if op == "socket":
+                s = socket.socket(AF_ALG, a["type"], a["proto"])
+                if call.slot in slots:
+                    slots[call.slot].sock.close()
+                slots[call.slot] = SlotState(AfalgSocket(s))
+                detail = a["type_name"]
+            elif op == "bind":
+                detail = a["type"] or "''"
+                addr = sockaddr_alg(a["type"], a["name"], a["feat"], a["mask"])
+                length = a.get("addrlen")
+                st.sock.bind_raw(addr, length)
+                st.alg_type, st.alg_name, st.state = a["type"], a["name"], "bound"
+            elif op == "setsockopt":
+                detail = a["name"]
+                length = a["optlen"]
+                st.sock.setsockopt(a["level"], a["opt"], a["value"], a["optlen"])
+                if a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY:
+                    st.key, st.key_ok, st.state = a["value"], True, "keyed"
+                elif a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_AEAD_AUTHSIZE:
+                    st.authsize = a["optlen"]
+            elif op == "accept":
+                detail = st.alg_type or "unbound"
+                ns, _ = st.sock.sock.accept()
+                ns.setblocking(False)
+                if a["dst"] in slots and a["dst"] != call.slot:
+                    slots[a["dst"]].sock.close()
+                child = SlotState(AfalgSocket(ns, st.alg_type, st.alg_name, is_op=True), kind="op", state="op",
+                                  alg_type=st.alg_type, alg_name=st.alg_name, key=st.key,
+                                  key_ok=st.key_ok, authsize=st.authsize, parent=call.slot)
+                st.children += 1
+                st.state = "accepted"
+                if a["dst"] == call.slot:
+                    st.sock.close()          # the slot now holds the child; drop the parent
+                slots[a["dst"]] = child
+            elif op == "sendmsg":
+                detail = f"{st.alg_type or 'x'}:{a.get('desc_class', '')}"
+                length = len(a["data"])
+                n = st.sock.sendmsg_raw([a["data"]], a["control"], a["flags"] | MSG_DONTWAIT, a["controllen"])
+                st.sends.append((call, n))
+                out = f"ok:{n}"
+            elif op == "recv":
+                detail = st.alg_type or "x"
+                data = st.sock.sock.recv(a["n"], a["flags"] | MSG_DONTWAIT)
+                length = len(data)
+                out = f"ok:{len(data)}"
+                a["_got"] = data
+            elif op == "splice":
+                detail = st.alg_type or "x"
+                length = len(a["data"])
+                n = splice_own_pipe(st.sock, a["data"], a["flags"])
+                st.sends.append((call, n))
+                out = f"ok:{n}"
+            elif op == "close":
+                st.sock.close()
+                del slots[call.slot]
+        except OSError as e:
+            err = e.errno or errno_mod.EIO
+            out = errno_name(err)
+        except (ValueError, OverflowError) as e:   # Python refused before any syscall
+            err = errno_mod.EINVAL
+            out = f"python:{type(e).__name__}"
+        self._record(call, detail, length, err)
+        return out
+
+    # -- semantic oracles ----------------------------------------------------------------------
+    def _check(self, call: Call, slots: dict[int, SlotState]) -> str:
+        """Semantic checks; a failure raises AssertionError (a libFuzzer crash)."""
+        if not self.checks:
+            return "skipped"
+        st = slots.get(call.slot)
+        what = call.args["what"]
+        if what == "usable":
+            return check_usable(st, self.tracer)
+        if what == "request":
+            return check_request(st, call.args.get("param"))
+        return "unknown-check"
+
+
+def _valid_key(alg: algorithms.Algorithm, key: bytes | None) -> bool:
+    if not alg.keyed:
+        return key is None
+    if key is None:
+        return False
+    if alg.make_key:    # authenc: a blob; trust only the project's own construction
+        return len(key) >= 8 and len(key) - 8 - 32 in (16, 24, 32)
+    return len(key) in alg.key_sizes
+
+
+def check_usable(st: SlotState | None, tracer=None) -> str:
+    """A tfm socket whose bind and setkey (and authsize) succeeded must serve a valid
+    request, and the answer must equal harness.algorithms' oracle."""
+    if st is None or st.kind != "tfm" or st.state not in ("bound", "keyed", "accepted"):
+        return "n/a"
+    alg = algorithms.ALGORITHMS.get(st.alg_name)
+    if alg is None or alg.oracle is None or alg.type != st.alg_type or not _valid_key(alg, st.key):
+        return "n/a"
+    if alg.keyed and not st.key_ok:
+        return "n/a"
+    if alg.type == "aead" and st.authsize is not None and st.authsize not in alg.authsizes:
+        return "n/a"
+    try:
+        op = st.sock.accept()
+    except OSError as e:
+        raise AssertionError(f"setup of {alg.name} succeeded but accept() failed: {errno_name(e.errno)}") from None
+    try:
+        return _valid_request(op, alg, st)
+    finally:
+        op.close()
+
+
+def _valid_request(op: AfalgSocket, alg: algorithms.Algorithm, st: SlotState) -> str:
+    msg = bytes(range(32)) if alg.blocksize <= 32 else bytes(alg.blocksize)
+    try:
+        if alg.type == "hash":
+            op.send(msg)
+            got = op.recv(alg.digestsize)
+            want = alg.oracle(st.key, msg)
+        elif alg.type == "skcipher":
+            iv = bytes(range(1, alg.ivsize + 1)) if alg.ivsize else None
+            op.request(msg, AlgOp.ENCRYPT, iv)
+            got = op.recv_exact(len(msg))
+            want = alg.oracle(st.key, iv, msg, True)
+        elif alg.type == "aead":
+            authsize = st.authsize if st.authsize is not None else alg.max_authsize
+            iv = algorithms.ccm_iv(bytes(range(1, 12))) if alg.name == "ccm(aes)" else bytes(range(1, alg.ivsize + 1))
+            aad = bytes(range(100, 116)) if not alg.assoclen_fixed else bytes(range(100, 108)) + iv
+            op.request(aad + msg, AlgOp.ENCRYPT, iv, len(aad))
+            got = op.recv_exact(len(aad) + len(msg) + authsize)
+            want = aad + alg.oracle(st.key, iv, aad, msg, authsize, True)
+        else:
+            return "n/a"
+    except OSError as e:
+        raise AssertionError(f"{alg.name}: a valid request on a successfully set-up socket failed: "
+                             f"{errno_name(e.errno)}") from None
+    if got != want:
+        raise AssertionError(f"{alg.name}: kernel output differs from the oracle: "
+                             f"got {got.hex()} want {want.hex()}")
+    return "ok"
+
+
+def check_request(st: SlotState | None, model: dict | None) -> str:
+    """After exactly one complete, well-formed request on an op socket, the output must be
+    the oracle's. `model` is the decoder's reading of the request (op, iv, assoclen)."""
+    if st is None or st.kind != "op" or not model or len(st.sends) != 1:
+        return "n/a"
+    call, n = st.sends[0]
+    data = call.args["data"]
+    if n != len(data) or call.args["flags"] & 0x8000:     # partial send or MSG_MORE
+        return "n/a"
+    alg = algorithms.ALGORITHMS.get(st.alg_name)
+    if alg is None or alg.oracle is None or not _valid_key(alg, st.key) or not st.key_ok:
+        return "n/a"
+    encrypt = model["op"] == AlgOp.ENCRYPT
+    iv = model["iv"]
+    if alg.type == "skcipher":
+        if iv is None and alg.ivsize:
+            iv = bytes(alg.ivsize)      # a fresh op socket's IV is all zero
+        if (alg.ivsize and len(iv) != alg.ivsize) or len(data) % alg.blocksize or not data:
+            return "n/a"
+        if alg.name == "xts(aes)" and len(data) < 16:
+            return "n/a"
+        try:
+            want = alg.oracle(st.key, iv, data, encrypt)
+        except Exception:
+            return "n/a"
+        try:
+            got = st.sock.sock.recv(len(data), MSG_DONTWAIT)
+        except OSError as e:
+            raise AssertionError(f"{alg.name}: recv after a complete valid request failed: "
+                                 f"{errno_name(e.errno)}") from None
+        if got != want:
+            raise AssertionError(f"{alg.name} {'enc' if encrypt else 'dec'}: output differs from the oracle: "
+                                 f"got {got.hex()} want {want.hex()} (key {st.key.hex()}, iv {iv.hex() if iv else None})")
+        return "ok"
+    if alg.type == "aead" and encrypt:
+        assoclen = model["assoclen"] or 0
+        authsize = st.authsize if st.authsize is not None else alg.max_authsize
+        if iv is None or len(iv) != alg.ivsize or assoclen > len(data) or authsize not in alg.authsizes:
+            return "n/a"
+        if alg.assoclen_fixed or alg.name == "ccm(aes)" and not 1 <= iv[0] <= 7:
+            return "n/a"
+        if alg.name.startswith("authenc") and (len(data) - assoclen) % 16:
+            return "n/a"
+        aad, pt = data[:assoclen], data[assoclen:]
+        try:
+            want = aad + alg.oracle(st.key, iv, aad, pt, authsize, True)
+        except Exception:
+            return "n/a"
+        try:
+            got = st.sock.sock.recv(len(want), MSG_DONTWAIT)
+        except OSError as e:
+            raise AssertionError(f"{alg.name}: recv after a complete valid encryption failed: "
+                                 f"{errno_name(e.errno)}") from None
+        if got != want:
+            raise AssertionError(f"{alg.name} enc: output differs from the oracle: got {got.hex()} "
+                                 f"want {want.hex()}")
+        return "ok"
+    return "n/a"
+
+
+def splice_own_pipe(sock: AfalgSocket, data: bytes, flags: int) -> int:
+    """Splice data into sock from a non-blocking pipe made here (never a file's pages)."""
+    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if data:
+            os.write(w, data)
+        return os.splice(r, sock.fileno(), max(len(data), 1), flags=flags)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+# -- shared decoding helpers ------------------------------------------------------------------
+
+class Names:
+    """Algorithm names a decoder can bind: static (index-stable) + this kernel's drivers."""
+
+    def __init__(self, runtime: list[tuple[str, str]] | None = None):
+        self.static = surface.static_names()
+        self.runtime = runtime if runtime is not None else []
+
+    def choose(self, src: Source) -> tuple[str, str]:
+        # always consume the same choices, with or without runtime names (stable seeds)
+        if src.int(0, 3, "name-from-proc") == 3 and self.runtime:
+            return src.pick(self.runtime, "runtime-name")
+        return src.pick(self.static, "name")
+
+
+def decode_key(src: Source, alg: algorithms.Algorithm | None) -> bytes:
+    """A key: usually a valid size for alg (when known), else any length class."""
+    if alg is not None and alg.keyed and src.int(0, 3, "key-valid") != 0:
+        size = src.pick(alg.key_sizes, "key-size")
+        material = src.bytes(size, "key")
+        if alg.make_key:
+            return alg.key_from(material.ljust(size, b"k"))
+        return material.ljust(size, b"\0")
+    n = src.pick(surface.BYTES_LEN_CHOICES, "key-len")
+    return src.bytes(n, "key").ljust(n, b"\0")
+
+
+def decode_bind(src: Source, prog: Program, slot: int, names: Names) -> tuple[str, str]:
+    t, name = names.choose(src)
+    if not t or src.int(0, 7, "type-override") == 0:
+        t = src.pick(surface.BIND_TYPES, "bind-type")
+    feat = src.pick(surface.BIND_FLAGS, "feat") if src.int(0, 7, "bind-feat?") == 0 else 0
+    mask = src.pick(surface.BIND_FLAGS, "mask") if src.int(0, 7, "bind-mask?") == 0 else 0
+    lc = src.pick(surface.ADDR_LEN_CLASSES, "addrlen")
+    addrlen = {"full": None, "min": 88, "short": 24 + min(len(name), 8), "long": 200, "zero": 0}[lc]
+    prog.add("bind", slot, type=t, name=name, feat=feat, mask=mask, addrlen=addrlen)
+    return t, name
+
+
+def socket_call(prog: Program, slot: int, src: Source | None = None) -> None:
+    if src is not None and src.int(0, 15, "socket-type") == 0:
+        name, t = src.pick(surface.SOCKET_TYPES, "socket-variant")
+        proto = src.pick(surface.SOCKET_PROTOS, "proto")
+    else:
+        (name, t), proto = surface.SOCKET_TYPES[0], 0
+    prog.add("socket", slot, type=t, type_name=name, proto=proto)
+
+
+def decode_option(src: Source, alg: algorithms.Algorithm | None, prog: Program, slot: int) -> None:
+    opt = src.pick(surface.OPTIONS, "option")
+    if opt.shape == "bytes":
+        value = decode_key(src, alg) if opt.opt == AlgOpt.SET_KEY else \
+            src.bytes(src.pick(surface.BYTES_LEN_CHOICES, "len"), "value")
+        optlen = len(value)
+        # optlen never exceeds our buffer: the kernel must not read our process's other memory
+        lie = src.pick(["honest", "zero", "minus1", "null"], "optlen-lie") if src.int(0, 7, "lie") == 0 else "honest"
+        if lie == "zero":
+            optlen = 0
+        elif lie == "minus1":
+            optlen = max(optlen - 1, 0)
+        elif lie == "null":
+            value = None            # NULL optval with a non-zero optlen: the EFAULT path
+        prog.add("setsockopt", slot, name=opt.name, level=opt.level, opt=int(opt.opt), value=value,
+                 optlen=optlen)
+    elif opt.shape == "optlen":
+        if alg is not None and alg.authsizes and src.int(0, 1, "authsize-valid"):
+            n = src.pick(alg.authsizes, "authsize")
+        else:
+            n = src.pick(surface.AUTHSIZE_CHOICES, "authsize-any")
+        prog.add("setsockopt", slot, name=opt.name, level=opt.level, opt=int(opt.opt), value=None, optlen=n)
+    else:
+        v = src.pick(surface.U32_CHOICES, "u32")
+        optlen = src.pick([4, 0, 1, 3, 8], "u32-optlen")
+        value = v.to_bytes(4, "little") + bytes(max(0, optlen - 4))
+        prog.add("setsockopt", slot, name=opt.name, level=opt.level, opt=int(opt.opt), value=value,
+                 optlen=optlen)
+
+
+def encode_cmsgs(items: list[tuple[surface.CmsgKind, bytes, str]]) -> bytes:
+    """msg_control bytes: each (kind, payload, cmsg_len class)."""
+    parts = []
+    for kind, payload, lclass in items:
+        honest = cm.cmsg_len(len(payload))
+        fn = dict(surface.CMSG_LEN_CLASSES)[lclass]
+        parts.append(cm.Cmsg(kind.level, kind.type, payload, None if lclass == "honest" else fn(honest)).encode())
+    return b"".join(parts)
+
+
+def request_model(items: list[tuple[surface.CmsgKind, bytes, str]]) -> dict | None:
+    """The kernel's reading of well-formed control data (last of each type wins; with any
+    control data op defaults to DECRYPT and assoclen to 0). None if anything is ill-formed
+    or would be rejected."""
+    op, iv, assoclen = AlgOp.DECRYPT, None, 0
+    for kind, payload, lclass in items:
+        if lclass != "honest":
+            return None
+        if kind.level != SOL_ALG:
+            continue
+        if kind.type == AlgOpt.SET_OP:
+            op = int.from_bytes(payload[:4], "little")
+        elif kind.type == AlgOpt.SET_IV:
+            ivlen = int.from_bytes(payload[:4], "little")
+            if ivlen != len(payload) - 4:
+                return None
+            iv = payload[4:]
+        elif kind.type == AlgOpt.SET_AEAD_ASSOCLEN:
+            assoclen = int.from_bytes(payload[:4], "little")
+        else:
+            return None
+    if op not in (0, 1) or assoclen >= 0x80000000:
+        return None
+    return {"op": op, "iv": iv, "assoclen": assoclen}
+
+
+def decode_cmsg_item(src: Source, alg: algorithms.Algorithm | None,
+                     honest_bias: int = 3) -> tuple[surface.CmsgKind, bytes, str]:
+    kind = src.pick(surface.CMSGS, "cmsg-kind")
+    if kind.shape == "u32":
+        if kind.type == AlgOpt.SET_OP:
+            v = src.pick(surface.OP_VALUES, "op")
+        elif kind.type == AlgOpt.SET_AEAD_ASSOCLEN:
+            v = src.pick(surface.ASSOCLEN_VALUES, "assoclen")
+        else:
+            v = src.pick(surface.U32_CHOICES, "u32")
+        payload = v.to_bytes(4, "little")
+        if src.int(0, 15, "u32-short") == 0:
+            payload = payload[:src.int(0, 3, "u32-len")]
+    elif kind.shape == "iv":
+        if alg is not None and src.int(0, 3, "iv-valid") != 0:
+            n = alg.ivsize
+        else:
+            n = src.pick(surface.IV_LEN_CHOICES, "iv-len")
+        iv = src.bytes(n, "iv").ljust(n, b"\0")
+        if alg is not None and alg.name == "ccm(aes)" and n == 16 and src.int(0, 3, "ccm-iv") != 0:
+            iv = algorithms.ccm_iv(iv[1:12])
+        ivlen = n if src.int(0, 7, "ivlen-lie") != 0 else src.pick(surface.IV_LEN_CHOICES + [0xFFFFFFFF], "ivlen")
+        payload = ivlen.to_bytes(4, "little") + iv
+    else:
+        payload = src.bytes(src.pick(surface.BYTES_LEN_CHOICES[:12], "len"), "payload")
+    lclass = "honest" if src.int(0, honest_bias, "cmsg-len-honest") != 0 else \
+        src.pick(surface.CMSG_LEN_CLASSES, "cmsg-len")[0]
+    return kind, payload, lclass
+
+
+def desc_items(items) -> str:
+    return ",".join(f"{k.name}[{len(p)}]" + ("" if c == "honest" else f"<{c}>") for k, p, c in items)
+
+
+def desc_class(items) -> str:
+    """A coarse class of a cmsg list for outcome features."""
+    if not items:
+        return "none"
+    kinds = sorted({k.name.split("(")[0].split(":")[0] for k, _p, _c in items})
+    bad = any(c != "honest" for _k, _p, c in items)
+    return "+".join(kinds) + ("!" if bad else "")

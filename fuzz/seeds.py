@@ -1,0 +1,147 @@
+"""Write the seed corpus: `python3 -m fuzz.seeds [--out fuzz/corpus] [--check]`.
+
+Seeds are valid requests, one per algorithm and request type, written as the
+bytes the fuzzers' decoders turn back into those requests (EncodingSource runs
+the decoder "backwards"). --check verifies the committed corpus is what this
+script produces (so decoder changes that silently invalidate seeds are caught).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+from harness import algorithms
+
+from . import decoders, surface
+from .program import EncodingSource, Names
+
+# the common branch of every yes/no gate in the decoders
+GATES = {
+    "unbound": 15, "lie": 7, "accept-between": 7, "type-override": 7, "bind-feat?": 7, "bind-mask?": 7,
+    "socket-type": 15, "key-valid": 3, "name-from-proc": 0, "data-aligned": 3, "trailer": 7,
+    "controllen": 7, "cmsg-len-honest": 7, "u32-short": 15, "iv-valid": 3, "ccm-iv": 3, "ivlen-lie": 7,
+    "check": 3, "flags-zero": 3, "rf": 7, "slot-random": 7, "authsize-any": 7, "set-authsize": 1,
+    "authsize-valid": 1, "no-control": 0, "recv-exact": 1, "default-op": 0,
+}
+
+
+class Spec:
+    """Wanted choices by tag: a value, or a list consumed in order."""
+
+    def __init__(self, **choices):
+        self.choices = {k.replace("_", "-"): (list(v) if isinstance(v, list) else [v]) for k, v in choices.items()}
+        self.pos: dict[str, int] = {}
+
+    def __call__(self, tag, lo, hi):
+        vals = self.choices.get(tag)
+        if vals:
+            i = self.pos.get(tag, 0)
+            self.pos[tag] = i + 1
+            return vals[min(i, len(vals) - 1)]
+        if tag in GATES:
+            return GATES[tag]
+        return None
+
+
+def encode(fuzzer: str, spec: Spec, payload=None) -> bytes:
+    src = EncodingSource(spec, payload or (lambda tag, n: bytes((7 * i + 1) & 0xFF for i in range(n))))
+    decoders.DECODERS[fuzzer](src, Names([]))
+    return src.data()
+
+
+def _name_entry(alg):
+    return (alg.type, alg.name)
+
+
+def seeds() -> dict[str, dict[str, bytes]]:
+    out: dict[str, dict[str, bytes]] = {n: {} for n in decoders.DECODERS}
+    for alg in algorithms.ALGORITHMS.values():
+        # setsockopt: bind + valid key (+ valid authsize) -> usable check
+        opts = []
+        if alg.keyed:
+            opts.append("ALG_SET_KEY")
+        if alg.type == "aead":
+            opts.append("ALG_SET_AEAD_AUTHSIZE")
+        if not opts:
+            opts = ["SO_SNDBUF"]
+        spec = Spec(name=_name_entry(alg), n_options=len(opts),
+                    option=[o for name in opts for o in surface.OPTIONS if o.name == name],
+                    key_size=alg.key_sizes[0] if alg.keyed else None,
+                    authsize=alg.authsizes[-1] if alg.authsizes else None, u32=4096)
+        out["fuzz_setsockopt"][f"setup-{alg.name}"] = encode("fuzz_setsockopt", spec)
+        if alg.type in ("skcipher", "aead"):
+            # cmsg: OP=ENCRYPT, IV, (ASSOCLEN) then a checked request
+            kinds = [surface.CMSGS[0], surface.CMSGS[1]] + ([surface.CMSGS[2]] if alg.type == "aead" else [])
+            spec = Spec(alg=alg, key_size=alg.key_sizes[-1], set_authsize=0, n_sends=1, n_cmsgs=len(kinds),
+                        cmsg_kind=kinds, op=1, assoclen=16 if not alg.assoclen_fixed else 16,
+                        data_blocks=2, data_len=32)
+            out["fuzz_cmsg"][f"encrypt-{alg.name}"] = encode("fuzz_cmsg", spec)
+            # and a decryption of the same shape, without ASSOCLEN
+            spec = Spec(alg=alg, key_size=alg.key_sizes[0], set_authsize=0, n_sends=1, n_cmsgs=2,
+                        cmsg_kind=[surface.CMSGS[0], surface.CMSGS[1]], op=0, data_blocks=4, data_len=64)
+            out["fuzz_cmsg"][f"decrypt-{alg.name}"] = encode("fuzz_cmsg", spec)
+    # sequence: a full request lifecycle per socket type
+    seq = {
+        "skcipher-cbc": ("cbc(aes)", ["setkey", "accept", "sendmsg", "recv", "close"]),
+        "skcipher-splice": ("ctr(aes)", ["setkey", "accept", "splice", "sendmsg", "recv"]),
+        "aead-gcm": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv"]),
+        "hash-sha256-more": ("sha256", ["accept", "sendmsg", "sendmsg", "recv", "accept", "recv"]),
+        "hmac-two-ops": ("hmac(sha256)", ["setkey", "accept", "accept", "sendmsg", "recv", "close", "recv"]),
+        "rng": ("stdrng", ["accept", "recv", "recv"]),
+    }
+    for label, (name, ops) in seq.items():
+        alg = algorithms.get(name)
+        spec = Spec(name=_name_entry(alg), steps=len(ops), seq_op=ops, key_size=alg.key_sizes[0] if alg.keyed else None,
+                    accept_dst=[1, 2], slot=[0 if o in ("setkey", "setsockopt", "accept", "bind") else 1 for o in ops],
+                    n_cmsgs=[2 if alg.type != "hash" else 0] * len(ops),
+                    cmsg_kind=[surface.CMSGS[0], surface.CMSGS[1]] * 4, op=1,
+                    option=[o for o in surface.OPTIONS if o.name == "ALG_SET_AEAD_AUTHSIZE"],
+                    authsize=16, flags=[1 if label.endswith("more") else 0, 0],
+                    data_blocks=2, data_len=32, recv_blocks=2, recv_len=32)
+        out["fuzz_sequence"][label] = encode("fuzz_sequence", spec)
+    return out
+
+
+def write(root: Path) -> int:
+    n = 0
+    for fuzzer, items in seeds().items():
+        d = root / fuzzer
+        d.mkdir(parents=True, exist_ok=True)
+        for label, data in items.items():
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+            (d / safe).write_bytes(data)
+            n += 1
+    return n
+
+
+def check(root: Path) -> list[str]:
+    bad = []
+    for fuzzer, items in seeds().items():
+        for label, data in items.items():
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+            p = root / fuzzer / safe
+            if not p.exists() or p.read_bytes() != data:
+                bad.append(str(p))
+    return bad
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="fuzz.seeds")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "corpus"))
+    ap.add_argument("--check", action="store_true")
+    a = ap.parse_args(argv)
+    if a.check:
+        bad = check(Path(a.out))
+        for b in bad:
+            print(f"stale seed: {b}", file=sys.stderr)
+        return 1 if bad else 0
+    n = write(Path(a.out))
+    print(f"wrote {n} seeds under {a.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
