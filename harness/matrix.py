@@ -71,6 +71,7 @@ def failed_run(target: vm.Target, error: str, opts: runner.RunOptions) -> Run:
 
 
 def _one(target: vm.Target, folder: Path, opts: runner.RunOptions) -> Run:
+    folder.mkdir(parents=True, exist_ok=True)
     try:
         run = runner.execute(target, folder, opts)
     except HarnessError as e:
