@@ -1,0 +1,175 @@
+"""Helpers shared by the skcipher, AEAD, blocking, splice and oracle tests.
+
+Everything here is bounded: receives ask for exact lengths or use MSG_DONTWAIT,
+threads never block in the kernel, and a blocking call that does not finish
+in time is reported as the token "blocks" instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+from harness import algorithms
+from harness.afalg import AfalgSocket, errno_name
+from harness.bounded import WaitTimeout, deadline
+from harness.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
+
+ENC, DEC = AlgOp.ENCRYPT, AlgOp.DECRYPT
+PAGE = 4096
+
+
+def outcome(fn, *args, **kw):
+    """(result, token): token is "ok", an errno name, or "blocks" for a bounded wait."""
+    try:
+        return fn(*args, **kw), "ok"
+    except WaitTimeout:
+        return None, "blocks"
+    except OSError as e:
+        return None, errno_name(e.errno)
+
+
+def recv_token(op: AfalgSocket, n: int, flags: int = 0, wait: float = 5.0):
+    """One recv of n bytes: (data or b"", token)."""
+    data, tok = outcome(op.recv, n, flags, wait)
+    return (data or b""), tok
+
+
+def skc_key(alg: algorithms.Algorithm, size: int | None = None, seed: bytes = b"") -> bytes:
+    n = size or alg.key_sizes[0]
+    raw = bytes((i * 7 + 3 + sum(seed)) & 0xFF for i in range(n)) if seed else os.urandom(n)
+    if alg.name.startswith("xts"):
+        # xts rejects identical key halves in FIPS mode; random halves differ.
+        raw = os.urandom(n)
+    return alg.key_from(raw)
+
+
+def setup_op(alg_socket, alg: algorithms.Algorithm, key: bytes, authsize: int | None = None):
+    tfm = alg_socket(alg.type, alg.name)
+    tfm.setkey(key)
+    if authsize is not None:
+        tfm.set_authsize(authsize)
+    return tfm, tfm.accept()
+
+
+def aead_key(alg: algorithms.Algorithm) -> bytes:
+    if alg.name.startswith("authenc"):
+        return alg.key_from(os.urandom(48))
+    return os.urandom(alg.key_sizes[0])
+
+
+def aead_iv(alg: algorithms.Algorithm) -> bytes:
+    if alg.name == "ccm(aes)":
+        return algorithms.ccm_iv(os.urandom(12))
+    return os.urandom(alg.ivsize)
+
+
+def aead_aad(alg: algorithms.Algorithm, iv: bytes, n: int = 16) -> bytes:
+    """An AAD region valid for alg: rfc4106 needs 16 or 20 bytes ending in the IV."""
+    if alg.assoclen_fixed:
+        return os.urandom(8) + iv
+    return os.urandom(n)
+
+
+def aead_pt(alg: algorithms.Algorithm, n: int = 48) -> bytes:
+    if alg.blocksize > 1:
+        n -= n % alg.blocksize
+    return os.urandom(n)
+
+
+def set_sndbuf(op: AfalgSocket, value: int) -> int:
+    """SO_SNDBUF on the op socket; returns the value the kernel keeps (doubled)."""
+    op.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, value)
+    return op.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+
+
+def send_budget(sndbuf: int) -> int:
+    """The TX budget af_alg_sndbuf() gives an empty op socket."""
+    return max(sndbuf & ~(PAGE - 1), PAGE)
+
+
+class PollingReader(threading.Thread):
+    """Drains an op socket with MSG_DONTWAIT reads until `want` bytes arrived or time runs out.
+
+    Never blocks in the kernel (the fact sheet's observation: a blocking reader is not
+    woken while a blocking writer overfills the send buffer).
+    """
+
+    def __init__(self, op: AfalgSocket, want: int, step: int = PAGE, limit: float = 20.0):
+        super().__init__(daemon=True)
+        self.op, self.want, self.step, self.limit = op, want, step, limit
+        self.out = bytearray()
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+        self.timeline: list[tuple[float, int]] = []
+
+    def run(self):
+        end = time.monotonic() + self.limit
+        while len(self.out) < self.want and not self.stop.is_set() and time.monotonic() < end:
+            n = min(self.step, self.want - len(self.out))
+            try:
+                chunk = self.op.sock.recv(n, MSG_DONTWAIT)
+            except BlockingIOError:
+                time.sleep(0.005)
+                continue
+            except OSError as e:
+                self.errors.append(errno_name(e.errno))
+                return
+            if not chunk:
+                time.sleep(0.005)
+                continue
+            self.out += chunk
+            self.timeline.append((time.monotonic(), len(self.out)))
+
+    def finish(self, timeout: float = 20.0) -> bytes:
+        self.join(timeout)
+        self.stop.set()
+        self.join(2.0)
+        return bytes(self.out)
+
+
+def splits(data: bytes, points) -> list[bytes]:
+    """data cut at the given offsets (clipped, deduplicated, sorted)."""
+    cuts = sorted({p for p in points if 0 < p < len(data)})
+    out, last = [], 0
+    for c in cuts + [len(data)]:
+        out.append(data[last:c])
+        last = c
+    return out
+
+
+def send_parts(op: AfalgSocket, parts: list[bytes], op_value=None, iv=None, assoclen=None) -> int:
+    """A request in several sendmsg calls: control data on the first, MSG_MORE on all but the last."""
+    total = 0
+    for i, p in enumerate(parts):
+        flags = MSG_MORE if i < len(parts) - 1 else 0
+        if i == 0:
+            total += op.request(p, op_value, iv, assoclen, flags)
+        else:
+            total += op.send(p, flags)
+    return total
+
+
+def splice_parts(op: AfalgSocket, parts: list[bytes], last_more: bool = False) -> int:
+    """Each part written to a pipe of our own and spliced in; SPLICE_F_MORE on all but the last."""
+    from harness.constants import SPLICE_F_MORE
+    total = 0
+    r, w = os.pipe()
+    try:
+        for i, p in enumerate(parts):
+            more = i < len(parts) - 1 or last_more
+            os.write(w, p)
+            left = len(p)
+            while left:
+                with deadline(10.0, "splice"):
+                    n = os.splice(r, op.fileno(), left, flags=SPLICE_F_MORE if more else 0)
+                if n <= 0:
+                    break
+                left -= n
+                total += n
+    finally:
+        os.close(r)
+        os.close(w)
+    return total
