@@ -1,0 +1,69 @@
+"""The clause catalogue and the tests agree: every test names clauses that exist,
+every clause is tested or says why it cannot be, SPEC.md is generated from the TOML."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance import catalogue
+
+CONF = Path(__file__).resolve().parent.parent / "conformance"
+SELF_CHECKS = {"test_zz_selfcheck_crash.py"}   # harness self-checks: no spec clause
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory):
+    """node id -> clause ids, as the suite's own plugin reports them at collection
+    (markers on functions, classes, modules and pytest.param all count)."""
+    events = tmp_path_factory.mktemp("collect") / "events.jsonl"
+    r = subprocess.run([sys.executable, "-m", "pytest", str(CONF), "--collect-only", "-q",
+                        "-p", "no:cacheprovider", "--afalg-events", str(events)],
+                       capture_output=True, text=True, cwd=CONF.parent, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for line in events.read_text().splitlines():
+        ev = json.loads(line)
+        if ev["event"] == "collected":
+            return {t["id"]: t["clauses"] for t in ev["tests"] if Path(t["id"].split("::")[0]).name not in SELF_CHECKS}
+    raise AssertionError("no collection event")
+
+
+def test_catalogue_loads_and_ids_are_unique():
+    clauses = catalogue.load()
+    assert len(clauses) >= 5
+    for c in clauses.values():
+        for p in catalogue.PROFILES:
+            c.expect(p, "6.12.0")      # version conditions parse
+
+
+def test_every_test_names_existing_clauses(collected):
+    clauses = catalogue.load()
+    tests = collected
+    assert tests, "no conformance tests found"
+    unnamed = [t for t, ids in tests.items() if not ids]
+    assert not unnamed, f"tests without @pytest.mark.clause: {unnamed}"
+    unknown = sorted({i for ids in tests.values() for i in ids if i not in clauses})
+    assert not unknown, f"tests name clauses that are not in conformance/spec: {unknown}"
+
+
+def test_every_clause_is_tested_or_says_why_not(collected):
+    marked = {i for ids in collected.values() for i in ids}
+    orphans = [c.id for c in catalogue.load().values() if c.id not in marked and not c.untestable]
+    assert not orphans, f"clauses with no test and no 'untestable' reason: {orphans}"
+
+
+def test_bad_catalogue_is_a_clear_error(tmp_path):
+    (tmp_path / "x.toml").write_text('[[clause]]\nid = "X-1"\ntitle = "t"\n')
+    with pytest.raises(catalogue.CatalogueError, match="X-1 lacks statement, source"):
+        catalogue.load.__wrapped__(str(tmp_path))
+    (tmp_path / "x.toml").write_text('[[clause]]\nid = "bad id"\ntitle="t"\nstatement="s"\nsource="s"\n')
+    with pytest.raises(catalogue.CatalogueError, match="bad clause id"):
+        catalogue.load.__wrapped__(str(tmp_path))
+
+
+def test_version_dependent_tokens():
+    c = catalogue.Clause("OPT-99", "t", "s", "src", linux={"default": "ok", "<6.2": "ENOPROTOOPT"})
+    assert c.linux_expect("6.1.0-56-amd64") == "ENOPROTOOPT"
+    assert c.linux_expect("6.12.117+deb12-amd64") == "ok"
