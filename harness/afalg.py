@@ -20,12 +20,10 @@ import os
 import socket
 import struct
 import time
-from dataclasses import dataclass
 
 from . import cmsg as cm
 from .bounded import WaitTimeout, deadline, in_main_thread
-from .constants import (AF_ALG, MSG_DONTWAIT, SOCK_SEQPACKET, SOCKADDR_ALG_NAME_OFFSET,
-                        SOL_ALG, AlgOp, AlgOpt)
+from .constants import (AF_ALG, MSG_DONTWAIT, SOCK_SEQPACKET, SOL_ALG, AlgOp, AlgOpt)
 
 DEFAULT_WAIT = 10.0
 
@@ -90,15 +88,6 @@ def sockaddr_alg(type_: str | bytes, name: str | bytes, feat: int = 0, mask: int
     elif len(body) < 64:
         body = body + b"\0" * (64 - len(body))
     return head + body
-
-
-@dataclass
-class Sent:
-    """What a sendmsg call carried, kept as evidence for reports."""
-
-    nbytes: int
-    flags: int
-    cmsgs: tuple
 
 
 class AfalgSocket:
