@@ -114,13 +114,14 @@ def test_merged_shards_equal_the_unsharded_run(tmp_path):
     (tmp_path / "whole").mkdir()
     runner.write_outputs(whole, tmp_path / "whole")
     rc = cli.main(["merge", *(str(tmp_path / f"shard{i}") for i in (2, 3, 1)), "--output", str(tmp_path / "m")])
-    assert rc == 1
+    assert rc == 0
     assert (tmp_path / "m" / "results.ktap").read_text() == (tmp_path / "whole" / "results.ktap").read_text()
     cases = lambda p: [ET.tostring(c) for c in ET.parse(p).getroot().iter("testcase")]
     assert cases(tmp_path / "m" / "junit.xml") == cases(tmp_path / "whole" / "junit.xml")
     m = Run.load(str(tmp_path / "m" / "results.json")).to_json()
     w = whole.to_json()
-    assert m["tests"] == w["tests"] and m["totals"] == w["totals"]
+    assert m["tests"] == w["tests"] and m["totals"] == w["totals"] and m["run"]["exit_code"] == 1
+    assert cli.main(["merge", str(tmp_path / "shard1"), "--output", str(tmp_path / "x")]) == 2
 
 
 def test_merge_refuses_incomplete_or_mismatched_shards():
