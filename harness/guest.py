@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile("/proc/crypto", results / "proc-crypto.txt")
 
     args = [*(a.paths or [str(PROJECT_ROOT / "conformance")]), *SUITES[a.suite],
-            "-p", "no:cacheprovider", "-q", "-rN", "--rootdir", str(PROJECT_ROOT),
+            "-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "-q", "-rN", "--rootdir", str(PROJECT_ROOT),
             "--afalg-events", str(events), "--afalg-test-timeout", str(a.test_timeout)]
     if a.skip_ids:
         args += ["--afalg-skip-ids", a.skip_ids]

@@ -97,3 +97,11 @@ def test_kvm_probe_reads_qemu(tmp_path, monkeypatch):
     assert not ok and "failed to set MSR" in why
     working = fake_exe(tmp_path / "working", "sleep 10")
     assert vm.probe_kvm(working, seconds=0.5) == (True, "KVM usable")
+
+
+def test_bootstrap_without_root_prints_the_command(capsys, monkeypatch):
+    monkeypatch.setattr(vm.os, "geteuid", lambda: 1000)
+    assert vm.bootstrap(["debian-6.12"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("run as root: apt-get update && INITRD=No apt-get install")
+    assert "qemu-system-x86" in out and "linux-image-6.12.*+deb12-amd64-unsigned" in out
