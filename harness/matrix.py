@@ -7,7 +7,7 @@ is kept off stdout while they run; stdout carries one KTAP document with one
 top-level test per kernel and that kernel's results nested under it, printed kernel
 by kernel in command-line order as each finishes. The combined verdict and the
 clause matrix go to stderr and into the parent folder (matrix.txt, matrix.md,
-report.html). Exit status: the worst of the kernels' (2 > 1 > 0).
+report.html; matrix.ktap is a copy of stdout). Exit status: the worst of the kernels' (2 > 1 > 0).
 
 This module also registers `merge` (merge.py).
 """
@@ -100,8 +100,22 @@ def resolve_all(kernels: list[str], a) -> list[vm.Target]:
     return targets
 
 
+class Tee:
+    """Writes to stdout (or a given stream) and keeps a copy for matrix.ktap."""
+
+    def __init__(self, stream):
+        self.stream, self.copy = stream, io.StringIO()
+
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+        self.copy.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def run_many(kernels: list[str], a, out=None) -> int:
-    out = out or sys.stdout
+    out = Tee(out or sys.stdout)
     targets = resolve_all(kernels, a)
     parent = (Path(a.results) if a.results else runner.default_results_dir("matrix")).resolve()
     parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +147,7 @@ def run_many(kernels: list[str], a, out=None) -> int:
     out.write(f"# Totals: pass:{outcomes.count('pass')} fail:{outcomes.count('fail')} xfail:0 xpass:0 "
               f"skip:{outcomes.count('skip')} error:{outcomes.count('error')}\n")
     out.flush()
+    (parent / "matrix.ktap").write_text(out.copy.getvalue())
     write_matrix(runs, parent)
     worst = max(r.verdict() for r in runs)
     summary = sys.stderr
@@ -141,7 +156,7 @@ def run_many(kernels: list[str], a, out=None) -> int:
     own = sum(r.run.duration for r in runs)
     summary.write(f"afalg-conform: {len(runs)} kernels in {wall:.0f} s wall ({jobs} at a time; "
                   f"the runs' own durations add up to {own:.0f} s); matrix in {parent}/matrix.txt, "
-                  f"report.html\n")
+                  f"report.html, matrix.ktap\n")
     return worst
 
 

@@ -216,7 +216,8 @@ def test_run_many_prints_one_valid_ktap_and_runs_in_parallel(tmp_path, monkeypat
     assert top[2][2].startswith("ERROR")
     assert out.splitlines()[-1].startswith("# Totals: pass:1 fail:1")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
-        "k-6.1", "k-6.12", "k-boot", "matrix.md", "matrix.txt", "report.html"]
+        "k-6.1", "k-6.12", "k-boot", "matrix.ktap", "matrix.md", "matrix.txt", "report.html"]
+    assert (tmp_path / "m" / "matrix.ktap").read_text() == out
     assert "AF_ALG conformance matrix: HARNESS ERROR" in err
     row = next(line for line in (tmp_path / "m" / "matrix.txt").read_text().splitlines() if line.startswith("AEAD-2"))
     assert row.split()[1:] == ["conforms", "DEVIATES", "not", "covered"]
