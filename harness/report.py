@@ -240,10 +240,10 @@ def build(paths: list[str], profile: str | None, fmt: str) -> str:
     profiles = selected_profiles(profile, len(runs))
     if fmt == "html":
         from . import report_html
-        return (report_html.single(runs[0], verdicts.assess(runs[0], clauses, profiles), profiles)
+        return (report_html.single(runs[0], verdicts.assess(runs[0], clauses), profiles)
                 if len(runs) == 1 else report_html.matrix(runs, clauses, profiles))
     if len(runs) == 1:
-        rows = verdicts.assess(runs[0], clauses, profiles)
+        rows = verdicts.assess(runs[0], clauses)
         return (single_markdown if fmt == "markdown" else single_text)(runs[0], rows, profiles)
     return (matrix_markdown if fmt == "markdown" else matrix_text)(runs, clauses, profiles)
 

@@ -97,6 +97,10 @@ def linux_cell(run: Run, cid: str, clause: Clause | None) -> Cell:
                     [_test_item(t, cid) for t in tests])
     why = (f"{len(checks)} check{'s' * (len(checks) != 1)} held" if checks
            else f"{len(ran)} test{'s' * (len(ran) != 1)} passed")
+    vectors = [s for t in ran for s in t.subtests]
+    if vectors:
+        passed = sum(1 for s in vectors if s.outcome == "pass")
+        why += f"; {passed} of {len(vectors)} vectors passed, the rest skipped"
     return Cell("conforms", why, expect, checks + obs or [_test_item(t, cid) for t in ran])
 
 
