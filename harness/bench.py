@@ -44,6 +44,8 @@ def cmd_bench(a) -> int:
     t0 = time.monotonic()
     run = runner.execute(target, results, opts)
     wall = time.monotonic() - t0
+    if not run.tests:
+        raise vm.HarnessError(f"the {a.suite} suite did not run: {run.run.harness_reason}")
     t = run.totals()
     print(f"{a.suite} suite (boot + tests):  {wall:7.1f} s  "
           f"({len(run.tests)} tests, {t['subtests']} vectors, guest reached the suite at "

@@ -23,7 +23,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", dest="keyword", default=None, help="pytest -k expression to select tests")
     p.add_argument("--shard", default=None, metavar="I/N", help="run the I-th of N stable slices")
     p.add_argument("--test-timeout", type=float, default=120.0, help="seconds per test (default 120)")
-    p.add_argument("--boot-timeout", type=float, default=240.0, help="seconds to reach the suite (default 240)")
+    p.add_argument("--boot-timeout", type=float, default=600.0,
+                   help="seconds for the guest to boot, and again for the suite to start (default 600)")
     p.add_argument("--run-timeout", type=float, default=3600.0, help="seconds the suite may run in one guest, after boot (default 3600)")
     p.add_argument("--max-restarts", type=int, default=2, help="fresh guests after a crash (default 2)")
     p.add_argument("--memory", default="2G")
