@@ -268,6 +268,7 @@ class Executor:
         self.tracer.begin()
         try:
             if op == "socket":
+                detail = a["type_name"]
                 s = socket.socket(AF_ALG, a["type"], a["proto"])
                 if call.slot in slots:
                     slots[call.slot].sock.close()

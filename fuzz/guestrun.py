@@ -1,0 +1,161 @@
+"""In-guest driver for `afalg-conform fuzz` / `fuzz-bench` (runs inside the VM only).
+
+  python3 -m fuzz.guestrun fuzz  --results DIR --names a,b --time T [--coverage M] [-- libFuzzer flags]
+  python3 -m fuzz.guestrun bench --results DIR --names a,b --time T
+
+Each fuzzer runs as its own process (libFuzzer exits the process when it is done),
+sequentially, with everything written into DIR (the one writable host folder):
+  fuzz-NAME.log   libFuzzer's output          stats-NAME.json  our statistics
+  journal-NAME    the input being executed (fsynced before each run)
+  corpus/NAME/    new corpus entries          artifacts/       libFuzzer crash-* files
+  guest.json      kernel release, KCOV availability, per-fuzzer exit codes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "fuzz" / "corpus"
+
+
+def fuzzer_cmd(name: str, results: Path, seconds: float | None, runs: int | None, extra: list[str],
+               extra_dirs: list[str]) -> list[str]:
+    corpus = results / "corpus" / name
+    corpus.mkdir(parents=True, exist_ok=True)
+    (results / "artifacts").mkdir(exist_ok=True)
+    cmd = [sys.executable, str(ROOT / "fuzz" / f"{name}.py"), str(corpus), str(SEEDS / name), *extra_dirs,
+           f"-artifact_prefix={results / 'artifacts'}/{name}-", "-print_final_stats=1"]
+    if seconds:
+        cmd.append(f"-max_total_time={int(seconds)}")
+    if runs:
+        cmd.append(f"-runs={runs}")
+    return cmd + extra
+
+
+def fuzzer_env(name: str, results: Path, coverage: str, crash_hook: bool) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1",
+               AFALG_FUZZ_COVERAGE=coverage, AFALG_FUZZ_STATS=str(results / f"stats-{name}.json"),
+               AFALG_FUZZ_JOURNAL=str(results / f"journal-{name}"), AFALG_FUZZ_IN_GUEST="1")
+    if crash_hook:
+        env["AFALG_FUZZ_CRASH_HOOK"] = "1"
+    return env
+
+
+def guest_info() -> dict:
+    from .coverage import kcov_available
+    ok, why = kcov_available()
+    return {"kernel_release": os.uname().release, "kcov": ok, "kcov_reason": why,
+            "cmdline": Path("/proc/cmdline").read_text().strip() if Path("/proc/cmdline").exists() else ""}
+
+
+def cmd_fuzz(a, extra: list[str]) -> int:
+    results = Path(a.results)
+    info = guest_info()
+    info["fuzzers"] = {}
+    (results / "guest.json").write_text(json.dumps(info, indent=1))
+    # preserve /proc/crypto for the record (driver names the decoders used)
+    try:
+        (results / "proc-crypto.txt").write_text(Path("/proc/crypto").read_text())
+    except OSError:
+        pass
+    rc_all = 0
+    for name in a.names.split(","):
+        extra_dirs = [d for d in (a.extra_corpus or "").split(",") if d and Path(d, name).exists()]
+        extra_dirs = [str(Path(d, name)) for d in extra_dirs]
+        cmd = fuzzer_cmd(name, results, a.time, a.runs, extra, extra_dirs)
+        env = fuzzer_env(name, results, a.coverage, a.crash_hook)
+        print(f"afalg-fuzz: start {name}: {' '.join(cmd)}", flush=True)
+        _kmsg(f"afalg-fuzz: start {name}")
+        t0 = time.time()
+        with open(results / f"fuzz-{name}.log", "wb") as log:
+            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)).returncode
+        info["fuzzers"][name] = {"rc": rc, "seconds": round(time.time() - t0, 1)}
+        (results / "guest.json").write_text(json.dumps(info, indent=1))
+        _kmsg(f"afalg-fuzz: end {name} rc={rc}")
+        print(f"afalg-fuzz: end {name} rc={rc}", flush=True)
+        rc_all = rc_all or rc
+    return rc_all
+
+
+def _kmsg(msg: str) -> None:
+    try:
+        with open("/dev/kmsg", "w") as f:
+            f.write(msg + "\n")
+    except OSError:
+        pass
+
+
+def plain_loop(name: str, results: Path, seconds: float) -> dict:
+    """The same system calls without the fuzzer: replay the fuzzer's corpus, decoded up
+    front, round robin, with no coverage, journal or watchdog."""
+    from . import decoders
+    from .engine import runtime_names
+    from .program import Executor, FdpSource, Names
+    names = Names(runtime_names())
+    files = sorted(p for d in (results / "corpus" / name, SEEDS / name) if d.exists() for p in d.iterdir())
+    progs = [decoders.DECODERS[name](FdpSource(p.read_bytes()), names) for p in files]
+    ex = Executor()
+    n = 0
+    t0 = time.monotonic()
+    end = t0 + seconds
+    failures = 0
+    while time.monotonic() < end and progs:
+        try:
+            ex.run(progs[n % len(progs)])
+        except AssertionError:
+            failures += 1
+        n += 1
+    el = time.monotonic() - t0
+    return {"execs": n, "seconds": round(el, 2), "execs_per_s": round(n / el, 2) if el else 0,
+            "programs": len(progs), "oracle_failures": failures}
+
+
+def cmd_bench(a, extra: list[str]) -> int:
+    results = Path(a.results)
+    out = {"guest": guest_info(), "fuzzers": {}}
+    for name in a.names.split(","):
+        cmd = fuzzer_cmd(name, results, a.time, None, extra, [])
+        env = fuzzer_env(name, results, a.coverage, False)
+        t0 = time.time()
+        with open(results / f"fuzz-{name}.log", "wb") as log:
+            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)).returncode
+        fuzz_wall = time.time() - t0
+        try:
+            stats = json.loads((results / f"stats-{name}.json").read_text())
+        except (OSError, ValueError):
+            stats = {}
+        plain = plain_loop(name, results, a.time)
+        out["fuzzers"][name] = {"rc": rc, "fuzz_wall": round(fuzz_wall, 1), "fuzz_stats": stats, "plain": plain}
+        (results / "bench.json").write_text(json.dumps(out, indent=1))
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    ap = argparse.ArgumentParser(prog="fuzz.guestrun")
+    ap.add_argument("mode", choices=["fuzz", "bench"])
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--names", required=True)
+    ap.add_argument("--time", type=float, default=None)
+    ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument("--coverage", default="auto")
+    ap.add_argument("--crash-hook", action="store_true")
+    ap.add_argument("--extra-corpus", default=None, help="comma-separated dirs holding NAME/ subdirs")
+    a = ap.parse_args(argv)
+    Path(a.results).mkdir(parents=True, exist_ok=True)
+    return cmd_fuzz(a, extra) if a.mode == "fuzz" else cmd_bench(a, extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

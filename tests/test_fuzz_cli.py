@@ -1,0 +1,110 @@
+"""Host-side tests of `afalg-conform fuzz` plumbing: crash signatures, dedup, log parsing,
+the host refusal, and build-kernel's target registration. No VM."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+
+from harness import cli, fuzzcli
+from vms import build_kernel
+
+SYSRQ_CONSOLE = """\
+[   40.100000] afalg-fuzz: start fuzz_setsockopt
+[   41.200000] sysrq: Trigger a crash
+[   41.200100] Kernel panic - not syncing: sysrq triggered crash
+[   41.200200] CPU: 1 UID: 0 PID: 321 Comm: python3 Not tainted 6.12.117+deb12-amd64 #1  Debian 6.12.117-1~deb12u1
+[   41.200300] Call Trace:
+[   41.200400]  <TASK>
+[   41.200500]  dump_stack_lvl+0x5d/0x80
+[   41.200600]  panic+0x118/0x2f0
+[   41.200700]  ? sysrq_handle_crash+0x5/0x20
+[   41.200800]  sysrq_handle_crash+0x16/0x20
+[   41.200900]  __handle_sysrq.cold+0x9b/0xe2
+[   41.201000]  write_sysrq_trigger+0x68/0x80
+[   41.201100]  proc_reg_write+0x59/0xa0
+[   41.201200]  vfs_write+0xf6/0x460
+[   41.201300]  ksys_write+0x6d/0xf0
+[   41.201400]  do_syscall_64+0x82/0x190
+[   41.201500]  entry_SYSCALL_64_after_hwframe+0x76/0x7e
+"""
+
+
+def test_kernel_signature_uses_the_top_frames():
+    sig, excerpt = fuzzcli.kernel_signature(SYSRQ_CONSOLE.splitlines())
+    assert sig.startswith("panic: Kernel panic - not syncing: sysrq triggered crash")
+    assert "sysrq_handle_crash < __handle_sysrq.cold < write_sysrq_trigger < proc_reg_write < vfs_write" in sig
+    assert any("Call Trace" in x for x in excerpt)
+    # timestamps, pids and addresses do not change the signature
+    other = SYSRQ_CONSOLE.replace("41.2", "99.9").replace("PID: 321", "PID: 999")
+    assert fuzzcli.kernel_signature(other.splitlines())[0] == sig
+
+
+def test_no_signature_on_a_clean_console():
+    assert fuzzcli.kernel_signature(["[ 1.0] virtme-ng-init: ok", "[ 2.0] NET: Registered PF_ALG"]) is None
+
+
+def test_python_signature_from_libfuzzer_report():
+    log = ("=== Uncaught Python exception: ===\n"
+           "AssertionError: cbc(aes) enc: output differs from the oracle: got 00ff want 11ee (key 0011)\n"
+           "Traceback (most recent call last):\n")
+    assert fuzzcli.python_signature(log) == "python: AssertionError: cbc(aes) enc: output differs from the oracle: got X want Y"
+
+
+def test_crash_store_deduplicates_by_signature(tmp_path):
+    st = fuzzcli.CrashStore(tmp_path)
+    p1, new1 = st.add(b"one", {"signature": "panic: x | a < b", "fuzzer": "fuzz_cmsg", "kind": "kernel"})
+    p2, new2 = st.add(b"two", {"signature": "panic: x | a < b", "fuzzer": "fuzz_cmsg", "kind": "kernel"})
+    p3, new3 = st.add(b"three", {"signature": "python: E", "fuzzer": "fuzz_cmsg", "kind": "python"})
+    assert new1 and not new2 and new3 and p1 == p2 != p3
+    idx = json.loads((tmp_path / "crashes" / "index.json").read_text())
+    assert idx["panic: x | a < b"]["count"] == 2
+    assert json.loads(p1.with_name(p1.name + ".json").read_text())["fuzzer"] == "fuzz_cmsg"
+
+
+def test_parse_libfuzzer_log():
+    log = ("#21\tINITED cov: 355 ft: 386 corp: 15/1652b exec/s: 2 rss: 51Mb\n"
+           "#31\tNEW    cov: 394 ft: 515 corp: 18/1976b lim: 148 exec/s: 1 rss: 51Mb L: 113/148 MS: 3 x\n"
+           "#31\tDONE   cov: 394 ft: 515 corp: 18/1976b lim: 148 exec/s: 1 rss: 51Mb\n"
+           "Done 31 runs in 18 second(s)\n"
+           "stat::number_of_executed_units: 31\n")
+    p = fuzzcli.parse_log(log)
+    assert p["execs"] == 31 and p["corpus"] == 18 and p["cov"] == 394
+
+
+def test_fuzz_refuses_the_host_kernel(capsys):
+    assert cli.main(["fuzz", "cmsg", "--kernel", "host"]) == 2
+    assert "refusing to fuzz the host kernel" in capsys.readouterr().err
+
+
+def test_unknown_fuzzer_is_a_harness_error(capsys):
+    assert cli.main(["fuzz", "nosuch", "--kernel", "host"]) == 2
+    assert "unknown fuzzer" in capsys.readouterr().err
+
+
+def test_build_kernel_registers_a_build_target(tmp_path):
+    b = build_kernel.BUILDS["kcov-6.12"]
+    targets = tmp_path / "targets.toml"
+    build_kernel.register(b, tmp_path / "bzImage", targets)
+    build_kernel.register(b, tmp_path / "bzImage2", targets)       # replaced, not duplicated
+    data = tomllib.loads(targets.read_text())
+    assert data["kcov-6.12"]["kind"] == "build"
+    assert data["kcov-6.12"]["image"] == str(tmp_path / "bzImage2")
+    assert "KCOV" in data["kcov-6.12"]["needs"]
+
+
+def test_kcov_fragment_has_what_the_fuzzers_need():
+    want = build_kernel.fragment_lines(build_kernel.VMS_DIR / "kcov.config")
+    for opt in ("CONFIG_KCOV", "CONFIG_KCOV_ENABLE_COMPARISONS", "CONFIG_DEBUG_FS", "CONFIG_CRYPTO_USER_API_HASH",
+                "CONFIG_CRYPTO_USER_API_SKCIPHER", "CONFIG_CRYPTO_USER_API_AEAD", "CONFIG_CRYPTO_USER_API_RNG",
+                "CONFIG_CRYPTO_MANAGER_DISABLE_TESTS", "CONFIG_DEBUG_INFO_NONE"):
+        assert want[opt] == "y", opt
+
+
+@pytest.mark.parametrize("argv", [["build-kernel", "kcov-6.12", "--dry-run"]])
+def test_build_kernel_dry_run(argv, capsys):
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "nice -n 19 make -j2" in out and "virtme-configkernel --defconfig --custom" in out

@@ -1,0 +1,219 @@
+"""Host-side tests of the fuzzers' surface description, decoders, seeds and host tooling.
+
+No VM and no AF_ALG needed: decoding makes no system calls.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+atheris = pytest.importorskip("atheris")
+
+from fuzz import decoders, seeds, surface  # noqa: E402
+from fuzz.program import (EncodingSource, Executor, FdpSource, Names, Program, encode_cmsgs,  # noqa: E402
+                          request_model)
+from harness import algorithms  # noqa: E402
+from harness.constants import SOL_ALG, AlgOp, AlgOpt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_surface_tables_are_consistent():
+    d = surface.describe()
+    assert d["socket_types"][0] == "SOCK_SEQPACKET"
+    assert {"hash", "skcipher", "aead", "rng"} <= set(surface.BIND_TYPES)
+    assert {o.shape for o in surface.OPTIONS} <= {"bytes", "optlen", "u32"}
+    assert {c.shape for c in surface.CMSGS} <= {"u32", "iv", "bytes"}
+    names = {o.name for o in surface.OPTIONS}
+    assert {"ALG_SET_KEY", "ALG_SET_AEAD_AUTHSIZE", "ALG_SET_DRBG_ENTROPY", "ALG_SET_KEY_BY_KEY_SERIAL"} <= names
+    assert {"ALG_SET_OP", "ALG_SET_IV", "ALG_SET_AEAD_ASSOCLEN"} <= {c.name for c in surface.CMSGS}
+    assert [n for n, _ in surface.SEND_FLAGS] == ["MSG_MORE", "MSG_DONTWAIT", "MSG_OOB"]
+    assert surface.STATES == ["unbound", "bound", "keyed", "accepted", "op"]
+    assert set(surface.TRANSITIONS) == set(surface.STATES)
+
+
+def test_static_names_cover_every_algorithm_and_are_stable():
+    static = surface.static_names()
+    assert {(a.type, a.name) for a in algorithms.ALGORITHMS.values()} <= set(static)
+    assert static == surface.static_names()
+
+
+def test_runtime_names_from_proc_crypto(tmp_path):
+    p = tmp_path / "crypto"
+    p.write_text("name         : cbc(aes)\ndriver       : cbc-aes-aesni\nmodule       : kernel\n"
+                 "priority     : 400\ntype         : skcipher\ninternal     : no\n\n"
+                 "name         : __cbc(aes)\ndriver       : __cbc-aes-aesni\ntype         : skcipher\n"
+                 "internal     : yes\n\n")
+    assert surface.runtime_names(str(p)) == [("skcipher", "cbc(aes)"), ("skcipher", "cbc-aes-aesni")]
+
+
+@pytest.mark.parametrize("n,cls", [(None, "none"), (0, "0"), (5, "<16"), (16, "16"), (40, "<64"),
+                                   (200, "<=256"), (4096, "<=4096"), (1 << 20, "huge")])
+def test_length_classes(n, cls):
+    assert surface.length_class(n) == cls
+
+
+def test_adding_an_option_is_one_line(monkeypatch):
+    extra = surface.Option("SO_PRIORITY", 1, 12, "u32")
+    monkeypatch.setattr(surface, "OPTIONS", surface.OPTIONS + [extra])
+    seen = set()
+    rng = random.Random(1)
+    for _ in range(3000):
+        prog = decoders.decode_setsockopt(FdpSource(rng.randbytes(rng.randint(0, 80))), Names())
+        seen |= {c.args.get("name") for c in prog.calls if c.op == "setsockopt"}
+    assert "SO_PRIORITY" in seen
+
+
+@pytest.mark.parametrize("name", sorted(decoders.DECODERS))
+def test_decoders_accept_any_bytes_and_print_valid_python(name):
+    rng = random.Random(name)
+    names = Names([("skcipher", "cbc-aes-aesni"), ("hash", "sha256-generic")])
+    for i in range(1500):
+        data = rng.randbytes(rng.randint(0, 400))
+        prog = decoders.DECODERS[name](FdpSource(data), names)
+        assert prog.calls and prog.calls[0].op == "socket"
+        assert all(0 <= c.slot < 8 for c in prog.calls)
+        if i % 50 == 0:
+            compile(prog.to_python(), "<reproducer>", "exec")
+        # decoding is a pure function of the bytes
+        again = decoders.DECODERS[name](FdpSource(data), names)
+        assert [(c.op, c.slot, c.args) for c in again.calls] == [(c.op, c.slot, c.args) for c in prog.calls]
+
+
+def test_splice_is_only_ever_from_the_executors_own_pipe():
+    rng = random.Random(7)
+    for _ in range(2000):
+        prog = decoders.decode_sequence(FdpSource(rng.randbytes(rng.randint(0, 300))), Names())
+        for c in prog.calls:
+            if c.op == "splice":
+                assert set(c.args) == {"data", "flags"}     # no fd or path can be named
+
+
+def test_encoding_source_round_trips_through_fuzzed_data_provider():
+    rng = random.Random(3)
+    for _ in range(300):
+        plan = []
+        for _ in range(rng.randint(0, 15)):
+            if rng.random() < 0.6:
+                lo = rng.randint(-3, 50)
+                hi = lo + rng.choice([0, 1, 7, 255, 256, 65535, 1 << 20, (1 << 32) - 1])
+                plan.append(("i", lo, hi, rng.randint(lo, hi)))
+            else:
+                n = rng.randint(0, 20)
+                plan.append(("b", n, rng.randbytes(n)))
+        it = iter([p for p in plan])
+        want = {}
+
+        enc = EncodingSource(lambda tag, lo, hi: want.get(tag), lambda tag, n: want.get(tag, b""))
+        for i, p in enumerate(plan):
+            if p[0] == "i":
+                want[f"t{i}"] = p[3]
+                enc.int(p[1], p[2], f"t{i}")
+            else:
+                want[f"t{i}"] = p[2]
+                enc.bytes(p[1], f"t{i}")
+        src = FdpSource(enc.data())
+        for p in it:
+            if p[0] == "i":
+                assert src.int(p[1], p[2]) == p[3]
+            else:
+                assert src.bytes(p[1]) == p[2]
+
+
+def test_seed_corpus_is_current_and_small():
+    assert seeds.check(ROOT / "fuzz" / "corpus") == [], "run: python3 -m fuzz.seeds"
+    files = [p for p in (ROOT / "fuzz" / "corpus").rglob("*") if p.is_file()]
+    assert len(files) >= 40
+    assert max(p.stat().st_size for p in files) < 512
+
+
+def test_seeds_decode_to_valid_requests():
+    d = ROOT / "fuzz" / "corpus"
+    prog = decoders.decode_cmsg(FdpSource((d / "fuzz_cmsg" / "encrypt-gcm_aes_").read_bytes()), Names())
+    ops = [c.op for c in prog.calls]
+    assert ops == ["socket", "bind", "setsockopt", "accept", "sendmsg", "check"]
+    assert prog.calls[1].args["name"] == "gcm(aes)"
+    assert prog.calls[-1].args["param"]["op"] == AlgOp.ENCRYPT
+    for alg in algorithms.ALGORITHMS.values():
+        label = "setup-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in alg.name)
+        prog = decoders.decode_setsockopt(FdpSource((d / "fuzz_setsockopt" / label).read_bytes()), Names())
+        bind = prog.calls[1]
+        assert (bind.args["type"], bind.args["name"]) == (alg.type, alg.name)
+        keys = [c.args["value"] for c in prog.calls if c.op == "setsockopt" and c.args["name"] == "ALG_SET_KEY"]
+        if alg.keyed:
+            assert keys and len(keys[0]) in (alg.key_sizes if not alg.make_key else (56,))
+
+
+def test_request_model_follows_the_kernels_cmsg_rules():
+    op = surface.CMSGS[0]
+    iv = surface.CMSGS[1]
+    al = surface.CMSGS[2]
+    u32 = lambda v: v.to_bytes(4, "little")  # noqa: E731
+    ivp = lambda b: u32(len(b)) + b  # noqa: E731
+    # no OP: decrypt; last of each type wins
+    m = request_model([(iv, ivp(b"a" * 16), "honest"), (iv, ivp(b"b" * 16), "honest")])
+    assert m == {"op": AlgOp.DECRYPT, "iv": b"b" * 16, "assoclen": 0}
+    m = request_model([(op, u32(1), "honest"), (al, u32(8), "honest")])
+    assert m == {"op": AlgOp.ENCRYPT, "iv": None, "assoclen": 8}
+    assert request_model([(op, u32(2), "honest")]) is None              # invalid op
+    assert request_model([(al, u32(0x80000000), "honest")]) is None     # assoclen cap
+    assert request_model([(op, u32(1), "plus1")]) is None               # lying cmsg_len
+    assert request_model([(iv, u32(12) + b"x" * 16, "honest")]) is None  # lying ivlen
+
+
+def test_encode_cmsgs_lays_out_headers():
+    data = encode_cmsgs([(surface.CMSGS[0], (1).to_bytes(4, "little"), "honest"),
+                         (surface.CMSGS[0], (1).to_bytes(4, "little"), "zero")])
+    assert len(data) == 48
+    assert int.from_bytes(data[:8], "little") == 20 and int.from_bytes(data[24:32], "little") == 0
+    assert int.from_bytes(data[8:12], "little") == SOL_ALG
+    assert int.from_bytes(data[12:16], "little") == AlgOpt.SET_OP
+
+
+def test_dry_run_prints_programs_without_syscalls():
+    seed = ROOT / "fuzz" / "corpus" / "fuzz_sequence" / "skcipher-cbc"
+    r = subprocess.run([sys.executable, str(ROOT / "fuzz" / "fuzz_sequence.py"), "--dry-run", str(seed)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "sockaddr_alg('skcipher', 'cbc(aes)'" in r.stdout
+    compile(r.stdout, "<dry-run>", "exec")
+
+
+def test_executor_reports_errnos_when_there_is_no_af_alg():
+    from harness.afalg import afalg_available
+    if afalg_available()[0]:
+        pytest.skip("this machine has AF_ALG; the no-AF_ALG path is what CI exercises")
+    seed = ROOT / "fuzz" / "corpus" / "fuzz_cmsg" / "encrypt-cbc_aes_"
+    prog = decoders.decode_cmsg(FdpSource(seed.read_bytes()), Names())
+    ex = Executor()
+    results = ex.run(prog)
+    assert results[0] == "EAFNOSUPPORT"
+    assert ("socket", "SOCK_SEQPACKET", "none", "EAFNOSUPPORT") in ex.outcomes
+
+
+def test_fuzzer_runs_on_a_kernel_without_af_alg(tmp_path):
+    """The same script OSS-Fuzz would run: libFuzzer flags, python coverage fallback."""
+    from harness.afalg import afalg_available
+    if afalg_available()[0]:
+        pytest.skip("this machine has AF_ALG: never fuzz the host kernel")
+    stats = tmp_path / "stats.json"
+    r = subprocess.run([sys.executable, str(ROOT / "fuzz" / "fuzz_setsockopt.py"), "-runs=50",
+                        f"-artifact_prefix={tmp_path}/"], capture_output=True, text=True, timeout=300,
+                       env={"AFALG_FUZZ_STATS": str(stats), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "coverage mode: python" in r.stderr
+    assert "Done 50 runs" in r.stderr
+
+
+def test_programs_print_results_beside_calls():
+    p = Program("fuzz_x")
+    p.add("socket", 0, type=5, type_name="SOCK_SEQPACKET", proto=0)
+    p.add("close", 0)
+    text = p.to_python(["ok", "ok"])
+    assert "s[0] = sock(SOCK_SEQPACKET, 0)  # -> ok" in text
+    compile(text, "<x>", "exec")
