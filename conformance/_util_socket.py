@@ -1,0 +1,224 @@
+"""Helpers for the socket, setsockopt, control message, hash and rng tests.
+
+Raw system calls that CPython does not expose the way these tests need them:
+accept() with an address buffer, the keyring syscalls (add_key, keyctl) and a
+minimal NETLINK_CRYPTO client. Everything returns tokens ("ok" or an errno name)
+so a table-driven test can compare them with a clause.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import socket
+import struct
+
+from harness import algorithms
+from harness.afalg import AfalgSocket, errno_name
+from harness.bounded import WaitTimeout
+from harness.constants import SOL_ALG
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.accept.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+_libc.syscall.restype = ctypes.c_long
+_libc.recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_libc.recv.restype = ctypes.c_ssize_t
+_libc.socket.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+_libc.getsockopt.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+
+NR_ADD_KEY = 248      # x86_64
+NR_KEYCTL = 250
+KEY_SPEC_PROCESS_KEYRING = -2
+KEYCTL_SETPERM = 5
+KEYCTL_UNLINK = 9
+KEY_POS_ALL_BUT_SEARCH = 0x37000000   # view|read|write|link|setattr, no search
+KEY_USR_ALL_BUT_SEARCH = 0x00370000
+
+NETLINK_CRYPTO = 21
+CRYPTO_MSG_DELALG = 0x11
+CRYPTO_MSG_GETALG = 0x13
+NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
+NLMSG_ERROR = 0x2
+CRYPTO_USER_ALG = struct.Struct("=64s64s64sIIII")   # struct crypto_user_alg
+
+
+def errno_token(e: int | None) -> str:
+    """errno name as the kernel source spells it: Python names 95 ENOTSUP, Linux code EOPNOTSUPP."""
+    name = errno_name(e)
+    return "EOPNOTSUPP" if name == "ENOTSUP" else name
+
+
+def token(fn, *args, **kw) -> tuple[object, str]:
+    """(result, token): token is "ok" or the errno name; a bounded wait is "blocks"."""
+    try:
+        return fn(*args, **kw), "ok"
+    except WaitTimeout:
+        return None, "blocks"
+    except OSError as e:
+        return None, errno_token(e.errno)
+
+
+def recv_raw(fd: int, n: int, flags: int = 0) -> bytes:
+    """libc recv(): CPython's recv(0) returns b'' without a system call, this one does not."""
+    buf = ctypes.create_string_buffer(max(n, 1))
+    r = _libc.recv(fd, buf, n, flags)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return buf.raw[:r]
+
+
+def socket_raw(family: int, type_: int, proto: int) -> int:
+    """libc socket(): CPython turns proto -1 into 0."""
+    r = _libc.socket(family, type_, proto)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def oracle(name: str, msg: bytes, key: bytes | None = None) -> bytes:
+    return algorithms.get(name).oracle(key, msg)
+
+
+def digestsize(name: str) -> int:
+    return algorithms.get(name).digestsize
+
+
+# -- accept with an address buffer -----------------------------------------------------------
+
+def accept_with_addr(fd: int) -> int:
+    """libc accept(fd, &addr, &len): returns the new fd or raises OSError."""
+    buf = ctypes.create_string_buffer(128)
+    ln = ctypes.c_uint32(128)
+    r = _libc.accept(fd, ctypes.cast(buf, ctypes.c_void_p), ctypes.cast(ctypes.pointer(ln), ctypes.c_void_p))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def getsockopt_raw(fd: int, level: int, opt: int, size: int = 64) -> bytes:
+    buf = ctypes.create_string_buffer(size)
+    ln = ctypes.c_uint32(size)
+    if _libc.getsockopt(fd, level, opt, ctypes.cast(buf, ctypes.c_void_p),
+                        ctypes.cast(ctypes.pointer(ln), ctypes.c_void_p)) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return buf.raw[:ln.value]
+
+
+# -- keyrings --------------------------------------------------------------------------------
+
+def _check(r: int, what: str) -> int:
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+    return r
+
+
+def add_user_key(desc: str, payload: bytes, keyring: int = KEY_SPEC_PROCESS_KEYRING) -> int:
+    """add_key("user", desc, payload, keyring): the new key's serial."""
+    buf = ctypes.create_string_buffer(payload, max(len(payload), 1))
+    return _check(_libc.syscall(ctypes.c_long(NR_ADD_KEY), ctypes.c_char_p(b"user"),
+                                ctypes.c_char_p(desc.encode()), buf, ctypes.c_size_t(len(payload)),
+                                ctypes.c_int(keyring)), "add_key")
+
+
+def keyctl(cmd: int, *args: int) -> int:
+    cargs = [ctypes.c_long(a) for a in args] + [ctypes.c_long(0)] * (4 - len(args))
+    return _check(_libc.syscall(ctypes.c_long(NR_KEYCTL), ctypes.c_long(cmd), *cargs), "keyctl")
+
+
+def unlink_key(serial: int, keyring: int = KEY_SPEC_PROCESS_KEYRING) -> None:
+    try:
+        keyctl(KEYCTL_UNLINK, serial, keyring)
+    except OSError:
+        pass
+
+
+# -- NETLINK_CRYPTO ----------------------------------------------------------------------------
+
+def crypto_netlink(msg_type: int, name: str = "", driver: str = "", flags: int = NLM_F_REQUEST,
+                   seq: int = 1) -> tuple[str, bytes]:
+    """Send one crypto_user request; returns (token, payload of the first reply).
+
+    token is "ok" for a non-error reply (or an ack with error 0), else the errno name.
+    """
+    body = CRYPTO_USER_ALG.pack(name.encode(), driver.encode(), b"", 0, 0, 0, 0)
+    hdr = struct.pack("=IHHII", 16 + len(body), msg_type, flags, seq, 0)
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_CRYPTO) as s:
+        s.settimeout(5.0)    # a netlink socket, not AF_ALG: timeouts are fine here
+        s.bind((0, 0))
+        s.send(hdr + body)
+        data = s.recv(65536)
+    ln, typ, _fl, _seq, _pid = struct.unpack_from("=IHHII", data)
+    payload = data[16:ln]
+    if typ == NLMSG_ERROR:
+        err = struct.unpack_from("=i", payload)[0]
+        return ("ok" if err == 0 else errno_token(-err)), payload
+    return "ok", payload
+
+
+def parse_crypto_user_alg(payload: bytes) -> dict:
+    name, driver, module, typ, mask, refcnt, flags = CRYPTO_USER_ALG.unpack_from(payload)
+    z = lambda b: b.split(b"\0", 1)[0].decode(errors="replace")   # noqa: E731
+    return {"name": z(name), "driver": z(driver), "module": z(module), "flags": flags}
+
+
+def run_as_nobody(fn) -> str:
+    """Run fn() in a forked child with uid/gid 65534 (no capabilities); returns its token."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:    # child: never return into pytest
+        tok = "child-error"
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            tok = fn()
+        except OSError as e:
+            tok = errno_token(e.errno)
+        except BaseException as e:   # noqa: BLE001
+            tok = f"child-error:{type(e).__name__}"
+        finally:
+            try:
+                os.write(w, str(tok).encode()[:200])
+            finally:
+                os._exit(0)
+    os.close(w)
+    try:
+        out = b""
+        while True:
+            chunk = os.read(r, 256)
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    return out.decode()
+
+
+# -- option helper -----------------------------------------------------------------------------
+
+def setopt_token(sock: AfalgSocket, opt: int, length: int | None, null: bool = False,
+                 level: int = SOL_ALG, fill: int = 0x11, value: bytes | None = None) -> str:
+    """setsockopt(level, opt) with optlen `length` and optval NULL, `value`, or `length` bytes.
+
+    Lengths above 1 MiB are passed with a small real buffer: every such case is
+    rejected (ENOMEM, EINVAL, EBUSY, ENOPROTOOPT) before the kernel reads optval.
+    """
+    if null:
+        data = None
+    elif value is not None:
+        data = value
+    else:
+        n = length or 0
+        data = bytes([fill]) * (n if n <= (1 << 20) else 64)
+    optlen = length if length is not None else len(data or b"")
+    _res, tok = token(sock.setsockopt, level, opt, data, optlen & 0xFFFFFFFF)
+    return tok

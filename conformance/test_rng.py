@@ -1,0 +1,108 @@
+"""rng op sockets: seeding, read sizes, unsupported calls (RNG clauses, spec/rng.toml)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import _util_socket as us
+from conformance.conftest import bind_or_skip
+from harness import proccrypto
+from harness.afalg import AfalgSocket
+
+DRBGS = ["stdrng", "drbg_nopr_hmac_sha256", "drbg_pr_hmac_sha256"]
+
+
+@pytest.mark.clause("RNG-1")
+def test_stdrng_driver(spec):
+    with bind_or_skip("rng", "stdrng"):
+        driver = proccrypto.driver_of(proccrypto.read(), "rng", "stdrng") or "none"
+    spec.check("RNG-1", "drbg" if driver.startswith("drbg") else driver, sent="/proc/crypto driver of stdrng",
+               note=f"driver={driver}")
+
+
+@pytest.mark.clause("RNG-2", "RNG-3", "RNG-5")
+@pytest.mark.parametrize("name", DRBGS)
+def test_drbg_needs_seed(spec, name):
+    tfm = bind_or_skip("rng", name)
+    with tfm:
+        with tfm.accept() as op:
+            spec.check("RNG-5", us.token(us.recv_raw, op.fileno(), 0)[1], sent=f"{name} unseeded: libc recv(fd, buf, 0)", soft=True)
+            spec.check("RNG-2", us.token(op.recv, 32)[1], sent=f"{name} unseeded: recv(32)", soft=True)
+            spec.check("RNG-2", us.token(op.recv, 1)[1], sent=f"{name} unseeded: recv(1)", soft=True)
+    for seed in (b"", b"personalization-string-0123456789"):
+        tfm = bind_or_skip("rng", name)
+        with tfm:
+            spec.check("RNG-3", us.token(tfm.setkey, seed)[1], sent=f"{name}: ALG_SET_KEY({len(seed)} bytes)",
+                       soft=True)
+            with tfm.accept() as op:
+                data, tok = us.token(op.recv, 32)
+                spec.check("RNG-3", tok if tok != "ok" or len(data) == 32 else f"short:{len(data)}",
+                           sent=f"{name} seeded with {len(seed)} bytes: recv(32)", soft=True)
+                spec.check("RNG-5", us.token(us.recv_raw, op.fileno(), 0)[1], sent=f"{name} seeded: libc recv(fd, buf, 0)", soft=True)
+
+
+@pytest.mark.clause("RNG-4", "RNG-6", "RNG-7", "RNG-9")
+def test_rng_reads_and_calls(spec):
+    tfm = bind_or_skip("rng", "stdrng")
+    with tfm:
+        tfm.setkey(b"")
+        with tfm.accept() as op, tfm.accept() as op2:
+            for n, want in ((1000, 128), (129, 128), (128, 128), (7, 7), (1, 1)):
+                data = op.recv(n)
+                spec.check("RNG-4", str(len(data)), expected=str(want), sent=f"stdrng recv({n})", soft=True)
+            data, flags = op.recvmsg(4096)
+            spec.check("RNG-4", str(len(data)), sent="stdrng recvmsg(4096)", soft=True)
+            spec.check("RNG-6", us.token(op.send, b"additional input")[1], sent="send(b'additional input')",
+                       soft=True)
+            spec.check("RNG-6", us.token(op.sock.send, b"")[1], sent="send(b'')", soft=True)
+            spec.check("RNG-7", us.token(tfm.setkey, b"reseed")[1], sent="ALG_SET_KEY after accept", soft=True)
+            a, b, c = op.recv(32), op.recv(32), op2.recv(32)
+            spec.check("RNG-9", "differ" if len({a, b, c}) == 3 else "repeated",
+                       sent="two reads on one op socket and one on a second op socket", soft=True)
+    outs = []
+    for _ in range(2):
+        with bind_or_skip("rng", "stdrng") as t:
+            t.setkey(b"same personalization string")
+            with t.accept() as op:
+                outs.append(op.recv(64))
+    spec.check("RNG-9", "differ" if outs[0] != outs[1] else "repeated",
+               sent="two stdrng tfms seeded with the same personalization string")
+
+
+@pytest.mark.clause("RNG-8")
+def test_jitterentropy_unseeded(spec):
+    tfm = bind_or_skip("rng", "jitterentropy_rng")
+    with tfm:
+        with tfm.accept() as op:
+            data, tok = us.token(op.recv, 32)
+            spec.check("RNG-8", tok if tok != "ok" or len(data) == 32 else f"short:{len(data)}",
+                       sent="jitterentropy_rng without ALG_SET_KEY: recv(32)", soft=True)
+    with bind_or_skip("rng", "jitterentropy_rng") as tfm:
+        spec.check("RNG-8", us.token(tfm.setkey, b"")[1], sent="jitterentropy_rng: ALG_SET_KEY(0 bytes)", soft=True)
+        with tfm.accept() as op:
+            data, tok = us.token(op.recv, 16)
+            spec.check("RNG-8", tok, sent="jitterentropy_rng after ALG_SET_KEY: recv(16)")
+
+
+@pytest.mark.clause("RNG-10")
+def test_ansi_cprng(spec):
+    try:
+        probe = AfalgSocket.bound("rng", "ansi_cprng")
+    except OSError as e:
+        pytest.skip(f"unsupported:alg-missing=ansi_cprng ({us.errno_token(e.errno)})")
+    probe.close()
+    seed = bytes(range(16)) + bytes(range(100, 116)) + bytes(range(200, 216))   # V || key || DT
+    with bind_or_skip("rng", "ansi_cprng") as tfm:
+        with tfm.accept() as op:
+            spec.check("RNG-2", us.token(op.recv, 16)[1], sent="ansi_cprng unseeded: recv(16)", soft=True)
+    with bind_or_skip("rng", "ansi_cprng") as tfm:
+        spec.check("RNG-10", us.token(tfm.setkey, seed[:16])[1], expected="EINVAL",
+                   sent="ansi_cprng: 16-byte seed (needs >= 32)", soft=True)
+    outs = []
+    for _ in range(2):
+        with bind_or_skip("rng", "ansi_cprng") as tfm:
+            tfm.setkey(seed)
+            with tfm.accept() as op:
+                outs.append(op.recv(64))
+    spec.check("RNG-10", "deterministic" if outs[0] == outs[1] else "differ",
+               sent="two ansi_cprng tfms with the same 48-byte seed")

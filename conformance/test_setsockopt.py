@@ -1,0 +1,273 @@
+"""setsockopt(SOL_ALG) on tfm sockets: every option, many lengths (OPT clauses, spec/opt.toml).
+
+Table-driven: each test walks a table of (option, length, optval) rows and records
+one soft check per row, so a failure names every row that disagrees.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import pytest
+
+from conformance import _util_socket as us
+from conformance.conftest import bind_or_skip
+from harness import algorithms, proccrypto
+from harness.afalg import AfalgSocket
+from harness.constants import SOL_ALG, AlgOp
+
+ABSURD = 0x7FFFFFFF
+UNKNOWN_OPTS = (0, 8, 100, 0x7FFFFFFF, -1)
+ALL_OPTS = tuple(range(0, 9)) + (100,)
+AES_KEY = bytes(range(16))
+
+
+def _row(spec, clause, sock, opt, length, null=False, level=SOL_ALG, expected=None, what="",
+         value=None):
+    tok = us.setopt_token(sock, opt, length, null, level, value=value)
+    desc = f"{what}: setsockopt(level {level}, opt {opt}, optlen {length:#x}{', NULL' if null else ''})"
+    spec.check(clause, tok, expected=expected, sent=desc, soft=True)
+    return tok
+
+
+def _negative_optlen(spec, sock, what):
+    for n in (0xFFFFFFFF, 0x80000000):
+        _row(spec, "OPT-22", sock, 1, n, value=b"\0" * 16, what=what)
+
+
+@pytest.mark.clause("OPT-1", "OPT-22")
+def test_options_before_bind(spec):
+    with AfalgSocket.new() as s:
+        for opt in ALL_OPTS + (0x7FFFFFFF, -1):
+            for length in (0, 1, 4, 16, 33, ABSURD):
+                _row(spec, "OPT-1", s, opt, length, what="unbound")
+            _row(spec, "OPT-1", s, opt, 16, null=True, what="unbound")
+        _negative_optlen(spec, s, "unbound")
+
+
+# type, name, good keys, bad keys, expectation for a good key
+BOUND = [
+    ("hash", "sha256", (), ()),
+    ("hash", "hmac(sha256)", (0, 1, 32, 200), ()),
+    ("skcipher", "cbc(aes)", (16, 24, 32), (0, 1, 15, 17, 33, 64)),
+    ("aead", "gcm(aes)", (16, 24, 32), (0, 1, 15, 17, 33, 64)),
+    ("rng", "stdrng", (0, 32), ()),
+]
+
+
+@pytest.mark.clause("OPT-2", "OPT-3", "OPT-4", "OPT-5", "OPT-6", "OPT-7", "OPT-11", "OPT-12", "OPT-13",
+                    "OPT-14", "OPT-16", "OPT-22", "OPT-24", "HASH-13")
+@pytest.mark.parametrize("alg_type,name,good,bad", BOUND, ids=[b[1] for b in BOUND])
+def test_options_on_bound_tfm(spec, alg_type, name, good, bad):
+    # one fresh tfm per row group keeps rows independent (a failed setkey re-arms NEED_KEY, harmless here)
+    tfm = bind_or_skip(alg_type, name)
+    with tfm:
+        w = name
+        for opt in UNKNOWN_OPTS:
+            for length in (0, 4, 16, ABSURD):
+                _row(spec, "OPT-2", tfm, opt, length, what=w)
+            _row(spec, "OPT-2", tfm, opt, 16, null=True, what=w)
+        for opt in (2, 3, 4):
+            for length in (0, 4, 16, 20):
+                _row(spec, "OPT-3", tfm, opt, length, what=w)
+            _row(spec, "OPT-3", tfm, opt, 4, null=True, what=w)
+        for length in (0, 16, 129):
+            _row(spec, "OPT-14", tfm, 6, length, what=w)
+        _row(spec, "OPT-14", tfm, 6, 16, null=True, what=w)
+        for level in (0, 6, 0xFFFF):
+            _row(spec, "OPT-24", tfm, 1, 16, level=level, what=w)
+        # ALG_SET_AEAD_AUTHSIZE
+        if alg_type == "aead":
+            for length in (4, 8, 12, 13, 14, 15, 16):
+                _row(spec, "OPT-11", tfm, 5, length, null=True, what=w)
+            for length in (0, 1, 3, 5, 7, 9, 11, 17, 64, ABSURD):
+                _row(spec, "OPT-12", tfm, 5, length, null=True, what=w)
+        else:
+            for length in (0, 4, 16):
+                _row(spec, "OPT-13", tfm, 5, length, null=True, what=w)
+        # ALG_SET_KEY_BY_KEY_SERIAL: length checks before the serial is read
+        for length in (0, 2, 8, ABSURD):
+            _row(spec, "OPT-16", tfm, 7, length, what=w)
+        # ALG_SET_KEY
+        if name == "sha256":
+            for length in (0, 16, 32):
+                _row(spec, "HASH-13", tfm, 1, length, what=w)
+        for length in good:
+            _row(spec, "OPT-4", tfm, 1, length, what=w)
+        for length in bad:
+            _row(spec, "OPT-5", tfm, 1, length, what=w)
+        _row(spec, "OPT-6", tfm, 1, 16, null=True, what=w)
+        _row(spec, "OPT-6", tfm, 1, 1, null=True, what=w)
+        # NULL with length 0: nothing is copied, the algorithm sees an empty key
+        want0 = {"sha256": "ENOSYS", "cbc(aes)": "EINVAL", "gcm(aes)": "EINVAL"}.get(name, "ok")
+        _row(spec, "OPT-6", tfm, 1, 0, null=True, expected=want0, what=w + " (empty key via NULL)")
+        for length in (ABSURD, 1 << 30):
+            _row(spec, "OPT-7", tfm, 1, length, what=w)
+        _negative_optlen(spec, tfm, w)
+
+
+@pytest.mark.clause("OPT-20", "OPT-22", "OPT-23")
+@pytest.mark.parametrize("alg_type,name", [("hash", "sha256"), ("skcipher", "cbc(aes)")])
+def test_options_locked_after_accept(spec, alg_type, name):
+    tfm = bind_or_skip(alg_type, name)
+    with tfm:
+        if alg_type == "skcipher":
+            tfm.setkey(AES_KEY)
+        with tfm.accept() as op:
+            for opt in ALL_OPTS:
+                for length in (0, 4, 16, ABSURD):
+                    _row(spec, "OPT-20", tfm, opt, length, what=f"{name} after accept")
+                _row(spec, "OPT-20", tfm, opt, 16, null=True, what=f"{name} after accept")
+            for level in (0, 6):
+                _row(spec, "OPT-20", tfm, 1, 16, level=level, what=f"{name} after accept")
+            _negative_optlen(spec, tfm, f"{name} after accept")
+            tok = us.token(tfm.sock.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)[1]
+            spec.check("OPT-23", tok, sent=f"{name}: setsockopt(tfm, SOL_SOCKET, SO_SNDBUF) after accept",
+                       soft=True)
+            tok = us.token(op.sock.setsockopt, socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)[1]
+            spec.check("OPT-23", tok, sent=f"{name}: setsockopt(op, SOL_SOCKET, SO_RCVBUF)", soft=True)
+
+
+@pytest.mark.clause("OPT-9", "OPT-20", "OPT-21")
+def test_key_replace_and_unlock(spec):
+    hm = algorithms.get("hmac(sha256)")
+    k1, k2, k3 = b"1" * 32, b"2" * 32, b"3" * 20
+    tfm = bind_or_skip("hash", "hmac(sha256)")
+    with tfm:
+        tfm.setkey(k1)
+        tfm.setkey(k2)
+        op = tfm.accept()
+        op.send(b"msg")
+        spec.check("OPT-9", op.recv(32), hm.oracle(k2, b"msg"), sent="setkey(k1); setkey(k2); accept; digest",
+                   soft=True)
+        spec.check("OPT-20", us.token(tfm.setkey, k3)[1], sent="setkey(k3) while the op socket is open",
+                   soft=True)
+        clone = op.accept()
+        op.close()
+        spec.check("OPT-20", us.token(tfm.setkey, k3)[1],
+                   sent="setkey(k3) after closing the op socket but not its clone", soft=True)
+        clone.close()
+        spec.check("OPT-21", us.token(tfm.setkey, k3)[1], sent="setkey(k3) after closing every op socket",
+                   soft=True)
+        with tfm.accept() as op:
+            op.send(b"msg")
+            spec.check("OPT-9", op.recv(32), hm.oracle(k3, b"msg"), sent="digest after re-keying with k3")
+
+
+@pytest.mark.clause("OPT-10")
+def test_failed_setkey_rearms_need_key(spec):
+    for alg_type, name, bad in (("skcipher", "cbc(aes)", 20), ("aead", "gcm(aes)", 17), ("hash", "cmac(aes)", 15)):
+        alg = algorithms.get(name)
+        try:
+            tfm = AfalgSocket.bound(alg_type, name)
+        except OSError as e:
+            spec.observe("OPT-10", f"unsupported:{e.errno}", sent=f"bind {name}")
+            continue
+        with tfm:
+            tfm.setkey(AES_KEY)
+            tok = us.token(tfm.setkey, b"\0" * bad)[1]
+            spec.check("OPT-5", tok, sent=f"{name}: setkey({bad} bytes) after a good key", soft=True)
+            with tfm.accept() as op:
+                if alg_type == "hash":
+                    tok = us.token(op.send, b"abc")[1]
+                else:
+                    tok = us.token(op.request, b"\0" * 16, AlgOp.ENCRYPT, b"\0" * alg.ivsize)[1]
+            spec.check("OPT-10", tok, sent=f"{name}: good key, failed setkey, accept, send", soft=True)
+
+
+def _optmem_max() -> int:
+    with open("/proc/sys/net/core/optmem_max") as f:
+        return int(f.read())
+
+
+@pytest.mark.clause("OPT-7", "OPT-8")
+def test_optmem_limits(spec):
+    optmem = _optmem_max()
+    spec.check("OPT-8", str(optmem), sent="/proc/sys/net/core/optmem_max", soft=True)
+    hm = algorithms.get("hmac(sha256)")
+    key = bytes((i * 13) & 0xFF for i in range(optmem - 1))
+    tfm = bind_or_skip("hash", "hmac(sha256)")
+    with tfm:
+        tok = _row(spec, "OPT-7", tfm, 1, optmem, expected="ENOMEM", value=b"\1" * optmem,
+                   what="hmac(sha256) key of optmem_max bytes")
+        tok = us.token(tfm.setkey, key)[1]
+        spec.check("OPT-7", tok, expected="ok", sent=f"hmac(sha256) key of optmem_max - 1 = {optmem - 1} bytes",
+                   soft=True)
+        if tok == "ok":
+            with tfm.accept() as op:
+                op.send(b"msg")
+                spec.check("OPT-7", op.recv(32), hm.oracle(key, b"msg"),
+                           sent="digest under the optmem_max - 1 byte key")
+
+
+@pytest.mark.clause("OPT-11")
+def test_authsize_from_optlen(spec):
+    gcm = algorithms.get("gcm(aes)")
+    iv, aad, pt = b"\3" * 12, b"a" * 8, b"p" * 24
+    tfm = bind_or_skip("aead", "gcm(aes)")
+    with tfm:
+        tfm.setkey(AES_KEY)
+        # optval says 16, optlen says 12: the kernel takes 12
+        tfm.setsockopt(SOL_ALG, 5, struct.pack("=i", 16), 12)
+        with tfm.accept() as op:
+            op.request(aad + pt, AlgOp.ENCRYPT, iv, len(aad))
+            out, tok = us.token(op.recv_exact, len(aad) + len(pt) + 12)
+    want = aad + gcm.oracle(AES_KEY, iv, aad, pt, 12, True)
+    spec.check("OPT-11", out if tok == "ok" else tok, want,
+               sent="gcm(aes) authsize optlen=12 with optval=int(16): output has a 12-byte tag")
+
+
+@pytest.mark.clause("OPT-15", "OPT-17", "OPT-18", "OPT-19")
+def test_key_by_key_serial(spec):
+    hm = algorithms.get("hmac(sha256)")
+    payload = b"key-from-the-keyring-0123456789!"
+    serial, tok = us.token(us.add_user_key, "afalg-conformance:opt15", payload)
+    if serial is None:
+        pytest.skip(f"unsupported:add_key={tok}")
+    locked = None
+    try:
+        tfm = bind_or_skip("hash", "hmac(sha256)")
+        with tfm:
+            tok = us.setopt_token(tfm, 7, 4, value=struct.pack("=i", serial))
+            spec.check("OPT-15", tok, sent="ALG_SET_KEY_BY_KEY_SERIAL(user key)", soft=True)
+            if tok == "ok":
+                with tfm.accept() as op:
+                    op.send(b"msg")
+                    spec.check("OPT-15", op.recv(32), hm.oracle(payload, b"msg"),
+                               sent="digest == HMAC(key payload)", soft=True)
+        with bind_or_skip("hash", "hmac(sha256)") as tfm:
+            tok = us.setopt_token(tfm, 7, 4, value=struct.pack("=i", 0x7FFFFFF0))
+            spec.check("OPT-17", tok, sent="ALG_SET_KEY_BY_KEY_SERIAL(0x7ffffff0, no such key)", soft=True)
+            tok = us.setopt_token(tfm, 7, 4, value=struct.pack("=i", us.KEY_SPEC_PROCESS_KEYRING))
+            spec.check("OPT-18", tok, sent="ALG_SET_KEY_BY_KEY_SERIAL(process keyring)", soft=True)
+            locked = us.add_user_key("afalg-conformance:opt19", payload)
+            us.keyctl(us.KEYCTL_SETPERM, locked, us.KEY_POS_ALL_BUT_SEARCH | us.KEY_USR_ALL_BUT_SEARCH)
+            tok = us.setopt_token(tfm, 7, 4, value=struct.pack("=i", locked))
+            spec.check("OPT-19", tok, sent="ALG_SET_KEY_BY_KEY_SERIAL(user key without SEARCH permission)")
+    finally:
+        us.unlink_key(serial)
+        if locked:
+            us.unlink_key(locked)
+
+
+@pytest.mark.clause("OPT-25")
+def test_out_of_range_skcipher_key_keeps_old_key(spec):
+    cbc = algorithms.get("cbc(aes)")
+    iv, data = b"\5" * 16, b"d" * 32
+    for bad in (15, 33):
+        tfm = bind_or_skip("skcipher", "cbc(aes)")
+        with tfm:
+            entries = proccrypto.read()
+            driver = proccrypto.driver_of(entries, "skcipher", "cbc(aes)") or "?"
+            kind = next((e.type for e in entries if e.driver == driver and e.type in ("skcipher", "lskcipher")), "?")
+            tfm.setkey(AES_KEY)
+            tok = us.token(tfm.setkey, b"\0" * bad)[1]
+            spec.check("OPT-5", tok, sent=f"cbc(aes) [{driver}]: setkey({bad} bytes) after a good key", soft=True)
+            with tfm.accept() as op:
+                _n, tok = us.token(op.request, data, AlgOp.ENCRYPT, iv)
+                out = op.recv_exact(len(data)) if tok == "ok" else b""
+            seen = tok if tok != "ok" else ("kept" if out == cbc.oracle(AES_KEY, iv, data, True) else "other-key")
+            spec.check("OPT-25", seen, expected="ENOKEY" if kind == "lskcipher" else "kept",
+                       sent=f"cbc(aes): good key, setkey({bad}) refused, accept, encrypt",
+                       note=f"driver={driver} type={kind}", soft=True)
