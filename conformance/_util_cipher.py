@@ -173,3 +173,42 @@ def splice_parts(op: AfalgSocket, parts: list[bytes], last_more: bool = False) -
         os.close(r)
         os.close(w)
     return total
+
+
+class VmspliceBuffer:
+    """User memory of our own, vmspliced into a pipe of our own; kept so a test can change it later."""
+
+    def __init__(self, data: bytes):
+        import ctypes
+        from harness import afalg as _a
+        self._ctypes = ctypes
+        self.buf = ctypes.create_string_buffer(data, max(len(data), 1))
+        self.len = len(data)
+        self.r, self.w = os.pipe()
+        iov = _a._IoVec(ctypes.cast(self.buf, ctypes.c_void_p), len(data))
+        n = _a._libc.vmsplice(self.w, ctypes.byref(iov), 1, 0)
+        if n < 0:
+            e = ctypes.get_errno()
+            self.close()
+            raise OSError(e, "vmsplice")
+        self.queued = n
+
+    def splice_to(self, op: AfalgSocket, flags: int = 0) -> int:
+        total = 0
+        while total < self.queued:
+            with deadline(10.0, "splice"):
+                n = os.splice(self.r, op.fileno(), self.queued - total, flags=flags)
+            if n <= 0:
+                break
+            total += n
+        return total
+
+    def overwrite(self, data: bytes) -> None:
+        self._ctypes.memmove(self.buf, data, min(len(data), self.len))
+
+    def close(self) -> None:
+        for fd in (self.r, self.w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
