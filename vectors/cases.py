@@ -194,11 +194,16 @@ def gcm_cavp(records, vs):
     out = []
     for r in records:
         p = r.params
+        name = f"iv{p['ivlen']}-pt{p['ptlen']}-aad{p['aadlen']}-tag{p['taglen']}-count{r.str('count')}"
+        if p["ivlen"] != "96":              # not expressible: no need to decode the rest
+            ivlen = int(p["ivlen"])
+            out.append(Case(name, r.where, vs.algorithm, "aead", ops=(vs.op,),
+                            unsupported=f"unsupported:gcm-ivlen={ivlen // 8 if ivlen % 8 == 0 else ivlen / 8}"))
+            continue
         iv, unsupported = _aead_iv(vs.algorithm, r.bytes("iv"))
         tag = r.bytes("tag")
         if int(p["taglen"]) != 8 * len(tag):
             raise VectorError(r.path, r.fields["tag"][1], f"Tag is {len(tag)} bytes, section says Taglen = {p['taglen']}")
-        name = f"iv{p['ivlen']}-pt{p['ptlen']}-aad{p['aadlen']}-tag{p['taglen']}-count{r.str('count')}"
         out.append(Case(name, r.where, vs.algorithm, "aead", key=r.bytes("key"), iv=iv, aad=r.bytes("aad"),
                         pt=r.bytes("pt", b""), ct=r.bytes("ct"), tag=tag, authsize=len(tag), ops=(vs.op,),
                         expect="invalid" if r.fail else "valid", unsupported=unsupported))

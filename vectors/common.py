@@ -84,6 +84,7 @@ class Record:
     params: dict[str, str] = field(default_factory=dict)
     context: dict[str, tuple[str, int]] = field(default_factory=dict)
     fail: bool = False
+    file: str = ""          # the file's base name, for `where`
 
     def has(self, name: str) -> bool:
         return name in self.fields or name in self.context or name in self.params
@@ -119,7 +120,7 @@ class Record:
 
     @property
     def where(self) -> str:
-        return f"{Path(self.path).name}:{self.line}"
+        return f"{self.file or Path(self.path).name}:{self.line}"
 
 
 def tokenize(path, lines: list[str], start_keys: tuple[str, ...],
@@ -130,7 +131,9 @@ def tokenize(path, lines: list[str], start_keys: tuple[str, ...],
     collects the following lines up to the next start, section header or end.
     """
     path = str(path)
+    base = Path(path).name
     records: list[Record] = []
+    ctx: dict[str, tuple[str, int]] | None = None    # shared by records until the context changes
     params: dict[str, str] = {}
     global_ctx: dict[str, tuple[str, int]] = {}
     section_ctx: dict[str, tuple[str, int]] = {}
@@ -155,6 +158,7 @@ def tokenize(path, lines: list[str], start_keys: tuple[str, ...],
                     params[k.strip().lower()] = v.strip()
             seen_header = True
             section_ctx = {}
+            ctx = None
             cur = None
             continue
         if line in fail_words:
@@ -168,7 +172,9 @@ def tokenize(path, lines: list[str], start_keys: tuple[str, ...],
             raise VectorError(path, n, f"not a 'name = value' line: {line[:60]!r}")
         value = value.strip()
         if name in start_keys:
-            cur = Record(path, n, {name: (value, n)}, params, {**global_ctx, **section_ctx})
+            if ctx is None:
+                ctx = {**global_ctx, **section_ctx}
+            cur = Record(path, n, {name: (value, n)}, params, ctx, file=base)
             records.append(cur)
         elif cur is not None:
             if name in cur.fields:
@@ -176,6 +182,8 @@ def tokenize(path, lines: list[str], start_keys: tuple[str, ...],
             cur.fields[name] = (value, n)
         elif seen_header:
             section_ctx[name] = (value, n)
+            ctx = None
         else:
             global_ctx[name] = (value, n)
+            ctx = None
     return records
