@@ -176,6 +176,7 @@ class Feedback:
         self.started = time.time()
         self.last_dump = 0.0
         self.coverage_label = "kcov" if self.mode == "kcov" else "python"
+        self.timing = {"journal_s": 0.0, "decode_s": 0.0, "execute_s": 0.0, "feedback_s": 0.0}
 
     # called in the first TestOneInput (after atheris.Fuzz() replaced the stubs)
     def start(self) -> None:
@@ -271,6 +272,7 @@ class Feedback:
             "distinct_afalg_pcs": len(self.afalg_pcs),
             "afalg_range": [hex(x) for x in self.afalg_range] if self.afalg_range else None,
             "kcov_truncated": self.kcov.truncated if self.kcov else 0,
+            "timing": {k: round(v, 2) for k, v in self.timing.items()},
             "outcome_list": sorted("|".join(k) for k in self.outcomes),
         }
 

@@ -42,7 +42,8 @@ def fuzzer_cmd(name: str, results: Path, seconds: float | None, runs: int | None
 def fuzzer_env(name: str, results: Path, coverage: str, crash_hook: bool) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1",
                AFALG_FUZZ_COVERAGE=coverage, AFALG_FUZZ_STATS=str(results / f"stats-{name}.json"),
-               AFALG_FUZZ_JOURNAL=str(results / f"journal-{name}"), AFALG_FUZZ_IN_GUEST="1")
+               AFALG_FUZZ_JOURNAL=str(results / f"journal-{name}"), AFALG_FUZZ_IN_GUEST="1",
+               AFALG_FUZZ_NO_AUTOLOAD="1")
     if crash_hook:
         env["AFALG_FUZZ_CRASH_HOOK"] = "1"
     return env

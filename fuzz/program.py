@@ -373,6 +373,8 @@ def check_usable(st: SlotState | None, tracer=None) -> str:
     except OSError as e:
         raise AssertionError(f"setup of {alg.name} succeeded but accept() failed: {errno_name(e.errno)}") from None
     try:
+        # non-blocking, so harness.afalg never arms its SIGALRM deadline (SIGALRM is libFuzzer's)
+        op.set_nonblocking(True)
         return _valid_request(op, alg, st)
     finally:
         op.close()
@@ -382,29 +384,33 @@ def _valid_request(op: AfalgSocket, alg: algorithms.Algorithm, st: SlotState) ->
     msg = bytes(range(32)) if alg.blocksize <= 32 else bytes(alg.blocksize)
     try:
         if alg.type == "hash":
+            want = lambda: alg.oracle(st.key, msg)  # noqa: E731
             op.send(msg)
             got = op.recv(alg.digestsize)
-            want = alg.oracle(st.key, msg)
         elif alg.type == "skcipher":
             iv = bytes(range(1, alg.ivsize + 1)) if alg.ivsize else None
+            want = lambda: alg.oracle(st.key, iv, msg, True)  # noqa: E731
             op.request(msg, AlgOp.ENCRYPT, iv)
             got = op.recv_exact(len(msg))
-            want = alg.oracle(st.key, iv, msg, True)
         elif alg.type == "aead":
             authsize = st.authsize if st.authsize is not None else alg.max_authsize
             iv = algorithms.ccm_iv(bytes(range(1, 12))) if alg.name == "ccm(aes)" else bytes(range(1, alg.ivsize + 1))
             aad = bytes(range(100, 116)) if not alg.assoclen_fixed else bytes(range(100, 108)) + iv
+            want = lambda: aad + alg.oracle(st.key, iv, aad, msg, authsize, True)  # noqa: E731
             op.request(aad + msg, AlgOp.ENCRYPT, iv, len(aad))
             got = op.recv_exact(len(aad) + len(msg) + authsize)
-            want = aad + alg.oracle(st.key, iv, aad, msg, authsize, True)
         else:
             return "n/a"
     except OSError as e:
         raise AssertionError(f"{alg.name}: a valid request on a successfully set-up socket failed: "
                              f"{errno_name(e.errno)}") from None
-    if got != want:
+    try:
+        expected = want()
+    except Exception:       # the reference refuses (e.g. XTS with equal key halves): no verdict
+        return "n/a"
+    if got != expected:
         raise AssertionError(f"{alg.name}: kernel output differs from the oracle: "
-                             f"got {got.hex()} want {want.hex()}")
+                             f"got {got.hex()} want {expected.hex()}")
     return "ok"
 
 
