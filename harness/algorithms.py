@@ -105,6 +105,31 @@ def _chacha20(key, iv, data, encrypt):
     return c.encryptor().update(data)
 
 
+def _hchacha20(key: bytes, nonce16: bytes) -> bytes:
+    """HChaCha20 (draft-irtf-cfrg-xchacha section 2.2): the XChaCha20 subkey."""
+    m = 0xFFFFFFFF
+    s = [0x61707865, 0x3320646E, 0x79622D32, 0x6B206574, *struct.unpack("<8I", key),
+         *struct.unpack("<4I", nonce16)]
+
+    def qr(a, b, c, d):
+        for x, y, z, r in ((a, b, d, 16), (c, d, b, 12), (a, b, d, 8), (c, d, b, 7)):
+            s[x] = (s[x] + s[y]) & m
+            v = s[z] ^ s[x]
+            s[z] = ((v << r) & m) | (v >> (32 - r))
+    for _ in range(10):
+        qr(0, 4, 8, 12), qr(1, 5, 9, 13), qr(2, 6, 10, 14), qr(3, 7, 11, 15)
+        qr(0, 5, 10, 15), qr(1, 6, 11, 12), qr(2, 7, 8, 13), qr(3, 4, 9, 14)
+    return struct.pack("<8I", *s[0:4], *s[12:16])
+
+
+def _xchacha20(key, iv, data, encrypt):
+    # The kernel's 32-byte IV: 24-byte nonce || LE64 stream position. ChaCha20 then runs
+    # on the HChaCha20 subkey with state words 12..15 = position || nonce[16:24], which is
+    # cryptography's 16-byte ChaCha20 nonce (OpenSSL carries the block counter into word 13).
+    c = Cipher(algorithms.ChaCha20(_hchacha20(key, iv[:16]), iv[24:32] + iv[16:24]), mode=None)
+    return c.encryptor().update(data)
+
+
 def _gcm(key, iv, aad, data, authsize, encrypt):
     g = AESGCM(key)
     if encrypt:
@@ -199,6 +224,8 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
               oracle=_xts, notes="48-byte keys (AES-192-XTS) work in the kernel but not in OpenSSL"),
     Algorithm("chacha20", "skcipher", key_sizes=(32,), ivsize=16, blocksize=1, chunksize=64,
               oracle=_chacha20),
+    Algorithm("xchacha20", "skcipher", key_sizes=(32,), ivsize=32, blocksize=1, chunksize=64,
+              oracle=_xchacha20),
     # AEAD
     Algorithm("gcm(aes)", "aead", key_sizes=_AES_KEYS, ivsize=12, blocksize=1,
               authsizes=(4, 8, 12, 13, 14, 15, 16), oracle=_gcm),
