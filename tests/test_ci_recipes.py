@@ -183,3 +183,28 @@ def test_kselftest_files():
     assert "TEST_PROGS := run_tests.sh" in (d / "Makefile").read_text()
     assert "CONFIG_CRYPTO_USER_API_AEAD" in (d / "config").read_text()
     assert re.search(r"^timeout=\d+$", (d / "settings").read_text(), re.M)
+
+
+def test_documented_commands_parse(monkeypatch):
+    """Every report/diff/kcidb/merge line in docs/CI.md and README.md is accepted by the CLI."""
+    import shlex
+
+    from harness import cli, kcidb, merge, report, rundiff
+    called = []
+    for mod, name in ((report, "cmd_report"), (rundiff, "cmd_diff"), (kcidb, "cmd_kcidb"), (merge, "cmd_merge")):
+        monkeypatch.setattr(mod, name, lambda a, n=name: called.append(n) or 0)
+    env = {"KERNEL": "debian-6.12", "SHARD": "1", "SHARDS": "4", "SUITE": "full", "KCIDB_ORIGIN": "afalg"}
+    lines = documented_commands()
+    readme = ROOT / "README.md"
+    if readme.exists():
+        lines += [line.strip() for line in readme.read_text().splitlines()
+                  if line.strip().startswith("afalg-conform ")]
+    checked = 0
+    for line in lines:
+        argv = shlex.split(line.split(" #")[0])[1:]
+        if argv[0] not in ("report", "diff", "kcidb", "merge"):
+            continue
+        argv = [re.sub(r"\$(\w+)", lambda m: env.get(m.group(1), m.group(0)), x) for x in argv]
+        assert cli.main(argv) == 0, line
+        checked += 1
+    assert checked >= 3 and len(called) == checked
