@@ -290,7 +290,7 @@ def test_settings_carried_between_requests(spec, tfms):
                    sent="ecb(aes): request 1 OP=enc; request 2 without control data")
 
 
-@pytest.mark.clause("CMSG-18", "CMSG-19")
+@pytest.mark.clause("CMSG-18", "CMSG-19", "CMSG-10")
 def test_parse_error_and_fresh_defaults(spec, tfms):
     enc = _enc("ecb(aes)", DATA)
     with tfms["ecb(aes)"].accept() as op:

@@ -84,7 +84,7 @@ def test_jitterentropy_unseeded(spec):
             spec.check("RNG-8", tok, sent="jitterentropy_rng after ALG_SET_KEY: recv(16)")
 
 
-@pytest.mark.clause("RNG-10")
+@pytest.mark.clause("RNG-10", "RNG-2")
 def test_ansi_cprng(spec):
     try:
         probe = AfalgSocket.bound("rng", "ansi_cprng")

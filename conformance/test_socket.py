@@ -109,7 +109,7 @@ def test_bind_wrong_type(spec):
     spec.check("SOCK-9", tok, sent="bind('hash', 'cbc(aes)'): a template asked for the wrong type")
 
 
-@pytest.mark.clause("SOCK-11", "SOCK-12")
+@pytest.mark.clause("SOCK-11", "SOCK-12", "SOCK-8")
 def test_rebind(spec):
     with AfalgSocket.bound("hash", "sha256") as tfm:
         tok = us.token(tfm.bind, "hash", "sha1")[1]
