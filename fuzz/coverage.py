@@ -91,6 +91,10 @@ class Symbols:
         if not idx:
             return None
         lo, hi = min(idx), max(idx)
+        # the last anchor is not necessarily the last function of algif_aead.c
+        tail = re.compile(r"^_*(aead|algif|af_alg|alg_|rng_|hash_|skcipher_|crypto_aead_copy)")
+        while hi + 1 < len(self.names) and tail.match(self.names[hi + 1]):
+            hi += 1
         end = self.addrs[hi + 1] if hi + 1 < len(self.addrs) else self.addrs[hi] + 0x1000
         return self.addrs[lo], end
 

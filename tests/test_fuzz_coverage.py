@@ -1,0 +1,74 @@
+"""Host-side tests of the KCOV feedback plumbing (no KCOV needed: fake kallsyms and PCs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fuzz import coverage
+
+KALLSYMS = """\
+ffffffffa1000000 T _text
+ffffffffa1001000 T do_page_fault
+ffffffffa1002000 T crypto_alg_lookup
+ffffffffa1003000 t alg_create
+ffffffffa1003100 t alg_bind
+ffffffffa1003200 T af_alg_sendmsg
+ffffffffa1003300 t hash_sendmsg
+ffffffffa1003400 t skcipher_recvmsg
+ffffffffa1003500 t aead_recvmsg
+ffffffffa1003600 t aead_sock_destruct
+ffffffffa1003700 t aead_accept_parent_nokey
+ffffffffa1003800 T memcpy_orig
+ffffffffa1004000 t sha256_update [sha256_generic]
+"""
+OFF = 0xFFFFFFFFA1000000 - coverage.Symbols.CANONICAL_TEXT
+
+
+@pytest.fixture
+def syms(tmp_path):
+    p = tmp_path / "kallsyms"
+    p.write_text(KALLSYMS)
+    return coverage.Symbols(str(p))
+
+
+def test_symbols_are_rebased_to_kcovs_canonical_addresses(syms):
+    assert syms.ok
+    assert syms.name_of(0xFFFFFFFF81002010) == "crypto_alg_lookup"
+    assert syms.name_of(0xFFFFFFFF81003110) == "alg_bind"
+    assert "sha256_update" not in syms.names      # module symbols are left out
+
+
+def test_afalg_range_spans_af_alg_and_algif(syms):
+    lo, hi = syms.range_of(coverage.AFALG_ANCHORS)
+    assert lo == 0xFFFFFFFF81003000
+    assert hi == 0xFFFFFFFF81003800               # extended past the last anchor to aead_accept_parent_nokey
+
+
+def test_zero_addresses_mean_no_symbols(tmp_path):
+    p = tmp_path / "kallsyms"
+    p.write_text("0000000000000000 T _text\n0000000000000000 T alg_bind\n")
+    assert not coverage.Symbols(str(p)).ok
+
+
+def test_pc_filter_edges_and_statistics(syms):
+    fb = coverage.Feedback("python")
+    fb.symbols = syms
+    fb.afalg_range = syms.range_of(coverage.AFALG_ANCHORS)
+    fb.input_begin()
+    pcs = [0xFFFFFFFF81001010, 0xFFFFFFFF81003110, 0xFFFFFFFF81003210, 0xFFFFFFFF81002010]
+    fb._pcs(pcs)
+    assert fb.input_pcs == 4
+    assert len(fb.distinct_pcs) == 4
+    assert len(fb.afalg_pcs) == 2                 # alg_bind, af_alg_sendmsg
+    assert len(fb.input_edges) == 3               # do_page_fault is filtered out
+    assert fb.pc_cache[0xFFFFFFFF81001010] is False
+    assert all(0 <= e < coverage.EDGE_COUNTERS for e in fb.input_edges)
+
+
+def test_auto_mode_falls_back_to_python_without_kcov(monkeypatch):
+    monkeypatch.setattr(coverage, "KCOV_PATH", "/nonexistent/kcov")
+    fb = coverage.Feedback("auto")
+    assert fb.mode == "python" and not fb.feed and "does not exist" in fb.why
+    assert "coverage mode: python" in fb.describe()
+    with pytest.raises(RuntimeError):
+        coverage.Feedback("kcov")
