@@ -119,8 +119,10 @@ def _rows() -> list[VectorSet]:
                               "chachapoly_txt", "rfc7539(chacha20,poly1305)"))
     rows.append(VectorSet("rfc7539-chacha20", C, "ciphers/ChaCha20/rfc7539.txt", "nist_txt", "chacha20_txt",
                           "chacha20"))
-    rows.append(VectorSet("wycheproof-chacha20-counter", P, "Cipher/wycheproof/chacha20_counter_test.json",
-                          "wycheproof", "chacha20_wycheproof", "chacha20"))
+    for alg in ("chacha20", "xchacha20"):
+        rows.append(VectorSet(f"wycheproof-{alg}-counter", P, "Cipher/wycheproof/chacha20_counter_test.json",
+                              "wycheproof", "chacha20_wycheproof", alg,
+                              note="the file's group for this algorithm only"))
     return rows
 
 

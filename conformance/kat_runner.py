@@ -1,0 +1,265 @@
+"""Run vector cases (vectors.cases.Case) through one bound AF_ALG tfm socket.
+
+Shared by test_kat.py (the generic algorithm name) and test_drivers.py (each
+driver name). Cheap under TCG: one tfm socket per file; the key (and AEAD
+authsize) is set on it only when it changes, which needs the op socket closed
+first (ALG_SET_KEY is EBUSY while op sockets exist); one op socket then serves
+every request under that key (hash op sockets start a new digest after each
+final; skcipher/AEAD op sockets take one request after another).
+
+Each case ends in one outcome, reported through `emit(case, outcome, reason)`:
+  pass  output equals the vector, or an invalid vector was refused the way the
+        clause says (reason `expected-reject:EBADMSG`, `expected-reject:EINVAL@authsize`,
+        `expected-reject:tag-mismatch`);
+  fail  wrong output, a valid vector refused, an invalid one accepted;
+  skip  the interface cannot express the case (`unsupported:...`, counted).
+`tally` keeps, per clause, how many cases it saw and the first deviation, so a
+test can record one spec.check per clause instead of one per vector.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import struct
+from dataclasses import dataclass
+
+from harness.afalg import AfalgSocket, errno_name
+from harness.constants import MSG_DONTWAIT, AlgOp
+
+from vectors.cases import Case
+
+# clause ids (conformance/spec/kat.toml)
+DIGEST, MAC, SKCIPHER, AEAD_ENC, AEAD_DEC, AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP = (
+    "KAT-1", "KAT-2", "KAT-3", "KAT-4", "KAT-5", "KAT-6", "KAT-7", "KAT-8", "KAT-9")
+
+
+@dataclass
+class Tally:
+    n: int = 0
+    first_bad: str | None = None   # the first observation that deviated, as `seen`
+    seen: str | None = None        # the token observed (errno clauses)
+
+
+class KatRun:
+    def __init__(self, tfm: AfalgSocket, emit):
+        self.tfm = tfm
+        self.emit = emit
+        self.tally: dict[str, Tally] = {}
+        self.op: AfalgSocket | None = None
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def _note(self, clause: str, ok: bool, seen: str) -> None:
+        t = self.tally.setdefault(clause, Tally())
+        t.n += 1
+        if t.seen is None:
+            t.seen = seen
+        if not ok and t.first_bad is None:
+            t.first_bad = seen
+
+    def _result(self, c: Case, clause: str, ok: bool, seen: str, reason: str) -> None:
+        self._note(clause, ok, seen)
+        self.emit(c, "pass" if ok else "fail", reason)
+
+    def _close_op(self) -> None:
+        if self.op is not None:
+            self.op.close()
+            self.op = None
+
+    def _op(self) -> AfalgSocket:
+        if self.op is None:
+            self.op = self.tfm.accept()
+        return self.op
+
+    def _refused(self, c: Case, clause: str, e: OSError, where: str) -> None:
+        """setkey / set_authsize refused the case's parameters."""
+        name = errno_name(e.errno)
+        if c.expect in ("invalid", "acceptable"):
+            ok = e.errno == errno_mod.EINVAL
+            self._result(c, clause, ok, name,
+                         f"expected-reject:{name}@{where}" if ok else f"{where}: {name}, expected EINVAL")
+        else:
+            self._result(c, clause, False, name, f"valid vector refused at {where}: {name}")
+
+    def run(self, cases: list[Case]) -> None:
+        kinds = {c.kind for c in cases}
+        if len(kinds) > 1:
+            raise ValueError(f"one socket type per run, got {kinds}")
+        try:
+            for c in cases:
+                if c.unsupported:
+                    self.emit(c, "skip", c.unsupported)
+                    continue
+                getattr(self, f"_{c.kind}")(c)
+        finally:
+            self._close_op()
+
+    # -- hash / MAC --------------------------------------------------------------------------
+    _cur_key: bytes | None = None
+
+    def _hash(self, c: Case) -> None:
+        clause = MAC if c.key is not None else DIGEST
+        if c.key is not None and c.key != self._cur_key:
+            self._close_op()
+            self._cur_key = None
+            try:
+                self.tfm.setkey(c.key)
+            except OSError as e:
+                return self._refused(c, SETKEY, e, "setkey")
+            self._cur_key = c.key
+        try:
+            op = self._op()
+            op.send(c.pt)
+            digest = op.recv(c.algorithm.digestsize)[:len(c.ct)]
+        except OSError as e:
+            self._close_op()
+            return self._result(c, clause, False, errno_name(e.errno), f"send/recv: {errno_name(e.errno)}")
+        same = digest == c.ct
+        if c.expect == "valid":
+            self._result(c, clause, same, "match" if same else "mismatch",
+                         "" if same else f"digest {digest.hex()[:32]} != {c.ct.hex()[:32]}")
+        elif c.expect == "invalid":
+            self._result(c, clause, not same, "match" if not same else "forged-tag-accepted",
+                         "expected-reject:tag-mismatch" if not same else "invalid tag equals the kernel's MAC")
+        else:
+            self._result(c, clause, True, "match", "acceptable")
+
+    # -- skcipher ----------------------------------------------------------------------------
+    def _skcipher(self, c: Case) -> None:
+        if c.key != self._cur_key:
+            self._close_op()
+            self._cur_key = None
+            try:
+                self.tfm.setkey(c.key)
+            except OSError as e:
+                return self._refused(c, SETKEY, e, "setkey")
+            self._cur_key = c.key
+        if c.alg in ("chacha20", "xchacha20") and c.expect == "invalid":
+            return self._chacha_wrap(c)
+        for d in c.ops:
+            src, want = (c.pt, c.ct) if d == "encrypt" else (c.ct, c.pt)
+            try:
+                out = self._crypt(src, AlgOp.ENCRYPT if d == "encrypt" else AlgOp.DECRYPT, c.iv)
+            except OSError as e:
+                self._close_op()
+                return self._result(c, SKCIPHER, False, errno_name(e.errno), f"{d}: {errno_name(e.errno)}")
+            if out != want:
+                why = f"{d}: {out.hex()[:32]} != {want.hex()[:32]}"
+                if c.alg in ("chacha20", "xchacha20") and out == self._no_carry(c, c.pt if d == "encrypt" else c.ct):
+                    why = ("keystream mismatch: the kernel's block counter wrapped in its low 32 bits "
+                           "without carrying into the high word (Wycheproof CounterCarry expects the carry)")
+                return self._result(c, SKCIPHER, False, "mismatch", why)
+        self._result(c, SKCIPHER, True, "match", "")
+
+    def _crypt(self, src: bytes, op_code: int, iv: bytes | None) -> bytes:
+        op = self._op()
+        op.request(src, op_code, iv)
+        return op.recv_exact(len(src))
+
+    @staticmethod
+    def _no_carry(c: Case, data: bytes) -> bytes:
+        """data XOR the keystream of a block counter that wraps in its low 32-bit word
+        and never carries (chacha20: word 12 of an LE32 counter; xchacha20: the low
+        word of the LE64 stream position)."""
+        from harness.algorithms import get
+        oracle = get(c.alg).oracle
+        off = 0 if c.alg == "chacha20" else 24
+        ctr = struct.unpack("<I", c.iv[off:off + 4])[0]
+
+        def iv_at(i):
+            return c.iv[:off] + struct.pack("<I", (ctr + i) & 0xFFFFFFFF) + c.iv[off + 4:]
+        ks = b"".join(oracle(c.key, iv_at(i), bytes(64), True) for i in range((len(data) + 63) // 64))
+        return bytes(a ^ b for a, b in zip(data, ks))
+
+    def _chacha_wrap(self, c: Case) -> None:
+        """Wycheproof CounterOverflow 'invalid': a 32-bit block counter that would pass
+        0xffffffff. An skcipher request cannot be refused for it; what the kernel does
+        with the counter is the observation (KAT-9)."""
+        from harness.algorithms import get
+        try:
+            out = self._crypt(c.pt, AlgOp.ENCRYPT, c.iv)
+        except OSError as e:
+            self._close_op()
+            seen = errno_name(e.errno)
+        else:
+            carried = get(c.alg).oracle(c.key, c.iv, c.pt, True)
+            seen = "wraps" if out == self._no_carry(c, c.pt) else "carries" if out == carried else "other"
+        from conformance import catalogue
+        expected = catalogue.get(CHACHA_WRAP).linux_expect()
+        ok = seen == expected
+        self._result(c, CHACHA_WRAP, ok, seen,
+                     f"deviation:wycheproof-invalid,kernel-counter-{seen}" if ok else
+                     f"counter overflow: kernel {seen}, clause says {expected}")
+
+    # -- AEAD --------------------------------------------------------------------------------
+    _cur_params: tuple | None = None
+    _cur_authsize: int | None = None
+
+    @staticmethod
+    def _recv_aead(op: AfalgSocket, n: int) -> bytes:
+        """The request's output. A zero-length output (no AAD, empty ciphertext: the input
+        is the bare tag) still needs a read with room for a byte: recv(0) returns at once
+        without running the request, so the tag would go unchecked and stay queued. The
+        kernel runs the request, returns 0 bytes (or EBADMSG) and does not wait for more."""
+        if n == 0:
+            return op.recv(1, flags=MSG_DONTWAIT)
+        return op.recv_exact(n)
+
+    def _aead(self, c: Case) -> None:
+        params = (c.key, c.authsize)
+        if params != self._cur_params:
+            self._close_op()
+            self._cur_params = None
+            if self._cur_key != c.key:
+                self._cur_key = None
+                try:
+                    self.tfm.setkey(c.key)
+                except OSError as e:
+                    return self._refused(c, SETKEY, e, "setkey")
+                self._cur_key = c.key
+            if c.authsize != self._cur_authsize:
+                self._cur_authsize = None
+                try:
+                    self.tfm.set_authsize(c.authsize)
+                except OSError as e:
+                    return self._refused(c, AUTHSIZE, e, "authsize")
+                self._cur_authsize = c.authsize
+            self._cur_params = params
+        if c.expect == "invalid" and c.authsize not in c.algorithm.authsizes:
+            return self._result(c, AUTHSIZE, False, "ok", f"authsize {c.authsize} accepted, expected EINVAL")
+        alen = len(c.aad)
+        if "encrypt" in c.ops:
+            try:
+                op = self._op()
+                op.request(c.aad + c.pt, AlgOp.ENCRYPT, c.iv, alen)
+                out = op.recv_exact(alen + len(c.pt) + c.authsize)
+            except OSError as e:
+                self._close_op()
+                return self._result(c, AEAD_ENC, False, errno_name(e.errno), f"encrypt: {errno_name(e.errno)}")
+            want = c.aad + c.ct + c.tag
+            if out != want:
+                return self._result(c, AEAD_ENC, False, "mismatch",
+                                    f"encrypt: {out[alen:].hex()[:40]} != {want[alen:].hex()[:40]}")
+            self._note(AEAD_ENC, True, "match")
+        if "decrypt" in c.ops:
+            try:
+                op = self._op()
+                op.request(c.aad + c.ct + c.tag, AlgOp.DECRYPT, c.iv, alen)
+                out = self._recv_aead(op, alen + len(c.ct))
+                seen = "ok"
+            except OSError as e:
+                self._close_op()
+                seen = errno_name(e.errno)
+            if c.expect == "valid":
+                if seen != "ok":
+                    return self._result(c, AEAD_DEC, False, seen, f"decrypt of a valid vector: {seen}")
+                if out != c.aad + c.pt:
+                    return self._result(c, AEAD_DEC, False, "mismatch",
+                                        f"decrypt: {out[alen:].hex()[:40]} != {c.pt.hex()[:40]}")
+                return self._result(c, AEAD_DEC, True, "match", "")
+            if c.expect == "invalid":
+                ok = seen == "EBADMSG"
+                return self._result(c, AEAD_BADTAG, ok, seen,
+                                    "expected-reject:EBADMSG" if ok else
+                                    f"invalid vector: decrypt gave {seen}, expected EBADMSG")
+            return self._result(c, AEAD_DEC, True, seen, f"acceptable:{seen}")
+        self.emit(c, "pass", "")
