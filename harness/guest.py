@@ -99,9 +99,12 @@ def preload_modules(folder: Path, record: Path) -> str | None:
     out = {"dir": str(folder), "modules": []}
     why = None if kos else f"--preload-modules {folder}: no .ko files there"
     names = [p.stem.replace("-", "_") for p in kos]
-    for name in reversed(names):    # stock copies loaded already (autoload) go first
-        if Path("/sys/module", name).exists():
+    for name in reversed(names):    # modules loaded already (autoload, an earlier batch) go first
+        for _ in range(20):
+            if not Path("/sys/module", name).exists():
+                break
             subprocess.run(["rmmod", name], capture_output=True, timeout=60)
+            time.sleep(0.5)
     for ko, name in zip(kos, names):
         if why:
             break

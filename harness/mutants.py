@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -249,19 +250,22 @@ def verdicts(control: dict, runs: dict[str, dict]) -> dict[str, dict]:
         fails = failing_tests(rj)
         caught = {tid: o for tid, o in fails.items() if tid not in base and tid in control_ids}
         ran = sum(1 for t in rj.get("tests", []) if t["outcome"] not in ("skip",))
+        hs = rj.get("run", {}).get("harness_status", "")
         if not ok:
             status = "NOT RUN"
         elif caught:
             status = "caught"
+        elif hs != "ok":
+            status, why = "INCOMPLETE", rj["run"].get("harness_reason", hs)
         else:
             status = "SURVIVED"
         out[name] = {"status": status, "reason": why, "caught_by": caught, "tests_run": ran,
-                     "harness_status": rj.get("run", {}).get("harness_status", "")}
+                     "harness_status": hs, "paths": rj.get("run", {}).get("extra", {}).get("paths", [])}
     return out
 
 
 def render_table(mutants: list[Mutant], table: dict[str, dict]) -> str:
-    lines = ["| mutant | module | breaks | caught by |", "|---|---|---|---|"]
+    lines = ["| mutant | module | breaks | files run | caught by |", "|---|---|---|---|---|"]
     for m in mutants:
         v = table.get(m.name)
         if v is None:
@@ -273,12 +277,163 @@ def render_table(mutants: list[Mutant], table: dict[str, dict]) -> str:
             if len(ids) > 8:
                 cell += f" and {len(ids) - 8} more"
             cell = f"{len(ids)}: {cell}"
-        elif v["status"] == "NOT RUN":
-            cell = f"NOT RUN ({v['reason']})"
+        elif v["status"] in ("NOT RUN", "INCOMPLETE"):
+            cell = f"{v['status']} ({v['reason']})"
         else:
             cell = f"**SURVIVED** ({v['tests_run']} tests ran)"
-        lines.append(f"| {m.name} | {m.module} | {m.breaks} | {cell} |")
+        files = " ".join(Path(x).stem.removeprefix("test_") for x in v.get("paths", []))
+        lines.append(f"| {m.name} | {m.module} | {m.breaks} | {files} | {cell} |")
     return "\n".join(lines) + "\n"
+
+
+def default_paths(exclude: list[str]) -> list[str]:
+    """Every conformance test file except the excluded ones (relative to the project)."""
+    files = sorted(str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "conformance").glob("test_*.py"))
+    return [f for f in files if f not in exclude]
+
+
+def load_defaults(path: Path = MUTANTS_FILE) -> dict:
+    return tomllib.loads(path.read_text()).get("defaults", {})
+
+
+def guest_batch(argv: list[str] | None = None) -> int:
+    """In the guest: run harness.guest once per plan entry, each with its own modules
+    (harness.guest --preload-modules unloads the previous entry's modules first)."""
+    ap = argparse.ArgumentParser(prog="harness.mutants")
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--plan", required=True)
+    ap.add_argument("--test-timeout", default="120")
+    a = ap.parse_args(argv)
+    import gc
+    from . import guest
+    root = Path(a.results)
+    plan = json.loads((root / a.plan).read_text())
+    progress = root / "batch-progress.jsonl"
+    for e in plan:
+        rdir = root / e["name"]
+        rdir.mkdir(parents=True, exist_ok=True)
+        with open(progress, "a") as f:
+            f.write(json.dumps({"name": e["name"], "state": "start", "t": time.time()}) + "\n")
+        args = ["--results", str(rdir), "--events", "events-0.jsonl", "--test-timeout", a.test_timeout,
+                "--preload-modules", e["dir"], *e["paths"]]
+        # In this process: pytest and the suite are imported once, not once per module set
+        # (that costs minutes under TCG). Sockets left for the collector would pin the modules.
+        gc.collect()
+        try:
+            rc = guest.main(args)
+        except SystemExit as ex:
+            rc = ex.code
+        with open(progress, "a") as f:
+            f.write(json.dumps({"name": e["name"], "state": "end", "rc": rc, "t": time.time()}) + "\n")
+    return 0
+
+
+def _fold(target, rdir: Path, accel: str, console: Path, crashed: bool, paths: list[str]):
+    """Turn one plan entry's events into results.json (like runner.execute does for a guest)."""
+    import datetime as dt
+    from . import klog, runner
+    from .results import Run, RunInfo, TestResult
+    info = RunInfo(target=target.name, kernel_release=target.release, accel=accel,
+                   started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    run = Run(run=info)
+    sess = runner.Session(run, runner.RunOptions(progress=False, ktap_out=io.StringIO()))
+    for ev in runner.EventTail(rdir / "events-0.jsonl").read():
+        sess.handle(ev)
+    if sess.fatal:
+        info.harness_status, info.harness_reason = "harness-error", sess.fatal
+    elif not sess.ended:
+        lines = runner._console_lines(console)
+        culprit = sess.running
+        if culprit and culprit["id"] not in sess.done_ids:
+            own = [x.to_json() for x in klog.scan(lines) if x.test in (None, culprit.get("name"))]
+            first = next((x for x in own if x["kind"] in ("panic", "oops", "bug", "kasan")), None)
+            sess.add(TestResult(id=culprit["id"], name=culprit.get("name", culprit["id"]), outcome="crash",
+                                reason=(f"guest kernel died: {first['kind']}: {first['line']}" if first
+                                        else "guest died with this test running")[:300],
+                                clauses=culprit.get("clauses", []), kernel_log=own[:5]))
+        info.harness_status = "crashed" if crashed else "timeout"
+        info.harness_reason = "the guest stopped during this mutant's tests"
+    for t in sess.remaining():
+        sess.add(TestResult(id=t["id"], name=t["name"], outcome="skip",
+                            reason=f"not run: {info.harness_reason or 'not run'}"[:300], clauses=t.get("clauses", [])))
+    try:
+        info.extra["preload_modules"] = json.loads((rdir / "preload-modules.json").read_text())
+    except (OSError, ValueError) as e:
+        info.extra["preload_modules"] = {"error": f"no record: {e}"}
+    info.extra["paths"] = paths
+    info.exit_code = run.verdict()
+    runner.write_outputs(run, rdir)
+
+
+def run_batches(target, results: Path, plan: list[dict], a) -> None:
+    """Boot as few guests as possible: one runs the plan in order; after a crash or hang,
+    the next guest resumes after the entry that died."""
+    from . import runner, vm
+    vng, qemu = vm.find_tools()
+    use_kvm, why = vm.probe_kvm(qemu)
+    accel = "kvm" if use_kvm else "tcg"
+    todo = list(plan)
+    n = 0
+    while todo:
+        n += 1
+        plan_name = f"batch-{n}.json"
+        (results / plan_name).write_text(json.dumps(todo, indent=1))
+        progress = results / "batch-progress.jsonl"
+        progress.unlink(missing_ok=True)
+        for e in todo:
+            if (results / e["name"]).exists():
+                shutil.rmtree(results / e["name"])
+        guest = (f"PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={PROJECT_ROOT} PYTHONUNBUFFERED=1 "
+                 f"{sys.executable} -m harness.mutants --results {results} --plan {plan_name} "
+                 f"--test-timeout {a.test_timeout}")
+        cmd = vm.vng_command(vng, target, str(results), guest, use_kvm)
+        console = results / f"console-{n}.log"
+        runner.say(f"guest {n} ({accel}: {why}) for {len(todo)} module sets: {', '.join(e['name'] for e in todo)}")
+        started = time.monotonic()
+        status = "ok"
+        with open(console, "wb") as con:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            last = time.monotonic()
+            seen = 0
+            while proc.poll() is None:
+                time.sleep(2)
+                stamps = [f.stat().st_mtime for f in results.glob("*/events-0.jsonl")]
+                newest = max(stamps, default=0)
+                if newest > seen:
+                    seen, last = newest, time.monotonic()
+                idle = time.monotonic() - last
+                if (not stamps and idle > a.boot_timeout) or (stamps and idle > max(600, 4 * a.test_timeout)) \
+                        or time.monotonic() - started > a.run_timeout:
+                    status = "timeout"
+                    runner._kill_group(proc)
+                    break
+        states = {}
+        for line in progress.read_text().splitlines() if progress.exists() else []:
+            ev = json.loads(line)
+            states[ev["name"]] = ev["state"]
+        if status == "ok" and not states:
+            status = "crashed"
+        done = []
+        for e in todo:
+            st = states.get(e["name"])
+            if st is None:
+                break
+            crashed = st != "end"
+            if crashed and status == "ok":
+                status = "crashed"
+            _fold(target, results / e["name"], accel, console, status == "crashed", e["paths"])
+            done.append(e["name"])
+            runner.say(f"{e['name']}: {'done' if not crashed else 'the guest died or hung during it'}")
+            if crashed:
+                break
+        if not done:
+            runner.say(f"guest {n} never started the plan ({status}); see {console}")
+            for e in todo:
+                (results / e["name"]).mkdir(exist_ok=True)
+                _fold(target, results / e["name"], accel, console, True, e["paths"])
+            return
+        todo = [e for e in todo if e["name"] not in done]
 
 
 def run_all(a) -> int:
@@ -291,35 +446,37 @@ def run_all(a) -> int:
     results = results.resolve()
     results.mkdir(parents=True, exist_ok=True)
     built = build_all(a.kernel, [m.name for m in mutants], a.jobs)
-    runs: dict[str, dict] = {}
-    names = [CONTROL] + [m.name for m in mutants]
-    by_name = {m.name: m for m in mutants}
-    for name in names:
-        rdir = results / name
-        paths = list(a.paths) or (by_name[name].tests if name in by_name else [])
-        if a.reuse and (rdir / "results.json").exists():
-            runner.say(f"mutant {name}: reusing {rdir / 'results.json'}")
+    defaults = load_defaults()
+    everything = default_paths(defaults.get("exclude", []))
+    plan = []
+    for name in [CONTROL] + [m.name for m in mutants]:
+        m = next((x for x in mutants if x.name == name), None)
+        if a.paths:
+            paths = list(a.paths)
+        elif name == CONTROL:    # the control runs every file any mutant runs
+            paths = sorted(set(everything).union(*(x.tests for x in mutants)))
         else:
-            if rdir.exists():
-                shutil.rmtree(rdir)
-            runner.say(f"mutant {name}: booting a guest with {built[name]}")
-            stream = io.StringIO()
-            opts = runner.RunOptions(suite=a.suite, keyword=a.keyword, paths=paths,
-                                     test_timeout=a.test_timeout, max_restarts=a.max_restarts,
-                                     preload_modules=str(built[name]), progress=False, ktap_out=stream)
-            runner.execute(target, rdir, opts)
-            (rdir / "stream.ktap").write_text(stream.getvalue())
-        runs[name] = json.loads((rdir / "results.json").read_text())
-        if name == CONTROL:
-            ok, why = loaded_ok(runs[name])
-            if not ok:
-                raise MutantError(f"control run could not load the rebuilt stock modules: {why}")
+            paths = m.tests or everything
+        missing = [x for x in paths if not (PROJECT_ROOT / x.split("::")[0]).exists()]
+        if missing:
+            runner.say(f"{name}: skipping test paths that do not exist: {', '.join(missing)}")
+            paths = [x for x in paths if x not in missing]
+        if a.reuse and (results / name / "results.json").exists():
+            runner.say(f"{name}: reusing {results / name / 'results.json'}")
+            continue
+        plan.append({"name": name, "dir": str(built[name]), "paths": paths})
+    if plan:
+        run_batches(target, results, plan, a)
+    runs = {n: json.loads((results / n / "results.json").read_text()) for n in [CONTROL] + [m.name for m in mutants]}
     control = runs.pop(CONTROL)
+    ok, why = loaded_ok(control)
+    if not ok:
+        raise MutantError(f"control run could not load the rebuilt stock modules: {why}")
     table = verdicts(control, runs)
     base = failing_tests(control)
     summary = {"kernel": target.name, "release": target.release, "control_failures": base,
                "control_tests": len(control.get("tests", [])), "mutants": table,
-               "command": " ".join(sys.argv)}
+               "command": " ".join(["afalg-conform", *sys.argv[1:]])}
     (results / "mutants.json").write_text(json.dumps(summary, indent=1) + "\n")
     md = render_table(mutants, table)
     (results / "mutants.md").write_text(md)
@@ -359,8 +516,16 @@ def add_parser(sub) -> None:
     p.add_argument("-k", dest="keyword", default=None, help="pytest -k expression for every guest")
     p.add_argument("--test-timeout", type=float, default=120.0)
     p.add_argument("--max-restarts", type=int, default=2)
+    p.add_argument("--boot-timeout", type=float, default=900.0,
+                   help="seconds to reach the suite (default 900: shared machines boot slowly under TCG)")
+    p.add_argument("--run-timeout", type=float, default=3600.0, help="seconds per guest (default 3600)")
     p.add_argument("--reuse", action="store_true",
                    help="keep the results (control included) already in --results: resume or extend a run")
-    p.add_argument("paths", nargs="*", help="test paths for every guest (default: each mutant's "
-                                            "`tests`, else the whole suite)")
+    p.add_argument("--tests", dest="paths", action="append", default=[], metavar="PATH",
+                   help="test path for every guest (repeatable; default: each mutant's `tests`, else every "
+                        "conformance file but the [defaults] exclude list)")
     p.set_defaults(fn=cmd_mutants)
+
+
+if __name__ == "__main__":      # the guest side of `mutants run`
+    sys.exit(guest_batch())
