@@ -73,7 +73,7 @@ def test_source_matches_guest_kernel():
 def test_verdicts_use_the_control_run():
     def run(outcomes, error=None):
         mods = [{"name": n} for n in mutants.MODULES]
-        return {"run": {"extra": {"preload_modules": {"modules": mods, "error": error}}},
+        return {"run": {"harness_status": "ok", "extra": {"preload_modules": {"modules": mods, "error": error}}},
                 "tests": [{"id": k, "outcome": v} for k, v in outcomes.items()]}
     control = run({"a": "pass", "b": "fail", "c": "pass"})
     table = mutants.verdicts(control, {
