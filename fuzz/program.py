@@ -326,6 +326,10 @@ class Executor:
         except OSError as e:
             err = e.errno or errno_mod.EIO
             out = errno_name(err)
+            if (op == "setsockopt" and a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY
+                    and err not in (errno_mod.EBUSY, errno_mod.ENOMEM, errno_mod.EFAULT, errno_mod.ENOPROTOOPT)):
+                # the algorithm's setkey ran and failed: the tfm needs a key again (NEED_KEY)
+                st.key, st.key_ok = None, False
         except (ValueError, OverflowError) as e:   # Python refused before any syscall
             err = errno_mod.EINVAL
             out = f"python:{type(e).__name__}"
