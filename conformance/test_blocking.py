@@ -192,3 +192,48 @@ def test_aead_request_must_fit(spec, alg_socket):
         assert tok == "ok" and n <= budget, f"sendmsg accepted {n} ({tok}), budget {budget}"
         _d, tok2 = recv_token(op, 1024, MSG_DONTWAIT)
     spec.check("BLOCK-7", tok2, sent=f"AEAD request of 32 KiB > budget {budget}; accepted {n}; recv(MSG_DONTWAIT)")
+
+
+@pytest.mark.clause("BLOCK-8")
+def test_blocked_reader_not_woken_by_blocked_writer(spec, alg_socket):
+    import ctypes
+    import ctypes.util
+    import signal
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.recv.restype = ctypes.c_ssize_t
+    key, iv, data = os.urandom(16), os.urandom(16), os.urandom(BIG)
+    old = signal.signal(signal.SIGUSR2, lambda *_: None)   # no SA_RESTART: the thread's recv gets EINTR
+    result: dict = {}
+    try:
+        with _cbc_op(alg_socket, key) as op:
+            set_sndbuf(op, 4096)
+            buf = ctypes.create_string_buffer(BIG)
+
+            def reader():
+                rc = libc.recv(op.fileno(), buf, BIG, 0)     # plain blocking recv, no retry on EINTR
+                result.update(rc=rc, errno=ctypes.get_errno(), at=time.monotonic())
+
+            t = threading.Thread(target=reader, daemon=True)
+            t.start()
+            time.sleep(0.5)                                  # let it block on the empty socket
+            reader_blocked_before = t.is_alive()
+            n, tok = outcome(op.request, data, ENC, iv, None, 0, 3.0)
+            reader_blocked_during = t.is_alive() and "rc" not in result
+            end = time.monotonic() + 10.0
+            while t.is_alive() and time.monotonic() < end:   # release the reader
+                signal.pthread_kill(t.ident, signal.SIGUSR2)
+                t.join(0.1)
+            assert not t.is_alive(), "reader thread could not be released"
+    finally:
+        signal.signal(signal.SIGUSR2, old)
+    assert reader_blocked_before, "the reader did not block on an empty socket"
+    if tok == "blocks" and reader_blocked_during:
+        seen = "not-woken"
+    elif tok == "ok":
+        seen = "woken"
+    else:
+        seen = f"writer:{tok}/reader-returned:{result.get('rc')}"
+    spec.check("BLOCK-8", seen, sent="reader blocked in recv(64 KiB) first; then 64 KiB blocking write",
+               note=f"reader after release: rc={result.get('rc')} errno={result.get('errno')}")
