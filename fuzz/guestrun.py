@@ -25,10 +25,36 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "fuzz" / "corpus"
 
 
+def corpus_dir(name: str, results: Path) -> Path:
+    """Where libFuzzer writes new units. Inside the guest (tmpfs overlay) unless
+    AFALG_FUZZ_CORPUS_ON_HOST=1: each write to the 9p share costs tens of ms under TCG;
+    the corpus is copied to the results folder after each fuzzer (the reproducer of a
+    crash is journalled separately, so a panic loses only corpus entries)."""
+    if os.environ.get("AFALG_FUZZ_CORPUS_ON_HOST") == "1":
+        return results / "corpus" / name
+    return Path("/tmp/afalg-fuzz-corpus") / name
+
+
+def copy_corpus(name: str, results: Path) -> int:
+    src = corpus_dir(name, results)
+    dst = results / "corpus" / name
+    if src == dst or not src.exists():
+        return len(list(dst.glob("*"))) if dst.exists() else 0
+    dst.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+        n += 1
+    return n
+
+
 def fuzzer_cmd(name: str, results: Path, seconds: float | None, runs: int | None, extra: list[str],
                extra_dirs: list[str]) -> list[str]:
-    corpus = results / "corpus" / name
+    corpus = corpus_dir(name, results)
     corpus.mkdir(parents=True, exist_ok=True)
+    host_corpus = results / "corpus" / name
+    if host_corpus.exists() and host_corpus != corpus:
+        extra_dirs = [str(host_corpus), *extra_dirs]     # resume from an earlier run's corpus
     (results / "artifacts").mkdir(exist_ok=True)
     cmd = [sys.executable, str(ROOT / "fuzz" / f"{name}.py"), str(corpus), str(SEEDS / name), *extra_dirs,
            f"-artifact_prefix={results / 'artifacts'}/{name}-", "-print_final_stats=1"]
@@ -77,7 +103,8 @@ def cmd_fuzz(a, extra: list[str]) -> int:
         t0 = time.time()
         with open(results / f"fuzz-{name}.log", "wb") as log:
             rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)).returncode
-        info["fuzzers"][name] = {"rc": rc, "seconds": round(time.time() - t0, 1)}
+        info["fuzzers"][name] = {"rc": rc, "seconds": round(time.time() - t0, 1),
+                                 "corpus_files": copy_corpus(name, results)}
         (results / "guest.json").write_text(json.dumps(info, indent=1))
         _kmsg(f"afalg-fuzz: end {name} rc={rc}")
         print(f"afalg-fuzz: end {name} rc={rc}", flush=True)
@@ -128,6 +155,7 @@ def cmd_bench(a, extra: list[str]) -> int:
         with open(results / f"fuzz-{name}.log", "wb") as log:
             rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)).returncode
         fuzz_wall = time.time() - t0
+        copy_corpus(name, results)
         try:
             stats = json.loads((results / f"stats-{name}.json").read_text())
         except (OSError, ValueError):
