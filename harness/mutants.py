@@ -453,8 +453,8 @@ def run_all(a) -> int:
         m = next((x for x in mutants if x.name == name), None)
         if a.paths:
             paths = list(a.paths)
-        elif name == CONTROL:    # the control runs every file any mutant runs
-            paths = sorted(set(everything).union(*(x.tests for x in mutants)))
+        elif name == CONTROL:    # the control runs every file any chosen mutant runs
+            paths = sorted(set().union(*((x.tests or everything) for x in mutants)))
         else:
             paths = m.tests or everything
         missing = [x for x in paths if not (PROJECT_ROOT / x.split("::")[0]).exists()]
