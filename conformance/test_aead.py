@@ -304,3 +304,20 @@ def test_rfc4106_assoclen(spec, alg_socket, assoclen):
                    sent=f"rfc4106 assoclen {assoclen}")
     else:
         spec.check("AEAD-15", tok, sent=f"rfc4106 assoclen {assoclen}")
+
+
+@pytest.mark.clause("AEAD-16")
+def test_tail_after_prefix_read_is_next_request(spec, alg_socket):
+    key, iv, aad, pt = os.urandom(16), os.urandom(12), os.urandom(16), os.urandom(64)
+    with _op(alg_socket, GCM, key, 16) as op:
+        op.request(aad + pt, ENC, iv, 16)
+        first = op.recv_exact(16 + 32 + 16)
+        assert first == aad + GCM.oracle(key, iv, aad, pt[:32], 16, True), "prefix read (AEAD-6) differs"
+        tail, tok = recv_token(op, 16 + 16 + 16, MSG_DONTWAIT)
+    if tok != "ok":
+        seen = tok
+    elif tail == pt[32:48] + GCM.oracle(key, iv, pt[32:48], pt[48:], 16, True):
+        seen = "next-request"
+    else:
+        seen = f"other:{len(tail)}"
+    spec.check("AEAD-16", seen, sent="gcm(aes) AAD 16 + PT 64: read 64 (prefix), then read 48 (MSG_DONTWAIT)")

@@ -297,3 +297,14 @@ def test_chacha20_does_not_chain(spec, alg_socket, how):
     else:
         seen = "other"
     spec.check("SKC-14", seen, sent=f"chacha20 128 bytes as 64 + 64 ({how})")
+
+
+@pytest.mark.clause("SKC-15")
+def test_read_smaller_than_chunk_is_einval(spec, alg_socket):
+    key, iv, data = os.urandom(16), os.urandom(16), os.urandom(32)
+    with _op(alg_socket, CBC, key) as op:
+        op.request(data, ENC, iv)
+        _d, tok = recv_token(op, 8)
+        spec.check("SKC-15", tok, sent="cbc(aes) 32 bytes final, recv(8)")
+        out = op.recv_exact(32)
+    spec.check("SKC-15", out, _ref(CBC, key, iv, data), sent="recv(32) after the EINVAL: nothing consumed")
