@@ -225,6 +225,8 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
         culprit = running[0] if running else (names[-1] if names else "unknown")
         journal = results / f"journal-{culprit}"
         data = journal.read_bytes() if journal.exists() else b""
+        if data[:4] == b"AFJ1" and len(data) >= 8:       # fuzz.engine's journal record
+            data = data[8:8 + int.from_bytes(data[4:8], "little")]
         if ks is None:
             sig, excerpt = (f"{'timeout' if rc is None else 'guest-died'}: no kernel report on the console",
                             lines[-30:])

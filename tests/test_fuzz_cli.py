@@ -108,3 +108,14 @@ def test_build_kernel_dry_run(argv, capsys):
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "nice -n 19 make -j2" in out and "virtme-configkernel --defconfig --custom" in out
+
+
+def test_journal_holds_the_last_input_in_one_record(tmp_path, monkeypatch):
+    from fuzz.engine import Journal, read_journal
+    monkeypatch.delenv("AFALG_FUZZ_JOURNAL_FSYNC", raising=False)
+    j = Journal(str(tmp_path / "journal"), kmsg=False)
+    j.write(b"a much longer first input")
+    j.write(b"second")
+    raw = (tmp_path / "journal").read_bytes()
+    assert raw.startswith(b"AFJ1") and read_journal(raw) == b"second"
+    assert read_journal(b"plain old journal") == b"plain old journal"
