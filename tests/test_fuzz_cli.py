@@ -119,3 +119,20 @@ def test_journal_holds_the_last_input_in_one_record(tmp_path, monkeypatch):
     raw = (tmp_path / "journal").read_bytes()
     assert raw.startswith(b"AFJ1") and read_journal(raw) == b"second"
     assert read_journal(b"plain old journal") == b"plain old journal"
+
+
+def test_replay_minimises_a_python_level_failure(monkeypatch):
+    from fuzz import replay
+    from fuzz.program import Program
+    prog = Program("fuzz_sequence")
+    for i in range(6):
+        prog.add("close", i)
+    prog.add("check", 3, what="usable")
+
+    def fake_run(p):
+        ops = [(c.op, c.slot) for c in p.calls]
+        ok = ("close", 1) in ops and ("check", 3) in ops
+        return [], ("AssertionError: boom" if ok else None)
+    monkeypatch.setattr(replay, "run", fake_run)
+    small = replay.minimize(prog, "AssertionError: boom")
+    assert [(c.op, c.slot) for c in small.calls] == [("close", 1), ("check", 3)]
