@@ -436,6 +436,58 @@ def run_batches(target, results: Path, plan: list[dict], a) -> None:
         todo = [e for e in todo if e["name"] not in done]
 
 
+def summarise(target, results: Path, mutants: list[Mutant]) -> int:
+    """Verdicts from the per-mutant results in results; writes mutants.json and mutants.md."""
+    from . import runner
+    runs = {}
+    for name in [CONTROL] + [m.name for m in mutants]:
+        f = results / name / "results.json"
+        if f.exists():
+            runs[name] = json.loads(f.read_text())
+    if CONTROL not in runs:
+        raise MutantError(f"no control run in {results}: run afalg-conform mutants run first")
+    control = runs.pop(CONTROL)
+    ok, why = loaded_ok(control)
+    if not ok:
+        raise MutantError(f"control run could not load the rebuilt stock modules: {why}")
+    table = verdicts(control, runs)
+    for m in mutants:
+        table.setdefault(m.name, {"status": "NOT RUN", "reason": "no results (not reached)", "caught_by": {},
+                                  "tests_run": 0, "harness_status": "", "paths": []})
+    base = failing_tests(control)
+    summary = {"kernel": target.name, "release": target.release, "control_failures": base,
+               "control_tests": len(control.get("tests", [])), "mutants": table,
+               "command": " ".join(["afalg-conform", *sys.argv[1:]])}
+    (results / "mutants.json").write_text(json.dumps(summary, indent=1) + "\n")
+    md = render_table(mutants, table)
+    (results / "mutants.md").write_text(md)
+    print(md)
+    survived = [n for n, v in table.items() if v["status"] != "caught"]
+    runner.say(f"{len(table) - len(survived)} of {len(table)} mutants caught"
+               + (f"; survived or not run: {', '.join(survived)}" if survived else "")
+               + f"; control run had {len(base)} failing tests; results in {results}")
+    return 0 if not survived else 1
+
+
+def table_only(a) -> int:
+    """Fold module sets a guest finished (even if the batch was stopped) and tabulate."""
+    from . import vm
+    target = vm.resolve_target(a.kernel)
+    results = Path(a.results).resolve()
+    mutants = [m for m in select(load_mutants(), a.only) if (results / m.name).exists()]
+    for name in [CONTROL] + [m.name for m in mutants]:
+        rdir = results / name
+        if (rdir / "results.json").exists() or not (rdir / "events-0.jsonl").exists():
+            continue
+        if any(json.loads(x).get("event") == "end" for x in (rdir / "events-0.jsonl").read_text().splitlines()
+               if x.strip().startswith("{")):
+            plan = {}
+            for f in results.glob("batch-*.json"):
+                plan.update({e["name"]: e for e in json.loads(f.read_text())})
+            _fold(target, rdir, "tcg", results / "console-1.log", False, plan.get(name, {}).get("paths", []))
+    return summarise(target, results, mutants)
+
+
 def run_all(a) -> int:
     from . import runner, vm
     target = vm.resolve_target(a.kernel)
@@ -467,25 +519,7 @@ def run_all(a) -> int:
         plan.append({"name": name, "dir": str(built[name]), "paths": paths})
     if plan:
         run_batches(target, results, plan, a)
-    runs = {n: json.loads((results / n / "results.json").read_text()) for n in [CONTROL] + [m.name for m in mutants]}
-    control = runs.pop(CONTROL)
-    ok, why = loaded_ok(control)
-    if not ok:
-        raise MutantError(f"control run could not load the rebuilt stock modules: {why}")
-    table = verdicts(control, runs)
-    base = failing_tests(control)
-    summary = {"kernel": target.name, "release": target.release, "control_failures": base,
-               "control_tests": len(control.get("tests", [])), "mutants": table,
-               "command": " ".join(["afalg-conform", *sys.argv[1:]])}
-    (results / "mutants.json").write_text(json.dumps(summary, indent=1) + "\n")
-    md = render_table(mutants, table)
-    (results / "mutants.md").write_text(md)
-    print(md)
-    survived = [n for n, v in table.items() if v["status"] != "caught"]
-    runner.say(f"{len(table) - len(survived)} of {len(table)} mutants caught"
-               + (f"; survived or not run: {', '.join(survived)}" if survived else "")
-               + f"; control run had {len(base)} failing tests; results in {results}")
-    return 0 if not survived else 1
+    return summarise(target, results, mutants)
 
 
 # -- command line --------------------------------------------------------------------------------
@@ -500,13 +534,18 @@ def cmd_mutants(a) -> int:
         for name, path in built.items():
             print(f"{name:30} {path}")
         return 0
+    if a.action == "table":
+        if not a.results:
+            raise MutantError("mutants table needs --results DIR")
+        return table_only(a)
     return run_all(a)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("mutants", help="mutation self-check: run the suite against deliberately broken "
                                        "AF_ALG modules (vms/mutants/mutants.toml)")
-    p.add_argument("action", choices=["list", "build", "run"])
+    p.add_argument("action", choices=["list", "build", "run", "table"],
+                   help="table: tabulate the module sets a stopped or finished run completed")
     p.add_argument("--kernel", default="debian-6.12", help="guest kernel target (default: debian-6.12)")
     p.add_argument("--only", action="append", default=None, metavar="NAME", help="just this mutant (repeatable)")
     p.add_argument("--jobs", type=int, default=1, help="make -j for each build (default 1)")
