@@ -271,12 +271,16 @@ def render_table(mutants: list[Mutant], table: dict[str, dict]) -> str:
         if v is None:
             continue
         if v["status"] == "caught":
-            ids = sorted(v["caught_by"])
-            cell = ", ".join(f"`{i}`" + ("" if v["caught_by"][i] == "fail" else f" ({v['caught_by'][i]})")
-                             for i in ids[:8])
-            if len(ids) > 8:
-                cell += f" and {len(ids) - 8} more"
-            cell = f"{len(ids)}: {cell}"
+            groups: dict[str, list[str]] = {}     # test function -> outcomes of its parametrisations
+            for tid, outcome in sorted(v["caught_by"].items()):
+                fn = tid.split("[")[0].removeprefix("conformance/")
+                groups.setdefault(fn, []).append(outcome)
+            parts = []
+            for fn, outs in groups.items():
+                extra = sorted({o for o in outs if o != "fail"})
+                parts.append(f"`{fn}`" + (f" ×{len(outs)}" if len(outs) > 1 else "")
+                             + (f" ({', '.join(extra)})" if extra else ""))
+            cell = f"{len(v['caught_by'])}: " + ", ".join(parts)
         elif v["status"] in ("NOT RUN", "INCOMPLETE"):
             cell = f"{v['status']} ({v['reason']})"
         else:
