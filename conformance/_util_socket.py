@@ -44,10 +44,8 @@ NLMSG_ERROR = 0x2
 CRYPTO_USER_ALG = struct.Struct("=64s64s64sIIII")   # struct crypto_user_alg
 
 
-def errno_token(e: int | None) -> str:
-    """errno name as the kernel source spells it: Python names 95 ENOTSUP, Linux code EOPNOTSUPP."""
-    name = errno_name(e)
-    return "EOPNOTSUPP" if name == "ENOTSUP" else name
+# errno_name already spells 95 as the kernel does (EOPNOTSUPP).
+errno_token = errno_name
 
 
 def token(fn, *args, **kw) -> tuple[object, str]:

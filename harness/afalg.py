@@ -57,8 +57,12 @@ def _raise_errno(what: str) -> None:
 
 
 def errno_name(e: int | None) -> str:
+    """The errno's name as the kernel source spells it (Python calls 95 ENOTSUP;
+    the socket code returns EOPNOTSUPP, the same number)."""
     if e is None or e == 0:
         return "ok"
+    if e == errno_mod.EOPNOTSUPP:
+        return "EOPNOTSUPP"
     return errno_mod.errorcode.get(e, f"E{e}")
 
 
