@@ -262,7 +262,7 @@ class Feedback:
             for e in self.input_edges:
                 atheris._trace_branch(base + e)
         now = time.time()
-        if self.stats_path and now - self.last_dump > 3:
+        if self.stats_path and now - self.last_dump > 10:
             self.dump()
 
     def snapshot(self) -> dict:

@@ -6,7 +6,7 @@ ClusterFuzzLite can run it unchanged. Extra modes, handled before libFuzzer star
   --dry-run FILE...   decode inputs and print the programs as Python, no system calls
 Settings come from the environment (never from libFuzzer's flags):
   AFALG_FUZZ_COVERAGE   auto | kcov | kcov-measure | python     (default auto)
-  AFALG_FUZZ_STATS      path of a JSON statistics file, rewritten every 2 s
+  AFALG_FUZZ_STATS      path of a JSON statistics file, rewritten every 10 s
   AFALG_FUZZ_JOURNAL    path: each input is written here ('AFJ1', u32 length, bytes) before it
                         runs, so a kernel panic never loses the reproducer
   AFALG_FUZZ_JOURNAL_FSYNC=1  fsync the journal too (not needed on virtme-ng's 9p share)
