@@ -381,7 +381,7 @@ def cmd_bench(a) -> int:
     results = _results_dir(a, f"fuzz-bench-{target.name}")
     gargs = ["-m", "fuzz.guestrun", "bench", "--results", str(results), "--names", ",".join(names),
              "--time", str(a.time), "--coverage", a.coverage]
-    rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + len(names) * (2 * a.time + 120),
+    rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + len(names) * (2 * a.time + 360),
                                   "bench")
     try:
         b = json.loads((results / "bench.json").read_text())
@@ -390,7 +390,11 @@ def cmd_bench(a) -> int:
     print(f"# fuzz-bench on {b['guest']['kernel_release']} ({target.name}), {a.time:g} s per arm, "
           f"KCOV {'yes' if b['guest']['kcov'] else 'no'}")
     print(f"{'fuzzer':18} {'fuzz execs/s':>13} {'plain execs/s':>14} {'ratio':>7}  coverage")
-    for n, v in b["fuzzers"].items():
+    for n in names:
+        if n not in b["fuzzers"]:
+            print(f"{n:18} {'not run':>13}  (guest exit {rc})")
+            continue
+        v = b["fuzzers"][n]
         fr = v["fuzz_stats"].get("execs_per_s", 0.0)
         pr = v["plain"]["execs_per_s"]
         ratio = fr / pr if pr else 0.0
