@@ -12,7 +12,10 @@ Each case ends in one outcome, reported through `emit(case, outcome, reason)`:
         clause says (reason `expected-reject:EBADMSG`, `expected-reject:EINVAL@authsize`,
         `expected-reject:tag-mismatch`);
   fail  wrong output, a valid vector refused, an invalid one accepted;
-  skip  the interface cannot express the case (`unsupported:...`, counted).
+  skip  the interface cannot express the case (`unsupported:...`, counted);
+  xfail a known kernel defect with its own clause (KAT-10: xchacha20's stream
+        position does not carry), reported as KTAP XFAIL so it stays visible
+        without failing every run; a kernel that fixes it turns the clause red.
 `tally` keeps, per clause, how many cases it saw and the first deviation, so a
 test can record one spec.check per clause instead of one per vector.
 """
@@ -29,8 +32,8 @@ from harness.constants import MSG_DONTWAIT, AlgOp
 from vectors.cases import Case
 
 # clause ids (conformance/spec/kat.toml)
-DIGEST, MAC, SKCIPHER, AEAD_ENC, AEAD_DEC, AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP = (
-    "KAT-1", "KAT-2", "KAT-3", "KAT-4", "KAT-5", "KAT-6", "KAT-7", "KAT-8", "KAT-9")
+DIGEST, MAC, SKCIPHER, AEAD_ENC, AEAD_DEC, AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP, XCHACHA_CARRY = (
+    "KAT-1", "KAT-2", "KAT-3", "KAT-4", "KAT-5", "KAT-6", "KAT-7", "KAT-8", "KAT-9", "KAT-10")
 
 
 @dataclass
@@ -143,12 +146,20 @@ class KatRun:
                 self._close_op()
                 return self._result(c, SKCIPHER, False, errno_name(e.errno), f"{d}: {errno_name(e.errno)}")
             if out != want:
-                why = f"{d}: {out.hex()[:32]} != {want.hex()[:32]}"
                 if c.alg in ("chacha20", "xchacha20") and out == self._no_carry(c, c.pt if d == "encrypt" else c.ct):
-                    why = ("keystream mismatch: the kernel's block counter wrapped in its low 32 bits "
-                           "without carrying into the high word (Wycheproof CounterCarry expects the carry)")
-                return self._result(c, SKCIPHER, False, "mismatch", why)
+                    return self._known_no_carry(c)
+                return self._result(c, SKCIPHER, False, "mismatch", f"{d}: {out.hex()[:32]} != {want.hex()[:32]}")
         self._result(c, SKCIPHER, True, "match", "")
+
+    def _known_no_carry(self, c: Case) -> None:
+        """A valid vector whose keystream crosses a 2^32-block boundary of the 64-bit
+        stream position: the kernel's answer is the no-carry keystream (KAT-10)."""
+        from conformance import catalogue
+        ok = catalogue.get(XCHACHA_CARRY).linux_expect() == "no-carry"
+        self._note(XCHACHA_CARRY, ok, "no-carry")
+        self.emit(c, "xfail" if ok else "fail",
+                  "known-deviation:KAT-10 stream position wrapped in its low 32 bits without carrying "
+                  "(Wycheproof CounterCarry expects the carry)")
 
     def _crypt(self, src: bytes, op_code: int, iv: bytes | None) -> bytes:
         op = self._op()

@@ -138,7 +138,7 @@ def test_every_driver(spec, kat, alg_name):
             continue
         done.add(driver)
         prio = next((e.priority for e in now if e.driver == driver), None)
-        outcomes = {"pass": 0, "fail": 0, "skip": 0}
+        outcomes = {"pass": 0, "fail": 0, "skip": 0, "xfail": 0}
         first_fail: list[str] = []
 
         def emit(c, outcome, reason):
@@ -152,7 +152,8 @@ def test_every_driver(spec, kat, alg_name):
         ok = outcomes["fail"] == 0
         spec.check("DRV-1", "match" if ok else "mismatch", expected="match",
                    sent=f"{outcomes['pass'] + outcomes['fail']} vectors through {bind_name} ({driver})", soft=True)
-        kat.case(bind_name, "pass" if ok else "fail", "; ".join(first_fail)[:400], driver=driver,
+        known = f"{outcomes['xfail']} known deviation(s) (XFAIL)" if outcomes["xfail"] else ""
+        kat.case(bind_name, "pass" if ok else "fail", "; ".join(first_fail)[:400] or known, driver=driver,
                  priority=prio, vectors=sum(outcomes.values()), **{f"n_{k}": v for k, v in outcomes.items()})
     for drv in internal:
         try:

@@ -17,12 +17,12 @@ import pytest
 
 from conformance.conftest import bind_or_skip
 from conformance.kat_runner import (AEAD_BADTAG, AEAD_DEC, AEAD_ENC, AUTHSIZE, CHACHA_WRAP, DIGEST, MAC,
-                                    SETKEY, SKCIPHER, KatRun, settle)
+                                    SETKEY, SKCIPHER, XCHACHA_CARRY, KatRun, settle)
 from harness import proccrypto
 from vectors.common import VectorError
 from vectors.sets import SETS, VectorSet
 
-ERRNO_CLAUSES = {AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP}
+ERRNO_CLAUSES = {AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP, XCHACHA_CARRY}   # token clauses
 
 # Under TCG every AEAD vector with a new key costs tens of milliseconds (setkey of the
 # emulated AES-NI/AVX GCM driver dominates), so the six CAVP GCM files (2625 expressible
@@ -50,7 +50,9 @@ def clauses_for(vs: VectorSet) -> list[str]:
         out = [MAC] if alg.keyed else [DIGEST]
         return out + ([SETKEY] if vs.format == "wycheproof" else [])
     if alg.type == "skcipher":
-        return [SKCIPHER] + ([CHACHA_WRAP] if vs.adapter == "chacha20_wycheproof" else [])
+        wyche = vs.adapter == "chacha20_wycheproof"
+        return [SKCIPHER] + ([CHACHA_WRAP] if wyche else []) + \
+            ([XCHACHA_CARRY] if wyche and vs.algorithm == "xchacha20" else [])
     out = [AEAD_ENC, AEAD_DEC, AEAD_BADTAG]
     return out + ([AUTHSIZE] if vs.format == "wycheproof" else [])
 

@@ -99,7 +99,7 @@ class Run:
         for r in self.tests:
             t[r.outcome] = t.get(r.outcome, 0) + 1
         t["subtests"] = sum(len(r.subtests) for r in self.tests)
-        for k in ("pass", "fail", "skip"):
+        for k in ("pass", "fail", "skip", "xfail"):
             t[f"subtests_{k}"] = sum(1 for r in self.tests for s in r.subtests if s.outcome == k)
         return t
 
