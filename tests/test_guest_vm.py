@@ -66,7 +66,7 @@ def test_kernel_panic_and_hang_keep_earlier_results(tmp_path):
     culprits are named, and the exit status says the run failed."""
     _target_or_skip()
     res = tmp_path / "crash"
-    r = cli("run", "--kernel", "debian-6.12", "--allow-crash-tests", "--run-timeout", "60",
+    r = cli("run", "--kernel", "debian-6.12", "--allow-crash-tests", "--run-timeout", "180",
             "--results", str(res), "conformance/test_smoke.py", "conformance/test_zz_selfcheck_crash.py")
     assert r.returncode == 1, r.stdout + r.stderr
     data = json.loads((res / "results.json").read_text())
