@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
 
 import pytest
 
-from harness import vm
+from guestutil import cli, target_or_skip
 
 pytestmark = pytest.mark.vm
 
@@ -25,23 +22,8 @@ LINE = re.compile(r"^fuzz (fuzz_\w+): (\d+) execs, ([\d.]+) execs/s, corpus (\d+
                   r"coverage (kcov|python)$", re.M)
 
 
-def _target_or_skip(name="debian-6.12"):
-    if not shutil.which("vng") or not shutil.which("qemu-system-x86_64"):
-        pytest.skip("unsupported:no-vng-or-qemu (run scripts/setup.sh)")
-    pytest.importorskip("atheris")
-    try:
-        return vm.resolve_target(name)
-    except vm.HarnessError as e:
-        pytest.skip(f"unsupported:target-missing ({e})")
-
-
-def cli(*args, timeout=1800):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
 def test_each_fuzzer_runs_in_a_guest(tmp_path):
-    _target_or_skip()
+    target_or_skip(needs=("atheris",))
     res = tmp_path / "fuzz"
     r = cli("fuzz", "all", "--kernel", "debian-6.12", "--time", "15", "--results", str(res))
     lines = {m.group(1): m for m in LINE.finditer(r.stdout)}
@@ -56,7 +38,7 @@ def test_each_fuzzer_runs_in_a_guest(tmp_path):
 
 
 def test_crash_hook_is_caught_saved_and_reproduced(tmp_path):
-    _target_or_skip()
+    target_or_skip(needs=("atheris",))
     res = tmp_path / "crash"
     r = cli("fuzz", "setsockopt", "--kernel", "debian-6.12", "--time", "60", "--crash-hook",
             "--results", str(res))

@@ -6,36 +6,19 @@ three first (scripts/setup.sh), so there they run.
 """
 
 import json
-import shutil
-import subprocess
-import sys
 
 import pytest
 from tap.parser import Parser
 
-from harness import vm
+from guestutil import cli, target_or_skip
 
 pytestmark = pytest.mark.vm
-
-
-def _target_or_skip(name="debian-6.12"):
-    if not shutil.which("vng") or not shutil.which("qemu-system-x86_64"):
-        pytest.skip("unsupported:no-vng-or-qemu (run scripts/setup.sh)")
-    try:
-        return vm.resolve_target(name)
-    except vm.HarnessError as e:
-        pytest.skip(f"unsupported:target-missing ({e})")
-
-
-def cli(*args, timeout=1500):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def test_smoke_suite_in_a_real_guest_gives_ktap_that_tap_py_reads(tmp_path):
     """The main path end to end: sha256 and hmac(sha256) known answers, cbc(aes) and gcm(aes)
     encrypt/decrypt known answers and the EBADMSG check, in a booted Debian 6.12 guest."""
-    _target_or_skip()
+    target_or_skip()
     res = tmp_path / "smoke"
     r = cli("run", "--kernel", "debian-6.12", "--suite", "smoke", "--results", str(res))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -64,7 +47,7 @@ def test_kernel_panic_and_hang_keep_earlier_results(tmp_path):
     """The opt-in crash self-checks: sysrq-c panics the guest mid-run, then a stopped
     runner hangs the next guest until the run timeout. Earlier results survive, the
     culprits are named, and the exit status says the run failed."""
-    _target_or_skip()
+    target_or_skip()
     res = tmp_path / "crash"
     r = cli("run", "--kernel", "debian-6.12", "--allow-crash-tests", "--run-timeout", "180",
             "--results", str(res), "conformance/test_smoke.py", "conformance/test_zz_selfcheck_crash.py")
