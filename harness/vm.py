@@ -107,6 +107,8 @@ def resolve_target(spec: str) -> Target:
     t = targets[spec]
     pattern = os.path.expanduser(t.get("image", ""))
     matches = sorted(glob.glob(pattern), key=_version_key)
+    if t.get("image_regex"):
+        matches = [m for m in matches if re.fullmatch(t["image_regex"], m)]
     if not matches:
         hint = bootstrap_command([spec])
         raise HarnessError(f"target {spec}: no kernel image matches {pattern}; install it with: {hint}")
@@ -117,9 +119,10 @@ def resolve_target(spec: str) -> Target:
 
 # -- installing what targets need ------------------------------------------------------------
 
-def newest_package(pattern: str) -> str | None:
-    """The newest package name matching an apt pattern like linux-image-6.12.*-amd64-unsigned."""
-    regex = "^" + re.escape(pattern).replace(r"\*", ".*") + "$"
+def newest_package(pattern: str, regex: str | None = None) -> str | None:
+    """The newest package name matching an apt pattern like linux-image-6.12.*-amd64-unsigned
+    (or, when given, the full-match regex)."""
+    regex = "^" + (regex or re.escape(pattern).replace(r"\*", ".*")) + "$"
     try:
         out = subprocess.run(["apt-cache", "search", "--names-only", regex], capture_output=True,
                              text=True, timeout=60).stdout
@@ -137,7 +140,7 @@ def bootstrap_packages(names: list[str]) -> list[str]:
         if t is None:
             raise HarnessError(f"unknown kernel target {n!r}; known: {', '.join(sorted(targets))}")
         if t.get("package"):
-            pkgs.append(newest_package(t["package"]) or t["package"])
+            pkgs.append(newest_package(t["package"], t.get("package_regex")) or t["package"])
     return pkgs
 
 

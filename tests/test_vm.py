@@ -105,3 +105,15 @@ def test_bootstrap_without_root_prints_the_command(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert out.startswith("run as root: apt-get update && INITRD=No apt-get install")
     assert "qemu-system-x86" in out and "linux-image-6.12.*+deb12-amd64-unsigned" in out
+
+
+def test_flavoured_kernels_are_not_picked(tmp_path, monkeypatch):
+    """debian-6.1's glob also matches -rt and -cloud images; the regex keeps the plain one."""
+    import tomllib
+    for name in ("vmlinuz-6.1.0-56-amd64", "vmlinuz-6.1.0-57-rt-amd64", "vmlinuz-6.1.0-58-cloud-amd64"):
+        (tmp_path / name).write_bytes(b"")
+    t = tomllib.loads(vm.TARGETS_FILE.read_text())["debian-6.1"]
+    t["image"] = str(tmp_path / "vmlinuz-6.1.0-*-amd64")
+    t["image_regex"] = t["image_regex"].replace("/boot", str(tmp_path))
+    monkeypatch.setattr(vm, "load_targets", lambda path=None: {"debian-6.1": t})
+    assert vm.resolve_target("debian-6.1").image.endswith("vmlinuz-6.1.0-56-amd64")
