@@ -285,7 +285,8 @@ class Executor:
                 length = a["optlen"]
                 st.sock.setsockopt(a["level"], a["opt"], a["value"], a["optlen"])
                 if a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY:
-                    st.key, st.key_ok, st.state = a["value"], True, "keyed"
+                    # The kernel keys with the first optlen bytes (optlen may be shorter than the buffer).
+                    st.key, st.key_ok, st.state = (a["value"] or b"")[:a["optlen"]], True, "keyed"
                 elif a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_AEAD_AUTHSIZE:
                     st.authsize = a["optlen"]
             elif op == "accept":
