@@ -99,16 +99,25 @@ class KatRun:
     # -- hash / MAC --------------------------------------------------------------------------
     _cur_key: bytes | None = None
 
+    def _keyed(self, c: Case) -> bool:
+        """Key the tfm with c.key unless it already is (ALG_SET_KEY needs the op socket
+        closed). False when the kernel refused the key; the case is then reported."""
+        if c.key == self._cur_key:
+            return True
+        self._close_op()
+        self._cur_key = None
+        try:
+            self.tfm.setkey(c.key)
+        except OSError as e:
+            self._refused(c, SETKEY, e, "setkey")
+            return False
+        self._cur_key = c.key
+        return True
+
     def _hash(self, c: Case) -> None:
         clause = MAC if c.key is not None else DIGEST
-        if c.key is not None and c.key != self._cur_key:
-            self._close_op()
-            self._cur_key = None
-            try:
-                self.tfm.setkey(c.key)
-            except OSError as e:
-                return self._refused(c, SETKEY, e, "setkey")
-            self._cur_key = c.key
+        if c.key is not None and not self._keyed(c):
+            return
         try:
             op = self._op()
             op.send(c.pt)
@@ -128,14 +137,8 @@ class KatRun:
 
     # -- skcipher ----------------------------------------------------------------------------
     def _skcipher(self, c: Case) -> None:
-        if c.key != self._cur_key:
-            self._close_op()
-            self._cur_key = None
-            try:
-                self.tfm.setkey(c.key)
-            except OSError as e:
-                return self._refused(c, SETKEY, e, "setkey")
-            self._cur_key = c.key
+        if not self._keyed(c):
+            return
         if c.alg in ("chacha20", "xchacha20") and c.expect == "invalid":
             return self._chacha_wrap(c)
         for d in c.ops:
@@ -220,13 +223,8 @@ class KatRun:
         if params != self._cur_params:
             self._close_op()
             self._cur_params = None
-            if self._cur_key != c.key:
-                self._cur_key = None
-                try:
-                    self.tfm.setkey(c.key)
-                except OSError as e:
-                    return self._refused(c, SETKEY, e, "setkey")
-                self._cur_key = c.key
+            if not self._keyed(c):
+                return
             if c.authsize != self._cur_authsize:
                 self._cur_authsize = None
                 try:
