@@ -179,7 +179,8 @@ class Feedback:
         self.crash_hook_used = False
         self.started = time.time()
         self.last_dump = 0.0
-        self.coverage_label = "kcov" if self.mode == "kcov" else "python"
+        # the summary names what guided the fuzzer; kcov-measure is python-guided
+        self.coverage_label = self.mode
         self.timing = {"journal_s": 0.0, "decode_s": 0.0, "execute_s": 0.0, "feedback_s": 0.0}
 
     # called in the first TestOneInput (after atheris.Fuzz() replaced the stubs)

@@ -12,7 +12,8 @@ RESULTS/crashes/ as crash-<sha1> with a .json sidecar (fuzzer, kind, signature,
 console excerpt) and deduplicated by signature: the kernel stack (top frames of
 the first report), or the exception line for Python-level oracle failures.
 The last line per fuzzer is:
-  fuzz NAME: <execs> execs, <rate> execs/s, corpus <n>, crashes <k>, coverage <kcov|python>
+  fuzz NAME: <execs> execs, <rate> execs/s, corpus <n>, crashes <k>, coverage <kcov|kcov-measure|python>
+(kcov-measure: kernel PCs counted but not fed back; Python coverage guided the run)
 """
 
 from __future__ import annotations
@@ -258,7 +259,9 @@ def summary_line(name: str, results: Path, crashes: int, default_cov: str) -> st
     rate = p["rate"] or st.get("execs_per_s", 0.0)
     if st.get("seconds") and st.get("execs"):
         rate = round(st["execs"] / st["seconds"], 1)
-    return f"fuzz {name}: {execs} execs, {rate} execs/s, corpus {p['corpus']}, crashes {crashes}, coverage {cov}"
+    # the name as the user types it (`afalg-conform fuzz setsockopt`), not the module name
+    short = name.removeprefix("fuzz_")
+    return f"fuzz {short}: {execs} execs, {rate} execs/s, corpus {p['corpus']}, crashes {crashes}, coverage {cov}"
 
 
 def cmd_fuzz(a) -> int:

@@ -74,6 +74,15 @@ def test_parse_libfuzzer_log():
     assert p["execs"] == 31 and p["corpus"] == 18 and p["cov"] == 394
 
 
+def test_summary_line_names_the_fuzzer_as_typed_and_the_guiding_coverage(tmp_path):
+    (tmp_path / "fuzz-fuzz_cmsg.log").write_text("#31\tDONE   cov: 394 ft: 515 corp: 18/1976b exec/s: 1 rss: 51Mb\n"
+                                                  "stat::number_of_executed_units: 31\n")
+    (tmp_path / "stats-fuzz_cmsg.json").write_text(json.dumps({"execs": 30, "seconds": 10.0,
+                                                               "coverage": "kcov-measure"}))
+    line = fuzzcli.summary_line("fuzz_cmsg", tmp_path, 0, "python")
+    assert line == "fuzz cmsg: 31 execs, 3.0 execs/s, corpus 18, crashes 0, coverage kcov-measure"
+
+
 def test_fuzz_refuses_the_host_kernel(capsys):
     assert cli.main(["fuzz", "cmsg", "--kernel", "host"]) == 2
     assert "refusing to fuzz the host kernel" in capsys.readouterr().err
