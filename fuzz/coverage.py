@@ -276,10 +276,21 @@ class Feedback:
             "distinct_pcs": len(self.distinct_pcs),
             "distinct_afalg_pcs": len(self.afalg_pcs),
             "afalg_range": [hex(x) for x in self.afalg_range] if self.afalg_range else None,
+            "afalg_functions": self._afalg_functions(),
             "kcov_truncated": self.kcov.truncated if self.kcov else 0,
             "timing": {k: round(v, 2) for k, v in self.timing.items()},
             "outcome_list": sorted("|".join(k) for k in self.outcomes),
         }
+
+    def _afalg_functions(self) -> dict[str, int]:
+        """af_alg/algif functions reached, with how many of their PCs (which code, not just how much)."""
+        if not self.afalg_pcs or self.symbols is None or not self.symbols.ok:
+            return {}
+        out: dict[str, int] = {}
+        for pc in self.afalg_pcs:
+            name = self.symbols.name_of(pc) or hex(pc)
+            out[name] = out.get(name, 0) + 1
+        return dict(sorted(out.items()))
 
     def dump(self) -> None:
         self.last_dump = time.time()

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import bench
     bench.add_parser(sub)
 
-    for mod_name in ("report", "matrix", "fuzzcli", "mutants"):
+    for mod_name in ("report", "matrix", "fuzzcli", "fuzzreport", "mutants"):
         try:
             mod = __import__(f"harness.{mod_name}", fromlist=["add_parser"])
         except ModuleNotFoundError as e:

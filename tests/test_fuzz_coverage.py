@@ -63,6 +63,7 @@ def test_pc_filter_edges_and_statistics(syms):
     assert len(fb.input_edges) == 3               # do_page_fault is filtered out
     assert fb.pc_cache[0xFFFFFFFF81001010] is False
     assert all(0 <= e < coverage.EDGE_COUNTERS for e in fb.input_edges)
+    assert fb.snapshot()["afalg_functions"] == {"af_alg_sendmsg": 1, "alg_bind": 1}
 
 
 def test_auto_mode_falls_back_to_python_without_kcov(monkeypatch):

@@ -1,0 +1,57 @@
+"""fuzz-report: campaigns read back from results folders, outcomes grouped and compared."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import cli, fuzzreport
+
+
+def _campaign(root, name, outcomes, mode="kcov", fed=True, afalg=None, execs=100):
+    d = root / name
+    d.mkdir()
+    (d / "stats-fuzz_setsockopt.json").write_text(json.dumps({
+        "mode": mode, "fed": fed, "execs": execs, "seconds": 50.0, "pcs_per_input": 3000.5,
+        "distinct_pcs": 2500, "distinct_afalg_pcs": sum((afalg or {}).values()),
+        "afalg_functions": afalg or {}, "outcome_list": sorted(outcomes)}))
+    (d / "fuzz-fuzz_setsockopt.log").write_text("#100\tDONE   cov: 9 ft: 9 corp: 42/1000b exec/s: 2 rss: 51Mb\n")
+    (d / "summary.json").write_text(json.dumps({"target": "kcov-6.12", "kernel_release": "6.12.117"}))
+    return d
+
+
+def test_outcomes_are_grouped_by_call_and_detail_in_length_order():
+    lines = fuzzreport.group_outcomes({"setsockopt|ALG_SET_KEY|16|ok", "setsockopt|ALG_SET_KEY|0|ENOPROTOOPT",
+                                       "setsockopt|ALG_SET_KEY|<16|EINVAL", "setsockopt|ALG_SET_KEY|<16|EBUSY",
+                                       "socket|SOCK_SEQPACKET|SOCK_CLOEXEC|none|ok"})
+    assert lines == ["setsockopt ALG_SET_KEY: 0 ENOPROTOOPT | <16 EBUSY EINVAL | 16 ok",
+                     "socket SOCK_SEQPACKET|SOCK_CLOEXEC: none ok"]
+
+
+def test_two_campaigns_are_compared(tmp_path, capsys):
+    a = _campaign(tmp_path, "fed", {"bind|hash|none|ok", "setsockopt|ALG_SET_KEY|16|ok"},
+                  afalg={"alg_bind": 3, "hash_accept": 2})
+    b = _campaign(tmp_path, "measure", {"bind|hash|none|ok", "bind|hash|0|EINVAL"}, mode="kcov-measure",
+                  fed=False, afalg={"alg_bind": 2}, execs=200)
+    assert cli.main(["fuzz-report", str(a), str(b), "--outcomes"]) == 0
+    out = capsys.readouterr().out
+    assert "| fed | 6.12.117 | kcov (fed) | 100 | 50.0 | 2.0 | 42 | 2 | 3000.5 | 2,500 | 5 |" in out
+    assert "| measure | 6.12.117 | kcov-measure (not fed) | 200 |" in out
+    assert "outcomes reached by both: 1; only fed: 1; only measure: 1" in out
+    assert "only fed: hash_accept" in out
+    assert "    setsockopt ALG_SET_KEY: 16 ok" in out and "    bind hash: 0 EINVAL" in out
+
+
+def test_a_folder_without_stats_or_with_corrupt_stats_is_named(tmp_path, capsys):
+    assert cli.main(["fuzz-report", str(tmp_path)]) == 2
+    assert "no stats-fuzz_*.json" in capsys.readouterr().err
+    (tmp_path / "stats-fuzz_cmsg.json").write_text("{not json")
+    assert cli.main(["fuzz-report", str(tmp_path)]) == 2
+    assert "corrupt statistics file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("missing", ["nowhere"])
+def test_a_missing_folder_is_named(tmp_path, capsys, missing):
+    assert cli.main(["fuzz-report", str(tmp_path / missing)]) == 2
+    assert "not a folder" in capsys.readouterr().err
