@@ -9,7 +9,10 @@
               short msg_controllen), data and flags; oracle: a complete well-formed
               request must produce the oracle's output (check request)
   sequence    stateful: up to 8 sockets, interleaved socket/bind/setkey/setsockopt/accept/
-              sendmsg/recv/splice/close; splice only from pipes the executor makes
+              sendmsg/recv/splice/close; splice only from pipes the executor makes;
+              oracle: every transform socket still open at the end whose setup succeeded
+              must serve a valid request with the oracle's answer (check usable), whatever
+              the interleaving did to it and to its children
 """
 
 from __future__ import annotations
@@ -162,6 +165,8 @@ def decode_sequence(src: Source, names: Names) -> Program:
             prog.add("close", slot)
             kinds.pop(slot, None)
             algs.pop(slot, None)
+    for slot in sorted(s for s, k in kinds.items() if k == "tfm"):
+        prog.add("check", slot, what="usable")
     return prog
 
 

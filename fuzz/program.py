@@ -280,6 +280,9 @@ class Executor:
                 length = a.get("addrlen")
                 st.sock.bind_raw(addr, length)
                 st.alg_type, st.alg_name, st.state = a["type"], a["name"], "bound"
+                # a second bind on a socket without children succeeds and swaps in a fresh,
+                # unkeyed transform (alg_bind): what was set on the old one is gone
+                st.key, st.key_ok, st.authsize = None, False, None
             elif op == "setsockopt":
                 detail = a["name"]
                 length = a["optlen"]

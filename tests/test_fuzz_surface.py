@@ -217,3 +217,40 @@ def test_programs_print_results_beside_calls():
     text = p.to_python(["ok", "ok"])
     assert "s[0] = sock(SOCK_SEQPACKET, 0)  # -> ok" in text
     compile(text, "<x>", "exec")
+
+
+def test_sequence_programs_end_by_checking_every_transform_socket():
+    seed = ROOT / "fuzz" / "corpus" / "fuzz_sequence" / "skcipher-cbc"
+    prog = decoders.decode_sequence(FdpSource(seed.read_bytes()), Names())
+    assert prog.calls[-1].op == "check" and prog.calls[-1].args["what"] == "usable"
+    assert prog.calls[-1].slot == 0
+    rng = random.Random(7)
+    for _ in range(200):
+        prog = decoders.decode_sequence(FdpSource(rng.randbytes(rng.randint(0, 300))), Names())
+        checks = [c for c in prog.calls if c.op == "check"]
+        assert checks == prog.calls[len(prog.calls) - len(checks):]   # only at the end
+        assert len({c.slot for c in checks}) == len(checks)
+
+
+def test_a_second_bind_forgets_the_old_transforms_key(monkeypatch):
+    """alg_bind swaps in a fresh, unkeyed tfm when the socket has no children; the oracle
+    must not expect the old key to still be set (that was a false positive in waiting)."""
+    import socket as socket_mod
+
+    from fuzz import program
+    real = socket_mod.socket
+    monkeypatch.setattr(program.socket, "socket", lambda *a, **k: real(socket_mod.AF_INET, socket_mod.SOCK_DGRAM))
+    monkeypatch.setattr(program.AfalgSocket, "bind_raw", lambda self, addr, n=None: None)
+    monkeypatch.setattr(program.AfalgSocket, "setsockopt", lambda self, *a, **k: None)
+    seen = []
+    monkeypatch.setattr(program, "check_usable", lambda st, tracer=None: seen.append((st.alg_name, st.key)) or "n/a")
+    prog = Program("fuzz_sequence")
+    prog.add("socket", 0, type=5, type_name="SOCK_SEQPACKET", proto=0)
+    prog.add("bind", 0, type="skcipher", name="cbc(aes)", feat=0, mask=0, addrlen=None)
+    prog.add("setsockopt", 0, name="ALG_SET_KEY", level=SOL_ALG, opt=int(AlgOpt.SET_KEY), value=b"k" * 16,
+             optlen=16)
+    prog.add("check", 0, what="usable")
+    prog.add("bind", 0, type="skcipher", name="ecb(aes)", feat=0, mask=0, addrlen=None)
+    prog.add("check", 0, what="usable")
+    assert Executor().run(prog) == ["ok", "ok", "ok", "n/a", "ok", "n/a"]
+    assert seen == [("cbc(aes)", b"k" * 16), ("ecb(aes)", None)]
