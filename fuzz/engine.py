@@ -14,7 +14,14 @@ Settings come from the environment (never from libFuzzer's flags):
   AFALG_FUZZ_STUCK      seconds one input may take before it counts as a stuck syscall
                         (default 30; a libFuzzer crash artifact)
   AFALG_FUZZ_CRASH_HOOK=1 inside a virtme-ng guest (virtme in /proc/cmdline): an input
-                        starting with CRASH_MAGIC writes 'c' to /proc/sysrq-trigger (self-test)
+                        starting with CRASH_MAGIC writes 'c' to /proc/sysrq-trigger (self-test);
+                        one starting with WARN_MAGIC logs a synthetic WARNING to /dev/kmsg
+                        when its program made an op socket (a self-test of the non-fatal
+                        report path and of minimisation: the reproducer must keep the calls
+                        up to a successful accept, and may drop the rest)
+  AFALG_FUZZ_KMSG_WATCH=0  do not read /dev/kmsg after each input (default: read it in a
+                        guest; an oops, WARN, KASAN... report that did not stop the kernel
+                        fails the input as KernelReport, so the reproducer is that input)
   AFALG_FUZZ_NO_CHECKS=1  disable the semantic oracles
   AFALG_FUZZ_WARMUP=0   skip binding every name once before fuzzing
   AFALG_FUZZ_NO_AUTOLOAD=1 (guests only) after the warm-up, set kernel.modprobe to ""
@@ -32,6 +39,13 @@ import time
 from .coverage import Feedback
 
 CRASH_MAGIC = b"AFALG-FUZZ-SYSRQ-CRASH"
+WARN_MAGIC = b"AFALG-FUZZ-KMSG-WARN"
+SELFTEST_FRAME = "afalg_fuzz_selftest_warn+0x0/0x10"
+
+
+class KernelReport(AssertionError):
+    """The kernel logged a problem (oops, WARN, KASAN, BUG, ...) while an input ran and
+    went on running: the input is the reproducer. The message is the kernel signature."""
 
 
 class StuckSyscall(AssertionError):
@@ -136,12 +150,58 @@ def in_guest() -> bool:
 def crash_hook(data: bytes) -> None:
     if not data.startswith(CRASH_MAGIC):
         return
-    if os.environ.get("AFALG_FUZZ_CRASH_HOOK") != "1" or not in_guest():
+    if not _hook_enabled():
         return
     with open("/proc/sys/kernel/sysrq", "w") as f:
         f.write("1\n")
     with open("/proc/sysrq-trigger", "w") as f:
         f.write("c\n")
+
+
+def _hook_enabled() -> bool:
+    return os.environ.get("AFALG_FUZZ_CRASH_HOOK") == "1" and in_guest()
+
+
+def warn_hook(data: bytes, outcomes) -> None:
+    """Opt-in self-test, after the program ran: a synthetic, non-fatal kernel report."""
+    if not data.startswith(WARN_MAGIC) or not _hook_enabled():
+        return
+    if not any(o[0] == "accept" and o[-1] == "ok" for o in outcomes):
+        return
+    lines = [f"WARNING: CPU: 0 PID: {os.getpid()} at fuzz/engine.py:1 {SELFTEST_FRAME} (synthetic: --crash-hook)",
+             "Call Trace:", f" {SELFTEST_FRAME}", " af_alg_accept+0x0/0x10"]
+    try:
+        fd = os.open("/dev/kmsg", os.O_WRONLY)
+        try:
+            for line in lines:
+                os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+class KmsgWatch:
+    """New /dev/kmsg records since the last look, turned into a kernel signature."""
+
+    def __init__(self):
+        from harness import klog
+        self.klog = klog
+        self.reader = klog.KmsgReader()
+
+    def problem(self) -> str | None:
+        lines = self.reader.read()
+        if not lines:
+            return None
+        sig = self.klog.signature(lines)
+        return sig[0] if sig else None
+
+
+def kmsg_watch() -> KmsgWatch | None:
+    if os.environ.get("AFALG_FUZZ_KMSG_WATCH", "1") != "1" or not in_guest():
+        return None
+    w = KmsgWatch()
+    return w if w.reader.fd is not None else None
 
 
 def warm_up(names, disable_autoload: bool = False) -> str:
@@ -231,6 +291,12 @@ def main(name: str, argv: list[str] | None = None) -> None:
     if os.environ.get("AFALG_FUZZ_WARMUP", "1") == "1":
         print(f"{name}: " + warm_up(names, os.environ.get("AFALG_FUZZ_NO_AUTOLOAD") == "1"),
               file=sys.stderr, flush=True)
+    watch = kmsg_watch()
+    if watch is not None:
+        early = watch.problem()       # drop what the boot and the warm-up logged, but say it
+        if early:
+            print(f"{name}: the kernel reported a problem before fuzzing started: {early}",
+                  file=sys.stderr, flush=True)
     state = {"started": False, "watchdog": None}
     print(f"{name}: {fb.describe()}; {len(names.static)} static + {len(names.runtime)} runtime names",
           file=sys.stderr, flush=True)
@@ -253,6 +319,11 @@ def main(name: str, argv: list[str] | None = None) -> None:
         wd.arm()
         try:
             executor.run(prog)
+            warn_hook(data, executor.outcomes)
+            if watch is not None:
+                problem = watch.problem()
+                if problem:
+                    raise KernelReport(problem)
         finally:
             wd.disarm()
             t3 = time.perf_counter()

@@ -1,11 +1,15 @@
 """Replay one fuzz input: `python3 -m fuzz.replay [--fuzzer NAME] FILE [--minimize] [--json OUT]`.
 
 Decodes FILE with the fuzzer's decoder, prints the program as readable Python,
-runs it (with the semantic oracles) and prints each call's result. With
---minimize, a Python-level failure (AssertionError/StuckSyscall) is reduced by
-dropping calls while the same failure persists; kernel crashes are not minimised
-here (each try would need a fresh guest). Run this only inside a guest:
-`afalg-conform fuzz --reproduce FILE --kernel TARGET` does that.
+runs it (with the semantic oracles) in a forked child and prints each call's
+result. A failure is a Python-level one (oracle AssertionError, StuckSyscall), the
+child dying, or a kernel report (oops, WARN, KASAN, BUG...) that /dev/kmsg gained
+while the child ran. With --minimize, calls are dropped one at a time while the same
+failure persists (same kind of failure; for kernel reports the same problem title):
+each try is a fresh child, so a report that leaves the kernel running is minimised in
+one guest. A crash that stops the kernel (panic) cannot be; the host says so. Run this
+only inside a guest: `afalg-conform fuzz --reproduce FILE --kernel TARGET [--minimize]`
+does that (and boots without panic_on_warn/oops=panic when minimising).
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import time
 import traceback
 
 from . import decoders
-from .engine import CRASH_MAGIC, crash_hook, runtime_names
+from .engine import CRASH_MAGIC, WARN_MAGIC, crash_hook, kmsg_watch, runtime_names, warn_hook
 from .program import Executor, FdpSource, Names, Program
 
 
@@ -46,7 +52,7 @@ def fuzzer_of(path: str) -> str | None:
     return None
 
 
-def run(prog: Program) -> tuple[list[str], str | None]:
+def run_inline(prog: Program) -> tuple[list[str], str | None]:
     ex = Executor()
     try:
         return ex.run(prog), None
@@ -54,15 +60,91 @@ def run(prog: Program) -> tuple[list[str], str | None]:
         return [], f"{type(e).__name__}: {e}"
 
 
-def minimize(prog: Program, failure: str) -> Program:
-    kind = failure.split(":")[0]
+class Attempt:
+    """Runs programs in forked children and watches /dev/kmsg around each one."""
+
+    def __init__(self, data: bytes, timeout: float = 30.0):
+        self.data = data
+        self.timeout = timeout
+        self.watch = kmsg_watch()
+        if self.watch is not None:
+            self.watch.problem()        # start from now
+
+    def __call__(self, prog: Program) -> tuple[list[str], str | None]:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:                    # child: run, report through the pipe, never return
+            code = 0
+            try:
+                os.close(r)
+                crash_hook(self.data)
+                ex = Executor()
+                try:
+                    results, failure = ex.run(prog), None
+                except AssertionError as e:
+                    results, failure = [], f"{type(e).__name__}: {e}"
+                warn_hook(self.data, ex.outcomes)
+                os.write(w, json.dumps({"results": results, "failure": failure}).encode())
+            except BaseException:       # noqa: BLE001 - the child must exit, whatever happened
+                code = 3
+            finally:
+                os._exit(code)
+        os.close(w)
+        chunks, deadline = [], time.monotonic() + self.timeout
+        status = None
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            status = None
+        while True:
+            b = os.read(r, 65536)
+            if not b:
+                break
+            chunks.append(b)
+        os.close(r)
+        try:
+            got = json.loads(b"".join(chunks) or b"{}")
+        except ValueError:
+            got = {}
+        results, failure = got.get("results", []), got.get("failure")
+        problem = self.watch.problem() if self.watch is not None else None
+        if problem:                     # the kernel's word outranks the child's
+            failure = f"KernelReport: {problem}"
+        elif status is None:
+            failure = failure or f"StuckSyscall: still running after {self.timeout:g} s"
+        elif not got:
+            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+            failure = f"ChildDied: {'signal ' + signal.Signals(sig).name if sig else 'exit ' + str(os.WEXITSTATUS(status))}"
+        return results, failure
+
+
+def same_failure(a: str, b: str | None) -> bool:
+    """The same kind of failure; for kernel reports the same problem title (frames may move)."""
+    if not b:
+        return False
+    if a.startswith("KernelReport:"):
+        return b.startswith("KernelReport:") and a.split(" | ")[0] == b.split(" | ")[0]
+    return a.split(":")[0] == b.split(":")[0]
+
+
+def minimize(prog: Program, failure: str, run=run_inline, log=None) -> Program:
     calls = list(prog.calls)
     i = len(calls) - 1
     while i >= 0:
         trial = Program(prog.fuzzer, calls[:i] + calls[i + 1:])
         _r, f = run(trial)
-        if f and f.split(":")[0] == kind:
+        if same_failure(failure, f):
             calls = trial.calls
+            if log:
+                log(f"#   dropped call {i + 1}: still fails; {len(calls)} calls left")
         i -= 1
     return Program(prog.fuzzer, calls)
 
@@ -90,21 +172,29 @@ def main(argv=None) -> int:
     if data.startswith(CRASH_MAGIC):
         out("# this input triggers the opt-in crash hook: write 'c' to /proc/sysrq-trigger")
         out("open('/proc/sysrq-trigger', 'w').write('c')")
+    elif data.startswith(WARN_MAGIC):
+        out("# this input triggers the opt-in warn hook: a synthetic WARNING in /dev/kmsg once the")
+        out("# program has made an op socket (a successful accept)")
     out(prog.to_python())
-    crash_hook(data)
-    results, failure = run(prog)
+    attempt = Attempt(data, float(os.environ.get("AFALG_FUZZ_STUCK", "30")))
+    out("# running it in a child process (a panic here means: not minimisable in one guest)")
+    results, failure = attempt(prog)
     if failure:
         out(f"# FAILED: {failure}")
         if a.minimize:
-            small = minimize(prog, failure)
+            out("# minimising: dropping calls while the same failure persists")
+            small = minimize(prog, failure, attempt, out)
             out(f"# minimised from {len(prog.calls)} to {len(small.calls)} calls:")
             prog = small
-            results, failure = run(prog)
-            out(prog.to_python())
+            results, failure2 = attempt(prog)
+            out(prog.to_python(results))
+            if not same_failure(failure, failure2):
+                out(f"# note: the minimised program did not fail the same way on its last run ({failure2}); "
+                    "the failure is not deterministic")
     else:
         out("# results of each call:")
         out(prog.to_python(results))
-        out("# no failure reproduced in Python; a kernel problem would show on the console")
+        out("# no failure reproduced (oracles, child process, kernel log); a kernel panic would show on the console")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"fuzzer": name, "failure": failure, "results": results, "calls": len(prog.calls)}, f)

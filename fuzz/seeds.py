@@ -105,6 +105,22 @@ def seeds() -> dict[str, dict[str, bytes]]:
     return out
 
 
+def selftest_warn_input(fuzzer: str) -> bytes:
+    """An input for the opt-in warn hook (fuzz.engine.WARN_MAGIC): a program that makes an op
+    socket and then does more, so minimisation has calls to drop and calls it must keep."""
+    from .engine import WARN_MAGIC
+    fuzzer = decoders.canonical(fuzzer)
+    if fuzzer == "fuzz_setsockopt":
+        alg = algorithms.get("sha256")
+        sndbuf = [o for o in surface.OPTIONS if o.name == "SO_SNDBUF"]
+        body = encode(fuzzer, Spec(name=_name_entry(alg), n_options=3, accept_between=[7, 0, 7],
+                                   option=sndbuf * 3, u32=4096))
+    else:
+        label = {"fuzz_cmsg": "encrypt-cbc(aes)", "fuzz_sequence": "skcipher-cbc"}[fuzzer]
+        body = seeds()[fuzzer][label]
+    return WARN_MAGIC + body
+
+
 def write(root: Path) -> int:
     n = 0
     for fuzzer, items in seeds().items():

@@ -2,6 +2,7 @@
 
   afalg-conform fuzz NAME[,NAME...] --kernel TARGET [--results DIR] [--time S] [-- libFuzzer flags]
   afalg-conform fuzz --reproduce FILE --kernel TARGET [--minimize]
+  afalg-conform fuzz NAME --crash-hook [panic|warn]   (self-tests of crash capture)
   afalg-conform fuzz-bench --kernel TARGET [--time S]
   afalg-conform build-kernel kcov-6.12
 
@@ -40,10 +41,6 @@ CRASH_APPEND = ["panic_on_warn=1", "oops=panic", "softlockup_panic=1", "hung_tas
                 "no_timer_check"]
 CRASH_MAGIC = b"AFALG-FUZZ-SYSRQ-CRASH"
 
-_FRAME = re.compile(r"^\s*(?:RIP: \d+:)?\s*([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
-_SKIP_FRAMES = {"dump_stack_lvl", "dump_stack", "panic", "vpanic", "show_stack", "__warn", "report_bug",
-                "handle_bug", "exc_invalid_op", "asm_exc_invalid_op", "entry_SYSCALL_64_after_hwframe",
-                "do_syscall_64", "x64_sys_call", "warn_slowpath_fmt"}
 
 
 def canonical(name: str) -> str:
@@ -56,30 +53,7 @@ def canonical(name: str) -> str:
 
 # -- crash signatures -------------------------------------------------------------------------
 
-def kernel_signature(lines: list[str]) -> tuple[str, list[str]] | None:
-    """(signature, excerpt) of the first kernel problem in console lines, or None."""
-    texts = [klog.strip_prefix(x) for x in lines]
-    problems = klog.scan(lines, context=60)
-    if not problems:
-        return None
-    p = problems[0]
-    try:
-        start = texts.index(p.line)
-    except ValueError:
-        start = 0
-    frames = []
-    for t in texts[start:start + 80]:
-        if t.lstrip().startswith("?"):
-            continue
-        m = _FRAME.match(t)
-        if m and m.group(1) not in _SKIP_FRAMES and m.group(1) not in frames:
-            frames.append(m.group(1))
-        if len(frames) >= 5:
-            break
-    # title: the problem line without addresses/pids
-    title = re.sub(r"0x[0-9a-f]+|\b\d+\b", "N", p.line)[:120]
-    sig = f"{p.kind}: {title} | {' < '.join(frames[:5]) or 'no-frames'}"
-    return sig, texts[max(0, start - 5):start + 40]
+kernel_signature = klog.signature      # (signature, excerpt) of the first kernel problem
 
 
 def python_signature(log_text: str) -> str | None:
@@ -90,7 +64,7 @@ def python_signature(log_text: str) -> str | None:
     line = m.group(1)
     line = re.sub(r"got [0-9a-f]+ want [0-9a-f]+.*", "got X want Y", line)
     line = re.sub(r"\b[0-9a-f]{16,}\b", "H", line)
-    return f"python: {line[:200]}"
+    return f"python: {line[:400]}"
 
 
 class CrashStore:
@@ -169,11 +143,17 @@ def _guest_cmd(args: list[str]) -> str:
     return f"{env} {shlex.quote(sys.executable)} " + " ".join(shlex.quote(x) for x in args)
 
 
-def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, label: str) -> tuple[int | None, Path, float]:
+# When minimising, reports that the kernel survives must not stop it: each try runs in a
+# child process and is judged by what /dev/kmsg gained (fuzz/replay.py).
+MINIMIZE_APPEND = ["no_timer_check"]
+
+
+def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, label: str,
+              base_append: list[str] | None = None) -> tuple[int | None, Path, float]:
     """Boot target once and run guest_args (python -m ...). Returns (rc, console, wall)."""
     results.mkdir(parents=True, exist_ok=True)
     console = results / f"console-{label}.log"
-    append = list(CRASH_APPEND) + list(a.append or [])
+    append = list(CRASH_APPEND if base_append is None else base_append) + list(a.append or [])
     if target.is_host:
         cmd = [sys.executable] + guest_args
         env = None
@@ -202,6 +182,7 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
                     crash_hook: bool, guest: dict) -> dict[str, int]:
     """Turn libFuzzer artefacts and a dead guest into saved, deduplicated crashes."""
     counts = {n: 0 for n in names}
+    reported: set[str] = set()        # kernel reports the guest already turned into artifacts
     # Python-level findings (oracles, stuck calls): libFuzzer wrote artifacts/NAME-crash-*
     for f in sorted((results / "artifacts").glob("*")) if (results / "artifacts").exists() else []:
         if f.suffix == ".json":
@@ -212,7 +193,11 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
             continue
         log = (results / f"fuzz-{name}.log").read_text(errors="replace") if (results / f"fuzz-{name}.log").exists() else ""
         sig = python_signature(log) or f"python: {f.name.split('-')[-2] if '-' in f.name else 'crash'}"
-        path, new = store.add(f.read_bytes(), {"fuzzer": name, "kind": "python", "signature": sig,
+        kind = "python"
+        if sig.startswith("python: KernelReport: "):     # a report the kernel survived (fuzz.engine)
+            sig, kind = sig.removeprefix("python: KernelReport: "), "kernel"
+            reported.add(sig)
+        path, new = store.add(f.read_bytes(), {"fuzzer": name, "kind": kind, "signature": sig,
                                                "artifact": str(f), "crash_hook": crash_hook})
         counts[name] += 1
         print(f"afalg-conform: {name}: {'new' if new else 'duplicate'} crash {sig!r} -> {path}", file=sys.stderr)
@@ -220,7 +205,9 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
     lines = console.read_text(errors="replace").splitlines() if console.exists() else []
     ks = kernel_signature(lines)
     finished = {n for n, v in guest.get("fuzzers", {}).items()}
-    died = rc == 255 or rc is None or ks is not None
+    # a report on the console that the guest survived and already saved with its input is
+    # not a second crash
+    died = rc == 255 or rc is None or (ks is not None and ks[0] not in reported)
     if died:
         running = [n for n in names if n not in finished]
         culprit = running[0] if running else (names[-1] if names else "unknown")
@@ -284,7 +271,11 @@ def cmd_fuzz(a) -> int:
         seed_root = results / "crash-seed"
         for n in names:
             (seed_root / n).mkdir(parents=True, exist_ok=True)
-            (seed_root / n / "sysrq-crash").write_bytes(CRASH_MAGIC + bytes(16))
+            if a.crash_hook == "warn":
+                from fuzz.seeds import selftest_warn_input
+                (seed_root / n / "kmsg-warn").write_bytes(selftest_warn_input(n))
+            else:
+                (seed_root / n / "sysrq-crash").write_bytes(CRASH_MAGIC + bytes(16))
         gargs += ["--crash-hook", "--extra-corpus", str(seed_root)]
     if extra:
         gargs += ["--", *extra]
@@ -354,25 +345,39 @@ def cmd_reproduce(a) -> int:
         gargs.append("--minimize")
     if a.crash_hook or meta.get("crash_hook", False):
         gargs.append("--crash-hook")
-    rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + 300, "replay")
+    if a.minimize:
+        print("afalg-conform: minimising: the guest boots without panic_on_warn/oops=panic, so a report "
+              "the kernel survives leaves it running for the next try", file=sys.stderr)
+    rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + (1800 if a.minimize else 300),
+                                  "replay", MINIMIZE_APPEND if a.minimize else None)
     lines = console.read_text(errors="replace").splitlines() if console.exists() else []
     if out.exists():
         print(out.read_text(), end="")
     else:
         print(f"# (no replay output; see {console})")
-    ks = kernel_signature(lines)
-    if ks or rc == 255:
-        sig = ks[0] if ks else "guest-died: no kernel report"
-        same = meta.get("signature") == sig
-        print(f"afalg-conform: reproduced a kernel crash: {sig}" +
-              (" (same signature as recorded)" if same else f" (recorded: {meta.get('signature')})" if meta else ""))
-        return 1
     try:
         rj = json.loads((results / "replay.json").read_text())
     except (OSError, ValueError):
         rj = {}
-    if rj.get("failure"):
-        print(f"afalg-conform: reproduced an oracle failure: {rj['failure']}")
+    ks = kernel_signature(lines)
+    if (ks or rc == 255 or rc is None) and not rj:      # the guest died before the replay finished
+        sig = ks[0] if ks else ("timeout: the guest hung" if rc is None else "guest-died: no kernel report")
+        same = meta.get("signature") == sig
+        print(f"afalg-conform: reproduced a kernel crash: {sig}" +
+              (" (same signature as recorded)" if same else f" (recorded: {meta.get('signature')})" if meta else ""))
+        if a.minimize:
+            print("afalg-conform: not minimised: the crash stops the kernel even without panic_on_warn/"
+                  "oops=panic, so every try would need a fresh guest")
+        return 1
+    failure = rj.get("failure")
+    if failure and failure.startswith("KernelReport: "):
+        sig = failure.removeprefix("KernelReport: ")
+        same = meta.get("signature") == sig
+        print(f"afalg-conform: reproduced a kernel report: {sig}" +
+              (" (same signature as recorded)" if same else f" (recorded: {meta.get('signature')})" if meta else ""))
+        return 1
+    if failure:
+        print(f"afalg-conform: reproduced an oracle failure: {failure}")
         return 1
     print(f"afalg-conform: no crash reproduced (guest exit {rc}); console {console}")
     return 0
@@ -425,8 +430,10 @@ def add_parser(sub) -> None:
     _common(p)
     p.add_argument("--time", type=float, default=60.0, help="seconds per fuzzer (libFuzzer -max_total_time)")
     p.add_argument("--runs", type=int, default=None, help="libFuzzer -runs")
-    p.add_argument("--crash-hook", action="store_true",
-                   help="self-test: add an input that makes the guest write 'c' to /proc/sysrq-trigger")
+    p.add_argument("--crash-hook", nargs="?", const="panic", choices=["panic", "warn"], default=None,
+                   help="self-test: add an input that panics the guest (sysrq 'c'; the default) or, with "
+                        "'warn', logs a synthetic WARNING the kernel survives once the input has made an "
+                        "op socket (exercises the non-fatal report path and --minimize)")
     p.add_argument("--reproduce", metavar="FILE", help="replay one input in a fresh guest, print it as Python")
     p.add_argument("--minimize", action="store_true", help="with --reproduce: drop calls while it still fails")
     p.add_argument("libfuzzer", nargs="*", help="after --: libFuzzer flags")

@@ -8,6 +8,7 @@ so a splat is attributed to the test that was running when it was printed.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -114,3 +115,78 @@ def last_started_test(lines: list[str]) -> str | None:
         elif END_RE.search(text):
             running = None
     return running
+
+
+# A stack frame line: `func+0x1a/0x40` (possibly after `RIP: 0010:`).
+_FRAME = re.compile(r"^\s*(?:RIP: \d+:)?\s*([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
+_SKIP_FRAMES = {"dump_stack_lvl", "dump_stack", "panic", "vpanic", "show_stack", "__warn", "report_bug",
+                "handle_bug", "exc_invalid_op", "asm_exc_invalid_op", "entry_SYSCALL_64_after_hwframe",
+                "do_syscall_64", "x64_sys_call", "warn_slowpath_fmt"}
+
+
+def signature(lines: list[str]) -> tuple[str, list[str]] | None:
+    """(signature, excerpt) of the first kernel problem in console or kmsg lines, or None.
+    The signature is the problem line without numbers plus the top stack frames, so the
+    same bug found twice deduplicates: `warning: WARNING: CPU: N PID: N at ... | a < b`."""
+    texts = [strip_prefix(x) for x in lines]
+    problems = scan(lines, context=60)
+    if not problems:
+        return None
+    p = problems[0]
+    try:
+        start = texts.index(p.line)
+    except ValueError:
+        start = 0
+    frames = []
+    for t in texts[start:start + 80]:
+        if t.lstrip().startswith("?"):
+            continue
+        m = _FRAME.match(t)
+        if m and m.group(1) not in _SKIP_FRAMES and m.group(1) not in frames:
+            frames.append(m.group(1))
+        if len(frames) >= 5:
+            break
+    # title: the problem line without addresses/pids
+    title = re.sub(r"0x[0-9a-f]+|\b\d+\b", "N", p.line)[:120]
+    sig = f"{p.kind}: {title} | {' < '.join(frames[:5]) or 'no-frames'}"
+    return sig, texts[max(0, start - 5):start + 40]
+
+
+class KmsgReader:
+    """Non-blocking reader of /dev/kmsg records from the point it was opened."""
+
+    def __init__(self):
+        self.fd = None
+        try:
+            self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+            os.lseek(self.fd, 0, os.SEEK_END)
+        except OSError:
+            self.fd = None
+
+    def read(self) -> list[str]:
+        lines = []
+        if self.fd is None:
+            return lines
+        while True:
+            try:
+                rec = os.read(self.fd, 8192)
+            except BlockingIOError:
+                break
+            except OSError as e:   # EPIPE: records overwritten; keep reading from the next one
+                if e.errno == 32:
+                    continue
+                break
+            if not rec:
+                break
+            text = rec.decode(errors="replace")
+            _, _, msg = text.partition(";")
+            lines.extend(msg.splitlines()[:1])
+        return lines
+
+    @staticmethod
+    def mark(text: str) -> None:
+        try:
+            with open("/dev/kmsg", "w") as f:
+                f.write(f"{MARKER} {text}\n")
+        except OSError:
+            pass

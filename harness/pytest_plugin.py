@@ -123,44 +123,7 @@ def clauses_of(item) -> list[str]:
     return out
 
 
-class KmsgReader:
-    """Non-blocking reader of /dev/kmsg records from the point it was opened."""
-
-    def __init__(self):
-        self.fd = None
-        try:
-            self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-            os.lseek(self.fd, 0, os.SEEK_END)
-        except OSError:
-            self.fd = None
-
-    def read(self) -> list[str]:
-        lines = []
-        if self.fd is None:
-            return lines
-        while True:
-            try:
-                rec = os.read(self.fd, 8192)
-            except BlockingIOError:
-                break
-            except OSError as e:   # EPIPE: records overwritten; keep reading from the next one
-                if e.errno == 32:
-                    continue
-                break
-            if not rec:
-                break
-            text = rec.decode(errors="replace")
-            _, _, msg = text.partition(";")
-            lines.extend(msg.splitlines()[:1])
-        return lines
-
-    @staticmethod
-    def mark(text: str) -> None:
-        try:
-            with open("/dev/kmsg", "w") as f:
-                f.write(f"{klog.MARKER} {text}\n")
-        except OSError:
-            pass
+KmsgReader = klog.KmsgReader     # shared with the fuzzers (fuzz/engine.py)
 
 
 class EventStream:

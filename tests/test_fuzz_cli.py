@@ -142,6 +142,81 @@ def test_replay_minimises_a_python_level_failure(monkeypatch):
         ops = [(c.op, c.slot) for c in p.calls]
         ok = ("close", 1) in ops and ("check", 3) in ops
         return [], ("AssertionError: boom" if ok else None)
-    monkeypatch.setattr(replay, "run", fake_run)
-    small = replay.minimize(prog, "AssertionError: boom")
+    small = replay.minimize(prog, "AssertionError: boom", fake_run)
     assert [(c.op, c.slot) for c in small.calls] == [("close", 1), ("check", 3)]
+
+
+def test_failures_compare_by_kind_and_kernel_reports_by_title():
+    from fuzz.replay import same_failure
+    k = "KernelReport: warning: WARNING: CPU: N PID: N at x | a < b"
+    assert same_failure(k, "KernelReport: warning: WARNING: CPU: N PID: N at x | c < d")
+    assert not same_failure(k, "KernelReport: oops: BUG: kernel NULL pointer | a")
+    assert not same_failure(k, "AssertionError: boom") and not same_failure(k, None)
+    assert same_failure("AssertionError: x", "AssertionError: y")
+
+
+def _sock_prog():
+    from fuzz.program import Program
+    prog = Program("fuzz_sequence")
+    prog.add("close", 0)
+    return prog
+
+
+@pytest.mark.parametrize("behaviour, expect", [
+    ("assert", "AssertionError: oracle said no"),
+    ("segv", "ChildDied: signal SIGSEGV"),
+    ("hang", "StuckSyscall: still running after 0.5 s"),
+    ("fine", None),
+])
+def test_each_attempt_runs_in_a_child_and_reports_how_it_failed(monkeypatch, behaviour, expect):
+    import os
+    import signal
+    import time
+
+    from fuzz import replay
+
+    def fake_run(self, prog):
+        if behaviour == "assert":
+            raise AssertionError("oracle said no")
+        if behaviour == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if behaviour == "hang":
+            time.sleep(30)
+        return ["ok"]
+    monkeypatch.setattr(replay.Executor, "run", fake_run)
+    results, failure = replay.Attempt(b"", timeout=0.5)(_sock_prog())
+    assert failure == expect
+    assert results == (["ok"] if behaviour == "fine" else [])
+
+
+def test_a_kernel_report_during_an_attempt_is_the_failure(monkeypatch):
+    from fuzz import replay
+    monkeypatch.setattr(replay.Executor, "run", lambda self, prog: ["ok"])
+    att = replay.Attempt(b"", timeout=5)
+
+    class Watch:
+        def problem(self):
+            return "warning: WARNING: CPU: N PID: N at x | afalg_fuzz_selftest_warn < af_alg_accept"
+    att.watch = Watch()
+    results, failure = att(_sock_prog())
+    assert results == ["ok"] and failure.startswith("KernelReport: warning: WARNING")
+
+
+def test_a_kernel_report_the_guest_survived_is_one_kernel_crash(tmp_path):
+    """fuzz.engine raised KernelReport (libFuzzer saved the input); the same WARNING also
+    reached the console. One crash, kind kernel, keyed by the kernel signature."""
+    sig = ("warning: WARNING: CPU: N PID: N at fuzz/engine.py:N afalg_fuzz_selftest_warn+N/N (synthetic: "
+           "--crash-hook) | afalg_fuzz_selftest_warn < af_alg_accept")
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts" / "fuzz_cmsg-crash-abc").write_bytes(b"AFALG-FUZZ-KMSG-WARN...")
+    (tmp_path / "fuzz-fuzz_cmsg.log").write_text(f"=== Uncaught Python exception: ===\nKernelReport: {sig}\n")
+    console = tmp_path / "console-fuzz.log"
+    console.write_text("[   12.5] WARNING: CPU: 0 PID: 321 at fuzz/engine.py:1 afalg_fuzz_selftest_warn+0x0/0x10"
+                       " (synthetic: --crash-hook)\n[   12.5] Call Trace:\n[   12.5]  afalg_fuzz_selftest_warn+0x0/0x10\n"
+                       "[   12.5]  af_alg_accept+0x0/0x10\n")
+    store = fuzzcli.CrashStore(tmp_path)
+    counts = fuzzcli.collect_crashes(tmp_path, ["fuzz_cmsg"], console, 0, store, "warn",
+                                     {"fuzzers": {"fuzz_cmsg": {"rc": 1}}})
+    assert counts == {"fuzz_cmsg": 1}
+    (entry,) = store.index.values()
+    assert entry["kind"] == "kernel" and list(store.index) == [sig]

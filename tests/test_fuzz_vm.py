@@ -55,3 +55,28 @@ def test_crash_hook_is_caught_saved_and_reproduced(tmp_path):
     assert rep.returncode == 1, rep.stdout + rep.stderr[-3000:]
     assert "reproduced a kernel crash" in rep.stdout and "same signature as recorded" in rep.stdout
     assert "/proc/sysrq-trigger" in rep.stdout      # the readable reproducer was printed
+
+
+def test_a_report_the_kernel_survives_is_caught_and_minimised(tmp_path):
+    """The warn hook logs a synthetic WARNING once the input has made an op socket. The
+    fuzzer must save that input (the guest keeps running), and --reproduce --minimize must
+    cut the program down to the calls up to a successful accept."""
+    target_or_skip(needs=("atheris",))
+    res = tmp_path / "warn"
+    r = cli("fuzz", "cmsg", "--kernel", "debian-6.12", "--time", "60", "--crash-hook", "warn",
+            "--results", str(res))
+    assert r.returncode == 1, r.stdout + r.stderr[-3000:]
+    m = LINE.search(r.stdout)
+    assert m and m.group(5) == "1", r.stdout + r.stderr[-3000:]
+    index = json.loads((res / "crashes" / "index.json").read_text())
+    (sig, entry), = index.items()
+    assert entry["kind"] == "kernel" and "afalg_fuzz_selftest_warn" in sig, sig
+    crash = res / "crashes" / entry["file"]
+    rep = cli("fuzz", "--reproduce", str(crash), "--minimize", "--kernel", "debian-6.12",
+              "--results", str(tmp_path / "repro"))
+    assert rep.returncode == 1, rep.stdout + rep.stderr[-3000:]
+    assert "reproduced a kernel report" in rep.stdout and "same signature as recorded" in rep.stdout, rep.stdout
+    assert "# minimised from 6 to 4 calls:" in rep.stdout, rep.stdout
+    tail = rep.stdout.split("# minimised from 6 to 4 calls:")[1]
+    assert "sock(" in tail and "sockaddr_alg('skcipher', 'cbc(aes)'" in tail and "accept(s[0])" in tail
+    assert "sendmsg_raw" not in tail
