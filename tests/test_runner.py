@@ -108,3 +108,16 @@ def test_guest_that_never_boots_is_a_harness_failure(fake):
     assert run.tests == [] and run.run.harness_status == "boot-failure"
     assert "VFS: Unable to mount root fs" in run.run.harness_reason
     assert run.run.exit_code == 2
+
+
+def test_the_smoke_suite_collects_only_files_that_hold_smoke_tests():
+    """harness.guest collects SUITE_FILES for the smoke suite (not the whole catalogue): a
+    smoke-marked test anywhere else would silently not run."""
+    import re
+    from pathlib import Path
+
+    from harness import guest
+    root = Path(guest.PROJECT_ROOT) / "conformance"
+    holders = {p.name for p in root.glob("test_*.py") if re.search(r"mark\.smoke\b", p.read_text())}
+    assert holders and holders <= set(guest.SUITE_FILES["smoke"]), holders
+    assert all((root / f).exists() for f in guest.SUITE_FILES["smoke"])
