@@ -7,6 +7,7 @@ kernel reported a problem, 2 the harness could not run (one-line reason on stder
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -133,14 +134,36 @@ def main(argv: list[str] | None = None) -> int:
         mod.add_parser(sub)
 
     a = ap.parse_args(argv)
+    from . import guests
+    old_term = _sigterm_is_interrupt()
     try:
         return a.fn(a)
     except HarnessError as e:
         print(f"afalg-conform: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("afalg-conform: interrupted", file=sys.stderr)
+    except (KeyboardInterrupt, guests.Interrupted):
+        n = guests.stop_all()
+        print(f"afalg-conform: interrupted; stopped {n} running guest{'s' if n != 1 else ''}. "
+              "Results streamed so far are kept in the results folder (events*.jsonl, console logs).",
+              file=sys.stderr)
         return 130
+    finally:
+        guests.stop_all()       # no guest outlives the command, whatever ended it
+        guests.reset()
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _sigterm_is_interrupt():
+    """A CI job's timeout sends SIGTERM: treat it as Ctrl-C, so the guests are stopped too.
+    Only in the main thread (signal handlers cannot be set elsewhere)."""
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    return signal.signal(signal.SIGTERM, handler)
 
 
 if __name__ == "__main__":

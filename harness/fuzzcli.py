@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import klog, vm
+from . import guests, klog, vm
 from .vm import HarnessError
 
 FUZZERS = ["fuzz_setsockopt", "fuzz_cmsg", "fuzz_sequence"]
@@ -167,13 +167,13 @@ def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, l
     (results / f"command-{label}.json").write_text(json.dumps(cmd))
     t0 = time.monotonic()
     with open(console, "wb") as con:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT,
-                             start_new_session=True, env=env, cwd=str(vm.PROJECT_ROOT))
+        p = guests.start(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT,
+                         env=env, cwd=str(vm.PROJECT_ROOT))
         try:
             rc = p.wait(timeout=timeout)
+            guests.forget(p)
         except subprocess.TimeoutExpired:
-            from .runner import _kill_group
-            _kill_group(p)
+            guests.kill_group(p)
             rc = None
     return rc, console, time.monotonic() - t0
 

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import ktap, runner, vm
+from . import guests, ktap, runner, vm
 from .results import Run, RunInfo
 from .vm import HarnessError
 
@@ -136,11 +136,18 @@ def run_many(kernels: list[str], a, out=None) -> int:
             opts = options_from(a)
             opts.ktap_out = io.StringIO()     # each kernel's live KTAP stays off stdout
             futures.append(pool.submit(_one, t, parent / name, opts))
-        for n, (t, fut) in enumerate(zip(targets, futures), 1):
-            run = fut.result()
-            runs.append(run)
-            out.write(kernel_block(n, t.name, run))
-            out.flush()
+        try:
+            for n, (t, fut) in enumerate(zip(targets, futures), 1):
+                run = fut.result()
+                runs.append(run)
+                out.write(kernel_block(n, t.name, run))
+                out.flush()
+        except BaseException:
+            # before the pool's exit waits for its workers: their guests must die first
+            guests.stop_all()
+            for f in futures:
+                f.cancel()
+            raise
     wall = time.monotonic() - t0
 
     outcomes = [kernel_outcome(r)[0] for r in runs]

@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -28,6 +27,7 @@ import time
 import tomllib
 from pathlib import Path
 
+from . import guests
 from .vm import CACHE_DIR, PROJECT_ROOT, HarnessError
 
 MUTANTS_FILE = PROJECT_ROOT / "vms" / "mutants" / "mutants.toml"
@@ -396,8 +396,7 @@ def run_batches(target, results: Path, plan: list[dict], a) -> None:
         started = time.monotonic()
         status = "ok"
         with open(console, "wb") as con:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = guests.start(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT)
             last = time.monotonic()
             seen = 0
             while proc.poll() is None:
@@ -410,7 +409,7 @@ def run_batches(target, results: Path, plan: list[dict], a) -> None:
                 if (not stamps and idle > a.boot_timeout) or (stamps and idle > max(600, 4 * a.test_timeout)) \
                         or time.monotonic() - started > a.run_timeout:
                     status = "timeout"
-                    runner._kill_group(proc)
+                    guests.kill_group(proc)
                     break
         states = {}
         for line in progress.read_text().splitlines() if progress.exists() else []:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import junit, klog, ktap, vm
+from . import guests, junit, klog, ktap, vm
 from .results import Run, RunInfo, TestResult
 
 
@@ -158,16 +157,7 @@ class Session:
     _attempt_started = 0.0
 
 
-def _kill_group(p: subprocess.Popen) -> None:
-    try:
-        os.killpg(p.pid, signal.SIGTERM)
-        p.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
+_kill_group = guests.kill_group
 
 
 def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None) -> list[str]:
@@ -196,8 +186,7 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
     suite_started = 0.0
     booted = 0.0
     with open(console, "ab") as con:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT,
-                             start_new_session=True, env=env)
+        p = guests.start(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT, env=env)
         status = None
         while True:
             try:
@@ -207,6 +196,7 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
             for ev in tail.read():
                 session.handle(ev)
             if rc is not None:
+                guests.forget(p)
                 break
             now = time.monotonic()
             if session.sessions == before:

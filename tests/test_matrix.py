@@ -242,6 +242,34 @@ def test_a_worker_that_raises_does_not_lose_the_others(tmp_path, monkeypatch):
     assert Run.load(str(tmp_path / "m" / "k-6.1" / "results.json")).run.harness_status == "harness-error"
 
 
+def test_an_interrupt_stops_the_other_kernels_guests(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during a multi-kernel run: the main thread stops every worker's guest before
+    the pool waits for the workers, so the command ends now, not when the guests would."""
+    import sys
+
+    from harness import guests
+    fake_targets(monkeypatch)
+    started = []
+
+    def execute(target, results_dir, opts):
+        if target.name == "k-6.12":
+            time.sleep(1)
+            raise KeyboardInterrupt          # what the user's Ctrl-C looks like to the pool
+        p = guests.start([sys.executable, "-c", "import time; time.sleep(120)"])
+        started.append(p)
+        p.wait()
+        return Run(run=RunInfo(target=target.name, kernel_release=target.release))
+
+    monkeypatch.setattr(runner, "execute", execute)
+    monkeypatch.setenv("AFALG_JOBS", "2")
+    t0 = time.monotonic()
+    rc = cli.main(["run", "--kernel", "k-6.12", "--kernel", "k-6.1", "--suite", "smoke",
+                   "--results", str(tmp_path / "m")])
+    assert rc == 130 and time.monotonic() - t0 < 60
+    assert started and started[0].poll() is not None
+    assert "stopped 1 running guest" in capsys.readouterr().err
+
+
 def cli_args(tmp_path):
     import argparse
     p = argparse.ArgumentParser()
