@@ -15,8 +15,9 @@ Settings come from the environment (never from libFuzzer's flags):
                         (default 30; a libFuzzer crash artifact)
   AFALG_FUZZ_CRASH_HOOK=1 inside a virtme-ng guest (virtme in /proc/cmdline): an input
                         starting with CRASH_MAGIC writes 'c' to /proc/sysrq-trigger (self-test);
-                        one starting with WARN_MAGIC logs a synthetic WARNING to /dev/kmsg
-                        when its program made an op socket (a self-test of the non-fatal
+                        one starting with WARN_MAGIC makes a WARNING when its program made an
+                        op socket: a real one through LKDTM where the kernel has it, else a
+                        synthetic report written to /dev/kmsg (a self-test of the non-fatal
                         report path and of minimisation: the reproducer must keep the calls
                         up to a successful accept, and may drop the rest)
   AFALG_FUZZ_KMSG_WATCH=0  do not read /dev/kmsg after each input (default: read it in a
@@ -41,6 +42,7 @@ from .coverage import Feedback
 CRASH_MAGIC = b"AFALG-FUZZ-SYSRQ-CRASH"
 WARN_MAGIC = b"AFALG-FUZZ-KMSG-WARN"
 SELFTEST_FRAME = "afalg_fuzz_selftest_warn+0x0/0x10"
+LKDTM = "/sys/kernel/debug/provoke-crash/DIRECT"
 
 
 class KernelReport(AssertionError):
@@ -168,6 +170,13 @@ def warn_hook(data: bytes, outcomes) -> None:
         return
     if not any(o[0] == "accept" and o[-1] == "ok" for o in outcomes):
         return
+    if os.path.exists(LKDTM):           # a kernel built with LKDTM (kasan-6.12): a real WARN
+        try:
+            with open(LKDTM, "w") as f:
+                f.write("WARNING\n")
+            return
+        except OSError:
+            pass
     lines = [f"WARNING: CPU: 0 PID: {os.getpid()} at fuzz/engine.py:1 {SELFTEST_FRAME} (synthetic: --crash-hook)",
              "Call Trace:", f" {SELFTEST_FRAME}", " af_alg_accept+0x0/0x10"]
     try:

@@ -112,7 +112,17 @@ def test_kcov_fragment_has_what_the_fuzzers_need():
         assert want[opt] == "y", opt
 
 
-@pytest.mark.parametrize("argv", [["build-kernel", "kcov-6.12", "--dry-run"]])
+def test_kasan_build_layers_its_fragment_on_the_kcov_one():
+    b = build_kernel.BUILDS["kasan-6.12"]
+    assert b.fragments == ("kcov.config", "kasan.config")
+    text = b.fragment_text()
+    assert text.index("CONFIG_KCOV=y") < text.index("CONFIG_KASAN=y")
+    want = build_kernel.fragment_lines(build_kernel.VMS_DIR / "kasan.config")
+    assert want["CONFIG_KASAN"] == "y" and want["CONFIG_LKDTM"] == "y"
+    assert {"KASAN", "LKDTM", "KCOV"} <= set(b.needs)
+
+
+@pytest.mark.parametrize("argv", [["build-kernel", "kcov-6.12", "--dry-run"], ["build-kernel", "kasan-6.12", "--dry-run"]])
 def test_build_kernel_dry_run(argv, capsys):
     assert cli.main(argv) == 0
     out = capsys.readouterr().out

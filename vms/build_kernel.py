@@ -40,17 +40,27 @@ BUILD_DEPS = ["flex", "bison", "bc", "libelf-dev", "libssl-dev", "build-essentia
 class Build:
     name: str
     source_package: str          # Debian package shipping /usr/src/<package>.tar.xz
-    fragment: str                # config fragment in vms/
+    fragments: tuple[str, ...]   # config fragments in vms/, applied in order (later lines win)
     needs: tuple[str, ...]       # options the booted target must have
     notes: str
 
+    @property
+    def fragment(self) -> str:
+        return " + ".join(self.fragments)
 
+    def fragment_text(self) -> str:
+        return "".join((VMS_DIR / f).read_text().rstrip("\n") + "\n" for f in self.fragments)
+
+
+_KCOV_NEEDS = ("KCOV", "KCOV_ENABLE_COMPARISONS", "DEBUG_FS", "CRYPTO_USER_API_HASH",
+               "CRYPTO_USER_API_SKCIPHER", "CRYPTO_USER_API_AEAD", "CRYPTO_USER_API_RNG")
 BUILDS = {b.name: b for b in [
-    Build("kcov-6.12", "linux-source-6.12", "kcov.config",
-          ("KCOV", "KCOV_ENABLE_COMPARISONS", "DEBUG_FS", "CRYPTO_USER_API_HASH",
-           "CRYPTO_USER_API_SKCIPHER", "CRYPTO_USER_API_AEAD", "CRYPTO_USER_API_RNG"),
+    Build("kcov-6.12", "linux-source-6.12", ("kcov.config",), _KCOV_NEEDS,
           "Debian's 6.12 source with KCOV and the algif interfaces and algorithms built in "
           "(vms/kcov.config); for afalg-conform fuzz."),
+    Build("kasan-6.12", "linux-source-6.12", ("kcov.config", "kasan.config"), _KCOV_NEEDS + ("KASAN", "LKDTM"),
+          "kcov-6.12 plus KASAN (generic, inline) and LKDTM (vms/kasan.config): memory-safety "
+          "reports as crashes, and real kernel WARN/oops self-tests; about 2x slower."),
 ]}
 
 
@@ -115,8 +125,13 @@ def source_tarball(b: Build) -> Path:
     return tar
 
 
+def source_owner(b: Build) -> str:
+    """One unpacked tree per source package, kept by its first build (builds use O= folders)."""
+    return next(x.name for x in BUILDS.values() if x.source_package == b.source_package)
+
+
 def unpack(b: Build, tar: Path) -> Path:
-    d = build_dir(b.name)
+    d = build_dir(source_owner(b))
     src = d / "src"
     stamp = d / "src.unpacked"
     if stamp.exists() and stamp.read_text() == str(tar.stat().st_mtime):
@@ -158,10 +173,11 @@ def read_config(path: Path) -> dict[str, str]:
 
 def configure(b: Build, src: Path, out: Path) -> list[str]:
     """Write out/.config; returns fragment options that did not survive olddefconfig."""
-    frag = VMS_DIR / b.fragment
     out.mkdir(parents=True, exist_ok=True)
+    frag = out / ".afalg-fragment.config"     # the build's fragments, concatenated
+    text = b.fragment_text()
+    frag.write_text(text)
     stamp = out / ".afalg-fragment"
-    text = frag.read_text()
     if not ((out / ".config").exists() and stamp.exists() and stamp.read_text() == text):
         _log(f"configuring: virtme-configkernel --defconfig --custom {frag} O={out}")
         subprocess.run(["virtme-configkernel", "--defconfig", "--custom", str(frag), f"O={out}"],
@@ -226,8 +242,8 @@ def build(name: str, jobs: int = 2, dry_run: bool = False) -> Path:
     d = build_dir(name)
     out = d / "out"
     if dry_run:
-        print(f"source:    /usr/src/{b.source_package}.tar.xz -> {d / 'src'}")
-        print(f"config:    virtme-configkernel --defconfig --custom {VMS_DIR / b.fragment} O={out}")
+        print(f"source:    /usr/src/{b.source_package}.tar.xz -> {build_dir(source_owner(b)) / 'src'}")
+        print(f"config:    virtme-configkernel --defconfig --custom <{' + '.join(str(VMS_DIR / f) for f in b.fragments)}> O={out}")
         print(f"make:      nice -n 19 make -j{jobs} O={out} bzImage")
         print(f"publish:   {d / 'bzImage'}; target [{name}] in {CACHE_DIR / 'targets.toml'}")
         return d / "bzImage"
