@@ -86,14 +86,23 @@ class Symbols:
         i = bisect.bisect_right(self.addrs, pc) - 1
         return self.names[i] if i >= 0 else None
 
+    # names of af_alg.c and algif_*.c functions (the anchors may not be the outermost ones)
+    _AFALG_NAME = re.compile(r"^_*(aead|algif|af_alg|alg_|rng_|hash_|skcipher_|crypto_aead_copy)")
+
     def range_of(self, anchors: set[str]) -> tuple[int, int] | None:
         idx = [i for i, n in enumerate(self.names) if n in anchors]
         if not idx:
             return None
         lo, hi = min(idx), max(idx)
-        # the last anchor is not necessarily the last function of algif_aead.c
-        tail = re.compile(r"^_*(aead|algif|af_alg|alg_|rng_|hash_|skcipher_|crypto_aead_copy)")
-        while hi + 1 < len(self.names) and tail.match(self.names[hi + 1]):
+        # Extend both ways over neighbouring af_alg/algif functions. Kernels built with
+        # function padding put a `__pfx_<name>` symbol before each function: skip those
+        # (they belong to the function that follows), but stop at a foreign function.
+        def member(i: int) -> bool:
+            n = self.names[i]
+            return bool(self._AFALG_NAME.match(n.removeprefix("__pfx_")))
+        while lo - 1 >= 0 and member(lo - 1):
+            lo -= 1
+        while hi + 1 < len(self.names) and member(hi + 1):
             hi += 1
         end = self.addrs[hi + 1] if hi + 1 < len(self.addrs) else self.addrs[hi] + 0x1000
         return self.addrs[lo], end
@@ -277,6 +286,7 @@ class Feedback:
             "distinct_afalg_pcs": len(self.afalg_pcs),
             "afalg_range": [hex(x) for x in self.afalg_range] if self.afalg_range else None,
             "afalg_functions": self._afalg_functions(),
+            "afalg_pc_list": sorted(hex(pc) for pc in self.afalg_pcs),
             "kcov_truncated": self.kcov.truncated if self.kcov else 0,
             "timing": {k: round(v, 2) for k, v in self.timing.items()},
             "outcome_list": sorted("|".join(k) for k in self.outcomes),

@@ -63,6 +63,20 @@ class Campaign:
         return set(self.stats[name].get("outcome_list", []))
 
     @property
+    def afalg_sites(self) -> int | None:
+        """KCOV call sites in af_alg/algif_* of the target, if `build-kernel` recorded them
+        for the same range the guest used."""
+        try:
+            from . import vm
+            t = vm.resolve_target(self.summary.get("target", ""))
+            info = json.loads((Path(t.image).parent / "build.json").read_text())
+            sites = info["afalg_kcov_sites"]
+        except Exception:       # noqa: BLE001 - any failure only means: no denominator
+            return None
+        ranges = {tuple(st.get("afalg_range") or ()) for st in self.stats.values()} - {()}
+        return sites["sites"] if ranges == {tuple(sites["range"])} else None
+
+    @property
     def kernel(self) -> str:
         return self.summary.get("kernel_release") or self.summary.get("target") or "?"
 
@@ -107,6 +121,8 @@ def report(campaigns: list[Campaign], list_outcomes: bool = False) -> str:
             if n not in c.stats:
                 continue
             r = c.row(n)
+            if r["afalg_pcs"] and c.afalg_sites:
+                r["afalg_pcs"] = f"{r['afalg_pcs']:,} of {c.afalg_sites:,}"
             mode = r["mode"] + (" (fed)" if r["fed"] else " (not fed)" if r["mode"].startswith("kcov") else "")
             out.append(f"| {c.label} | {c.kernel} | {mode} | " + " | ".join(_fmt(r[k]) for k, _h in cols) + " |")
         out.append("")

@@ -55,3 +55,21 @@ def test_a_folder_without_stats_or_with_corrupt_stats_is_named(tmp_path, capsys)
 def test_a_missing_folder_is_named(tmp_path, capsys, missing):
     assert cli.main(["fuzz-report", str(tmp_path / missing)]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_af_alg_pcs_are_shown_against_the_builds_kcov_sites(tmp_path, monkeypatch, capsys):
+    from harness import vm
+    kdir = tmp_path / "kernel"
+    kdir.mkdir()
+    (kdir / "build.json").write_text(json.dumps({"afalg_kcov_sites": {"range": ["0x10", "0x20"], "sites": 658}}))
+    monkeypatch.setattr(vm, "resolve_target", lambda name: vm.Target(name, str(kdir / "bzImage")))
+    d = _campaign(tmp_path, "fed", {"bind|hash|none|ok"}, afalg={"alg_bind": 3})
+    st = json.loads((d / "stats-fuzz_setsockopt.json").read_text())
+    st["afalg_range"] = ["0x10", "0x20"]
+    (d / "stats-fuzz_setsockopt.json").write_text(json.dumps(st))
+    assert cli.main(["fuzz-report", str(d)]) == 0
+    assert "| 3 of 658 |" in capsys.readouterr().out
+    st["afalg_range"] = ["0x10", "0x30"]            # another range: no denominator
+    (d / "stats-fuzz_setsockopt.json").write_text(json.dumps(st))
+    assert cli.main(["fuzz-report", str(d)]) == 0
+    assert "| 3 |" in capsys.readouterr().out

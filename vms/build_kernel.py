@@ -217,6 +217,25 @@ def make(out: Path, src: Path, jobs: int) -> dict:
             "maxrss_kib": after.ru_maxrss}
 
 
+def afalg_kcov_sites(vmlinux: Path, system_map: Path) -> dict | None:
+    """How many KCOV call sites af_alg.c and algif_*.c have: the denominator of the
+    fuzzers' 'distinct af_alg/algif PCs'. The range is the one fuzz/coverage.py uses;
+    the sites are the calls to __sanitizer_cov_trace_pc inside it (objdump)."""
+    sys.path.insert(0, str(VMS_DIR.parent))
+    from fuzz.coverage import AFALG_ANCHORS, Symbols
+    syms = Symbols(str(system_map))
+    rng = syms.range_of(AFALG_ANCHORS) if syms.ok else None
+    if not rng or not vmlinux.exists() or not shutil.which("objdump"):
+        return None
+    r = subprocess.run(["objdump", "-d", "--no-show-raw-insn", f"--start-address={rng[0]:#x}",
+                        f"--stop-address={rng[1]:#x}", str(vmlinux)], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    sites = [line.split(":")[0].strip() for line in r.stdout.splitlines()
+             if "<__sanitizer_cov_trace_pc>" in line and "call" in line]
+    return {"range": [hex(rng[0]), hex(rng[1])], "sites": len(sites)}
+
+
 def target_entry(b: Build, image: Path) -> str:
     needs = ", ".join(f'"{n}"' for n in b.needs)
     return (f'["{b.name}"]\nkind = "build"\nimage = "{image}"\nneeds = [{needs}]\n'
@@ -261,7 +280,9 @@ def build(name: str, jobs: int = 2, dry_run: bool = False) -> Path:
     shutil.copy2(out / "System.map", d / "System.map")
     shutil.copy2(out / ".config", d / "config")
     release = (out / "include" / "config" / "kernel.release").read_text().strip()
+    sites = afalg_kcov_sites(out / "vmlinux", d / "System.map")
     info = {"name": name, "release": release, "image": str(image), "bytes": image.stat().st_size,
+            "afalg_kcov_sites": sites,
             "fragment": b.fragment, "dropped_options": dropped, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **times}
     (d / "build.json").write_text(json.dumps(info, indent=2) + "\n")
