@@ -3,8 +3,9 @@
 Reads the results folders `afalg-conform fuzz` wrote (stats-NAME.json from the guest,
 fuzz-NAME.log from libFuzzer, summary.json from the host) and prints, per fuzzer:
 executions, rate, corpus, kernel PCs per input, distinct kernel PCs and distinct
-af_alg/algif PCs (KCOV kernels), and the number of distinct outcomes -- (call, detail,
-length class, errno) -- each campaign reached. With --outcomes it lists them, grouped by
+af_alg/algif PCs (KCOV kernels; "of N" when build-kernel counted the range's KCOV sites),
+and the number of distinct outcomes -- (call, detail, length class, errno) -- each
+campaign reached, and how many of them are setsockopt (option, length class, errno). With --outcomes it lists them, grouped by
 call and detail: `setsockopt ALG_SET_KEY: 0 ENOPROTOOPT | <16 EBUSY ENOSYS ok | 16 ok`.
 With two folders it also lists the outcomes only one of them reached, which is how the
 with/without-kernel-feedback comparison of issue 4 is read.
@@ -55,7 +56,9 @@ class Campaign:
         secs = st.get("seconds") or 0
         return {"execs": execs, "seconds": secs, "rate": round(st.get("execs", 0) / secs, 1) if secs else 0.0,
                 "corpus": lp["corpus"], "mode": st.get("mode", "?"), "fed": st.get("fed", False),
-                "outcomes": len(st.get("outcome_list", [])), "pcs_per_input": st.get("pcs_per_input", 0),
+                "outcomes": len(st.get("outcome_list", [])),
+                "setsockopt": sum(1 for o in st.get("outcome_list", []) if o.startswith("setsockopt|")),
+                "pcs_per_input": st.get("pcs_per_input", 0),
                 "distinct_pcs": st.get("distinct_pcs", 0), "afalg_pcs": st.get("distinct_afalg_pcs", 0),
                 "afalg_functions": len(st.get("afalg_functions", {}))}
 
@@ -110,7 +113,7 @@ def report(campaigns: list[Campaign], list_outcomes: bool = False) -> str:
     out = []
     names = [n for n in FUZZERS if any(n in c.stats for c in campaigns)]
     cols = [("execs", "execs"), ("seconds", "s"), ("rate", "execs/s"), ("corpus", "corpus"),
-            ("outcomes", "outcomes"), ("pcs_per_input", "PCs/input"), ("distinct_pcs", "kernel PCs"),
+            ("outcomes", "outcomes"), ("setsockopt", "of which setsockopt"), ("pcs_per_input", "PCs/input"), ("distinct_pcs", "kernel PCs"),
             ("afalg_pcs", "af_alg/algif PCs")]
     for n in names:
         out.append(f"## {n.removeprefix('fuzz_')}")

@@ -36,7 +36,7 @@ def test_two_campaigns_are_compared(tmp_path, capsys):
                   fed=False, afalg={"alg_bind": 2}, execs=200)
     assert cli.main(["fuzz-report", str(a), str(b), "--outcomes"]) == 0
     out = capsys.readouterr().out
-    assert "| fed | 6.12.117 | kcov (fed) | 100 | 50.0 | 2.0 | 42 | 2 | 3000.5 | 2,500 | 5 |" in out
+    assert "| fed | 6.12.117 | kcov (fed) | 100 | 50.0 | 2.0 | 42 | 2 | 1 | 3000.5 | 2,500 | 5 |" in out
     assert "| measure | 6.12.117 | kcov-measure (not fed) | 200 |" in out
     assert "outcomes reached by both: 1; only fed: 1; only measure: 1" in out
     assert "only fed: hash_accept" in out
