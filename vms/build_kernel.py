@@ -60,7 +60,7 @@ BUILDS = {b.name: b for b in [
           "(vms/kcov.config); for afalg-conform fuzz."),
     Build("kasan-6.12", "linux-source-6.12", ("kcov.config", "kasan.config"), _KCOV_NEEDS + ("KASAN", "LKDTM"),
           "kcov-6.12 plus KASAN (generic, inline) and LKDTM (vms/kasan.config): memory-safety "
-          "reports as crashes, and real kernel WARN/oops self-tests; about 2x slower."),
+          "reports as crashes, and real kernel WARN self-tests through LKDTM."),
 ]}
 
 
