@@ -39,8 +39,12 @@ OUTCOME_COUNTERS = 1 << 12
 # splice plumbing. Interpreter noise (page faults, allocator, scheduler) is left out.
 FILTER_RE = re.compile(
     r"crypto|alg_|_alg|aes|sha|ghash|gcm|ccm|xts|cbc|ecb|ctr|chacha|poly1305|hmac|cmac|xcbc"
-    r"|drbg|jent|rng|skcipher|aead|ahash|shash|hash_|scatterwalk|sg_|sock|skb|splice|pipe"
+    r"|drbg|rng|skcipher|aead|ahash|shash|hash_|scatterwalk|sg_|sock|skb|splice|pipe"
     r"|fpu|cryptd|simd|iov_iter|msg|cmsg|accept|bind|setsockopt|authenc|seqiv|keyring|key_")
+# Coverage that is noise, not progress: jitterentropy's sampling loops take timing-dependent
+# paths, so every drbg seeding looks "new" and kernel feedback filled a sequence campaign's
+# corpus with rng binds (30% of inputs, 53,000 PCs each, 1.9 execs/s; 2026-11-27 run).
+NOISE_RE = re.compile(r"^jent_|jitterentropy")
 # The AF_ALG core and its four interfaces (crypto/af_alg.c, algif_*.c) for statistics:
 # functions between the first and last of these anchors in the (link-ordered) text.
 AFALG_ANCHORS = {"af_alg_release", "af_alg_sendmsg", "af_alg_accept", "alg_bind", "alg_setsockopt",
@@ -254,7 +258,7 @@ class Feedback:
                     keep = True
                 else:
                     name = filt.name_of(pc) or ""
-                    keep = bool(FILTER_RE.search(name))
+                    keep = bool(FILTER_RE.search(name)) and not NOISE_RE.search(name)
                 cache[pc] = keep
                 self.distinct_pcs.add(pc)
                 if rng and rng[0] <= pc < rng[1]:

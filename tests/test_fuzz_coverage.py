@@ -26,6 +26,8 @@ ffffffffa1003780 t __pfx_aead_recvmsg_nokey
 ffffffffa1003790 t aead_recvmsg_nokey
 ffffffffa10037f0 t __pfx_asymmetric_key_eds_op
 ffffffffa1003800 T asymmetric_key_eds_op
+ffffffffa1003900 t jent_measure_jitter
+ffffffffa1003a00 t drbg_kcapi_random
 ffffffffa1004000 t sha256_update [sha256_generic]
 """
 OFF = 0xFFFFFFFFA1000000 - coverage.Symbols.CANONICAL_TEXT
@@ -73,6 +75,9 @@ def test_pc_filter_edges_and_statistics(syms):
     assert len(fb.input_edges) == 3               # do_page_fault is filtered out
     assert fb.pc_cache[0xFFFFFFFF81001010] is False
     assert all(0 <= e < coverage.EDGE_COUNTERS for e in fb.input_edges)
+    fb._pcs([0xFFFFFFFF81003910, 0xFFFFFFFF81003A10])
+    assert fb.pc_cache[0xFFFFFFFF81003910] is False      # jitterentropy: timing noise, not fed
+    assert fb.pc_cache[0xFFFFFFFF81003A10] is True
     assert fb.snapshot()["afalg_functions"] == {"af_alg_sendmsg": 1, "alg_bind": 1}
 
 
