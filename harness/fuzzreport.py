@@ -88,6 +88,11 @@ def _len_key(c: str) -> tuple:
     return (_LEN_ORDER.index(c) if c in _LEN_ORDER else len(_LEN_ORDER), c)
 
 
+def _printable(text: str) -> str:
+    """Details can hold the fuzzer's bytes (a NUL inside a bind type): escape them."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def group_outcomes(outcomes: set[str]) -> list[str]:
     """`call detail: lenclass errno errno | lenclass errno` lines, one per (call, detail)."""
     by: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -101,7 +106,7 @@ def group_outcomes(outcomes: set[str]) -> list[str]:
     lines = []
     for (call, detail), lens in sorted(by.items()):
         cells = " | ".join(f"{lc} {' '.join(sorted(e))}" for lc, e in sorted(lens.items(), key=lambda kv: _len_key(kv[0])))
-        lines.append(f"{call} {detail}: {cells}")
+        lines.append(_printable(f"{call} {detail}: {cells}"))
     return lines
 
 

@@ -24,8 +24,9 @@ def _campaign(root, name, outcomes, mode="kcov", fed=True, afalg=None, execs=100
 def test_outcomes_are_grouped_by_call_and_detail_in_length_order():
     lines = fuzzreport.group_outcomes({"setsockopt|ALG_SET_KEY|16|ok", "setsockopt|ALG_SET_KEY|0|ENOPROTOOPT",
                                        "setsockopt|ALG_SET_KEY|<16|EINVAL", "setsockopt|ALG_SET_KEY|<16|EBUSY",
-                                       "socket|SOCK_SEQPACKET|SOCK_CLOEXEC|none|ok"})
-    assert lines == ["setsockopt ALG_SET_KEY: 0 ENOPROTOOPT | <16 EBUSY EINVAL | 16 ok",
+                                       "socket|SOCK_SEQPACKET|SOCK_CLOEXEC|none|ok", "bind|skcipher\x00x|0|EINVAL"})
+    assert lines == ["bind skcipher\\x00x: 0 EINVAL",
+                     "setsockopt ALG_SET_KEY: 0 ENOPROTOOPT | <16 EBUSY EINVAL | 16 ok",
                      "socket SOCK_SEQPACKET|SOCK_CLOEXEC: none ok"]
 
 
