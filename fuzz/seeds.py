@@ -107,7 +107,8 @@ def seeds() -> dict[str, dict[str, bytes]]:
 
 def selftest_warn_input(fuzzer: str) -> bytes:
     """An input for the opt-in warn hook (fuzz.engine.WARN_MAGIC): a program that makes an op
-    socket and then does more, so minimisation has calls to drop and calls it must keep."""
+    socket and then does more, so minimisation has calls to drop (the key, the request) and
+    calls it must keep (socket, bind, accept)."""
     from .engine import WARN_MAGIC
     fuzzer = decoders.canonical(fuzzer)
     if fuzzer == "fuzz_setsockopt":
