@@ -173,8 +173,8 @@ def main(argv=None) -> int:
         out("# this input triggers the opt-in crash hook: write 'c' to /proc/sysrq-trigger")
         out("open('/proc/sysrq-trigger', 'w').write('c')")
     elif data.startswith(WARN_MAGIC):
-        out("# this input triggers the opt-in warn hook: a synthetic WARNING in /dev/kmsg once the")
-        out("# program has made an op socket (a successful accept)")
+        out("# this input triggers the opt-in warn hook: once the program has made an op socket (a")
+        out("# successful accept), a WARNING (LKDTM's where the kernel has it, else a synthetic one in /dev/kmsg)")
     out(prog.to_python())
     attempt = Attempt(data, float(os.environ.get("AFALG_FUZZ_STUCK", "30")))
     out("# running it in a child process (a panic here means: not minimisable in one guest)")
