@@ -121,7 +121,6 @@ class Journal:
                     pass
 
 
-
 JOURNAL_MAGIC = b"AFJ1"
 
 
@@ -300,12 +299,7 @@ def main(name: str, argv: list[str] | None = None) -> None:
     if os.environ.get("AFALG_FUZZ_WARMUP", "1") == "1":
         print(f"{name}: " + warm_up(names, os.environ.get("AFALG_FUZZ_NO_AUTOLOAD") == "1"),
               file=sys.stderr, flush=True)
-    watch = kmsg_watch()
-    if watch is not None:
-        early = watch.problem()       # drop what the boot and the warm-up logged, but say it
-        if early:
-            print(f"{name}: the kernel reported a problem before fuzzing started: {early}",
-                  file=sys.stderr, flush=True)
+    watch = kmsg_watch()              # from the log's end: what the inputs cause, not the warm-up
     state = {"started": False, "watchdog": None}
     print(f"{name}: {fb.describe()}; {len(names.static)} static + {len(names.runtime)} runtime names",
           file=sys.stderr, flush=True)

@@ -52,23 +52,13 @@ def fuzzer_of(path: str) -> str | None:
     return None
 
 
-def run_inline(prog: Program) -> tuple[list[str], str | None]:
-    ex = Executor()
-    try:
-        return ex.run(prog), None
-    except AssertionError as e:
-        return [], f"{type(e).__name__}: {e}"
-
-
 class Attempt:
     """Runs programs in forked children and watches /dev/kmsg around each one."""
 
     def __init__(self, data: bytes, timeout: float = 30.0):
         self.data = data
         self.timeout = timeout
-        self.watch = kmsg_watch()
-        if self.watch is not None:
-            self.watch.problem()        # start from now
+        self.watch = kmsg_watch()       # reads from the end of the log: only what comes next
 
     def __call__(self, prog: Program) -> tuple[list[str], str | None]:
         r, w = os.pipe()
@@ -135,7 +125,7 @@ def same_failure(a: str, b: str | None) -> bool:
     return a.split(":")[0] == b.split(":")[0]
 
 
-def minimize(prog: Program, failure: str, run=run_inline, log=None) -> Program:
+def minimize(prog: Program, failure: str, run, log=None) -> Program:
     calls = list(prog.calls)
     i = len(calls) - 1
     while i >= 0:

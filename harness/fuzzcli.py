@@ -53,9 +53,6 @@ def canonical(name: str) -> str:
 
 # -- crash signatures -------------------------------------------------------------------------
 
-kernel_signature = klog.signature      # (signature, excerpt) of the first kernel problem
-
-
 def python_signature(log_text: str) -> str | None:
     """The exception of a libFuzzer 'Uncaught Python exception' report."""
     m = re.search(r"=== Uncaught Python exception: ===\n(.*?)\n", log_text)
@@ -203,7 +200,7 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
         print(f"afalg-conform: {name}: {'new' if new else 'duplicate'} crash {sig!r} -> {path}", file=sys.stderr)
     # Kernel-level: the guest died or the console shows a problem
     lines = console.read_text(errors="replace").splitlines() if console.exists() else []
-    ks = kernel_signature(lines)
+    ks = klog.signature(lines)
     finished = {n for n, v in guest.get("fuzzers", {}).items()}
     # a report on the console that the guest survived and already saved with its input is
     # not a second crash
@@ -212,9 +209,8 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
         running = [n for n in names if n not in finished]
         culprit = running[0] if running else (names[-1] if names else "unknown")
         journal = results / f"journal-{culprit}"
-        data = journal.read_bytes() if journal.exists() else b""
-        if data[:4] == b"AFJ1" and len(data) >= 8:       # fuzz.engine's journal record
-            data = data[8:8 + int.from_bytes(data[4:8], "little")]
+        from fuzz.engine import read_journal
+        data = read_journal(journal.read_bytes()) if journal.exists() else b""
         if ks is None:
             sig, excerpt = (f"{'timeout' if rc is None else 'guest-died'}: no kernel report on the console",
                             lines[-30:])
@@ -323,6 +319,12 @@ def cmd_fuzz(a) -> int:
     return 1 if sum(counts.values()) else 0
 
 
+def _say_reproduced(what: str, sig: str, meta: dict) -> None:
+    same = meta.get("signature") == sig
+    print(f"afalg-conform: reproduced a {what}: {sig}" +
+          (" (same signature as recorded)" if same else f" (recorded: {meta.get('signature')})" if meta else ""))
+
+
 def cmd_reproduce(a) -> int:
     src = Path(a.reproduce).resolve()
     if not src.exists():
@@ -359,22 +361,17 @@ def cmd_reproduce(a) -> int:
         rj = json.loads((results / "replay.json").read_text())
     except (OSError, ValueError):
         rj = {}
-    ks = kernel_signature(lines)
+    ks = klog.signature(lines)
     if (ks or rc == 255 or rc is None) and not rj:      # the guest died before the replay finished
         sig = ks[0] if ks else ("timeout: the guest hung" if rc is None else "guest-died: no kernel report")
-        same = meta.get("signature") == sig
-        print(f"afalg-conform: reproduced a kernel crash: {sig}" +
-              (" (same signature as recorded)" if same else f" (recorded: {meta.get('signature')})" if meta else ""))
+        _say_reproduced("kernel crash", sig, meta)
         if a.minimize:
             print("afalg-conform: not minimised: the crash stops the kernel even without panic_on_warn/"
                   "oops=panic, so every try would need a fresh guest")
         return 1
     failure = rj.get("failure")
     if failure and failure.startswith("KernelReport: "):
-        sig = failure.removeprefix("KernelReport: ")
-        same = meta.get("signature") == sig
-        print(f"afalg-conform: reproduced a kernel report: {sig}" +
-              (" (same signature as recorded)" if same else f" (recorded: {meta.get('signature')})" if meta else ""))
+        _say_reproduced("kernel report", failure.removeprefix("KernelReport: "), meta)
         return 1
     if failure:
         print(f"afalg-conform: reproduced an oracle failure: {failure}")

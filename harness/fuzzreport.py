@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from functools import cached_property
 from pathlib import Path
 
+from . import vm
 from .fuzzcli import FUZZERS, parse_log
 from .vm import HarnessError
 
@@ -59,18 +61,16 @@ class Campaign:
                 "outcomes": len(st.get("outcome_list", [])),
                 "setsockopt": sum(1 for o in st.get("outcome_list", []) if o.startswith("setsockopt|")),
                 "pcs_per_input": st.get("pcs_per_input", 0),
-                "distinct_pcs": st.get("distinct_pcs", 0), "afalg_pcs": st.get("distinct_afalg_pcs", 0),
-                "afalg_functions": len(st.get("afalg_functions", {}))}
+                "distinct_pcs": st.get("distinct_pcs", 0), "afalg_pcs": st.get("distinct_afalg_pcs", 0)}
 
     def outcomes(self, name: str) -> set[str]:
         return set(self.stats[name].get("outcome_list", []))
 
-    @property
+    @cached_property
     def afalg_sites(self) -> int | None:
         """KCOV call sites in af_alg/algif_* of the target, if `build-kernel` recorded them
         for the same range the guest used."""
         try:
-            from . import vm
             t = vm.resolve_target(self.summary.get("target", ""))
             info = json.loads((Path(t.image).parent / "build.json").read_text())
             sites = info["afalg_kcov_sites"]

@@ -123,14 +123,11 @@ def clauses_of(item) -> list[str]:
     return out
 
 
-KmsgReader = klog.KmsgReader     # shared with the fuzzers (fuzz/engine.py)
-
-
 class EventStream:
     def __init__(self, config, path: str):
         self.config = config
         self.f = open(path, "a", buffering=1)
-        self.kmsg = KmsgReader()
+        self.kmsg = klog.KmsgReader()
         self.timeout = config.getoption("--afalg-test-timeout")
         self.current: dict | None = None
         self.reports: dict[str, dict] = {}
@@ -169,7 +166,7 @@ class EventStream:
     def pytest_runtest_logstart(self, nodeid, location):
         name = ktap_name(nodeid)
         self.kmsg.read()   # drop anything logged between tests
-        KmsgReader.mark(f"start {name}")
+        klog.KmsgReader.mark(f"start {name}")
         self.emit(event="start", id=nodeid, name=name)
         self.started_at[nodeid] = time.monotonic()
         self.reports[nodeid] = {"outcome": "pass", "reason": "", "longrepr": ""}
@@ -241,7 +238,7 @@ class EventStream:
             st["outcome"] = "fail"
             st["reason"] = f"kernel reported {problems[0]['kind']}: {problems[0]['line']}"[:300]
         rec = item_rec or Recorder()
-        KmsgReader.mark(f"end {ktap_name(nodeid)}")
+        klog.KmsgReader.mark(f"end {ktap_name(nodeid)}")
         self.emit(event="result", id=nodeid, name=ktap_name(nodeid), outcome=st["outcome"],
                   reason=st["reason"], longrepr=st.get("longrepr", ""),
                   clauses=sorted(set(self._clauses.get(nodeid, [])) | rec.clauses),

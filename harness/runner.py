@@ -157,9 +157,6 @@ class Session:
     _attempt_started = 0.0
 
 
-_kill_group = guests.kill_group
-
-
 def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None) -> list[str]:
     args = ["--suite", opts.suite, "--events", events_name, "--test-timeout", str(opts.test_timeout)]
     if skip_file:
@@ -211,7 +208,7 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
                 if now - suite_started > opts.run_timeout:
                     status = "timeout"
             if status:
-                _kill_group(p)
+                guests.kill_group(p)
                 rc = p.returncode
                 for ev in tail.read():
                     session.handle(ev)

@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from harness import cli, fuzzcli
+from harness import cli, fuzzcli, klog
 from vms import build_kernel
 
 SYSRQ_CONSOLE = """\
@@ -33,17 +33,17 @@ SYSRQ_CONSOLE = """\
 
 
 def test_kernel_signature_uses_the_top_frames():
-    sig, excerpt = fuzzcli.kernel_signature(SYSRQ_CONSOLE.splitlines())
+    sig, excerpt = klog.signature(SYSRQ_CONSOLE.splitlines())
     assert sig.startswith("panic: Kernel panic - not syncing: sysrq triggered crash")
     assert "sysrq_handle_crash < __handle_sysrq.cold < write_sysrq_trigger < proc_reg_write < vfs_write" in sig
     assert any("Call Trace" in x for x in excerpt)
     # timestamps, pids and addresses do not change the signature
     other = SYSRQ_CONSOLE.replace("41.2", "99.9").replace("PID: 321", "PID: 999")
-    assert fuzzcli.kernel_signature(other.splitlines())[0] == sig
+    assert klog.signature(other.splitlines())[0] == sig
 
 
 def test_no_signature_on_a_clean_console():
-    assert fuzzcli.kernel_signature(["[ 1.0] virtme-ng-init: ok", "[ 2.0] NET: Registered PF_ALG"]) is None
+    assert klog.signature(["[ 1.0] virtme-ng-init: ok", "[ 2.0] NET: Registered PF_ALG"]) is None
 
 
 def test_python_signature_from_libfuzzer_report():

@@ -221,7 +221,6 @@ def afalg_kcov_sites(vmlinux: Path, system_map: Path) -> dict | None:
     """How many KCOV call sites af_alg.c and algif_*.c have: the denominator of the
     fuzzers' 'distinct af_alg/algif PCs'. The range is the one fuzz/coverage.py uses;
     the sites are the calls to __sanitizer_cov_trace_pc inside it (objdump)."""
-    sys.path.insert(0, str(VMS_DIR.parent))
     from fuzz.coverage import AFALG_ANCHORS, Symbols
     syms = Symbols(str(system_map))
     rng = syms.range_of(AFALG_ANCHORS) if syms.ok else None
