@@ -98,11 +98,23 @@ def _xts(key, iv, data, encrypt):
     return op.update(data) + op.finalize()
 
 
+def _chacha20_stream(key: bytes, nonce16: bytes, data: bytes) -> bytes:
+    """ChaCha20 with the block counter (word 12) carrying into word 13, as OpenSSL does.
+    cryptography 45+ refuses to run past the 32-bit counter's end, so the stream is cut
+    there and continued with word 12 = 0 and word 13 + 1."""
+    lo, hi = struct.unpack_from("<II", nonce16)
+    first = (2**32 - lo) * 64
+    out = Cipher(algorithms.ChaCha20(key, nonce16), mode=None).encryptor().update(data[:first])
+    if len(data) > first:
+        carried = struct.pack("<II", 0, (hi + 1) & 0xFFFFFFFF) + nonce16[8:]
+        out += Cipher(algorithms.ChaCha20(key, carried), mode=None).encryptor().update(data[first:])
+    return out
+
+
 def _chacha20(key, iv, data, encrypt):
     # The kernel's 16-byte IV is LE32 counter || 96-bit nonce, which is exactly
     # cryptography's 16-byte ChaCha20 nonce.
-    c = Cipher(algorithms.ChaCha20(key, iv), mode=None)
-    return c.encryptor().update(data)
+    return _chacha20_stream(key, iv, data)
 
 
 def _hchacha20(key: bytes, nonce16: bytes) -> bytes:
@@ -125,9 +137,8 @@ def _hchacha20(key: bytes, nonce16: bytes) -> bytes:
 def _xchacha20(key, iv, data, encrypt):
     # The kernel's 32-byte IV: 24-byte nonce || LE64 stream position. ChaCha20 then runs
     # on the HChaCha20 subkey with state words 12..15 = position || nonce[16:24], which is
-    # cryptography's 16-byte ChaCha20 nonce (OpenSSL carries the block counter into word 13).
-    c = Cipher(algorithms.ChaCha20(_hchacha20(key, iv[:16]), iv[24:32] + iv[16:24]), mode=None)
-    return c.encryptor().update(data)
+    # cryptography's 16-byte ChaCha20 nonce (the block counter carries into word 13).
+    return _chacha20_stream(_hchacha20(key, iv[:16]), iv[24:32] + iv[16:24], data)
 
 
 def _gcm(key, iv, aad, data, authsize, encrypt):
