@@ -33,7 +33,7 @@ def cmd_bench(a) -> int:
     if target.is_host:
         raise vm.HarnessError("bench measures guest boots: give a kernel target, not 'host'")
     _, qemu = vm.find_tools()
-    use_kvm, why = vm.probe_kvm(qemu)
+    use_kvm, why = vm.probe_kvm(qemu, target.image)
     accel = "kvm" if use_kvm else "tcg"
     print(f"# target {target.name} {target.release}, {accel} ({why})", flush=True)
     boot = bare_boot(target, use_kvm, a.memory, a.cpus)

@@ -156,7 +156,7 @@ def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, l
         env = None
     else:
         vng, qemu = vm.find_tools()
-        use_kvm, why = vm.probe_kvm(qemu)
+        use_kvm, why = vm.probe_kvm(qemu, target.image)
         cmd = vm.vng_command(vng, target, str(results), _guest_cmd(guest_args), use_kvm, a.memory, a.cpus, append)
         print(f"afalg-conform: booting {target.name} ({target.release}) under {'KVM' if use_kvm else 'TCG'}",
               file=sys.stderr, flush=True)

@@ -374,7 +374,7 @@ def run_batches(target, results: Path, plan: list[dict], a) -> None:
     the next guest resumes after the entry that died."""
     from . import runner, vm
     vng, qemu = vm.find_tools()
-    use_kvm, why = vm.probe_kvm(qemu)
+    use_kvm, why = vm.probe_kvm(qemu, target.image)
     accel = "kvm" if use_kvm else "tcg"
     todo = list(plan)
     n = 0

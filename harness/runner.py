@@ -257,7 +257,7 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         vng = None
     else:
         vng, qemu = vm.find_tools()
-        use_kvm, why = vm.probe_kvm(qemu)
+        use_kvm, why = vm.probe_kvm(qemu, target.image)
         info.accel = "kvm" if use_kvm else "tcg"
         info.accel_reason = why
         say(f"booting {target.name} ({target.release or target.image}) under "

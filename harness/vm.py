@@ -7,13 +7,16 @@ one writable results folder, panic handling, console on stderr).
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
+import select
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,32 +135,63 @@ def newest_package(pattern: str, regex: str | None = None) -> str | None:
     return sorted(names, key=_version_key)[-1] if names else None
 
 
-def bootstrap_packages(names: list[str]) -> list[str]:
+def host_tool_packages() -> list[str]:
+    """Debian packages for the host tools a guest boot needs that are not installed."""
+    return [pkg for tool, pkg in HOST_TOOLS.items() if pkg and not find_tool(tool)]
+
+
+def target_installed(name: str) -> bool:
+    try:
+        resolve_target(name)
+        return True
+    except HarnessError:
+        return False
+
+
+def bootstrap_packages(names: list[str], only_missing: bool = False) -> list[str]:
+    """The apt packages for the host tools and the targets' kernels (newest matching
+    version); with only_missing, just those not installed yet."""
     targets = load_targets()
-    pkgs = ["qemu-system-x86"]
     for n in names:
-        t = targets.get(n)
-        if t is None:
+        if n not in targets:
             raise HarnessError(f"unknown kernel target {n!r}; known: {', '.join(sorted(targets))}")
-        if t.get("package"):
+    pkgs = host_tool_packages() if only_missing else [p for p in HOST_TOOLS.values() if p]
+    for n in names:
+        t = targets[n]
+        if t.get("package") and not (only_missing and target_installed(n)):
             pkgs.append(newest_package(t["package"], t.get("package_regex")) or t["package"])
     return pkgs
 
 
-def bootstrap_command(names: list[str]) -> str:
-    targets = load_targets()
-    pkgs = ["qemu-system-x86"] + [targets[n]["package"] for n in names if targets.get(n, {}).get("package")]
+def bootstrap_command(names: list[str], pkgs: list[str] | None = None) -> str:
+    if pkgs is None:
+        targets = load_targets()
+        pkgs = [p for p in HOST_TOOLS.values() if p] + [
+            targets[n]["package"] for n in names if targets.get(n, {}).get("package")]
     return ("apt-get update && INITRD=No apt-get install -y --no-install-recommends "
             + " ".join(shlex.quote(p) for p in pkgs))
 
 
-def bootstrap(names: list[str], dry_run: bool = False) -> int:
-    """Install qemu and the targets' kernel packages (as root), else print the command."""
-    if os.geteuid() != 0 or dry_run:
+def bootstrap(names: list[str], dry_run: bool = False, if_missing: bool = False) -> int:
+    """Install the host tools and the targets' kernel packages (as root), else print the
+    command. With if_missing, only what is not installed (and nothing at all, not even
+    `apt-get update`, when everything is)."""
+    if if_missing:
+        missing = host_tool_packages() + [
+            load_targets()[n]["package"] for n in names
+            if load_targets().get(n, {}).get("package") and not target_installed(n)]
+        if not missing:
+            print(f"bootstrap: nothing to install (host tools and {', '.join(names)} present)")
+            return 0
+        if os.geteuid() != 0 or dry_run:
+            print(f"missing {', '.join(missing)}; as root run: {bootstrap_command(names, missing)}")
+            return 0 if dry_run else 2
+    elif os.geteuid() != 0 or dry_run:
         print(f"run as root: {bootstrap_command(names)}")
         return 0 if dry_run else 2
+    # apt-cache only knows the newest kernel versions after an update.
     subprocess.run(["apt-get", "update"], check=False, stdout=subprocess.DEVNULL)
-    pkgs = bootstrap_packages(names)
+    pkgs = bootstrap_packages(names, only_missing=if_missing)
     # INITRD=No: vng boots the image directly, so the slow initramfs build is wasted work.
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", INITRD="No")
     r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *pkgs], env=env)
@@ -166,37 +200,109 @@ def bootstrap(names: list[str], dry_run: bool = False) -> int:
 
 # -- accelerator and command line ---------------------------------------------------------------
 
+# Host programs a guest boot needs, and the Debian package that provides each (found by
+# booting from a fresh Debian 12 root: vng builds its initramfs around busybox and runs
+# `file` on the kernel image). vng itself comes from PyPI with the project.
+HOST_TOOLS = {
+    "vng": "",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "busybox": "busybox-static",
+    "file": "file",
+}
+TOOL_FIX = {"vng": "pip install virtme-ng (sh scripts/setup.sh puts it in .venv)"}
+
+
+def tool_path() -> str:
+    """PATH with the running interpreter's folder first: tools installed beside it (a venv's
+    vng) are found without activating the venv, by us and by the tools we start."""
+    here = os.path.dirname(sys.executable)
+    rest = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if d and d != here]
+    return os.pathsep.join([here, *rest])
+
+
+def find_tool(name: str) -> str | None:
+    return shutil.which(name, path=tool_path())
+
+
+def tool_fix(name: str) -> str:
+    pkg = HOST_TOOLS.get(name)
+    return TOOL_FIX.get(name) or (f"apt-get install {pkg}, or sh scripts/setup.sh as root" if pkg else "")
+
+
 def find_tools() -> tuple[str, str]:
-    vng = shutil.which("vng")
-    if not vng:
-        raise HarnessError("virtme-ng is not installed (no 'vng' on PATH): pip install -e . or pip install virtme-ng")
-    qemu = shutil.which("qemu-system-x86_64")
-    if not qemu:
-        raise HarnessError("qemu is not installed (no qemu-system-x86_64 on PATH): "
-                           "apt-get install qemu-system-x86, or run afalg-conform bootstrap")
-    return vng, qemu
+    """vng and qemu, after checking every host tool a boot needs (one line for what is missing)."""
+    found = {}
+    for tool in HOST_TOOLS:
+        found[tool] = find_tool(tool)
+        if not found[tool]:
+            what = {"vng": "virtme-ng", "qemu-system-x86_64": "qemu"}.get(tool, tool)
+            raise HarnessError(f"{what} is not installed (no {tool!r} beside {sys.executable} or on PATH): "
+                               f"{tool_fix(tool)}")
+    return found["vng"], found["qemu-system-x86_64"]
 
 
-def probe_kvm(qemu: str = "qemu-system-x86_64", seconds: float = 3.0) -> tuple[bool, str]:
-    """Does KVM really work? /dev/kvm can exist while vCPU setup fails (nested virt).
+@functools.lru_cache(maxsize=None)      # one probe per kernel and command, however many guests
+def probe_kvm(qemu: str = "qemu-system-x86_64", image: str | None = None,
+              seconds: float = 3.0) -> tuple[bool, str]:
+    """Does KVM really work? /dev/kvm can exist while vCPU setup fails (nested virt), and
+    vCPU setup can succeed while the first real instructions fail: seen here, a nested KVM
+    that starts a paused VM fine and then stops the kernel's decompressor with 'KVM internal
+    error. Suberror: 1 ... emulation failure' on a VEX-encoded instruction, leaving the
+    guest hung until the boot timeout.
 
-    Start a paused VM with -cpu host: a broken KVM aborts within milliseconds
+    So with an image, boot it under KVM with no root file system: usable once the kernel
+    prints its banner; unusable on an internal error, an exit or silence. Without an
+    image, start a paused VM with -cpu host: a broken KVM aborts within milliseconds
     (e.g. 'failed to set MSR'); a working one is still running when we stop it.
     """
     if not os.path.exists("/dev/kvm"):
         return False, "no /dev/kvm"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False, "/dev/kvm is not accessible to this user"
-    cmd = [qemu, "-accel", "kvm", "-M", "q35", "-cpu", "host", "-m", "64", "-display", "none",
-           "-nodefaults", "-no-reboot", "-S"]
+    base = [qemu, "-accel", "kvm", "-M", "q35", "-cpu", "host", "-display", "none", "-nodefaults", "-no-reboot"]
+    if image is None:
+        try:
+            p = subprocess.run(base + ["-m", "64", "-S"], stdin=subprocess.DEVNULL, capture_output=True,
+                               text=True, timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return True, "KVM usable"
+        except OSError as e:
+            return False, f"cannot run {qemu}: {e}"
+        err = (p.stderr or "").strip().splitlines()
+        return False, "KVM unusable: " + (err[0] if err else f"qemu exited with {p.returncode}")
+    return _probe_kvm_boot(base + ["-m", "256", "-serial", "stdio", "-kernel", image,
+                                   "-append", "console=ttyS0 earlyprintk=serial panic=-1"], max(seconds, 20.0))
+
+
+def _probe_kvm_boot(cmd: list[str], seconds: float) -> tuple[bool, str]:
     try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=seconds)
-    except subprocess.TimeoutExpired:
-        return True, "KVM usable"
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True)
     except OSError as e:
-        return False, f"cannot run {qemu}: {e}"
-    err = (p.stderr or "").strip().splitlines()
-    return False, "KVM unusable: " + (err[0] if err else f"qemu exited with {p.returncode}")
+        return False, f"cannot run {cmd[0]}: {e}"
+    seen = b""
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([p.stdout], [], [], 0.2)
+            chunk = os.read(p.stdout.fileno(), 65536) if ready else b""
+            seen += chunk
+            if b"KVM internal error" in seen or b"emulation failure" in seen:
+                return False, "KVM unusable: the probe guest stopped with 'KVM internal error' (emulation failure)"
+            if b"Linux version" in seen:
+                return True, "KVM usable (a probe guest booted its kernel)"
+            if ready and not chunk:
+                break           # qemu exited
+    except OSError as e:
+        return False, f"KVM unusable: probe failed: {e}"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    lines = [x for x in seen.decode(errors="replace").splitlines() if x.strip()]
+    if p.returncode not in (None, 0, -9) and lines:
+        return False, "KVM unusable: " + lines[0][:200]
+    return False, f"KVM unusable: the probe guest printed no kernel banner in {seconds:g} s"
 
 
 def guest_python_command(results_dir: str, guest_args: list[str]) -> str:

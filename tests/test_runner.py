@@ -58,7 +58,7 @@ def fake(tmp_path, monkeypatch):
     exe.write_text(FAKE_VNG.format(python=sys.executable))
     exe.chmod(0o755)
     monkeypatch.setattr(vm, "find_tools", lambda: (str(exe), "qemu-system-x86_64"))
-    monkeypatch.setattr(vm, "probe_kvm", lambda qemu: (False, "KVM unusable: test"))
+    monkeypatch.setattr(vm, "probe_kvm", lambda qemu, image=None: (False, "KVM unusable: test"))
 
     def run(scenario, **opts):
         monkeypatch.setenv("FAKE_SCENARIO", scenario)

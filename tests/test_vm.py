@@ -80,11 +80,34 @@ def test_corrupt_target_list_is_named(tmp_path):
 
 def test_missing_qemu_and_vng(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(vm.sys, "executable", str(tmp_path / "python3"))
     with pytest.raises(HarnessError, match="virtme-ng is not installed"):
         vm.find_tools()
     fake_exe(tmp_path / "vng", "exit 0")
     with pytest.raises(HarnessError, match="qemu is not installed.*apt-get install qemu-system-x86"):
         vm.find_tools()
+    fake_exe(tmp_path / "qemu-system-x86_64", "exit 0")
+    with pytest.raises(HarnessError, match="busybox is not installed.*apt-get install busybox-static"):
+        vm.find_tools()
+    fake_exe(tmp_path / "busybox", "exit 0")
+    with pytest.raises(HarnessError, match="file is not installed.*apt-get install file"):
+        vm.find_tools()
+    fake_exe(tmp_path / "file", "exit 0")
+    assert vm.find_tools() == (str(tmp_path / "vng"), str(tmp_path / "qemu-system-x86_64"))
+
+
+def test_tools_beside_the_interpreter_come_before_path(monkeypatch, tmp_path):
+    """.venv/bin/afalg-conform works without activating the venv: its vng is found."""
+    venv, elsewhere = tmp_path / "venv" / "bin", tmp_path / "usr" / "bin"
+    venv.mkdir(parents=True)
+    elsewhere.mkdir(parents=True)
+    mine, other = fake_exe(venv / "vng", "exit 0"), fake_exe(elsewhere / "vng", "exit 0")
+    monkeypatch.setenv("PATH", f"{elsewhere}{os.pathsep}{venv}")
+    monkeypatch.setattr(vm.sys, "executable", str(venv / "python3"))
+    assert vm.find_tool("vng") == str(mine) != str(other)
+    assert vm.tool_path().split(os.pathsep) == [str(venv), str(elsewhere)]
+    monkeypatch.setattr(vm.sys, "executable", str(tmp_path / "python3"))
+    assert vm.find_tool("vng") == str(other)
 
 
 def test_kvm_probe_reads_qemu(tmp_path, monkeypatch):
@@ -97,6 +120,17 @@ def test_kvm_probe_reads_qemu(tmp_path, monkeypatch):
     assert not ok and "failed to set MSR" in why
     working = fake_exe(tmp_path / "working", "sleep 10")
     assert vm.probe_kvm(working, seconds=0.5) == (True, "KVM usable")
+    # With a kernel image the probe boots it: a paused VM is not enough (seen: nested KVM that
+    # starts fine, then stops the decompressor with an emulation failure).
+    img = str(tmp_path / "bzImage")
+    stuck = fake_exe(tmp_path / "stuck", "echo 'KVM internal error. Suberror: 1'; echo 'emulation failure'; sleep 30")
+    ok, why = vm.probe_kvm(stuck, img)
+    assert not ok and "KVM internal error" in why
+    boots = fake_exe(tmp_path / "boots", "echo 'Probing EDD'; echo '[    0.000000] Linux version 6.12'; sleep 30")
+    assert vm.probe_kvm(boots, img) == (True, "KVM usable (a probe guest booted its kernel)")
+    dies = fake_exe(tmp_path / "dies", "echo 'qemu: could not load kernel' >&2; exit 1")
+    ok, why = vm.probe_kvm(dies, img)
+    assert not ok and "could not load kernel" in why
 
 
 def test_bootstrap_without_root_prints_the_command(capsys, monkeypatch):
@@ -105,6 +139,29 @@ def test_bootstrap_without_root_prints_the_command(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert out.startswith("run as root: apt-get update && INITRD=No apt-get install")
     assert "qemu-system-x86" in out and "linux-image-6.12.*+deb12-amd64-unsigned" in out
+
+
+def test_bootstrap_if_missing_installs_only_what_is_missing(capsys, monkeypatch):
+    calls = []
+    monkeypatch.setattr(vm.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or vm.subprocess.CompletedProcess(cmd, 0))
+    monkeypatch.setattr(vm.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(vm, "find_tool", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(vm, "target_installed", lambda name: True)
+    assert vm.bootstrap(["debian-6.12", "debian-6.1"], if_missing=True) == 0
+    assert calls == []                      # not even apt-get update
+    assert capsys.readouterr().out.startswith("bootstrap: nothing to install")
+    monkeypatch.setattr(vm, "find_tool", lambda name: None if name == "busybox" else f"/usr/bin/{name}")
+    monkeypatch.setattr(vm, "target_installed", lambda name: name != "debian-6.1")
+    monkeypatch.setattr(vm, "newest_package", lambda pattern, regex=None: "linux-image-6.1.0-99-amd64-unsigned")
+    assert vm.bootstrap(["debian-6.12", "debian-6.1"], if_missing=True) == 0
+    assert calls[0] == ["apt-get", "update"]
+    assert calls[1][-2:] == ["busybox-static", "linux-image-6.1.0-99-amd64-unsigned"]
+    monkeypatch.setattr(vm.os, "geteuid", lambda: 1000)
+    calls.clear()
+    assert vm.bootstrap(["debian-6.12", "debian-6.1"], if_missing=True, dry_run=True) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert calls == [] and len(out) == 1
+    assert out[0].startswith("missing busybox-static, linux-image-6.1.0-*-amd64-unsigned; as root run: apt-get")
 
 
 def test_flavoured_kernels_are_not_picked(tmp_path, monkeypatch):
