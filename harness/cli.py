@@ -7,6 +7,7 @@ kernel reported a problem, 2 the harness could not run (one-line reason on stder
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -55,6 +56,8 @@ def cmd_run(a) -> int:
         if a.allow_crash_tests and not a.i_know_this_is_the_host:
             raise HarnessError("refusing to run crash tests on the host kernel; "
                                "add --i-know-this-is-the-host if you really mean it")
+    from .doctor import preflight
+    preflight(target)
     results = Path(a.results) if a.results else runner.default_results_dir(target.name)
     opts = runner.RunOptions(suite=a.suite, boot_timeout=a.boot_timeout, run_timeout=a.run_timeout,
                              test_timeout=a.test_timeout, memory=a.memory, cpus=a.cpus,
@@ -83,7 +86,7 @@ def cmd_targets(a) -> int:
 
 
 def cmd_bootstrap(a) -> int:
-    return vm.bootstrap(a.targets or ["debian-6.12"], dry_run=a.dry_run)
+    return vm.bootstrap(a.targets or ["debian-6.12"], dry_run=a.dry_run, if_missing=a.if_missing)
 
 
 def cmd_spec(a) -> int:
@@ -114,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bootstrap", help="install qemu and the kernel packages targets need (root)")
     p.add_argument("targets", nargs="*")
     p.add_argument("--dry-run", action="store_true", help="print the command only")
+    p.add_argument("--if-missing", action="store_true",
+                   help="install only the tools and kernels not installed yet (nothing, not even apt-get update, "
+                        "when all are)")
     p.set_defaults(fn=cmd_bootstrap)
 
     p = sub.add_parser("spec", help="regenerate conformance/SPEC.md from the clause catalogue")
@@ -121,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="exit 1 if SPEC.md is out of date")
     p.set_defaults(fn=cmd_spec)
 
-    from . import bench
+    from . import bench, doctor
     bench.add_parser(sub)
+    doctor.add_parser(sub)
 
     for mod_name in ("report", "matrix", "fuzzcli", "fuzzreport", "mutants"):
         try:
@@ -134,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         mod.add_parser(sub)
 
     a = ap.parse_args(argv)
+    # Tools beside this interpreter (a venv's vng) come first, for us and for what we start,
+    # so .venv/bin/afalg-conform works without activating the venv.
+    os.environ["PATH"] = vm.tool_path()
     from . import guests
     old_term = _sigterm_is_interrupt()
     try:
