@@ -100,7 +100,7 @@ def _xts(key, iv, data, encrypt):
 
 def _chacha20_stream(key: bytes, nonce16: bytes, data: bytes) -> bytes:
     """ChaCha20 with the block counter (word 12) carrying into word 13, as OpenSSL does.
-    cryptography 45+ refuses to run past the 32-bit counter's end, so the stream is cut
+    cryptography 48 (what a fresh install gets) refuses to run past the 32-bit counter's end, so the stream is cut
     there and continued with word 12 = 0 and word 13 + 1."""
     lo, hi = struct.unpack_from("<II", nonce16)
     first = (2**32 - lo) * 64
