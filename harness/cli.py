@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from . import vm
+from . import validate, vm
 from .vm import HarnessError
 
 
@@ -41,8 +41,23 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", help="test files or node ids (default: conformance/)")
 
 
+def check_run_options(a) -> None:
+    """Every option of `run` checked before anything boots (one line, exit 2)."""
+    validate.shard(a.shard)
+    validate.memory(a.memory)
+    validate.cpus(a.cpus)
+    for opt in ("test_timeout", "boot_timeout", "run_timeout"):
+        validate.positive("--" + opt.replace("_", "-"), getattr(a, opt))
+    if a.max_restarts < 0:
+        raise HarnessError(f"--max-restarts {a.max_restarts}: expected 0 or more")
+    validate.test_paths(a.paths)
+    if a.preload_modules and not Path(a.preload_modules).is_dir():
+        raise HarnessError(f"--preload-modules {a.preload_modules}: not a folder")
+
+
 def cmd_run(a) -> int:
     from . import runner
+    check_run_options(a)
     kernels = a.kernel or ["debian-6.12"]
     if len(kernels) > 1:
         from . import matrix
@@ -58,13 +73,13 @@ def cmd_run(a) -> int:
                                "add --i-know-this-is-the-host if you really mean it")
     from .doctor import preflight
     preflight(target)
-    results = Path(a.results) if a.results else runner.default_results_dir(target.name)
+    results = validate.results_dir(Path(a.results) if a.results else runner.default_results_dir(target.name))
     opts = runner.RunOptions(suite=a.suite, boot_timeout=a.boot_timeout, run_timeout=a.run_timeout,
                              test_timeout=a.test_timeout, memory=a.memory, cpus=a.cpus,
                              max_restarts=a.max_restarts, keyword=a.keyword, shard=a.shard,
                              allow_crash=a.allow_crash_tests, paths=a.paths, append=a.append,
                              preload_modules=str(Path(a.preload_modules).resolve()) if a.preload_modules else None)
-    run = runner.execute(target, results.resolve(), opts)
+    run = runner.execute(target, results, opts)
     t = run.totals()
     print(f"afalg-conform: {target.name} {run.run.kernel_release}: {t['pass']} passed, {t['fail']} failed, "
           f"{t['skip']} skipped, {t['xfail']} xfail, {t['error'] + t['crash'] + t['timeout']} errors "

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import guests, klog, vm
+from . import guests, klog, validate, vm
 from .vm import HarnessError
 
 FUZZERS = ["fuzz_setsockopt", "fuzz_cmsg", "fuzz_sequence"]
@@ -249,14 +249,17 @@ def summary_line(name: str, results: Path, crashes: int, default_cov: str) -> st
 
 def cmd_fuzz(a) -> int:
     extra = list(a.libfuzzer or [])
+    validate.memory(a.memory)
+    validate.cpus(a.cpus)
+    if a.time is not None and a.time < 0:
+        raise HarnessError(f"--time {a.time:g}: expected seconds, 0 for no limit")
     if a.reproduce:
         return cmd_reproduce(a)
     if not a.name:
         raise HarnessError("give a fuzzer name (" + ", ".join(FUZZERS) + ") or --reproduce FILE")
     names = [canonical(n) for n in a.name.split(",")]
     target = _target(a)
-    results = _results_dir(a, f"fuzz-{'+'.join(n.removeprefix('fuzz_') for n in names)}-{target.name}")
-    results.mkdir(parents=True, exist_ok=True)
+    results = validate.results_dir(_results_dir(a, f"fuzz-{'+'.join(n.removeprefix('fuzz_') for n in names)}-{target.name}"))
     gargs = ["-m", "fuzz.guestrun", "fuzz", "--results", str(results), "--names", ",".join(names),
              "--coverage", a.coverage]
     if a.time:
@@ -326,17 +329,11 @@ def _say_reproduced(what: str, sig: str, meta: dict) -> None:
 
 
 def cmd_reproduce(a) -> int:
+    meta = validate.reproducer(a.reproduce, a.name)
     src = Path(a.reproduce).resolve()
-    if not src.exists():
-        raise HarnessError(f"{src} does not exist")
-    meta = {}
-    side = src.with_name(src.name + ".json")
-    if side.exists():
-        meta = json.loads(side.read_text())
-    name = canonical(a.name or meta.get("fuzzer") or "fuzz_sequence")
+    name = canonical(a.name or meta["fuzzer"])
     target = _target(a)
-    results = _results_dir(a, f"repro-{src.name[:20]}-{target.name}")
-    results.mkdir(parents=True, exist_ok=True)
+    results = validate.results_dir(_results_dir(a, f"repro-{src.name[:20]}-{target.name}"))
     copy = results / src.name
     if copy != src:
         shutil.copyfile(src, copy)

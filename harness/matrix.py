@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import guests, ktap, runner, vm
+from . import guests, ktap, runner, validate, vm
 from .results import Run, RunInfo
 from .vm import HarnessError
 
@@ -117,8 +117,7 @@ class Tee:
 def run_many(kernels: list[str], a, out=None) -> int:
     out = Tee(out or sys.stdout)
     targets = resolve_all(kernels, a)
-    parent = (Path(a.results) if a.results else runner.default_results_dir("matrix")).resolve()
-    parent.mkdir(parents=True, exist_ok=True)
+    parent = validate.results_dir(Path(a.results) if a.results else runner.default_results_dir("matrix"))
     names = folder_names(targets)
     jobs = jobs_for(len(targets), getattr(a, "jobs", None))
     runner.say(f"{len(targets)} kernels, {jobs} at a time, results under {parent}")

@@ -61,3 +61,60 @@ def test_crash_tests_refused_on_host(monkeypatch):
 def test_spec_md_is_current():
     r = cli("spec", "--check")
     assert r.returncode == 0, r.stderr
+
+
+# Bad input is refused before any guest starts: each row is argv -> the one line it gives.
+# A fake vng that would record a boot proves none was attempted.
+BAD_INPUT = [
+    (["run", "--shard", "x"], "--shard x: expected I/N with 1 <= I <= N"),
+    (["run", "--shard", "5/4"], "--shard 5/4: expected I/N with 1 <= I <= N"),
+    (["run", "--shard", "0/4"], "--shard 0/4: expected I/N"),
+    (["run", "--memory", "lots"], "--memory lots: expected a size like 2G"),
+    (["run", "--memory", "64M"], "--memory 64M: a guest needs at least 256M"),
+    (["run", "--cpus", "0"], "--cpus 0: expected 1 to 64"),
+    (["run", "--test-timeout", "0"], "--test-timeout 0: expected a number of seconds above 0"),
+    (["run", "--max-restarts", "-1"], "--max-restarts -1: expected 0 or more"),
+    (["run", "conformance/test_nope.py"], "test path conformance/test_nope.py: no such file"),
+    (["run", "--results", "/proc/nope"], "--results /proc/nope: cannot write there (ENOENT"),
+    (["run", "--kernel", "debian-6.12", "--kernel", "debian-2.4"], "unknown kernel target 'debian-2.4'"),
+    (["fuzz", "--reproduce", "/etc/passwd"], "--reproduce /etc/passwd: not a reproducer"),
+    (["fuzz", "--reproduce", "/nope"], "--reproduce /nope: does not exist"),
+    (["fuzz", "--reproduce", "/etc"], "--reproduce /etc: not a regular file"),
+    (["fuzz", "cmsg", "--memory", "2X"], "--memory 2X: expected a size"),
+    (["fuzz", "cmsg", "--time", "-5"], "--time -5: expected seconds"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_line_before_boot(tmp_path, argv, message):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    booted = tmp_path / "booted"
+    vng = bindir / "vng"
+    vng.write_text(f"#!/bin/sh\ntouch {booted}\nexit 1\n")
+    vng.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    one_line_error(cli(*argv, env=env), message)
+    assert not booted.exists()
+
+
+def test_a_sidecar_that_is_not_json_is_named(tmp_path):
+    crash = tmp_path / "crash-1"
+    crash.write_bytes(b"\x01\x02")
+    (tmp_path / "crash-1.json").write_text("{oops")
+    one_line_error(cli("fuzz", "--reproduce", str(crash)), "sidecar crash-1.json is not valid JSON")
+
+
+def test_a_full_results_folder_is_refused_before_boot(monkeypatch, tmp_path):
+    from harness import validate
+    monkeypatch.setattr(validate.shutil, "disk_usage", lambda p: type("U", (), {"free": 48 << 10})())
+    with pytest.raises(validate.HarnessError, match=r"only 48 KiB free; a run needs at least 20 MiB"):
+        validate.results_dir(tmp_path / "r")
+
+
+def test_a_read_only_results_folder_is_refused(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("unsupported:root-ignores-permissions")
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    one_line_error(cli("run", "--results", str(ro / "r")), "cannot write there (EACCES")
