@@ -34,6 +34,20 @@ FAKE_VNG = textwrap.dedent('''\
     if scenario == "noboot":
         print("[    0.2] Kernel panic - not syncing: VFS: Unable to mount root fs", file=sys.stderr)
         sys.exit(255)
+    if scenario == "flaky-boot" and not os.path.exists(os.path.join(rw, "booted-once")):
+        open(os.path.join(rw, "booted-once"), "w").close()
+        print("[    3.0] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI", file=sys.stderr)
+        print("[    3.0] RIP: 0010:sched_clock_cpu+0x10/0x1a0", file=sys.stderr)
+        print("[    3.0] Kernel panic - not syncing: Fatal exception", file=sys.stderr)
+        sys.exit(255)
+    if scenario == "kvm-stuck" and "--disable-kvm" not in args:
+        print("KVM internal error. Suberror: 1", file=sys.stderr)
+        print("emulation failure", file=sys.stderr)
+        sys.stderr.flush()
+        time.sleep(60)
+    if scenario == "no-busybox":
+        print("virtme-run: initramfs is needed, and no busybox was found", file=sys.stderr)
+        sys.exit(1)
     emit(event="session", kernel_release="6.0-fake", t=time.time())
     emit(event="collected", tests=[{{"id": t, "name": t.split("::")[1], "clauses": ["X-1"]}} for t in tests])
     for t in tests:
@@ -60,7 +74,9 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.setattr(vm, "find_tools", lambda: (str(exe), "qemu-system-x86_64"))
     monkeypatch.setattr(vm, "probe_kvm", lambda qemu, image=None: (False, "KVM unusable: test"))
 
-    def run(scenario, **opts):
+    def run(scenario, kvm=False, **opts):
+        if kvm:
+            monkeypatch.setattr(vm, "probe_kvm", lambda qemu, image=None: (True, "KVM usable"))
         monkeypatch.setenv("FAKE_SCENARIO", scenario)
         out = io.StringIO()
         o = runner.RunOptions(progress=False, ktap_out=out, **opts)
@@ -104,10 +120,37 @@ def test_hang_is_a_timeout_and_the_rest_is_not_lost(fake):
 
 
 def test_guest_that_never_boots_is_a_harness_failure(fake):
-    run, ktap, res = fake("noboot")
+    run, ktap, res = fake("noboot", boot_retries=1)
     assert run.tests == [] and run.run.harness_status == "boot-failure"
+    assert run.run.harness_reason.startswith("kernel panicked during boot: panic: Kernel panic")
     assert "VFS: Unable to mount root fs" in run.run.harness_reason
+    assert [f["kind"] for f in run.run.boot_failures] == ["panic", "panic"]     # retried once, bounded
     assert run.run.exit_code == 2
+
+
+def test_a_panic_during_boot_is_retried_and_the_run_completes(fake):
+    """The emulator's flake (seen: Oops: int3 in sched_clock_cpu at 3 s under load): boot again."""
+    run, ktap, res = fake("flaky-boot")
+    assert outcomes(run) == {"t1": "pass", "t2": "pass", "t3": "pass"}
+    assert run.run.exit_code == 0 and run.run.harness_status == "ok"
+    (f,) = run.run.boot_failures
+    assert f["kind"] == "panic" and "Oops: int3" in f["reason"] and "sched_clock_cpu" in f["reason"]
+    assert json.loads((res / "results.json").read_text())["run"]["boot_failures"][0]["attempt"] == 0
+
+
+def test_kvm_that_stops_the_guest_falls_back_to_tcg_at_once(fake):
+    import time
+    t0 = time.monotonic()
+    run, ktap, res = fake("kvm-stuck", kvm=True, boot_timeout=300)
+    assert time.monotonic() - t0 < 30             # not the boot timeout
+    assert outcomes(run) == {"t1": "pass", "t2": "pass", "t3": "pass"}
+    assert run.run.accel == "tcg" and run.run.boot_failures[0]["kind"] == "kvm"
+
+
+def test_a_missing_piece_is_not_retried(fake):
+    run, ktap, res = fake("no-busybox")
+    assert run.run.harness_status == "boot-failure" and len(run.run.boot_failures) == 1
+    assert "no busybox was found" in run.run.harness_reason
 
 
 def test_the_smoke_suite_collects_only_files_that_hold_smoke_tests():
@@ -121,3 +164,14 @@ def test_the_smoke_suite_collects_only_files_that_hold_smoke_tests():
     holders = {p.name for p in root.glob("test_*.py") if re.search(r"mark\.smoke\b", p.read_text())}
     assert holders and holders <= set(guest.SUITE_FILES["smoke"]), holders
     assert all((root / f).exists() for f in guest.SUITE_FILES["smoke"])
+
+
+def test_results_that_cannot_be_written_are_one_clear_error(fake, monkeypatch):
+    import errno
+    from harness.results import Run as R
+
+    def full(self, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(R, "save", full)
+    with pytest.raises(vm.HarnessError, match=r"cannot write the results to .* \(ENOSPC: No space left on device\)"):
+        fake("ok")
