@@ -73,7 +73,8 @@ def cmd_run(a) -> int:
                                "add --i-know-this-is-the-host if you really mean it")
     from .doctor import preflight
     preflight(target)
-    results = validate.results_dir(Path(a.results) if a.results else runner.default_results_dir(target.name))
+    results = validate.results_dir(Path(a.results) if a.results else runner.default_results_dir(target.name),
+                                   fresh=True)
     opts = runner.RunOptions(suite=a.suite, boot_timeout=a.boot_timeout, run_timeout=a.run_timeout,
                              test_timeout=a.test_timeout, memory=a.memory, cpus=a.cpus,
                              max_restarts=a.max_restarts, keyword=a.keyword, shard=a.shard,

@@ -117,7 +117,8 @@ class Tee:
 def run_many(kernels: list[str], a, out=None) -> int:
     out = Tee(out or sys.stdout)
     targets = resolve_all(kernels, a)
-    parent = validate.results_dir(Path(a.results) if a.results else runner.default_results_dir("matrix"))
+    parent = validate.results_dir(Path(a.results) if a.results else runner.default_results_dir("matrix"),
+                                  fresh=True)
     names = folder_names(targets)
     jobs = jobs_for(len(targets), getattr(a, "jobs", None))
     runner.say(f"{len(targets)} kernels, {jobs} at a time, results under {parent}")

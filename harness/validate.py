@@ -51,10 +51,21 @@ def positive(option: str, value: float | None) -> None:
         raise HarnessError(f"{option} {value:g}: expected a number of seconds above 0")
 
 
-def results_dir(path: Path) -> Path:
+# What a run leaves in its folder: a second run there would read the first one's events
+# as its own (the host tails events-N.jsonl from the start) and overwrite its results.
+RUN_FILES = ("results.json", "events-*.jsonl", "matrix.ktap", "*/results.json", "*/events-*.jsonl")
+
+
+def results_dir(path: Path, fresh: bool = False) -> Path:
     """Create the results folder (as the run would) and prove it takes a file and has room:
-    a folder under /proc, on a read-only or full file system, is refused before boot."""
+    a folder under /proc, on a read-only or full file system, is refused before boot.
+    fresh: the folder must not hold an earlier run."""
     path = Path(path).expanduser()
+    if fresh and path.is_dir():
+        old = next((f for pat in RUN_FILES for f in sorted(path.glob(pat))), None)
+        if old is not None:
+            raise HarnessError(f"--results {path}: already holds a run ({old.relative_to(path)}); "
+                               "give a new folder, nothing of the earlier run is overwritten")
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".afalg-write-test"

@@ -118,3 +118,14 @@ def test_a_read_only_results_folder_is_refused(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o500)
     one_line_error(cli("run", "--results", str(ro / "r")), "cannot write there (EACCES")
+
+
+@pytest.mark.parametrize("left", ["results.json", "events-0.jsonl", "debian-6.12/events-0.jsonl"])
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path, left):
+    """The host tails events-N.jsonl from its start: a second run there would take the first
+    run's results for its own."""
+    (tmp_path / left).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / left).write_text("{}\n")
+    for argv in (["run"], ["run", "--kernel", "debian-6.12", "--kernel", "debian-6.1"]):
+        one_line_error(cli(*argv, "--results", str(tmp_path)), f"already holds a run ({left})")
+    assert (tmp_path / left).read_text() == "{}\n"
