@@ -37,3 +37,18 @@ def test_hang_guest():
     _require_guest()
     os.kill(os.getpid(), signal.SIGSTOP)
     pytest.fail("the runner was resumed")
+
+
+def test_kernel_warning_fails_the_test_that_ran():
+    """A WARNING the kernel survives, during a test that itself passes: the runner reads
+    /dev/kmsg after each test, so this test must come out `fail` with the report, and the
+    run's exit status 1. (A synthetic record, like `fuzz --crash-hook warn` on kernels
+    without LKDTM: the kernel log reader cannot tell it from a real one.)"""
+    _require_guest()
+    fd = os.open("/dev/kmsg", os.O_WRONLY)
+    try:
+        for line in ("WARNING: CPU: 0 PID: 1 at crypto/af_alg.c:1 afalg_selfcheck+0x0/0x10 (synthetic)",
+                     "Call Trace:", " afalg_selfcheck+0x0/0x10", " af_alg_accept+0x0/0x10"):
+            os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)

@@ -129,3 +129,30 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path, left):
     for argv in (["run"], ["run", "--kernel", "debian-6.12", "--kernel", "debian-6.1"]):
         one_line_error(cli(*argv, "--results", str(tmp_path)), f"already holds a run ({left})")
     assert (tmp_path / left).read_text() == "{}\n"
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A real small or read-only file system (root only: mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("unsupported:not-root (mounts a tmpfs)")
+    mounted = []
+
+    def make(opts):
+        d = tmp_path / f"fs{len(mounted)}"
+        d.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(d)], capture_output=True)
+        if r.returncode:
+            pytest.skip(f"unsupported:cannot-mount-tmpfs ({r.stderr.decode().strip()})")
+        mounted.append(d)
+        return d
+    yield make
+    for d in mounted:
+        subprocess.run(["umount", "-l", str(d)])
+
+
+def test_a_real_full_and_a_real_read_only_file_system_are_refused(tmpfs):
+    small = tmpfs("size=48k")
+    one_line_error(cli("run", "--results", str(small / "r")), "KiB free; a run needs at least 20 MiB")
+    ro = tmpfs("ro,size=1m")
+    one_line_error(cli("run", "--results", str(ro / "r")), "cannot write there (EROFS")

@@ -57,6 +57,8 @@ def test_kernel_panic_and_hang_keep_earlier_results(tmp_path):
     assert by_name["smoke.test_sha256_known_answer"]["outcome"] == "pass"
     crash = by_name["zz_selfcheck_crash.test_crash_kernel_with_sysrq"]
     assert crash["outcome"] == "crash" and "sysrq triggered crash" in crash["reason"]
+    warn = by_name["zz_selfcheck_crash.test_kernel_warning_fails_the_test_that_ran"]
+    assert warn["outcome"] == "fail" and warn["reason"].startswith("kernel reported warning"), warn
     hang = by_name["zz_selfcheck_crash.test_hang_guest"]
     assert hang["outcome"] == "timeout"
     assert data["run"]["restarts"] >= 1

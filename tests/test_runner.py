@@ -49,6 +49,9 @@ FAKE_VNG = textwrap.dedent('''\
         print("virtme-run: initramfs is needed, and no busybox was found", file=sys.stderr)
         sys.exit(1)
     emit(event="session", kernel_release="6.0-fake", t=time.time())
+    if scenario == "no-af-alg":
+        emit(event="fatal", reason="this kernel has no AF_ALG: socket(AF_ALG): EAFNOSUPPORT", t=time.time())
+        sys.exit(0)
     emit(event="collected", tests=[{{"id": t, "name": t.split("::")[1], "clauses": ["X-1"]}} for t in tests])
     for t in tests:
         name = t.split("::")[1]
@@ -175,3 +178,9 @@ def test_results_that_cannot_be_written_are_one_clear_error(fake, monkeypatch):
     monkeypatch.setattr(R, "save", full)
     with pytest.raises(vm.HarnessError, match=r"cannot write the results to .* \(ENOSPC: No space left on device\)"):
         fake("ok")
+
+
+def test_a_guest_kernel_without_af_alg_is_a_harness_error_not_a_pass(fake):
+    run, ktap, res = fake("no-af-alg")
+    assert run.run.harness_status == "harness-error" and run.run.exit_code == 2
+    assert "has no AF_ALG" in run.run.harness_reason
