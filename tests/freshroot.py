@@ -3,8 +3,8 @@
 The base is what a stock Debian 12 cloud image has: debootstrap's minbase plus python3 and
 ca-certificates (no pip, no venv module, no qemu, no kernels, no busybox). It is built once
 and cached as a tarball outside the checkout; every run unpacks a new copy, so nothing an
-earlier run installed survives. The project goes in with `git archive` (the committed tree,
-plus tracked files changed in the working tree, via `git stash create`).
+earlier run installed survives. The project goes in with `git archive HEAD`: the committed
+tree, as a fresh clone would have it (commit first; uncommitted changes are not in it).
 
 Downloads are cached across runs (apt's .deb archive, pip's wheel cache): they make a
 repeated run faster and change nothing about what is installed, which is always done anew.
@@ -95,12 +95,6 @@ def ensure_base() -> Path:
     return BASE
 
 
-def project_tree() -> str:
-    """The commit to copy in: HEAD, or a stash commit of HEAD plus tracked changes."""
-    stash = subprocess.run(["git", "-C", str(PROJECT), "stash", "create"], capture_output=True, text=True)
-    return stash.stdout.strip() or "HEAD"
-
-
 @dataclass
 class Result:
     returncode: int
@@ -133,7 +127,7 @@ def run(cmd: str, timeout: float = 3000, keep: bool = False, inspect=None) -> Re
             mounts.append(root / inside)
         proj = root / "root" / "project"
         proj.mkdir(parents=True)
-        archive = subprocess.run(["git", "-C", str(PROJECT), "archive", project_tree()], capture_output=True, check=True)
+        archive = subprocess.run(["git", "-C", str(PROJECT), "archive", "HEAD"], capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(proj)], input=archive.stdout, check=True)
         env = ["HOME=/root", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
         env += [f"{k}={v}" for k, v in os.environ.items() if PASS_ENV.match(k)]
