@@ -12,10 +12,10 @@ import socket
 import threading
 import time
 
-from harness import algorithms
-from harness.afalg import AfalgSocket, errno_name
-from harness.bounded import WaitTimeout, deadline
-from harness.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
+from harness.afalg import algorithms
+from harness.afalg.client import AfalgSocket, errno_name
+from harness.afalg.bounded import WaitTimeout, deadline
+from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
 
 ENC, DEC = AlgOp.ENCRYPT, AlgOp.DECRYPT
 PAGE = 4096
@@ -154,7 +154,7 @@ def send_parts(op: AfalgSocket, parts: list[bytes], op_value=None, iv=None, asso
 
 def splice_parts(op: AfalgSocket, parts: list[bytes], last_more: bool = False) -> int:
     """Each part written to a pipe of our own and spliced in; SPLICE_F_MORE on all but the last."""
-    from harness.constants import SPLICE_F_MORE
+    from harness.afalg.constants import SPLICE_F_MORE
     total = 0
     r, w = os.pipe()
     try:
@@ -180,7 +180,7 @@ class VmspliceBuffer:
 
     def __init__(self, data: bytes):
         import ctypes
-        from harness import afalg as _a
+        from harness.afalg import client as _a
         self._ctypes = ctypes
         self.buf = ctypes.create_string_buffer(data, max(len(data), 1))
         self.len = len(data)

@@ -14,10 +14,10 @@ import os
 import socket
 import struct
 
-from harness import algorithms
-from harness.afalg import AfalgSocket, errno_name
-from harness.bounded import WaitTimeout
-from harness.constants import SOL_ALG
+from harness.afalg import algorithms
+from harness.afalg.client import AfalgSocket, errno_name
+from harness.afalg.bounded import WaitTimeout
+from harness.afalg.constants import SOL_ALG
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.accept.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]

@@ -16,9 +16,10 @@ import platform
 import pytest
 
 from conformance import catalogue
-from harness import afalg, proccrypto
-from harness.afalg import AfalgSocket, errno_name
-from harness.pytest_plugin import recorder_for
+from harness.afalg import client as afalg
+from harness.afalg import proccrypto
+from harness.afalg.client import AfalgSocket, errno_name
+from harness.guest.plugin import recorder_for
 
 from hypothesis import HealthCheck, settings
 

@@ -1,6 +1,6 @@
 """AEAD op sockets (algif_aead): layout, tag checks, authsize, error paths, Copy Fail.
 
-Expected outputs come from harness.algorithms oracles. The only file ever
+Expected outputs come from harness.afalg.algorithms oracles. The only file ever
 spliced is one this test created in its own temporary directory.
 """
 
@@ -11,10 +11,10 @@ import os
 import pytest
 
 from conformance._util_cipher import DEC, ENC, aead_aad, aead_iv, aead_pt, outcome, recv_token
-from harness import algorithms
-from harness.afalg import AfalgSocket
-from harness.bounded import deadline
-from harness.constants import MSG_DONTWAIT, MSG_MORE
+from harness.afalg import algorithms
+from harness.afalg.client import AfalgSocket
+from harness.afalg.bounded import deadline
+from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE
 
 AEADS = algorithms.of_type("aead")
 GCM = algorithms.get("gcm(aes)")

@@ -1,7 +1,7 @@
 """Blocking and non-blocking writes against the op socket's send budget.
 
 Every wait is bounded: blocking writes run in the main thread under a signal
-deadline (harness.bounded), readers are threads that poll with MSG_DONTWAIT
+deadline (harness.afalg.bounded), readers are threads that poll with MSG_DONTWAIT
 (a reader blocked in recv() is not woken by a blocked writer: fact sheet,
 "Observed on Debian 6.12.107").
 """
@@ -16,10 +16,10 @@ import time
 import pytest
 
 from conformance._util_cipher import ENC, PollingReader, outcome, recv_token, send_budget, set_sndbuf
-from harness import algorithms
-from harness.afalg import errno_name
-from harness.bounded import WaitTimeout
-from harness.constants import MSG_DONTWAIT, MSG_MORE
+from harness.afalg import algorithms
+from harness.afalg.client import errno_name
+from harness.afalg.bounded import WaitTimeout
+from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE
 
 CBC = algorithms.get("cbc(aes)")
 GCM = algorithms.get("gcm(aes)")

@@ -1,7 +1,7 @@
 """sendmsg control messages: error paths and which settings a request uses (CMSG, spec/cmsg.toml).
 
 Malformed messages go through AfalgSocket.sendmsg_raw with bytes laid out by
-harness.cmsg; every error row uses a fresh op socket, so a row that is wrongly
+harness.afalg.cmsg; every error row uses a fresh op socket, so a row that is wrongly
 accepted cannot leave data queued for the next one.
 """
 
@@ -14,10 +14,10 @@ import struct
 import pytest
 
 from conformance import _util_socket as us
-from harness import algorithms
-from harness import cmsg as cm
-from harness.afalg import AfalgSocket
-from harness.constants import SOL_ALG, AlgOp, AlgOpt
+from harness.afalg import algorithms
+from harness.afalg import cmsg as cm
+from harness.afalg.client import AfalgSocket
+from harness.afalg.constants import SOL_ALG, AlgOp, AlgOpt
 
 ENC, DEC = AlgOp.ENCRYPT, AlgOp.DECRYPT
 KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")

@@ -20,8 +20,9 @@ import pytest
 
 from conformance.conftest import bind_or_skip
 from conformance.kat_runner import KatRun, settle
-from harness import algorithms, proccrypto
-from harness.afalg import AfalgSocket, errno_name
+from harness.afalg import algorithms
+from harness.afalg import proccrypto
+from harness.afalg.client import AfalgSocket, errno_name
 from vectors.common import VectorError
 from vectors.sets import algorithms_covered, for_algorithm
 

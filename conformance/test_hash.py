@@ -1,7 +1,7 @@
 """Hash op sockets: MSG_MORE, finalisation, reads, cloning, MSG_OOB, keys (HASH-3.., spec/hash.toml).
 
 HASH-1 and HASH-2 (one-shot known answers) live in test_smoke.py. Reference digests
-come from the harness.algorithms oracles.
+come from the harness.afalg.algorithms oracles.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 
 from conformance import _util_socket as us
 from conformance.conftest import bind_or_skip
-from harness import algorithms
-from harness.constants import MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_TRUNC
+from harness.afalg import algorithms
+from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_TRUNC
 
 HASHES = ["sha256", "sha1", "sha512", "sha3-256", "hmac(sha256)"]
 HMAC_KEY = b"hash-tests-key-0123456789abcdef!"

@@ -18,7 +18,7 @@ import pytest
 from conformance.conftest import bind_or_skip
 from conformance.kat_runner import (AEAD_BADTAG, AEAD_DEC, AEAD_ENC, AUTHSIZE, CHACHA_WRAP, DIGEST, MAC,
                                     SETKEY, SKCIPHER, XCHACHA_CARRY, KatRun, settle)
-from harness import proccrypto
+from harness.afalg import proccrypto
 from vectors.common import VectorError
 from vectors.sets import SETS, VectorSet
 

@@ -1,4 +1,4 @@
-"""Property tests: the kernel against pyca/cryptography and hashlib (harness.algorithms oracles).
+"""Property tests: the kernel against pyca/cryptography and hashlib (harness.afalg.algorithms oracles).
 
 One test per algorithm type, parametrised over every algorithm that has an
 oracle; hypothesis draws keys, IVs, lengths and MSG_MORE split points. A
@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance._util_cipher import DEC, ENC, send_parts, splits
-from harness import algorithms
-from harness.bounded import deadline
-from harness.constants import MSG_MORE
+from harness.afalg import algorithms
+from harness.afalg.bounded import deadline
+from harness.afalg.constants import MSG_MORE
 
 EXAMPLES = 20
 

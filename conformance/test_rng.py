@@ -6,8 +6,8 @@ import pytest
 
 from conformance import _util_socket as us
 from conformance.conftest import bind_or_skip
-from harness import proccrypto
-from harness.afalg import AfalgSocket
+from harness.afalg import proccrypto
+from harness.afalg.client import AfalgSocket
 
 DRBGS = ["stdrng", "drbg_nopr_hmac_sha256", "drbg_pr_hmac_sha256"]
 

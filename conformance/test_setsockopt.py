@@ -13,9 +13,10 @@ import pytest
 
 from conformance import _util_socket as us
 from conformance.conftest import bind_or_skip
-from harness import algorithms, proccrypto
-from harness.afalg import AfalgSocket
-from harness.constants import SOL_ALG, AlgOp
+from harness.afalg import algorithms
+from harness.afalg import proccrypto
+from harness.afalg.client import AfalgSocket
+from harness.afalg.constants import SOL_ALG, AlgOp
 
 ABSURD = 0x7FFFFFFF
 UNKNOWN_OPTS = (0, 8, 100, 0x7FFFFFFF, -1)

@@ -1,6 +1,6 @@
 """Symmetric cipher op sockets (algif_skcipher): IVs, chaining, partial blocks, errors.
 
-Every expected output comes from harness.algorithms oracles (pyca/cryptography);
+Every expected output comes from harness.afalg.algorithms oracles (pyca/cryptography);
 nothing here hard-codes a kernel answer.
 """
 
@@ -11,8 +11,8 @@ import os
 import pytest
 
 from conformance._util_cipher import DEC, ENC, outcome, recv_token
-from harness import algorithms
-from harness.constants import MSG_DONTWAIT, MSG_MORE
+from harness.afalg import algorithms
+from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE
 
 CBC = algorithms.get("cbc(aes)")
 CTR = algorithms.get("ctr(aes)")

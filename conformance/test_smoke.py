@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.afalg import AfalgSocket, errno_name
-from harness.constants import AlgOp
+from harness.afalg.client import AfalgSocket, errno_name
+from harness.afalg.constants import AlgOp
 
 pytestmark = pytest.mark.smoke
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pytest
 
 from conformance._util_cipher import (DEC, ENC, VmspliceBuffer, outcome, send_parts, splice_parts, splits)
-from harness import algorithms
-from harness.bounded import deadline
-from harness.constants import MSG_MORE, SPLICE_F_MORE, SPLICE_F_MOVE
+from harness.afalg import algorithms
+from harness.afalg.bounded import deadline
+from harness.afalg.constants import MSG_MORE, SPLICE_F_MORE, SPLICE_F_MOVE
 
 CBC = algorithms.get("cbc(aes)")
 GCM = algorithms.get("gcm(aes)")

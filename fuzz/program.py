@@ -19,10 +19,10 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from harness import algorithms
-from harness import cmsg as cm
-from harness.afalg import AfalgSocket, errno_name, sockaddr_alg
-from harness.constants import AF_ALG, MSG_DONTWAIT, SOL_ALG, AlgOp, AlgOpt
+from harness.afalg import algorithms
+from harness.afalg import cmsg as cm
+from harness.afalg.client import AfalgSocket, errno_name, sockaddr_alg
+from harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOL_ALG, AlgOp, AlgOpt
 
 from . import surface
 
@@ -366,7 +366,7 @@ def _valid_key(alg: algorithms.Algorithm, key: bytes | None) -> bool:
 
 def check_usable(st: SlotState | None, tracer=None) -> str:
     """A tfm socket whose bind and setkey (and authsize) succeeded must serve a valid
-    request, and the answer must equal harness.algorithms' oracle."""
+    request, and the answer must equal harness.afalg.algorithms' oracle."""
     if st is None or st.kind != "tfm" or st.state not in ("bound", "keyed", "accepted"):
         return "n/a"
     alg = algorithms.ALGORITHMS.get(st.alg_name)
@@ -381,7 +381,7 @@ def check_usable(st: SlotState | None, tracer=None) -> str:
     except OSError as e:
         raise AssertionError(f"setup of {alg.name} succeeded but accept() failed: {errno_name(e.errno)}") from None
     try:
-        # non-blocking, so harness.afalg never arms its SIGALRM deadline (SIGALRM is libFuzzer's)
+        # non-blocking, so harness.afalg.client never arms its SIGALRM deadline (SIGALRM is libFuzzer's)
         op.set_nonblocking(True)
         return _valid_request(op, alg, st)
     finally:

@@ -1,15 +1,15 @@
 """Names the printed reproducers use (`from fuzz.replay_api import *`).
 
 A reproducer printed by `afalg-conform fuzz --reproduce` is plain Python over
-harness.afalg; every call is wrapped in call(), which prints the errno instead of
+harness.afalg.client; every call is wrapped in call(), which prints the errno instead of
 stopping, as the fuzzer's executor does. Run it only inside a guest.
 """
 
 import os
 import socket
 
-from harness.afalg import AfalgSocket, errno_name, sockaddr_alg  # noqa: F401
-from harness.constants import (AF_ALG, MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC,  # noqa: F401
+from harness.afalg.client import AfalgSocket, errno_name, sockaddr_alg  # noqa: F401
+from harness.afalg.constants import (AF_ALG, MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC,  # noqa: F401
                                SOL_ALG)
 from fuzz.program import splice_own_pipe  # noqa: F401
 

@@ -13,7 +13,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from harness import algorithms
+from harness.afalg import algorithms
 
 from . import decoders, surface
 from .program import EncodingSource, Names

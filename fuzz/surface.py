@@ -7,7 +7,7 @@ the reproducer printer and the outcome features pick it up.
 Tables:
   SOCKET_TYPES   socket(AF_ALG, type, proto) variants
   BIND_TYPES     salg_type strings (valid and not)
-  static names   generic algorithm names from harness.algorithms, plus ill-formed ones;
+  static names   generic algorithm names from harness.afalg.algorithms, plus ill-formed ones;
                  driver names come from /proc/crypto at run time (runtime_names())
   OPTIONS        setsockopt (level, optname, value shape)
   CMSGS          control message (level, type, payload shape)
@@ -22,8 +22,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from harness import algorithms
-from harness.constants import (MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC, SOL_ALG,
+from harness.afalg import algorithms
+from harness.afalg.constants import (MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC, SOL_ALG,
                                SPLICE_F_MORE, SPLICE_F_MOVE, SPLICE_F_NONBLOCK, AlgOpt)
 
 # -- sockets and binds ---------------------------------------------------------------------
@@ -65,7 +65,7 @@ def static_names() -> list[tuple[str, str]]:
 
 def runtime_names(proc_crypto: str = "/proc/crypto") -> list[tuple[str, str]]:
     """(type, driver name) pairs of the running kernel, sorted (so stable per kernel)."""
-    from harness import proccrypto
+    from harness.afalg import proccrypto
     out = set()
     for e in proccrypto.read(proc_crypto):
         if e.internal:

@@ -5,7 +5,7 @@
 #   2. the project's virtual environment .venv/ (ignored by git) with the package and its
 #      dependencies (pytest, hypothesis, cryptography, virtme-ng, the vector packages, atheris);
 #   3. `afalg-conform bootstrap debian-6.12 debian-6.1`: the host tools a guest boot needs
-#      (qemu, busybox, file, ...: the list is harness/vm.py's HOST_TOOLS, which `doctor`
+#      (qemu, busybox, file, ...: the list is harness/host/vm.py's HOST_TOOLS, which `doctor`
 #      checks too) and Debian's 6.12 and 6.1 kernels, each only where missing.
 # Idempotent: a second run installs nothing new (pip is skipped while pyproject.toml is
 # unchanged). PYTHON picks the interpreter the venv is made from (default python3);

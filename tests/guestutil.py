@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from harness import vm
+from harness.host import vm
+from harness.errors import HarnessError
 
 
 def target_or_skip(name="debian-6.12", needs=()):
@@ -17,7 +18,7 @@ def target_or_skip(name="debian-6.12", needs=()):
         pytest.importorskip(mod)
     try:
         return vm.resolve_target(name)
-    except vm.HarnessError as e:
+    except HarnessError as e:
         pytest.skip(f"unsupported:target-missing ({e})")
 
 

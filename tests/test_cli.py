@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from harness.afalg import afalg_available
+from harness.afalg.client import afalg_available
+from harness.errors import HarnessError
 
 
 def cli(*args, env=None):
@@ -106,9 +107,9 @@ def test_a_sidecar_that_is_not_json_is_named(tmp_path):
 
 
 def test_a_full_results_folder_is_refused_before_boot(monkeypatch, tmp_path):
-    from harness import validate
+    from harness.host import validate
     monkeypatch.setattr(validate.shutil, "disk_usage", lambda p: type("U", (), {"free": 48 << 10})())
-    with pytest.raises(validate.HarnessError, match=r"only 48 KiB free; a run needs at least 20 MiB"):
+    with pytest.raises(HarnessError, match=r"only 48 KiB free; a run needs at least 20 MiB"):
         validate.results_dir(tmp_path / "r")
 
 

@@ -8,7 +8,9 @@ import tomllib
 
 import pytest
 
-from harness import cli, fuzzcli, klog
+from harness import cli
+from fuzz import cli as fuzzcli
+from harness.results import klog
 from vms import build_kernel
 
 SYSRQ_CONSOLE = """\

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from harness import cli, fuzzreport
+from harness import cli
+from fuzz import report as fuzzreport
 
 
 def _campaign(root, name, outcomes, mode="kcov", fed=True, afalg=None, execs=100):
@@ -59,7 +60,7 @@ def test_a_missing_folder_is_named(tmp_path, capsys, missing):
 
 
 def test_af_alg_pcs_are_shown_against_the_builds_kcov_sites(tmp_path, monkeypatch, capsys):
-    from harness import vm
+    from harness.host import vm
     kdir = tmp_path / "kernel"
     kdir.mkdir()
     (kdir / "build.json").write_text(json.dumps({"afalg_kcov_sites": {"range": ["0x10", "0x20"], "sites": 658}}))

@@ -17,8 +17,8 @@ atheris = pytest.importorskip("atheris")
 from fuzz import decoders, seeds, surface  # noqa: E402
 from fuzz.program import (EncodingSource, Executor, FdpSource, Names, Program, encode_cmsgs,  # noqa: E402
                           request_model)
-from harness import algorithms  # noqa: E402
-from harness.constants import SOL_ALG, AlgOp, AlgOpt  # noqa: E402
+from harness.afalg import algorithms  # noqa: E402
+from harness.afalg.constants import SOL_ALG, AlgOp, AlgOpt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -185,7 +185,7 @@ def test_dry_run_prints_programs_without_syscalls():
 
 
 def test_executor_reports_errnos_when_there_is_no_af_alg():
-    from harness.afalg import afalg_available
+    from harness.afalg.client import afalg_available
     if afalg_available()[0]:
         pytest.skip("this machine has AF_ALG; the no-AF_ALG path is what CI exercises")
     seed = ROOT / "fuzz" / "corpus" / "fuzz_cmsg" / "encrypt-cbc_aes_"
@@ -198,7 +198,7 @@ def test_executor_reports_errnos_when_there_is_no_af_alg():
 
 def test_fuzzer_runs_on_a_kernel_without_af_alg(tmp_path):
     """The same script OSS-Fuzz would run: libFuzzer flags, python coverage fallback."""
-    from harness.afalg import afalg_available
+    from harness.afalg.client import afalg_available
     if afalg_available()[0]:
         pytest.skip("this machine has AF_ALG: never fuzz the host kernel")
     stats = tmp_path / "stats.json"

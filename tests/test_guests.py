@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from harness import cli, fuzzreport, guests
+from harness import cli
+from fuzz import report as fuzzreport
+from harness.host import processes as guests
 
 
 def _alive(pid: int) -> bool:

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from harness import cli, kcidb
-from harness.results import Run, RunInfo, Subtest
-from harness.results import TestResult as _TestResult
+from harness import cli
+from harness.results import kcidb
+from harness.results.model import Run, RunInfo, Subtest
+from harness.results.model import TestResult as _TestResult
 
 
 def tr(name, outcome, reason="", **kw):

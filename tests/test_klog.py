@@ -9,7 +9,7 @@ that consoles add.
 
 from pathlib import Path
 
-from harness import klog
+from harness.results import klog
 
 DATA = Path(__file__).parent / "data"
 

@@ -5,8 +5,9 @@ import xml.etree.ElementTree as ET
 import pytest
 from tap.parser import Parser
 
-from harness import junit, ktap
-from harness.results import Run, RunInfo, Subtest, TestResult
+from harness.results import junit
+from harness.results import ktap
+from harness.results.model import Run, RunInfo, Subtest, TestResult
 
 
 def sample_run() -> Run:

@@ -14,10 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, ktap, matrix, merge, runner, vm
-from harness.pytest_plugin import canonical_order_key, shard_of
-from harness.results import Run, RunInfo, Subtest
-from harness.results import TestResult as _TestResult
+from harness import cli
+from harness.results import ktap
+from harness.host import matrix
+from harness.results import merge
+from harness.host import runner
+from harness.host import vm
+from harness.results.order import canonical_order_key, shard_of
+from harness.results.model import Run, RunInfo, Subtest
+from harness.results.model import TestResult as _TestResult
+from harness.errors import HarnessError
 
 RESULT = re.compile(r"^(ok|not ok) (\d+) ([^#]*?)(?: # (.*))?$")
 
@@ -163,7 +169,7 @@ def test_the_plugin_runs_tests_in_canonical_order_and_shards_partition_them(tmp_
 
     def collect(*extra):
         p = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                            "-p", "harness.pytest_plugin", "--rootdir", str(tmp_path), str(tmp_path), *extra],
+                            "-p", "harness.guest.plugin", "--rootdir", str(tmp_path), str(tmp_path), *extra],
                            capture_output=True, text=True, cwd=tmp_path, timeout=120,
                            env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
         return [line.split("::")[1] for line in p.stdout.splitlines() if "::" in line]
@@ -228,7 +234,7 @@ def test_a_worker_that_raises_does_not_lose_the_others(tmp_path, monkeypatch):
 
     def execute(target, results_dir, opts):
         if target.name == "k-6.1":
-            raise vm.HarnessError("qemu is not installed")
+            raise HarnessError("qemu is not installed")
         run = Run(run=RunInfo(target=target.name, kernel_release=target.release), tests=[tr("c/test_a.py::t")])
         runner.write_outputs(run, results_dir)
         return run
@@ -247,7 +253,7 @@ def test_an_interrupt_stops_the_other_kernels_guests(tmp_path, monkeypatch, caps
     the pool waits for the workers, so the command ends now, not when the guests would."""
     import sys
 
-    from harness import guests
+    from harness.host import processes as guests
     fake_targets(monkeypatch)
     started = []
 
@@ -273,7 +279,7 @@ def test_an_interrupt_stops_the_other_kernels_guests(tmp_path, monkeypatch, caps
 def cli_args(tmp_path):
     import argparse
     p = argparse.ArgumentParser()
-    cli._add_run_options(p)
+    cli.run._add_run_options(p)
     return p.parse_args(["--results", str(tmp_path / "m")])
 
 

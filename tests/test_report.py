@@ -8,9 +8,14 @@ from html.parser import HTMLParser
 import pytest
 
 from conformance import catalogue
-from harness import cli, report, report_html, rundiff, verdicts
-from harness.results import Run, RunInfo, Subtest
-from harness.results import TestResult as _TestResult
+from harness import cli
+from harness.report import text as report
+from harness.report import html as report_html
+from harness.report import rows as rows_
+from harness.results import rundiff
+from harness.report import verdicts
+from harness.results.model import Run, RunInfo, Subtest
+from harness.results.model import TestResult as _TestResult
 
 SPEC = '''
 [[clause]]
@@ -170,7 +175,7 @@ def test_every_proposal_difference_is_a_row(clauses):
     rows = verdicts.assess(run, clauses)
     diff = verdicts.differences(rows, "proposal-2010", "6.12.1")
     assert [r.id for r in diff] == ["T-2", "T-3"]
-    table = report.difference_rows(rows, "proposal-2010", "6.12.1")
+    table = rows_.difference_rows(rows, "proposal-2010", "6.12.1")
     assert "gcm encrypt → aabb" in table[0][5]
     assert table[1][5] == "(no observation in this run)"
 
@@ -245,7 +250,7 @@ def test_matrix_text_clauses_down_kernels_across(clauses):
 
 def test_labels_are_unique():
     runs = [make_run([], "host", "6.1"), make_run([], "host", "6.1"), make_run([], "host", "6.2")]
-    assert report.labels(runs) == ["host #1", "host #2", "host 6.2"]
+    assert rows_.labels(runs) == ["host #1", "host #2", "host 6.2"]
 
 
 def test_report_command(tmp_path, clauses, monkeypatch, capsys):

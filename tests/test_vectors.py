@@ -2,8 +2,8 @@
 
 - every loader parses every file it is given and the counts are what the files hold;
 - a corrupt or missing file raises VectorError naming the file and the line;
-- the table in vectors/sets.py only names algorithms harness/algorithms.py knows;
-- the oracles in harness/algorithms.py reproduce a sample of every vector set,
+- the table in vectors/sets.py only names algorithms harness/afalg/algorithms.py knows;
+- the oracles in harness/afalg/algorithms.py reproduce a sample of every vector set,
   which validates both the AF_ALG-layout adapters and the oracles the property
   tests rely on.
 """
@@ -18,7 +18,7 @@ from collections import Counter
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from harness import algorithms
+from harness.afalg import algorithms
 from vectors import cavp, nist_txt, wycheproof
 from vectors.cases import ADAPTERS
 from vectors.common import VectorError, locate, source_root

@@ -5,8 +5,9 @@ import stat
 
 import pytest
 
-from harness import vm
-from harness.vm import HarnessError, Target
+from harness.host import vm
+from harness.errors import HarnessError
+from harness.host.vm import Target
 
 
 def fake_exe(path, body):
@@ -17,7 +18,7 @@ def fake_exe(path, body):
 
 def test_command_shares_host_read_only_and_results_writable():
     t = Target("debian-6.12", "/boot/vmlinuz-6.12.117+deb12-amd64", "6.12.117+deb12-amd64")
-    cmd = vm.vng_command("vng", t, "/tmp/res", "python3 -m harness.guest", use_kvm=False,
+    cmd = vm.vng_command("vng", t, "/tmp/res", "python3 -m harness.guest.runner", use_kvm=False,
                          append=["panic_on_warn=0"])
     assert cmd[:3] == ["vng", "-r", t.image]
     assert "--rw" not in cmd
@@ -25,14 +26,14 @@ def test_command_shares_host_read_only_and_results_writable():
     assert cmd.count("--rwdir") == 1
     assert "--disable-kvm" in cmd and "--verbose" in cmd
     assert cmd[cmd.index("--append") + 1] == "panic_on_warn=0"
-    assert cmd[-2:] == ["--exec", "python3 -m harness.guest"]
+    assert cmd[-2:] == ["--exec", "python3 -m harness.guest.runner"]
     assert "--disable-kvm" not in vm.vng_command("vng", t, "/r", "true", use_kvm=True)
 
 
 def test_guest_command_uses_this_interpreter_and_project():
     cmd = vm.guest_python_command("/tmp/res dir", ["--suite", "smoke"])
     assert "PYTHONDONTWRITEBYTECODE=1" in cmd and str(vm.PROJECT_ROOT) in cmd
-    assert "-m harness.guest --results '/tmp/res dir' --suite smoke" in cmd
+    assert "-m harness.guest.runner --results '/tmp/res dir' --suite smoke" in cmd
 
 
 def test_unknown_target_names_the_known_ones():

@@ -16,7 +16,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from harness import algorithms
+from harness.afalg import algorithms
 
 from .common import VectorError
 
@@ -25,7 +25,7 @@ from .common import VectorError
 class Case:
     name: str                    # unique within its vector set, KTAP-safe
     where: str                   # file:line
-    alg: str                     # harness.algorithms name
+    alg: str                     # harness.afalg.algorithms name
     kind: str                    # hash | skcipher | aead
     key: bytes | None = None     # None: unkeyed hash
     iv: bytes | None = None      # AF_ALG layout; None for ECB and hashes

@@ -1,6 +1,6 @@
 """Which vector file tests which kernel algorithm: the declarative table.
 
-One row per vector file. `algorithm` is a name from harness/algorithms.py (the
+One row per vector file. `algorithm` is a name from harness/afalg/algorithms.py (the
 one place algorithms are described); `format` picks the loader (vectors.cavp,
 vectors.nist_txt, vectors.wycheproof); `adapter` (vectors.cases) turns its
 records into AF_ALG-layout cases. Files are read from the installed packages
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import algorithms
+from harness.afalg import algorithms
 
 from . import cases as _cases
 from . import cavp, nist_txt, wycheproof
@@ -30,7 +30,7 @@ class VectorSet:
     path: str          # inside the source package
     format: str        # cavp | nist_txt | wycheproof
     adapter: str       # function in vectors.cases
-    algorithm: str     # harness.algorithms name
+    algorithm: str     # harness.afalg.algorithms name
     op: str = ""       # gcm_cavp: which direction the file holds
     note: str = ""
 

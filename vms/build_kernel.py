@@ -11,7 +11,7 @@ interrupted build resumes where make stopped:
               every fragment line is checked against the resulting .config
   3. make     nice -n 19 make -j2 O=CACHE/NAME/out bzImage   (wall and CPU time recorded)
   4. publish  CACHE/NAME/bzImage, System.map, config; build.json with the timings;
-              a [NAME] table in CACHE/targets.toml (kind "build"), which harness/vm.py reads
+              a [NAME] table in CACHE/targets.toml (kind "build"), which harness/host/vm.py reads
 
 Run it standalone too: python3 -m vms.build_kernel kcov-6.12 [--jobs N] [--dry-run]
 """

@@ -1,0 +1,455 @@
+"""`afalg-conform fuzz`, `fuzz-bench` and `build-kernel`: the fuzzers, run in a guest.
+
+  afalg-conform fuzz NAME[,NAME...] --kernel TARGET [--results DIR] [--time S] [-- libFuzzer flags]
+  afalg-conform fuzz --reproduce FILE --kernel TARGET [--minimize]
+  afalg-conform fuzz NAME --crash-hook [panic|warn]   (self-tests of crash capture)
+  afalg-conform fuzz-bench --kernel TARGET [--time S]
+  afalg-conform build-kernel kcov-6.12
+
+The guest (fuzz/guestrun.py) writes the input being executed to the results
+folder before every run, so when the guest dies (vng exit 255, or a problem on
+the console) the host still has the reproducer. Crashes are saved under
+RESULTS/crashes/ as crash-<sha1> with a .json sidecar (fuzzer, kind, signature,
+console excerpt) and deduplicated by signature: the kernel stack (top frames of
+the first report), or the exception line for Python-level oracle failures.
+The last line per fuzzer is:
+  fuzz NAME: <execs> execs, <rate> execs/s, corpus <n>, crashes <k>, coverage <kcov|kcov-measure|python>
+(kcov-measure: kernel PCs counted but not fed back; Python coverage guided the run)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.host import processes as guests
+from harness.results import klog
+from harness.host import validate
+from harness.host import vm
+from harness.errors import HarnessError
+
+FUZZERS = ["fuzz_setsockopt", "fuzz_cmsg", "fuzz_sequence"]
+# Make every kernel problem fatal, so the guest stops at the first report and the
+# journalled input is the culprit.
+CRASH_APPEND = ["panic_on_warn=1", "oops=panic", "softlockup_panic=1", "hung_task_panic=1",
+                # a loaded TCG host can fail the boot-time IO-APIC timer check ("IO-APIC +
+                # timer doesn't work!" panic before init): skip that check
+                "no_timer_check"]
+CRASH_MAGIC = b"AFALG-FUZZ-SYSRQ-CRASH"
+
+
+
+def canonical(name: str) -> str:
+    name = name.removesuffix(".py")
+    name = name if name.startswith("fuzz_") else f"fuzz_{name}"
+    if name not in FUZZERS:
+        raise HarnessError(f"unknown fuzzer {name!r}; known: {', '.join(FUZZERS)}")
+    return name
+
+
+# -- crash signatures -------------------------------------------------------------------------
+
+def python_signature(log_text: str) -> str | None:
+    """The exception of a libFuzzer 'Uncaught Python exception' report."""
+    m = re.search(r"=== Uncaught Python exception: ===\n(.*?)\n", log_text)
+    if not m:
+        return None
+    line = m.group(1)
+    line = re.sub(r"got [0-9a-f]+ want [0-9a-f]+.*", "got X want Y", line)
+    line = re.sub(r"\b[0-9a-f]{16,}\b", "H", line)
+    return f"python: {line[:400]}"
+
+
+class CrashStore:
+    """RESULTS/crashes: one file per distinct signature (+ .json), index.json for counts."""
+
+    def __init__(self, root: Path):
+        self.root = root / "crashes"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.index_path = self.root / "index.json"
+        self.index = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
+
+    def add(self, data: bytes, meta: dict) -> tuple[Path, bool]:
+        sig = meta["signature"]
+        if sig in self.index:
+            self.index[sig]["count"] += 1
+            self._save()
+            return self.root / self.index[sig]["file"], False
+        name = f"crash-{hashlib.sha1(data).hexdigest()}"
+        (self.root / name).write_bytes(data)
+        (self.root / f"{name}.json").write_text(json.dumps(meta, indent=1))
+        self.index[sig] = {"file": name, "count": 1, "fuzzer": meta.get("fuzzer"), "kind": meta.get("kind")}
+        self._save()
+        return self.root / name, True
+
+    def _save(self):
+        self.index_path.write_text(json.dumps(self.index, indent=1))
+
+
+# -- parsing libFuzzer output ------------------------------------------------------------------
+
+_STATUS = re.compile(r"^#(\d+)\s+\w+\s+(?:cov: (\d+) )?(?:ft: (\d+) )?corp: (\d+)/\S+.*?exec/s: (\d+)")
+
+
+def parse_log(text: str) -> dict:
+    out = {"execs": 0, "rate": 0.0, "corpus": 0, "cov": None}
+    for line in text.splitlines():
+        m = _STATUS.match(line)
+        if m:
+            out["execs"] = int(m.group(1))
+            out["corpus"] = int(m.group(4))
+            out["rate"] = float(m.group(5))
+            out["cov"] = int(m.group(2)) if m.group(2) else out["cov"]
+        m = re.match(r"stat::number_of_executed_units:\s*(\d+)", line)
+        if m:
+            out["execs"] = int(m.group(1))
+        m = re.match(r"stat::average_exec_per_sec:\s*(\d+)", line)
+        if m:
+            out["rate"] = float(m.group(1))
+        m = re.match(r"Done (\d+) runs in (\d+) second", line)
+        if m:
+            out["execs"] = int(m.group(1))
+            out["rate"] = round(int(m.group(1)) / max(int(m.group(2)), 1), 1)
+    return out
+
+
+# -- running a guest -----------------------------------------------------------------------------
+
+def _target(a):
+    target = vm.resolve_target(a.kernel)
+    if target.is_host and not a.i_know_this_is_the_host:
+        raise HarnessError("refusing to fuzz the host kernel (a kernel crash takes the machine down); "
+                           "use a guest target, or add --i-know-this-is-the-host")
+    return target
+
+
+def _results_dir(a, label: str) -> Path:
+    if a.results:
+        return Path(a.results).resolve()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return (Path("results") / f"{stamp}-{label}").resolve()
+
+
+def _guest_cmd(args: list[str]) -> str:
+    import shlex
+    env = f"PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={shlex.quote(str(vm.PROJECT_ROOT))} PYTHONUNBUFFERED=1"
+    return f"{env} {shlex.quote(sys.executable)} " + " ".join(shlex.quote(x) for x in args)
+
+
+# When minimising, reports that the kernel survives must not stop it: each try runs in a
+# child process and is judged by what /dev/kmsg gained (fuzz/replay.py).
+MINIMIZE_APPEND = ["no_timer_check"]
+
+
+def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, label: str,
+              base_append: list[str] | None = None) -> tuple[int | None, Path, float]:
+    """Boot target once and run guest_args (python -m ...). Returns (rc, console, wall)."""
+    results.mkdir(parents=True, exist_ok=True)
+    console = results / f"console-{label}.log"
+    append = list(CRASH_APPEND if base_append is None else base_append) + list(a.append or [])
+    if target.is_host:
+        cmd = [sys.executable] + guest_args
+        env = None
+    else:
+        vng, qemu = vm.find_tools()
+        use_kvm, why = vm.probe_kvm(qemu, target.image)
+        cmd = vm.vng_command(vng, target, str(results), _guest_cmd(guest_args), use_kvm, a.memory, a.cpus, append)
+        print(f"afalg-conform: booting {target.name} ({target.release}) under {'KVM' if use_kvm else 'TCG'}",
+              file=sys.stderr, flush=True)
+        env = None
+    (results / f"command-{label}.json").write_text(json.dumps(cmd))
+    t0 = time.monotonic()
+    with open(console, "wb") as con:
+        p = guests.start(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT,
+                         env=env, cwd=str(vm.PROJECT_ROOT))
+        try:
+            rc = p.wait(timeout=timeout)
+            guests.forget(p)
+        except subprocess.TimeoutExpired:
+            guests.kill_group(p)
+            rc = None
+    return rc, console, time.monotonic() - t0
+
+
+def collect_crashes(results: Path, names: list[str], console: Path, rc: int | None, store: CrashStore,
+                    crash_hook: bool, guest: dict) -> dict[str, int]:
+    """Turn libFuzzer artefacts and a dead guest into saved, deduplicated crashes."""
+    counts = {n: 0 for n in names}
+    reported: set[str] = set()        # kernel reports the guest already turned into artifacts
+    # Python-level findings (oracles, stuck calls): libFuzzer wrote artifacts/NAME-crash-*
+    for f in sorted((results / "artifacts").glob("*")) if (results / "artifacts").exists() else []:
+        if f.suffix == ".json":
+            continue
+        name = next((n for n in names if f.name.startswith(n + "-")), None)
+        # libFuzzer also writes slow-unit-* (not findings); count crash/timeout/oom/leak only
+        if not name or not f.name[len(name) + 1:].startswith(("crash-", "timeout-", "oom-", "leak-")):
+            continue
+        log = (results / f"fuzz-{name}.log").read_text(errors="replace") if (results / f"fuzz-{name}.log").exists() else ""
+        sig = python_signature(log) or f"python: {f.name.split('-')[-2] if '-' in f.name else 'crash'}"
+        kind = "python"
+        if sig.startswith("python: KernelReport: "):     # a report the kernel survived (fuzz.engine)
+            sig, kind = sig.removeprefix("python: KernelReport: "), "kernel"
+            reported.add(sig)
+        path, new = store.add(f.read_bytes(), {"fuzzer": name, "kind": kind, "signature": sig,
+                                               "artifact": str(f), "crash_hook": crash_hook})
+        counts[name] += 1
+        print(f"afalg-conform: {name}: {'new' if new else 'duplicate'} crash {sig!r} -> {path}", file=sys.stderr)
+    # Kernel-level: the guest died or the console shows a problem
+    lines = console.read_text(errors="replace").splitlines() if console.exists() else []
+    ks = klog.signature(lines)
+    finished = {n for n, v in guest.get("fuzzers", {}).items()}
+    # a report on the console that the guest survived and already saved with its input is
+    # not a second crash
+    died = rc == 255 or rc is None or (ks is not None and ks[0] not in reported)
+    if died:
+        running = [n for n in names if n not in finished]
+        culprit = running[0] if running else (names[-1] if names else "unknown")
+        journal = results / f"journal-{culprit}"
+        from fuzz.engine import read_journal
+        data = read_journal(journal.read_bytes()) if journal.exists() else b""
+        if ks is None:
+            sig, excerpt = (f"{'timeout' if rc is None else 'guest-died'}: no kernel report on the console",
+                            lines[-30:])
+        else:
+            sig, excerpt = ks
+        meta = {"fuzzer": culprit, "kind": "kernel", "signature": sig, "vng_rc": rc,
+                "kernel_release": guest.get("kernel_release"), "crash_hook": crash_hook,
+                "console": str(console), "excerpt": excerpt}
+        if data:
+            path, new = store.add(data, meta)
+            print(f"afalg-conform: {culprit}: {'new' if new else 'duplicate'} kernel crash {sig!r}; "
+                  f"reproducer {path}", file=sys.stderr)
+            counts[culprit] = counts.get(culprit, 0) + 1
+        else:
+            print(f"afalg-conform: {culprit}: {sig!r} before any input ran (not counted as a crash)",
+                  file=sys.stderr)
+    return counts
+
+
+def summary_line(name: str, results: Path, crashes: int, default_cov: str) -> str:
+    log = results / f"fuzz-{name}.log"
+    p = parse_log(log.read_text(errors="replace")) if log.exists() else {"execs": 0, "rate": 0.0, "corpus": 0}
+    try:
+        st = json.loads((results / f"stats-{name}.json").read_text())
+    except (OSError, ValueError):
+        st = {}
+    cov = st.get("coverage", default_cov)
+    execs = max(p["execs"], st.get("execs", 0))
+    rate = p["rate"] or st.get("execs_per_s", 0.0)
+    if st.get("seconds") and st.get("execs"):
+        rate = round(st["execs"] / st["seconds"], 1)
+    # the name as the user types it (`afalg-conform fuzz setsockopt`), not the module name
+    short = name.removeprefix("fuzz_")
+    return f"fuzz {short}: {execs} execs, {rate} execs/s, corpus {p['corpus']}, crashes {crashes}, coverage {cov}"
+
+
+def cmd_fuzz(a) -> int:
+    extra = list(a.libfuzzer or [])
+    validate.memory(a.memory)
+    validate.cpus(a.cpus)
+    if a.time is not None and a.time < 0:
+        raise HarnessError(f"--time {a.time:g}: expected seconds, 0 for no limit")
+    if a.reproduce:
+        return cmd_reproduce(a)
+    if not a.name:
+        raise HarnessError("give a fuzzer name (" + ", ".join(FUZZERS) + ") or --reproduce FILE")
+    names = [canonical(n) for n in a.name.split(",")]
+    target = _target(a)
+    results = validate.results_dir(_results_dir(a, f"fuzz-{'+'.join(n.removeprefix('fuzz_') for n in names)}-{target.name}"))
+    gargs = ["-m", "fuzz.guestrun", "fuzz", "--results", str(results), "--names", ",".join(names),
+             "--coverage", a.coverage]
+    if a.time:
+        gargs += ["--time", str(a.time)]
+    if a.runs:
+        gargs += ["--runs", str(a.runs)]
+    if a.crash_hook:
+        seed_root = results / "crash-seed"
+        for n in names:
+            (seed_root / n).mkdir(parents=True, exist_ok=True)
+            if a.crash_hook == "warn":
+                from fuzz.seeds import selftest_warn_input
+                (seed_root / n / "kmsg-warn").write_bytes(selftest_warn_input(n))
+            else:
+                (seed_root / n / "sysrq-crash").write_bytes(CRASH_MAGIC + bytes(16))
+        gargs += ["--crash-hook", "--extra-corpus", str(seed_root)]
+    if extra:
+        gargs += ["--", *extra]
+    per = a.time or 600
+    # interpreter start-up and the warm-up binds take minutes on a loaded TCG host
+    timeout = a.boot_timeout + len(names) * (per + 360)
+    for attempt in range(2):
+        rc, console, wall = run_guest(target, results, gargs, a, timeout, "fuzz")
+        try:
+            guest = json.loads((results / "guest.json").read_text())
+        except (OSError, ValueError):
+            guest = {}
+        if guest:
+            break
+        tail = " | ".join(klog.strip_prefix(x) for x in console.read_text(errors="replace").splitlines()[-3:])
+        print(f"afalg-conform: the guest never started the fuzzers (vng exit {rc}): {tail[-300:]}",
+              file=sys.stderr)
+        if attempt == 0:
+            print("afalg-conform: boot failure; trying once more", file=sys.stderr)
+            console.rename(console.with_name("console-fuzz-bootfail.log"))
+    if not guest:
+        raise HarnessError(f"boot failure: the guest never started the fuzzers; see {console}")
+    store = CrashStore(results)
+    counts = collect_crashes(results, names, console, rc, store, a.crash_hook, guest)
+    default_cov = "kcov" if guest.get("kcov") and a.coverage in ("auto", "kcov") else "python"
+    summary = {"target": target.name, "kernel_release": guest.get("kernel_release", target.release),
+               "vng_rc": rc, "wall_s": round(wall, 1), "fuzzers": {}}
+    lines = []
+    for n in names:
+        line = summary_line(n, results, counts.get(n, 0), default_cov)
+        lines.append(line)
+        try:
+            st = json.loads((results / f"stats-{n}.json").read_text())
+        except (OSError, ValueError):
+            st = {}
+        summary["fuzzers"][n] = {"line": line, "stats": {k: v for k, v in st.items() if k != "outcome_list"},
+                                 "guest": guest.get("fuzzers", {}).get(n)}
+    (results / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"afalg-conform: results in {results} (guest {'exit ' + str(rc) if rc is not None else 'timed out'}, "
+          f"{wall:.0f} s wall)", file=sys.stderr)
+    for line in lines:
+        print(line, flush=True)
+    if rc is None:
+        return 2 if not guest else 1
+    return 1 if sum(counts.values()) else 0
+
+
+def _say_reproduced(what: str, sig: str, meta: dict) -> None:
+    same = meta.get("signature") == sig
+    print(f"afalg-conform: reproduced a {what}: {sig}" +
+          (" (same signature as recorded)" if same else f" (recorded: {meta.get('signature')})" if meta else ""))
+
+
+def cmd_reproduce(a) -> int:
+    meta = validate.reproducer(a.reproduce, a.name)
+    src = Path(a.reproduce).resolve()
+    name = canonical(a.name or meta["fuzzer"])
+    target = _target(a)
+    results = validate.results_dir(_results_dir(a, f"repro-{src.name[:20]}-{target.name}"))
+    copy = results / src.name
+    if copy != src:
+        shutil.copyfile(src, copy)
+    out = results / "replay.txt"
+    gargs = ["-m", "fuzz.replay", str(copy), "--fuzzer", name, "--json", str(results / "replay.json"),
+             "--out", str(out)]
+    if a.minimize:
+        gargs.append("--minimize")
+    if a.crash_hook or meta.get("crash_hook", False):
+        gargs.append("--crash-hook")
+    if a.minimize:
+        print("afalg-conform: minimising: the guest boots without panic_on_warn/oops=panic, so a report "
+              "the kernel survives leaves it running for the next try", file=sys.stderr)
+    rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + (1800 if a.minimize else 300),
+                                  "replay", MINIMIZE_APPEND if a.minimize else None)
+    lines = console.read_text(errors="replace").splitlines() if console.exists() else []
+    if out.exists():
+        print(out.read_text(), end="")
+    else:
+        print(f"# (no replay output; see {console})")
+    try:
+        rj = json.loads((results / "replay.json").read_text())
+    except (OSError, ValueError):
+        rj = {}
+    ks = klog.signature(lines)
+    if (ks or rc == 255 or rc is None) and not rj:      # the guest died before the replay finished
+        sig = ks[0] if ks else ("timeout: the guest hung" if rc is None else "guest-died: no kernel report")
+        _say_reproduced("kernel crash", sig, meta)
+        if a.minimize:
+            print("afalg-conform: not minimised: the crash stops the kernel even without panic_on_warn/"
+                  "oops=panic, so every try would need a fresh guest")
+        return 1
+    failure = rj.get("failure")
+    if failure and failure.startswith("KernelReport: "):
+        _say_reproduced("kernel report", failure.removeprefix("KernelReport: "), meta)
+        return 1
+    if failure:
+        print(f"afalg-conform: reproduced an oracle failure: {failure}")
+        return 1
+    print(f"afalg-conform: no crash reproduced (guest exit {rc}); console {console}")
+    return 0
+
+
+def cmd_bench(a) -> int:
+    names = [canonical(n) for n in (a.name.split(",") if a.name else FUZZERS)]
+    target = _target(a)
+    results = _results_dir(a, f"fuzz-bench-{target.name}")
+    gargs = ["-m", "fuzz.guestrun", "bench", "--results", str(results), "--names", ",".join(names),
+             "--time", str(a.time), "--coverage", a.coverage]
+    rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + len(names) * (2 * a.time + 360),
+                                  "bench")
+    try:
+        b = json.loads((results / "bench.json").read_text())
+    except (OSError, ValueError):
+        raise HarnessError(f"the guest wrote no bench.json (vng exit {rc}); see {console}") from None
+    print(f"# fuzz-bench on {b['guest']['kernel_release']} ({target.name}), {a.time:g} s per arm, "
+          f"KCOV {'yes' if b['guest']['kcov'] else 'no'}")
+    print(f"{'fuzzer':18} {'fuzz execs/s':>13} {'plain execs/s':>14} {'ratio':>7}  coverage")
+    for n in names:
+        if n not in b["fuzzers"]:
+            print(f"{n:18} {'not run':>13}  (guest exit {rc})")
+            continue
+        v = b["fuzzers"][n]
+        fr = v["fuzz_stats"].get("execs_per_s", 0.0)
+        pr = v["plain"]["execs_per_s"]
+        ratio = fr / pr if pr else 0.0
+        print(f"{n:18} {fr:13.1f} {pr:14.1f} {ratio:7.2f}  {v['fuzz_stats'].get('mode', '?')}")
+    return 0
+
+
+def _common(p) -> None:
+    p.add_argument("--kernel", default="debian-6.12", help="target (default debian-6.12)")
+    p.add_argument("--results", default=None)
+    p.add_argument("--memory", default="2G")
+    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--append", action="append", default=[], help="extra kernel command line")
+    p.add_argument("--boot-timeout", type=float, default=300.0)
+    p.add_argument("--coverage", default="auto", choices=["auto", "kcov", "kcov-measure", "python"],
+                   help="kcov-measure: count kernel PCs but do not feed them to libFuzzer")
+    p.add_argument("--i-know-this-is-the-host", action="store_true",
+                   help="permit --kernel host (the fuzzers can crash the running kernel)")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("fuzz", help="run a fuzzer (fuzz_setsockopt, fuzz_cmsg, fuzz_sequence) in a guest",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("name", nargs="?", help="fuzzer name(s), comma-separated; 'all' for every fuzzer")
+    _common(p)
+    p.add_argument("--time", type=float, default=60.0, help="seconds per fuzzer (libFuzzer -max_total_time)")
+    p.add_argument("--runs", type=int, default=None, help="libFuzzer -runs")
+    p.add_argument("--crash-hook", nargs="?", const="panic", choices=["panic", "warn"], default=None,
+                   help="self-test: add an input that panics the guest (sysrq 'c'; the default) or, with "
+                        "'warn', logs a synthetic WARNING the kernel survives once the input has made an "
+                        "op socket (exercises the non-fatal report path and --minimize)")
+    p.add_argument("--reproduce", metavar="FILE", help="replay one input in a fresh guest, print it as Python")
+    p.add_argument("--minimize", action="store_true", help="with --reproduce: drop calls while it still fails")
+    p.add_argument("libfuzzer", nargs="*", help="after --: libFuzzer flags")
+    p.set_defaults(fn=_fuzz_entry)
+
+    p = sub.add_parser("fuzz-bench", help="fuzzer execs/s beside a plain loop making the same calls")
+    p.add_argument("name", nargs="?", help="fuzzer name(s), comma-separated (default all)")
+    _common(p)
+    p.add_argument("--time", type=float, default=30.0, help="seconds per arm (default 30)")
+    p.set_defaults(fn=cmd_bench)
+
+    try:
+        from vms import build_kernel
+        build_kernel.add_parser(sub)
+    except ModuleNotFoundError:
+        pass
+
+
+def _fuzz_entry(a) -> int:
+    if a.name == "all":
+        a.name = ",".join(FUZZERS)
+    return cmd_fuzz(a)

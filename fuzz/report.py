@@ -1,0 +1,177 @@
+"""`afalg-conform fuzz-report DIR [DIR ...]`: what fuzz campaigns reached, side by side.
+
+Reads the results folders `afalg-conform fuzz` wrote (stats-NAME.json from the guest,
+fuzz-NAME.log from libFuzzer, summary.json from the host) and prints, per fuzzer:
+executions, rate, corpus, kernel PCs per input, distinct kernel PCs and distinct
+af_alg/algif PCs (KCOV kernels; "of N" when build-kernel counted the range's KCOV sites),
+and the number of distinct outcomes -- (call, detail, length class, errno) -- each
+campaign reached, and how many of them are setsockopt (option, length class, errno). With --outcomes it lists them, grouped by
+call and detail: `setsockopt ALG_SET_KEY: 0 ENOPROTOOPT | <16 EBUSY ENOSYS ok | 16 ok`.
+With two folders it also lists the outcomes only one of them reached, which is how the
+with/without-kernel-feedback comparison of issue 4 is read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from functools import cached_property
+from pathlib import Path
+
+from harness.host import vm
+from fuzz.cli import FUZZERS, parse_log
+from harness.errors import HarnessError
+
+# length classes in the order surface.length_class produces them, for stable listings
+_LEN_ORDER = ["none", "neg", "0", "<16", "16", "20", "24", "28", "32", "36", "48", "<64", "64", "<=256",
+              "<=4096", "<1M", "huge"]
+
+
+class Campaign:
+    """One results folder of `afalg-conform fuzz`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if not path.is_dir():
+            raise HarnessError(f"{path}: not a folder")
+        self.stats: dict[str, dict] = {}
+        for n in FUZZERS:
+            f = path / f"stats-{n}.json"
+            if f.exists():
+                try:
+                    self.stats[n] = json.loads(f.read_text())
+                except ValueError as e:
+                    raise HarnessError(f"{f}: corrupt statistics file ({e})") from None
+        if not self.stats:
+            raise HarnessError(f"{path}: no stats-fuzz_*.json; is this an `afalg-conform fuzz` results folder?")
+        try:
+            self.summary = json.loads((path / "summary.json").read_text())
+        except (OSError, ValueError):
+            self.summary = {}
+        self.label = path.name
+
+    def row(self, name: str) -> dict:
+        st = self.stats[name]
+        log = self.path / f"fuzz-{name}.log"
+        lp = parse_log(log.read_text(errors="replace")) if log.exists() else {"corpus": 0, "execs": 0}
+        execs = max(st.get("execs", 0), lp["execs"])
+        secs = st.get("seconds") or 0
+        return {"execs": execs, "seconds": secs, "rate": round(st.get("execs", 0) / secs, 1) if secs else 0.0,
+                "corpus": lp["corpus"], "mode": st.get("mode", "?"), "fed": st.get("fed", False),
+                "outcomes": len(st.get("outcome_list", [])),
+                "setsockopt": sum(1 for o in st.get("outcome_list", []) if o.startswith("setsockopt|")),
+                "pcs_per_input": st.get("pcs_per_input", 0),
+                "distinct_pcs": st.get("distinct_pcs", 0), "afalg_pcs": st.get("distinct_afalg_pcs", 0)}
+
+    def outcomes(self, name: str) -> set[str]:
+        return set(self.stats[name].get("outcome_list", []))
+
+    @cached_property
+    def afalg_sites(self) -> int | None:
+        """KCOV call sites in af_alg/algif_* of the target, if `build-kernel` recorded them
+        for the same range the guest used."""
+        try:
+            t = vm.resolve_target(self.summary.get("target", ""))
+            info = json.loads((Path(t.image).parent / "build.json").read_text())
+            sites = info["afalg_kcov_sites"]
+        except Exception:       # noqa: BLE001 - any failure only means: no denominator
+            return None
+        ranges = {tuple(st.get("afalg_range") or ()) for st in self.stats.values()} - {()}
+        return sites["sites"] if ranges == {tuple(sites["range"])} else None
+
+    @property
+    def kernel(self) -> str:
+        return self.summary.get("kernel_release") or self.summary.get("target") or "?"
+
+
+def _len_key(c: str) -> tuple:
+    return (_LEN_ORDER.index(c) if c in _LEN_ORDER else len(_LEN_ORDER), c)
+
+
+def _printable(text: str) -> str:
+    """Details can hold the fuzzer's bytes (a NUL inside a bind type): escape them."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def group_outcomes(outcomes: set[str]) -> list[str]:
+    """`call detail: lenclass errno errno | lenclass errno` lines, one per (call, detail)."""
+    by: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for o in outcomes:
+        parts = o.split("|")
+        if len(parts) < 4:
+            continue
+        call, errno_, length = parts[0], parts[-1], parts[-2]
+        detail = "|".join(parts[1:-2])
+        by[(call, detail)][length].add(errno_)
+    lines = []
+    for (call, detail), lens in sorted(by.items()):
+        cells = " | ".join(f"{lc} {' '.join(sorted(e))}" for lc, e in sorted(lens.items(), key=lambda kv: _len_key(kv[0])))
+        lines.append(_printable(f"{call} {detail}: {cells}"))
+    return lines
+
+
+def _fmt(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def report(campaigns: list[Campaign], list_outcomes: bool = False) -> str:
+    out = []
+    names = [n for n in FUZZERS if any(n in c.stats for c in campaigns)]
+    cols = [("execs", "execs"), ("seconds", "s"), ("rate", "execs/s"), ("corpus", "corpus"),
+            ("outcomes", "outcomes"), ("setsockopt", "of which setsockopt"), ("pcs_per_input", "PCs/input"), ("distinct_pcs", "kernel PCs"),
+            ("afalg_pcs", "af_alg/algif PCs")]
+    for n in names:
+        out.append(f"## {n.removeprefix('fuzz_')}")
+        out.append("")
+        out.append("| campaign | kernel | coverage | " + " | ".join(h for _k, h in cols) + " |")
+        out.append("|---|---|---|" + "---:|" * len(cols))
+        for c in campaigns:
+            if n not in c.stats:
+                continue
+            r = c.row(n)
+            if r["afalg_pcs"] and c.afalg_sites:
+                r["afalg_pcs"] = f"{r['afalg_pcs']:,} of {c.afalg_sites:,}"
+            mode = r["mode"] + (" (fed)" if r["fed"] else " (not fed)" if r["mode"].startswith("kcov") else "")
+            out.append(f"| {c.label} | {c.kernel} | {mode} | " + " | ".join(_fmt(r[k]) for k, _h in cols) + " |")
+        out.append("")
+        have = [c for c in campaigns if n in c.stats]
+        if len(have) == 2:
+            a, b = have
+            oa, ob = a.outcomes(n), b.outcomes(n)
+            out.append(f"outcomes reached by both: {len(oa & ob)}; only {a.label}: {len(oa - ob)}; "
+                       f"only {b.label}: {len(ob - oa)}")
+            fa, fb = set(a.stats[n].get("afalg_functions", {})), set(b.stats[n].get("afalg_functions", {}))
+            if fa or fb:
+                out.append(f"af_alg/algif functions reached: {a.label} {len(fa)}, {b.label} {len(fb)}; "
+                           f"only {a.label}: {', '.join(sorted(fa - fb)) or '-'}; "
+                           f"only {b.label}: {', '.join(sorted(fb - fa)) or '-'}")
+            if list_outcomes:
+                for label, diff in ((a.label, oa - ob), (b.label, ob - oa)):
+                    out.append("")
+                    out.append(f"only {label}:")
+                    out.extend(f"    {x}" for x in group_outcomes(diff))
+            out.append("")
+        elif list_outcomes:
+            for c in have:
+                out.append(f"distinct outcomes of {c.label} (call detail: length class errno ...):")
+                out.extend(f"    {x}" for x in group_outcomes(c.outcomes(n)))
+                out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def cmd_report(a) -> int:
+    campaigns = [Campaign(Path(d)) for d in a.dirs]
+    labels = [c.label for c in campaigns]
+    if len(set(labels)) != len(labels):        # same folder names under different parents
+        for c in campaigns:
+            c.label = str(c.path)
+    print(report(campaigns, a.outcomes), end="")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("fuzz-report", help="compare fuzz campaigns: rates, corpus, kernel PCs, outcomes",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="results folders of `afalg-conform fuzz`")
+    p.add_argument("--outcomes", action="store_true", help="list the distinct outcomes (or, for two, the difference)")
+    p.set_defaults(fn=cmd_report)

@@ -1,0 +1,347 @@
+"""A thin, honest AF_ALG client shared by the tests and the fuzzers.
+
+Rules it keeps:
+- every error surfaces as OSError with its errno; nothing is retried or hidden;
+- no Python socket timeouts (AF_ALG ignores them and CPython would poll a hash
+  op socket that never reports ready): blocking calls are bounded by a signal
+  deadline in the main thread and by a non-blocking retry loop elsewhere;
+- receives ask for an exact length, because a blocking recv with a larger
+  buffer than the request produces waits for the next request forever;
+- invalid input is allowed on purpose (odd lengths, wrong levels, lying
+  cmsg_len): error-path tests and fuzzers depend on it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno as errno_mod
+import os
+import socket
+import struct
+import time
+
+from harness.afalg import cmsg as cm
+from harness.afalg.bounded import WaitTimeout, deadline, in_main_thread
+from harness.afalg.constants import (AF_ALG, MSG_DONTWAIT, SOCK_SEQPACKET, SOL_ALG, AlgOp, AlgOpt)
+
+DEFAULT_WAIT = 10.0
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [
+        ("msg_name", ctypes.c_void_p), ("msg_namelen", ctypes.c_uint32),
+        ("msg_iov", ctypes.POINTER(_IoVec)), ("msg_iovlen", ctypes.c_size_t),
+        ("msg_control", ctypes.c_void_p), ("msg_controllen", ctypes.c_size_t),
+        ("msg_flags", ctypes.c_int),
+    ]
+
+
+_libc.sendmsg.argtypes = [ctypes.c_int, ctypes.POINTER(_MsgHdr), ctypes.c_int]
+_libc.sendmsg.restype = ctypes.c_ssize_t
+_libc.bind.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+_libc.setsockopt.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
+_libc.vmsplice.argtypes = [ctypes.c_int, ctypes.POINTER(_IoVec), ctypes.c_size_t, ctypes.c_uint]
+_libc.vmsplice.restype = ctypes.c_ssize_t
+
+
+def _raise_errno(what: str) -> None:
+    e = ctypes.get_errno()
+    raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def errno_name(e: int | None) -> str:
+    """The errno's name as the kernel source spells it (Python calls 95 ENOTSUP;
+    the socket code returns EOPNOTSUPP, the same number)."""
+    if e is None or e == 0:
+        return "ok"
+    if e == errno_mod.EOPNOTSUPP:
+        return "EOPNOTSUPP"
+    return errno_mod.errorcode.get(e, f"E{e}")
+
+
+def afalg_available() -> tuple[bool, str]:
+    """Whether this kernel offers AF_ALG, and why not if it does not."""
+    try:
+        s = socket.socket(AF_ALG, SOCK_SEQPACKET, 0)
+    except OSError as e:
+        return False, f"socket(AF_ALG) failed: {errno_name(e.errno)} ({e.strerror})"
+    s.close()
+    return True, "AF_ALG available"
+
+
+def sockaddr_alg(type_: str | bytes, name: str | bytes, feat: int = 0, mask: int = 0,
+                 family: int = AF_ALG, name_len: int | None = None) -> bytes:
+    """Raw struct sockaddr_alg: 24-byte header, then the name (any length).
+
+    CPython's own bind() limits names to 63 bytes and feat/mask to 16 bits;
+    this encoder does neither, so bind's own checks can be reached.
+    """
+    t = type_.encode() if isinstance(type_, str) else type_
+    n = name.encode() if isinstance(name, str) else name
+    head = struct.pack("=H14sII", family, t[:14], feat & 0xFFFFFFFF, mask & 0xFFFFFFFF)
+    body = n + b"\0"
+    if name_len is not None:
+        body = (n + b"\0" * max(0, name_len - len(n)))[:name_len]
+    elif len(body) < 64:
+        body = body + b"\0" * (64 - len(body))
+    return head + body
+
+
+class AfalgSocket:
+    """An AF_ALG socket: the bound tfm socket or an accepted op socket."""
+
+    def __init__(self, sock: socket.socket, alg_type: str | None = None, alg_name: str | None = None,
+                 is_op: bool = False):
+        self.sock = sock
+        self.alg_type = alg_type
+        self.alg_name = alg_name
+        self.is_op = is_op
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def new(cls, sock_type: int = SOCK_SEQPACKET, proto: int = 0) -> "AfalgSocket":
+        return cls(socket.socket(AF_ALG, sock_type, proto))
+
+    @classmethod
+    def bound(cls, alg_type: str, alg_name: str, feat: int = 0, mask: int = 0) -> "AfalgSocket":
+        s = cls.new()
+        try:
+            s.bind(alg_type, alg_name, feat, mask)
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- tfm socket ------------------------------------------------------------------------
+    def bind(self, alg_type: str, alg_name: str, feat: int = 0, mask: int = 0) -> None:
+        if len(alg_name.encode()) < 64 and feat <= 0xFFFF and mask <= 0xFFFF:
+            self.sock.bind((alg_type, alg_name, feat, mask))
+        else:
+            self.bind_raw(sockaddr_alg(alg_type, alg_name, feat, mask))
+        self.alg_type, self.alg_name = alg_type, alg_name
+
+    def bind_raw(self, addr: bytes, addrlen: int | None = None) -> None:
+        """bind() with an exact address buffer and length, for bind's error paths."""
+        n = len(addr) if addrlen is None else addrlen
+        buf = ctypes.create_string_buffer(addr, max(len(addr), 1))
+        if _libc.bind(self.fileno(), buf, n) != 0:
+            _raise_errno("bind")
+
+    def setsockopt(self, level: int, opt: int, value: bytes | int | None, optlen: int | None = None) -> None:
+        """Raw setsockopt: value may be None (NULL optval) with any optlen."""
+        if value is None or optlen is not None:
+            data = b"" if value is None else (value if isinstance(value, bytes) else struct.pack("=i", value))
+            n = len(data) if optlen is None else optlen
+            buf = ctypes.create_string_buffer(data, max(len(data), 1)) if value is not None else None
+            ptr = ctypes.cast(buf, ctypes.c_void_p) if buf is not None else None
+            if _libc.setsockopt(self.fileno(), level, opt, ptr, n) != 0:
+                _raise_errno("setsockopt")
+            return
+        self.sock.setsockopt(level, opt, value)
+
+    def setkey(self, key: bytes) -> None:
+        self.setsockopt(SOL_ALG, AlgOpt.SET_KEY, key)
+
+    def set_authsize(self, authsize: int) -> None:
+        # The kernel takes the tag length from optlen and never reads optval.
+        self.setsockopt(SOL_ALG, AlgOpt.SET_AEAD_AUTHSIZE, None, authsize)
+
+    def accept(self) -> "AfalgSocket":
+        """accept() on a tfm socket, or on a hash op socket (clones its partial state)."""
+        s, _ = self.sock.accept()
+        return AfalgSocket(s, self.alg_type, self.alg_name, is_op=True)
+
+    # -- op socket: send ---------------------------------------------------------------------
+    def send(self, data: bytes = b"", flags: int = 0, cmsgs: list[cm.Cmsg] | tuple = (),
+             wait: float | None = DEFAULT_WAIT) -> int:
+        """sendmsg(); malformed cmsgs are sent raw. Returns the byte count."""
+        cmsgs = list(cmsgs)
+
+        def call(f):
+            if all(c.honest for c in cmsgs):
+                return self.sock.sendmsg([data] if data else [], [c.as_tuple() for c in cmsgs], f)
+            return self.sendmsg_raw([data], cm.build_control(cmsgs), f)
+        return self._bounded(call, wait, "sendmsg", flags)
+
+    def sendmsg_raw(self, buffers: list[bytes], control: bytes | None, flags: int = 0,
+                    controllen: int | None = None) -> int:
+        """libc sendmsg with a msg_control buffer exactly as given (controllen may lie)."""
+        keep = [ctypes.create_string_buffer(b, max(len(b), 1)) for b in buffers]
+        iov = (_IoVec * max(len(buffers), 1))()
+        for i, (b, cbuf) in enumerate(zip(buffers, keep)):
+            iov[i].iov_base = ctypes.cast(cbuf, ctypes.c_void_p)
+            iov[i].iov_len = len(b)
+        msg = _MsgHdr()
+        msg.msg_iov = iov
+        msg.msg_iovlen = len(buffers)
+        ctl = None
+        if control is not None:
+            ctl = ctypes.create_string_buffer(control, max(len(control), 1))
+            msg.msg_control = ctypes.cast(ctl, ctypes.c_void_p)
+            msg.msg_controllen = len(control) if controllen is None else controllen
+        n = _libc.sendmsg(self.fileno(), ctypes.byref(msg), flags)
+        if n < 0:
+            _raise_errno("sendmsg")
+        return n
+
+    def request(self, data: bytes = b"", op: int | None = None, iv: bytes | None = None,
+                assoclen: int | None = None, flags: int = 0, wait: float | None = DEFAULT_WAIT) -> int:
+        """Send one request part with the ordinary OP/IV/ASSOCLEN control messages."""
+        return self.send(data, flags, cm.request(op, iv, assoclen), wait)
+
+    def encrypt_request(self, data: bytes, iv: bytes | None = None, assoclen: int | None = None,
+                        flags: int = 0) -> int:
+        return self.request(data, AlgOp.ENCRYPT, iv, assoclen, flags)
+
+    def decrypt_request(self, data: bytes, iv: bytes | None = None, assoclen: int | None = None,
+                        flags: int = 0) -> int:
+        return self.request(data, AlgOp.DECRYPT, iv, assoclen, flags)
+
+    # -- op socket: receive ------------------------------------------------------------------
+    def recv(self, n: int, flags: int = 0, wait: float | None = DEFAULT_WAIT) -> bytes:
+        """One recv() of at most n bytes; bounded when blocking."""
+        return self._bounded(lambda f: self.sock.recv(n, f), wait, "recv", flags)
+
+    def recvmsg(self, n: int, flags: int = 0, wait: float | None = DEFAULT_WAIT):
+        """recvmsg(); returns (data, msg_flags) so MSG_TRUNC can be checked."""
+        data, _anc, msg_flags, _addr = self._bounded(lambda f: self.sock.recvmsg(n, 0, f), wait,
+                                                     "recvmsg", flags)
+        return data, msg_flags
+
+    def recv_exact(self, n: int, wait: float = DEFAULT_WAIT) -> bytes:
+        """Exactly n bytes of output (0 allowed), never asking the kernel for more."""
+        if n == 0:
+            return self.recv(0, wait=wait)
+        out = bytearray()
+        end = time.monotonic() + wait
+        while len(out) < n:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise WaitTimeout(f"recv: {len(out)} of {n} bytes after {wait:g} s")
+            chunk = self.recv(n - len(out), wait=left)
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out)
+
+    def _bounded(self, call, wait: float | None, what: str, flags: int):
+        """Run call(flags), a possibly blocking call, so it cannot hang the suite."""
+        nonblocking = (flags & MSG_DONTWAIT) or self.sock.getblocking() is False
+        if wait is None or nonblocking:
+            return call(flags)
+        if in_main_thread():
+            with deadline(wait, what):
+                return call(flags)
+        # Other threads cannot take a signal: retry with MSG_DONTWAIT (the socket's own
+        # mode is left alone, since another thread may be blocked on it).
+        end = time.monotonic() + wait
+        delay = 0.001
+        while True:
+            try:
+                return call(flags | MSG_DONTWAIT)
+            except BlockingIOError:
+                if time.monotonic() >= end:
+                    raise WaitTimeout(f"{what} still blocked after {wait:g} s") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+    # -- modes and zero-copy paths -------------------------------------------------------------
+    def set_nonblocking(self, on: bool = True) -> None:
+        self.sock.setblocking(not on)
+
+    def splice_from_pipe(self, data: bytes, flags: int = 0, chunk: int | None = None) -> int:
+        """Write data into a pipe this client created, then splice it into the socket.
+
+        Only pipes and files the tool made itself are ever spliced (page-cache
+        corruption through AF_ALG splice is CVE-2026-31431).
+        """
+        r, w = os.pipe()
+        try:
+            total = 0
+            step = chunk or len(data) or 1
+            for off in range(0, max(len(data), 1), step):
+                piece = data[off:off + step]
+                if not piece:
+                    break
+                os.write(w, piece)
+                with deadline(DEFAULT_WAIT, "splice") if in_main_thread() else _null():
+                    total += os.splice(r, self.fileno(), len(piece), flags=flags)
+            return total
+        finally:
+            os.close(r)
+            os.close(w)
+
+    def vmsplice_then_splice(self, data: bytes, flags: int = 0) -> int:
+        """vmsplice() user memory into a pipe of our own, then splice it into the socket."""
+        r, w = os.pipe()
+        try:
+            buf = ctypes.create_string_buffer(data, max(len(data), 1))
+            iov = _IoVec(ctypes.cast(buf, ctypes.c_void_p), len(data))
+            n = _libc.vmsplice(w, ctypes.byref(iov), 1, 0)
+            if n < 0:
+                _raise_errno("vmsplice")
+            with deadline(DEFAULT_WAIT, "splice") if in_main_thread() else _null():
+                return os.splice(r, self.fileno(), n, flags=flags)
+        finally:
+            os.close(r)
+            os.close(w)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# -- one-shot helpers used by tests, vectors and fuzzers alike ------------------------------
+
+def hash_digest(name: str, data: bytes, key: bytes | None = None, digestsize: int = 64) -> bytes:
+    """One-shot digest through AF_ALG. The read asks for digestsize (clipped by the kernel)."""
+    with AfalgSocket.bound("hash", name) as tfm:
+        if key is not None:
+            tfm.setkey(key)
+        with tfm.accept() as op:
+            op.send(data)
+            return op.recv(digestsize)
+
+
+def skcipher(name: str, key: bytes, data: bytes, iv: bytes | None, encrypt: bool) -> bytes:
+    with AfalgSocket.bound("skcipher", name) as tfm:
+        tfm.setkey(key)
+        with tfm.accept() as op:
+            op.request(data, AlgOp.ENCRYPT if encrypt else AlgOp.DECRYPT, iv)
+            return op.recv_exact(len(data))
+
+
+def aead(name: str, key: bytes, data: bytes, iv: bytes, assoclen: int, authsize: int,
+         encrypt: bool) -> bytes:
+    """One AEAD request. Input: AAD||PT (encrypt) or AAD||CT||tag (decrypt).
+    Output as the kernel gives it: AAD||CT||tag or AAD||PT."""
+    with AfalgSocket.bound("aead", name) as tfm:
+        tfm.setkey(key)
+        tfm.set_authsize(authsize)
+        with tfm.accept() as op:
+            op.request(data, AlgOp.ENCRYPT if encrypt else AlgOp.DECRYPT, iv, assoclen)
+            out_len = len(data) + authsize if encrypt else len(data) - authsize
+            return op.recv_exact(max(out_len, 0))

@@ -1,0 +1,48 @@
+"""`afalg-conform bench`: where the time of a run goes, as figures."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.host import bench, runner, vm
+
+
+def cmd_bench(a) -> int:
+    target = vm.resolve_target(a.kernel)
+    if target.is_host:
+        raise HarnessError("bench measures guest boots: give a kernel target, not 'host'")
+    _, qemu = vm.find_tools()
+    use_kvm, why = vm.probe_kvm(qemu, target.image)
+    accel = "kvm" if use_kvm else "tcg"
+    print(f"# target {target.name} {target.release}, {accel} ({why})", flush=True)
+    boot = bench.bare_boot(target, use_kvm, a.memory, a.cpus)
+    print(f"bare boot (--exec true):      {boot:7.1f} s", flush=True)
+    results = Path(a.results or tempfile.mkdtemp(prefix="afalg-bench-run-"))
+    opts = runner.RunOptions(suite=a.suite, memory=a.memory, cpus=a.cpus, progress=False,
+                             ktap_out=io.StringIO())
+    t0 = time.monotonic()
+    run = runner.execute(target, results, opts)
+    wall = time.monotonic() - t0
+    if not run.tests:
+        raise HarnessError(f"the {a.suite} suite did not run: {run.run.harness_reason}")
+    t = run.totals()
+    print(f"{a.suite} suite (boot + tests):  {wall:7.1f} s  "
+          f"({len(run.tests)} tests, {t['subtests']} vectors, guest reached the suite at "
+          f"{run.run.boot_seconds} s)")
+    print(f"ratio suite/bare boot:        {wall / boot:7.2f}")
+    print(f"harness+tests beyond boot:    {wall - boot:7.1f} s")
+    return 0 if run.run.exit_code == 0 else 1
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="time a bare guest boot beside a suite run (prints figures)")
+    p.add_argument("--kernel", default="debian-6.12")
+    p.add_argument("--suite", default="smoke", choices=["smoke", "full"])
+    p.add_argument("--memory", default="2G")
+    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--results", default=None)
+    p.set_defaults(fn=cmd_bench)

@@ -1,0 +1,93 @@
+"""`afalg-conform run`: boot a kernel (or several, as a matrix) and run the suite.
+
+Exit status: 0 all passed (skips allowed), 1 a test failed or the kernel reported a
+problem, 2 the harness could not run (one-line reason on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.afalg.client import afalg_available
+from harness.cli.doctor import preflight
+from harness.errors import HarnessError
+from harness.host import matrix, runner, validate, vm
+from harness.report import text as report
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kernel", action="append", default=None, metavar="TARGET",
+                   help="target name from vms/targets.toml, path to a bzImage or kernel tree, or 'host' "
+                        "(default: debian-6.12)")
+    p.add_argument("--suite", default="full", choices=["full", "smoke"])
+    p.add_argument("--results", default=None, help="results folder (default: a new folder under results/)")
+    p.add_argument("-k", dest="keyword", default=None, help="pytest -k expression to select tests")
+    p.add_argument("--shard", default=None, metavar="I/N", help="run the I-th of N stable slices")
+    p.add_argument("--test-timeout", type=float, default=120.0, help="seconds per test (default 120)")
+    p.add_argument("--boot-timeout", type=float, default=600.0,
+                   help="seconds for the guest to boot, and again for the suite to start (default 600)")
+    p.add_argument("--run-timeout", type=float, default=3600.0, help="seconds the suite may run in one guest, after boot (default 3600)")
+    p.add_argument("--max-restarts", type=int, default=2, help="fresh guests after a crash (default 2)")
+    p.add_argument("--memory", default="2G")
+    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--append", action="append", default=[], help="extra kernel command line")
+    p.add_argument("--allow-crash-tests", action="store_true",
+                   help="also run the tests that crash or hang the kernel on purpose (guests only)")
+    p.add_argument("--i-know-this-is-the-host", action="store_true",
+                   help="permit --allow-crash-tests with --kernel host")
+    p.add_argument("--preload-modules", default=None, metavar="DIR",
+                   help="guest insmods af_alg.ko then algif_*.ko from DIR first (afalg-conform mutants)")
+    p.add_argument("paths", nargs="*", help="test files or node ids (default: conformance/)")
+
+
+def check_run_options(a) -> None:
+    """Every option of `run` checked before anything boots (one line, exit 2)."""
+    validate.shard(a.shard)
+    validate.memory(a.memory)
+    validate.cpus(a.cpus)
+    for opt in ("test_timeout", "boot_timeout", "run_timeout"):
+        validate.positive("--" + opt.replace("_", "-"), getattr(a, opt))
+    if a.max_restarts < 0:
+        raise HarnessError(f"--max-restarts {a.max_restarts}: expected 0 or more")
+    validate.test_paths(a.paths)
+    if a.preload_modules and not Path(a.preload_modules).is_dir():
+        raise HarnessError(f"--preload-modules {a.preload_modules}: not a folder")
+
+
+def cmd_run(a) -> int:
+    check_run_options(a)
+    kernels = a.kernel or ["debian-6.12"]
+    if len(kernels) > 1:
+        return matrix.run_many(kernels, a, summarise=report.write_matrix)
+    target = vm.resolve_target(kernels[0])
+    if target.is_host:
+        ok, why = afalg_available()
+        if not ok:
+            raise HarnessError(f"--kernel host: the running kernel ({target.release}) has no AF_ALG: {why}")
+        if a.allow_crash_tests and not a.i_know_this_is_the_host:
+            raise HarnessError("refusing to run crash tests on the host kernel; "
+                               "add --i-know-this-is-the-host if you really mean it")
+    preflight(target)
+    results = validate.results_dir(Path(a.results) if a.results else runner.default_results_dir(target.name),
+                                   fresh=True)
+    opts = runner.RunOptions(suite=a.suite, boot_timeout=a.boot_timeout, run_timeout=a.run_timeout,
+                             test_timeout=a.test_timeout, memory=a.memory, cpus=a.cpus,
+                             max_restarts=a.max_restarts, keyword=a.keyword, shard=a.shard,
+                             allow_crash=a.allow_crash_tests, paths=a.paths, append=a.append,
+                             preload_modules=str(Path(a.preload_modules).resolve()) if a.preload_modules else None)
+    run = runner.execute(target, results, opts)
+    t = run.totals()
+    print(f"afalg-conform: {target.name} {run.run.kernel_release}: {t['pass']} passed, {t['fail']} failed, "
+          f"{t['skip']} skipped, {t['xfail']} xfail, {t['error'] + t['crash'] + t['timeout']} errors "
+          f"({t['subtests']} vectors); results in {results}", file=sys.stderr)
+    if run.run.harness_status in ("boot-failure", "harness-error") and not run.tests:
+        raise HarnessError(run.run.harness_reason)
+    return run.run.exit_code
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="boot a kernel and run the conformance suite (KTAP on stdout)")
+    _add_run_options(p)
+    p.set_defaults(fn=cmd_run)

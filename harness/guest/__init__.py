@@ -1,0 +1,1 @@
+"""What runs inside the guest: the in-guest runner and the pytest plugin."""

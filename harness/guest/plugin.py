@@ -1,0 +1,237 @@
+"""pytest plugin that runs inside the guest (or on `--kernel host`).
+
+It streams one JSON event per line to --afalg-events (flushed and fsynced, so a
+kernel panic loses nothing already reported), marks the start and end of every
+test in the kernel log (so a splat on the console is attributed to its test),
+reads /dev/kmsg after each test for oopses/WARNs/KASAN reports, and bounds each
+test with a watchdog: a hung test is reported as a timeout and the run goes on.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+
+import pytest
+
+from harness.results import klog
+from harness.results.order import canonical_order_key, shard_of
+from harness.results.model import ktap_name
+
+RECORDER_KEY = pytest.StashKey["Recorder"]()
+
+
+class TestTimeout(BaseException):
+    """Raised in the main thread by the watchdog; BaseException so tests cannot swallow it."""
+
+
+class Recorder:
+    """Evidence and nested sub-results a test collects for the report."""
+
+    def __init__(self):
+        self.evidence: list[dict] = []
+        self.subtests: list[dict] = []
+        self.clauses: set[str] = set()
+
+    def add_evidence(self, **ev) -> dict:
+        if ev.get("clause"):
+            self.clauses.add(ev["clause"])
+        self.evidence.append(ev)
+        return ev
+
+    def add_subtest(self, name: str, outcome: str, reason: str = "", **detail) -> None:
+        self.subtests.append({"name": name, "outcome": outcome, "reason": reason, "detail": detail})
+
+
+def recorder_for(item) -> Recorder:
+    rec = item.stash.get(RECORDER_KEY, None)
+    if rec is None:
+        rec = Recorder()
+        item.stash[RECORDER_KEY] = rec
+    return rec
+
+
+@pytest.fixture
+def recorder(request) -> Recorder:
+    return recorder_for(request.node)
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("afalg")
+    g.addoption("--afalg-events", default=None, help="stream results as JSON lines to this file")
+    g.addoption("--afalg-test-timeout", type=float, default=120.0, help="seconds before a test is stopped")
+    g.addoption("--afalg-skip-ids", default=None, help="file of test ids already run (resume after a crash)")
+    g.addoption("--afalg-shard", default=None, help="I/N: run a stable slice of the tests")
+    g.addoption("--afalg-allow-crash", action="store_true", help="run tests that crash the kernel on purpose")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "clause(*ids): spec clauses this test checks")
+    config.addinivalue_line("markers", "crash: deliberately crashes or hangs the kernel (opt-in)")
+    path = config.getoption("--afalg-events")
+    if path:
+        config.pluginmanager.register(EventStream(config, path), "afalg-events")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda it: canonical_order_key(it.nodeid))
+    keep, drop = [], []
+    skip_file = config.getoption("--afalg-skip-ids")
+    done = set()
+    if skip_file and os.path.exists(skip_file):
+        done = {line.strip() for line in open(skip_file) if line.strip()}
+    shard = config.getoption("--afalg-shard")
+    si, sn = (int(x) for x in shard.split("/")) if shard else (1, 1)
+    allow_crash = config.getoption("--afalg-allow-crash")
+    for item in items:
+        if item.nodeid in done or (sn > 1 and shard_of(item.nodeid, sn) != si - 1):
+            drop.append(item)
+        elif item.get_closest_marker("crash") and not allow_crash:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def clauses_of(item) -> list[str]:
+    out: list[str] = []
+    for m in item.iter_markers("clause"):
+        out.extend(a for a in m.args if a not in out)
+    return out
+
+
+class EventStream:
+    def __init__(self, config, path: str):
+        self.config = config
+        self.f = open(path, "a", buffering=1)
+        self.kmsg = klog.KmsgReader()
+        self.timeout = config.getoption("--afalg-test-timeout")
+        self.current: dict | None = None
+        self.reports: dict[str, dict] = {}
+        self.started_at: dict[str, float] = {}
+        self._watchdog: threading.Timer | None = None
+        self._timed_out = False
+        self._recorder_by_id: dict[str, Recorder] = {}
+        self._clauses: dict[str, list[str]] = {}
+        signal.signal(signal.SIGUSR1, self._on_timeout_signal)
+
+    # -- output ---------------------------------------------------------------------------
+    def emit(self, **event) -> None:
+        event.setdefault("t", time.time())
+        self.f.write(json.dumps(event, default=str) + "\n")
+        self.f.flush()
+        try:
+            os.fsync(self.f.fileno())
+        except OSError:
+            pass
+
+    # -- session --------------------------------------------------------------------------
+    def pytest_sessionstart(self, session):
+        self.emit(event="session", kernel_release=platform.release(), machine=platform.machine(),
+                  python=sys.version.split()[0], pid=os.getpid())
+
+    def pytest_collection_finish(self, session):
+        self.emit(event="collected", tests=[
+            {"id": it.nodeid, "name": ktap_name(it.nodeid), "clauses": clauses_of(it)}
+            for it in session.items])
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        self.emit(event="end", exitstatus=int(exitstatus))
+        self.f.close()
+
+    # -- per test -------------------------------------------------------------------------
+    def pytest_runtest_logstart(self, nodeid, location):
+        name = ktap_name(nodeid)
+        self.kmsg.read()   # drop anything logged between tests
+        klog.KmsgReader.mark(f"start {name}")
+        self.emit(event="start", id=nodeid, name=name)
+        self.started_at[nodeid] = time.monotonic()
+        self.reports[nodeid] = {"outcome": "pass", "reason": "", "longrepr": ""}
+        self._arm(nodeid)
+
+    def _arm(self, nodeid: str) -> None:
+        self._disarm()
+        self._timed_out = False
+        main = threading.main_thread().ident
+
+        def fire():
+            self._timed_out = True
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+            signal.pthread_kill(main, signal.SIGUSR1)
+            # If the main thread is stuck where no signal reaches it, leave a record and go:
+            # the host sees the timeout event and restarts the guest for the rest.
+            time.sleep(10)
+            self.emit(event="result", id=nodeid, name=ktap_name(nodeid), outcome="timeout",
+                      reason=f"no progress {self.timeout:g} s after the watchdog fired",
+                      duration=self.timeout + 10)
+            os._exit(3)
+        self._watchdog = threading.Timer(self.timeout, fire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _disarm(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _on_timeout_signal(self, signum, frame):
+        raise TestTimeout(f"test exceeded {self.timeout:g} s")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        rep = outcome.get_result()
+        st = self.reports.setdefault(item.nodeid, {"outcome": "pass", "reason": "", "longrepr": ""})
+        if call.excinfo is not None and call.excinfo.errisinstance(TestTimeout):
+            st["outcome"], st["reason"] = "timeout", str(call.excinfo.value)
+            st["longrepr"] = str(rep.longrepr)[-4000:]
+            return
+        if rep.skipped and hasattr(rep, "wasxfail"):
+            st["outcome"], st["reason"] = "xfail", rep.wasxfail or "expected failure"
+        elif rep.skipped and st["outcome"] == "pass":
+            st["outcome"] = "skip"
+            reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+            st["reason"] = reason.removeprefix("Skipped: ")
+        elif rep.failed:
+            if rep.when == "call" and not hasattr(rep, "wasxfail"):
+                st["outcome"] = "fail"
+            elif st["outcome"] not in ("fail", "timeout"):
+                st["outcome"] = "error"
+            if not st["reason"]:
+                msg = call.excinfo.exconly() if call.excinfo else str(rep.longrepr)
+                st["reason"] = msg.strip().splitlines()[-1][:300] if msg.strip() else "failed"
+            st["longrepr"] = (st["longrepr"] + "\n" + str(rep.longrepr))[-8000:]
+        elif rep.passed and hasattr(rep, "wasxfail"):
+            # xpass: a deviation the test expected has gone away; the clause needs updating.
+            st["outcome"], st["reason"] = "fail", f"XPASS: {rep.wasxfail}"
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        self._disarm()
+        item_rec = self._recorder_by_id.pop(nodeid, None)
+        st = self.reports.pop(nodeid, {"outcome": "error", "reason": "no report"})
+        lines = self.kmsg.read()
+        problems = [p.to_json() for p in klog.scan(lines)]
+        if problems and st["outcome"] in ("pass", "skip", "xfail"):
+            st["outcome"] = "fail"
+            st["reason"] = f"kernel reported {problems[0]['kind']}: {problems[0]['line']}"[:300]
+        rec = item_rec or Recorder()
+        klog.KmsgReader.mark(f"end {ktap_name(nodeid)}")
+        self.emit(event="result", id=nodeid, name=ktap_name(nodeid), outcome=st["outcome"],
+                  reason=st["reason"], longrepr=st.get("longrepr", ""),
+                  clauses=sorted(set(self._clauses.get(nodeid, [])) | rec.clauses),
+                  evidence=rec.evidence, subtests=rec.subtests, kernel_log=problems,
+                  duration=round(time.monotonic() - self.started_at.get(nodeid, time.monotonic()), 3))
+
+    # Recorders are per item; keep a map so logfinish (which only gets the node id) finds them.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        self._recorder_by_id[item.nodeid] = recorder_for(item)
+        self._clauses[item.nodeid] = clauses_of(item)

@@ -1,0 +1,148 @@
+"""The in-guest runner: `python -m harness.guest.runner --results DIR [options] [pytest args]`.
+
+Runs the suite under pytest with the results plugin. Everything it produces
+goes to DIR (the one writable host folder): events.jsonl (the stream the host
+folds into results), pytest.log (pytest's own output), proc-crypto.txt.
+Exit status: pytest's (0 passed, 1 failed, 5 nothing collected), or 2 when the
+kernel has no AF_ALG at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SUITES = {
+    "smoke": ["-m", "smoke"],
+    "full": [],
+}
+# Files a suite collects when no paths are given. Collecting the whole catalogue only to
+# deselect all but the smoke tests costs ~30 s of a TCG guest (vector files parsed at
+# collection); tests/test_runner.py checks that every smoke-marked test is in these files.
+SUITE_FILES = {
+    "smoke": ["test_smoke.py"],
+}
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="harness.guest.runner")
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--suite", default="full", choices=sorted(SUITES))
+    ap.add_argument("--events", default="events.jsonl", help="file name inside --results")
+    ap.add_argument("--test-timeout", type=float, default=120.0)
+    ap.add_argument("--skip-ids", default=None)
+    ap.add_argument("--shard", default=None)
+    ap.add_argument("--allow-crash", action="store_true")
+    ap.add_argument("-k", dest="keyword", default=None)
+    ap.add_argument("--preload-modules", default=None, metavar="DIR",
+                    help="insmod af_alg.ko then algif_*.ko from DIR before anything opens AF_ALG")
+    ap.add_argument("paths", nargs="*")
+    a = ap.parse_args(argv)
+
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    # pytest's plugin autoload reads the metadata of every installed distribution (over 9p in
+    # a guest: 9 s of a TCG start-up, measured) and loads plugins the suite does not use; the
+    # one it does (Hypothesis') is named explicitly below.
+    os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    os.environ["AFALG_IN_RUNNER"] = "1"
+    results = Path(a.results)
+    results.mkdir(parents=True, exist_ok=True)
+    events = results / a.events
+
+    if a.preload_modules:
+        why = preload_modules(Path(a.preload_modules), results / PRELOAD_RECORD)
+        if why:
+            with open(events, "a") as f:
+                f.write(json.dumps({"event": "fatal", "reason": why, "t": time.time()}) + "\n")
+            print(f"harness.guest.runner: {why}", file=sys.stderr)
+            return 2
+
+    from harness.afalg.client import afalg_available  # imported late: keeps --help fast
+    ok, why = afalg_available()
+    if not ok:
+        with open(events, "a") as f:
+            f.write(json.dumps({"event": "fatal", "reason": f"this kernel has no AF_ALG: {why}",
+                                "t": time.time()}) + "\n")
+        print(f"harness.guest.runner: this kernel has no AF_ALG: {why}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(OSError):
+        shutil.copyfile("/proc/crypto", results / "proc-crypto.txt")
+
+    default = [str(PROJECT_ROOT / "conformance" / f) for f in SUITE_FILES.get(a.suite, [])] or \
+        [str(PROJECT_ROOT / "conformance")]
+    args = [*(a.paths or default), *SUITES[a.suite],
+            "-p", "harness.guest.plugin", "-p", "no:cacheprovider", "-q", "-rN", "--rootdir", str(PROJECT_ROOT),
+            "--afalg-events", str(events), "--afalg-test-timeout", str(a.test_timeout)]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        if importlib.util.find_spec("_hypothesis_pytestplugin"):
+            args += ["-p", "_hypothesis_pytestplugin"]
+    if a.skip_ids:
+        args += ["--afalg-skip-ids", a.skip_ids]
+    if a.shard:
+        args += ["--afalg-shard", a.shard]
+    if a.allow_crash:
+        args += ["--afalg-allow-crash"]
+    if a.keyword:
+        args += ["-k", a.keyword]
+
+    import pytest   # late: a guest without AF_ALG is reported without waiting for pytest's import over 9p
+    log = open(results / "pytest.log", "a")
+    # pytest's own report goes to the log; the host prints KTAP, so stdout stays clean.
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        rc = pytest.main(args)
+    log.close()
+    return int(rc)
+
+
+PRELOAD_RECORD = "preload-modules.json"
+
+
+def preload_modules(folder: Path, record: Path) -> str | None:
+    """Load af_alg.ko, then algif_*.ko (then any other .ko) from folder in place of the
+    stock modules, and write what is loaded to record. Returns a reason on failure:
+    a run whose modules did not load must not be reported as a run of those modules."""
+    kos = sorted(folder.glob("*.ko"), key=lambda p: (p.stem != "af_alg", not p.stem.startswith("algif_"), p.name))
+    out = {"dir": str(folder), "modules": []}
+    why = None if kos else f"--preload-modules {folder}: no .ko files there"
+    names = [p.stem.replace("-", "_") for p in kos]
+    for name in reversed(names):    # modules loaded already (autoload, an earlier batch) go first
+        for _ in range(20):
+            if not Path("/sys/module", name).exists():
+                break
+            subprocess.run(["rmmod", name], capture_output=True, timeout=60)
+            time.sleep(0.5)
+    for ko, name in zip(kos, names):
+        if why:
+            break
+        r = subprocess.run(["insmod", str(ko)], capture_output=True, text=True, timeout=120)
+        taint = Path("/sys/module", name, "taint")
+        m = {"name": name, "path": str(ko), "sha256": hashlib.sha256(ko.read_bytes()).hexdigest(),
+             "insmod_rc": r.returncode, "insmod_stderr": r.stderr.strip()[-300:],
+             "taint": taint.read_text().strip() if taint.exists() else None}
+        out["modules"].append(m)
+        if r.returncode != 0:
+            why = f"insmod {ko} failed: {m['insmod_stderr'] or r.returncode}"
+        elif "O" not in (m["taint"] or ""):
+            why = f"{name} is loaded but not out-of-tree (taint {m['taint']!r}): the stock module is in place"
+    try:
+        out["proc_modules"] = [ln for ln in Path("/proc/modules").read_text().splitlines()
+                               if ln.split()[0] in names]
+    except OSError:
+        pass
+    out["error"] = why
+    record.write_text(json.dumps(out, indent=1) + "\n")
+    return why
+
+
+if __name__ == "__main__":
+    sys.exit(main())

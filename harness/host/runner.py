@@ -1,0 +1,411 @@
+"""Host side of a run: boot the guest once, stream its results, survive its death.
+
+The guest writes events.jsonl into the results folder as each test ends. The
+host tails that file while vng runs, printing KTAP lines and progress as they
+come. If the guest panics or hangs, the test that had started and not finished
+is the one that crashed it: it is recorded as `crash` or `timeout` with the
+console's evidence, and a fresh guest runs the tests that had not run yet.
+Everything already reported is kept whatever happens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.host import processes as guests
+from harness.results import junit
+from harness.results import klog
+from harness.results import ktap
+from harness.host import vm
+from harness.results.model import Run, RunInfo, TestResult
+from harness.errors import HarnessError
+
+
+@dataclass
+class RunOptions:
+    suite: str = "full"
+    boot_timeout: float = 600.0       # to reach the guest script, and again to start the suite
+    run_timeout: float = 3600.0       # whole attempt
+    test_timeout: float = 120.0
+    memory: str = "2G"
+    cpus: int = 2
+    max_restarts: int = 2
+    boot_retries: int = 2             # fresh boots after a kernel died before the suite started
+    keyword: str | None = None
+    shard: str | None = None
+    allow_crash: bool = False
+    paths: list[str] = field(default_factory=list)
+    append: list[str] = field(default_factory=list)
+    preload_modules: str | None = None  # guest insmods af_alg.ko, algif_*.ko from this folder first
+    progress: bool | None = None      # None: when stderr is a terminal
+    ktap_out: object = None           # a text stream for streamed KTAP; None: sys.stdout
+
+
+class Progress:
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.start = time.monotonic()
+        self.total = 0
+        self.done = 0
+        self.current = ""
+
+    def show(self) -> None:
+        if not self.enabled:
+            return
+        el = int(time.monotonic() - self.start)
+        line = f"[{self.done}/{self.total or '?'}] {el // 60}:{el % 60:02d} {self.current}"
+        sys.stderr.write("\r\033[K" + line[:160])
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def say(msg: str) -> None:
+    print(f"afalg-conform: {msg}", file=sys.stderr, flush=True)
+
+
+class EventTail:
+    """Reads complete JSON lines appended to a file since the last call."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.pos = 0
+        self.partial = b""
+
+    def read(self) -> list[dict]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+                self.pos = f.tell()
+        except FileNotFoundError:
+            return []
+        data = self.partial + data
+        *lines, self.partial = data.split(b"\n")
+        out = []
+        for line in lines:
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass   # a line torn by a crash mid-write: the test is then the crasher
+        return out
+
+
+class Session:
+    """Folds events from one or more guest attempts into a Run, streaming KTAP."""
+
+    def __init__(self, run: Run, opts: RunOptions):
+        self.run = run
+        self.opts = opts
+        self.stream = ktap.KtapStream(opts.ktap_out or sys.stdout)
+        prog = opts.progress if opts.progress is not None else sys.stderr.isatty()
+        self.progress = Progress(prog)
+        self.planned: list[dict] = []
+        self.done_ids: set[str] = set()
+        self.running: dict | None = None
+        self.fatal: str | None = None
+        self.ended = False
+        self.sessions = 0
+
+    def handle(self, ev: dict) -> None:
+        kind = ev.get("event")
+        if kind == "session":
+            self.sessions += 1
+            self.run.run.kernel_release = ev.get("kernel_release", self.run.run.kernel_release)
+            if self.run.run.boot_seconds is None and "t" in ev:
+                self.run.run.boot_seconds = round(ev["t"] - self._attempt_started, 1)
+        elif kind == "collected":
+            if not self.planned:
+                self.planned = ev["tests"]
+                self.progress.total = len(self.planned)
+                self.stream.header(len(self.planned), [
+                    f"afalg-conformance on {self.run.run.kernel_release} "
+                    f"({self.run.run.target}, {self.run.run.accel})"])
+        elif kind == "start":
+            self.running = ev
+            self.progress.current = ev.get("name", "")
+            self.progress.show()
+        elif kind == "result":
+            if ev["id"] in self.done_ids:
+                return
+            t = TestResult.from_json({k: v for k, v in ev.items() if k not in ("event", "t")})
+            self.add(t)
+            self.running = None
+        elif kind == "end":
+            self.ended = True
+        elif kind == "fatal":
+            self.fatal = ev.get("reason", "guest runner failed")
+
+    def add(self, t: TestResult) -> None:
+        self.done_ids.add(t.id)
+        self.run.tests.append(t)
+        self.progress.clear()
+        if not self.stream.started:
+            self.stream.header(len(self.planned) or 1)
+        self.stream.test(t)
+        self.progress.done += 1
+        self.progress.show()
+
+    def remaining(self) -> list[dict]:
+        return [p for p in self.planned if p["id"] not in self.done_ids]
+
+    _attempt_started = 0.0
+
+
+def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None) -> list[str]:
+    args = ["--suite", opts.suite, "--events", events_name, "--test-timeout", str(opts.test_timeout)]
+    if skip_file:
+        args += ["--skip-ids", skip_file]
+    if opts.shard:
+        args += ["--shard", opts.shard]
+    if opts.allow_crash:
+        args.append("--allow-crash")
+    if opts.keyword:
+        args += ["-k", opts.keyword]
+    if opts.preload_modules:
+        args += ["--preload-modules", opts.preload_modules]
+    return args + list(opts.paths)
+
+
+def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts: RunOptions,
+             env: dict | None = None) -> tuple[str, int]:
+    """One guest (or host) process. Returns (status, returncode): status is
+    'ok', 'crashed', 'timeout' or 'boot-failure'."""
+    tail = EventTail(events)
+    session._attempt_started = time.time()
+    started = time.monotonic()
+    before = session.sessions
+    suite_started = 0.0
+    booted = 0.0
+    with open(console, "ab") as con:
+        p = guests.start(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT, env=env)
+        status = None
+        while True:
+            try:
+                rc = p.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                rc = None
+            for ev in tail.read():
+                session.handle(ev)
+            if rc is not None:
+                guests.forget(p)
+                break
+            now = time.monotonic()
+            if session.sessions == before:
+                # Two allowances: the kernel and init to reach the script, then the
+                # interpreter and pytest to start (both slow under a loaded TCG host).
+                if not booted and _console_has(console, BOOT_DONE):
+                    booted = now
+                # KVM leaves the guest stopped, not dead: without this it waits out the timeout.
+                if now - (booted or started) > opts.boot_timeout or (
+                        not booted and _console_has(console, b"KVM internal error")):
+                    status = "boot-failure"
+            else:
+                suite_started = suite_started or now
+                if now - suite_started > opts.run_timeout:
+                    status = "timeout"
+            if status:
+                guests.kill_group(p)
+                rc = p.returncode
+                for ev in tail.read():
+                    session.handle(ev)
+                break
+    if status:
+        return status, rc
+    if session.ended:
+        return "ok", rc
+    if session.sessions == before:
+        return "boot-failure", rc
+    return "crashed", rc
+
+
+BOOT_DONE = b"virtme-ng-init: starting script"
+RETRY_BOOT = ("panic", "kvm")      # boot failures worth another boot; the others will not change
+
+
+def classify_boot_failure(lines: list[str], rc: int | None) -> tuple[str, str]:
+    """(kind, one-line reason) for a guest that never started the suite:
+    panic   the kernel died before the suite (an emulator flake under TCG, or the kernel);
+    kvm     KVM stopped the guest ('KVM internal error', nested virtualisation);
+    missing vng or qemu said a piece is missing (no retry helps);
+    timeout the guest printed no kernel report and never reached the suite."""
+    text = [klog.strip_prefix(x) for x in lines]
+    if any("KVM internal error" in t for t in text):
+        return "kvm", "KVM stopped the guest during boot ('KVM internal error'): run with KVM off"
+    sig = klog.signature(lines)
+    if sig:
+        return "panic", f"kernel panicked during boot: {sig[0]}"
+    for t in text:
+        if t.startswith(("virtme-run:", "vng:", "qemu-system-x86_64:")) and "fallback to 9p" not in t \
+                and "terminating on signal" not in t:
+            return "missing", f"the guest never started the suite (vng exit {rc}): {t[:240]}"
+    tail = " | ".join(t for t in text[-5:] if t.strip())[-300:]
+    return "timeout", f"the guest never started the suite (vng exit {rc}); console ends: {tail}"
+
+
+def _console_has(console: Path, marker: bytes) -> bool:
+    try:
+        with open(console, "rb") as f:
+            return marker in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def _console_lines(console: Path) -> list[str]:
+    try:
+        return console.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
+    """Run the suite on target, writing results into results_dir. Never raises for a
+    guest failure: that becomes part of the Run."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    info = RunInfo(target=target.name, kernel_release=target.release,
+                   started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                   shard=opts.shard or "")
+    run = Run(run=info)
+    session = Session(run, opts)
+    t0 = time.monotonic()
+
+    if target.is_host:
+        info.accel, info.accel_reason = "host", "running kernel, no VM"
+        use_kvm = False
+        vng = None
+    else:
+        vng, qemu = vm.find_tools()
+        use_kvm, why = vm.probe_kvm(qemu, target.image)
+        info.accel = "kvm" if use_kvm else "tcg"
+        info.accel_reason = why
+        say(f"booting {target.name} ({target.release or target.image}) under "
+            f"{'KVM' if use_kvm else 'TCG'}: {why}")
+
+    attempt = 0
+    boot_retries = 0
+    crashed_ids: list[str] = []
+    while True:
+        events = results_dir / f"events-{attempt}.jsonl"
+        console = results_dir / ("console.log" if attempt == 0 else f"console-{attempt}.log")
+        skip_file = None
+        if attempt:
+            skip_file = str(results_dir / f"skip-{attempt}.txt")
+            Path(skip_file).write_text("\n".join(sorted(session.done_ids)) + "\n")
+        gargs = _guest_args(opts, events.name, skip_file)
+        if target.is_host:
+            cmd = [sys.executable, "-m", "harness.guest.runner", "--results", str(results_dir), *gargs]
+            env = dict(os.environ, PYTHONPATH=str(vm.PROJECT_ROOT), PYTHONDONTWRITEBYTECODE="1")
+        else:
+            cmd = vm.vng_command(vng, target, str(results_dir),
+                                 vm.guest_python_command(str(results_dir), gargs), use_kvm,
+                                 opts.memory, opts.cpus, opts.append)
+            env = None
+        info.command = cmd
+        status, rc = _attempt(session, cmd, events, console, opts, env)
+        if session.fatal:
+            info.harness_status, info.harness_reason = "harness-error", session.fatal
+            break
+        if status == "ok":
+            break
+        if status == "boot-failure":
+            kind, reason = classify_boot_failure(_console_lines(console), rc)
+            info.boot_failures.append({"attempt": attempt, "console": console.name, "kind": kind, "reason": reason})
+            if kind in RETRY_BOOT and boot_retries < opts.boot_retries and not guests.stopping.is_set():
+                # A kernel that dies before init under TCG is the emulator (seen: 'Oops: int3' in
+                # sched_clock_cpu at 3 s on a loaded host), not AF_ALG: boot again, bounded.
+                boot_retries += 1
+                if kind == "kvm":
+                    use_kvm = False
+                    info.accel, info.accel_reason = "tcg", "KVM stopped the first guest ('KVM internal error')"
+                say(f"{reason}; booting again ({boot_retries} of {opts.boot_retries})")
+                attempt += 1
+                continue
+            if not session.sessions:
+                info.harness_status, info.harness_reason = "boot-failure", reason
+                break
+            info.harness_status, info.harness_reason = "crashed", reason
+            break
+        # The guest died or hung: the running test is the culprit.
+        lines = _console_lines(console)
+        problems = klog.scan(lines)
+        culprit = session.running
+        if culprit is None:
+            # A torn event line or a crash between tests: trust the kernel-log marker.
+            name = klog.last_started_test(lines)
+            culprit = next((p for p in session.planned if p["name"] == name), None) if name else None
+        outcome = "timeout" if status == "timeout" else "crash"
+        if culprit is not None and culprit["id"] not in session.done_ids:
+            own = [p.to_json() for p in problems if p.test in (None, culprit.get("name"))]
+            if status == "timeout":
+                reason = f"guest stopped after {opts.run_timeout:g} s with this test running"
+            else:
+                first = next((p for p in own if p["kind"] in ("panic", "oops", "bug", "kasan")), None)
+                reason = (f"guest kernel died: {first['kind']}: {first['line']}" if first
+                          else f"guest died (vng exit {rc}) with no kernel report on the console")
+            t = TestResult(id=culprit["id"], name=culprit.get("name", culprit["id"]), outcome=outcome,
+                           reason=reason[:300], clauses=culprit.get("clauses", []), kernel_log=own[:5])
+            session.add(t)
+            crashed_ids.append(t.id)
+        info.harness_status = "crashed" if status == "crashed" else "timeout"
+        where = f"during {culprit['id']}" if culprit else "between tests"
+        info.harness_reason = f"guest {'died' if status == 'crashed' else 'hung'} {where}"
+        run.kernel_problems += [dict(p.to_json(), console=console.name) for p in problems
+                                if culprit is None or p.test not in (None, culprit.get("name"))]
+        if not session.remaining() or info.restarts >= opts.max_restarts or target.is_host:
+            break
+        attempt += 1
+        info.restarts += 1
+        say(f"{info.harness_reason}; restarting the guest for the {len(session.remaining())} tests left")
+        session.running = None
+        session.ended = False
+
+    if opts.preload_modules:   # which modules the guest really loaded (harness/guest/runner.py)
+        try:
+            info.extra["preload_modules"] = json.loads((results_dir / "preload-modules.json").read_text())
+        except (OSError, ValueError) as e:
+            info.extra["preload_modules"] = {"dir": opts.preload_modules, "error": f"no record: {e}"}
+    # Tests that never ran are reported as such, never as passes.
+    for p in session.remaining():
+        why = info.harness_reason or "not run"
+        session.add(TestResult(id=p["id"], name=p["name"], outcome="skip",
+                               reason=f"not run: {why}"[:300], clauses=p.get("clauses", [])))
+    info.duration = round(time.monotonic() - t0, 1)
+    session.progress.clear()
+    if session.stream.started:
+        session.stream.footer(run, [f"{info.harness_status}: {info.harness_reason}"]
+                              if info.harness_status != "ok" else [])
+    info.exit_code = run.verdict()
+    write_outputs(run, results_dir)
+    return run
+
+
+def write_outputs(run: Run, results_dir: Path) -> None:
+    """results.json, results.ktap, junit.xml. A full, read-only or failing disk is the
+    harness's problem, said in one line (exit 2); the KTAP already streamed stays valid."""
+    try:
+        run.save(str(results_dir / "results.json"))
+        (results_dir / "results.ktap").write_text(ktap.render(run, [
+            f"afalg-conformance on {run.run.kernel_release} ({run.run.target}, {run.run.accel})"]))
+        (results_dir / "junit.xml").write_bytes(junit.render(run))
+    except OSError as e:
+        name = errno.errorcode.get(e.errno, "") if e.errno else ""
+        raise HarnessError(f"cannot write the results to {results_dir} ({name}: {e.strerror or e}); "
+                              "the KTAP on stdout is complete, the streamed events-*.jsonl are kept") from None
+
+
+def default_results_dir(target: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in target)
+    return Path("results") / f"{stamp}-{safe}"

@@ -1,0 +1,1 @@
+"""Verdicts per clause and profile, and the text, Markdown and HTML reports."""

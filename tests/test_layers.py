@@ -1,0 +1,125 @@
+"""The layers of harness/ (docs/ARCHITECTURE.md), checked on the source: which layer may
+import which, no import circles, and no import inside a function without its reason."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = ("harness", "fuzz", "conformance", "vectors", "vms")
+
+# layer -> the layers it may import (itself always). `cli` may import anything; nothing
+# imports `cli`. The guest side needs the client and the results model, never the host's.
+ALLOWED = {
+    "harness": set(),
+    "harness.errors": set(),
+    "harness.afalg": {"harness.errors"},
+    "harness.results": {"harness.errors"},
+    "harness.guest": {"harness.afalg", "harness.results", "harness.errors"},
+    "harness.host": {"harness.results", "harness.errors"},
+    "harness.report": {"harness.results", "harness.errors", "conformance"},
+    "fuzz": {"harness.afalg", "harness.results", "harness.host", "harness.errors", "vms"},
+}
+NEVER = {"harness.host": {"pytest"}, "harness.results": {"pytest", "subprocess"}}
+
+
+def modules():
+    for folder in ("harness", "fuzz"):
+        for f in sorted((ROOT / folder).rglob("*.py")):
+            yield ".".join(f.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"), f
+
+
+def layer(mod: str) -> str:
+    parts = mod.split(".")
+    return ".".join(parts[:2]) if parts[0] == "harness" and len(parts) > 1 else parts[0]
+
+
+def imports(f: Path):
+    """(imported module, line, inside a function, source line and the one above)."""
+    src = f.read_text()
+    lines = src.splitlines()
+    for n in ast.walk(ast.parse(src)):
+        if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
+            names = [n.module] + [f"{n.module}.{a.name}" for a in n.names]
+        elif isinstance(n, ast.Import):
+            names = [a.name for a in n.names]
+        else:
+            continue
+        ctx = lines[n.lineno - 1] + "\n" + (lines[n.lineno - 2] if n.lineno > 1 else "")
+        for name in names:
+            yield name, n.lineno, n.col_offset > 0, ctx
+
+
+def project_imports(f: Path):
+    known = {m for m, _ in modules()}
+    for name, line, inner, ctx in imports(f):
+        if name.split(".")[0] in PROJECT and (name in known or name.split(".")[0] not in ("harness", "fuzz")):
+            yield name, line, inner, ctx
+
+
+def test_no_relative_imports_in_harness():
+    bad = [f"{f.relative_to(ROOT)}:{n.lineno}" for mod, f in modules() if mod.startswith("harness")
+           for n in ast.walk(ast.parse(f.read_text())) if isinstance(n, ast.ImportFrom) and n.level]
+    assert not bad, "harness/ imports absolutely (its modules move between layers): " + ", ".join(bad)
+
+
+@pytest.mark.parametrize("mod,path", list(modules()), ids=[m for m, _ in modules()])
+def test_layer_rules(mod, path):
+    own = layer(mod)
+    for name, line, _, _ in imports(path):
+        if name.split(".")[0] in NEVER.get(own, set()):
+            pytest.fail(f"{mod}:{line} imports {name}: {own} must not")
+    if own == "harness.cli":
+        return
+    allowed = ALLOWED.get(own)
+    assert allowed is not None, f"{mod}: layer {own} has no rule; add it to ALLOWED and docs/ARCHITECTURE.md"
+    for name, line, _, _ in project_imports(path):
+        target = layer(name)
+        if target == own:
+            continue
+        ok = target in allowed or name.split(".")[0] in allowed
+        assert ok, f"{mod}:{line} imports {name}: {own} may import only {sorted(allowed) or 'nothing'}"
+
+
+def test_nothing_imports_the_command_line():
+    for mod, path in modules():
+        if layer(mod) == "harness.cli":
+            continue
+        for name, line, _, _ in project_imports(path):
+            assert layer(name) != "harness.cli", f"{mod}:{line} imports {name}"
+
+
+def test_no_import_circles():
+    known = dict(modules())
+    graph = {m: set() for m in known}
+    for m, path in known.items():
+        for name, _, _, _ in project_imports(path):
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name and name != m and not (m.startswith(name + ".")):   # a package's own __init__
+                graph[m].add(name)
+    state: dict[str, int] = {}
+
+    def visit(m, stack):
+        state[m] = 1
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                pytest.fail("import circle: " + " -> ".join(stack[stack.index(d):] + [d]))
+            if not state.get(d):
+                visit(d, stack + [d])
+        state[m] = 2
+    for m in sorted(graph):
+        if not state.get(m):
+            visit(m, [m])
+
+
+def test_imports_inside_functions_say_why():
+    bad = []
+    for mod, path in modules():
+        if not mod.startswith("harness"):
+            continue
+        for name, line, inner, ctx in imports(path):
+            if inner and "#" not in ctx:
+                bad.append(f"{path.relative_to(ROOT)}:{line} ({name})")
+    assert not bad, "an import inside a function needs its reason in a comment beside it: " + ", ".join(sorted(set(bad)))
