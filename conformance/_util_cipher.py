@@ -7,13 +7,14 @@ in time is reported as the token "blocks" instead of hanging the suite.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import threading
 import time
 
 from harness.afalg import algorithms
-from harness.afalg.client import AfalgSocket, errno_name
+from harness.afalg.client import AfalgSocket, errno_name, vmsplice
 from harness.afalg.bounded import WaitTimeout, deadline
 from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
 
@@ -179,19 +180,15 @@ class VmspliceBuffer:
     """User memory of our own, vmspliced into a pipe of our own; kept so a test can change it later."""
 
     def __init__(self, data: bytes):
-        import ctypes
-        from harness.afalg import client as _a
         self._ctypes = ctypes
         self.buf = ctypes.create_string_buffer(data, max(len(data), 1))
         self.len = len(data)
         self.r, self.w = os.pipe()
-        iov = _a._IoVec(ctypes.cast(self.buf, ctypes.c_void_p), len(data))
-        n = _a._libc.vmsplice(self.w, ctypes.byref(iov), 1, 0)
-        if n < 0:
-            e = ctypes.get_errno()
+        try:
+            self.queued = vmsplice(self.w, self.buf, len(data))
+        except OSError:
             self.close()
-            raise OSError(e, "vmsplice")
-        self.queued = n
+            raise
 
     def splice_to(self, op: AfalgSocket, flags: int = 0) -> int:
         total = 0

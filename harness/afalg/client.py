@@ -23,7 +23,7 @@ import time
 
 from harness.afalg import cmsg as cm
 from harness.afalg.bounded import WaitTimeout, deadline, in_main_thread
-from harness.afalg.constants import (AF_ALG, MSG_DONTWAIT, SOCK_SEQPACKET, SOL_ALG, AlgOp, AlgOpt)
+from harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOCK_SEQPACKET, SOL_ALG, AlgOpt
 
 DEFAULT_WAIT = 10.0
 
@@ -208,15 +208,6 @@ class AfalgSocket:
         """Send one request part with the ordinary OP/IV/ASSOCLEN control messages."""
         return self.send(data, flags, cm.request(op, iv, assoclen), wait)
 
-    def encrypt_request(self, data: bytes, iv: bytes | None = None, assoclen: int | None = None,
-                        flags: int = 0) -> int:
-        return self.request(data, AlgOp.ENCRYPT, iv, assoclen, flags)
-
-    def decrypt_request(self, data: bytes, iv: bytes | None = None, assoclen: int | None = None,
-                        flags: int = 0) -> int:
-        return self.request(data, AlgOp.DECRYPT, iv, assoclen, flags)
-
-    # -- op socket: receive ------------------------------------------------------------------
     def recv(self, n: int, flags: int = 0, wait: float | None = DEFAULT_WAIT) -> bytes:
         """One recv() of at most n bytes; bounded when blocking."""
         return self._bounded(lambda f: self.sock.recv(n, f), wait, "recv", flags)
@@ -268,80 +259,12 @@ class AfalgSocket:
     def set_nonblocking(self, on: bool = True) -> None:
         self.sock.setblocking(not on)
 
-    def splice_from_pipe(self, data: bytes, flags: int = 0, chunk: int | None = None) -> int:
-        """Write data into a pipe this client created, then splice it into the socket.
 
-        Only pipes and files the tool made itself are ever spliced (page-cache
-        corruption through AF_ALG splice is CVE-2026-31431).
-        """
-        r, w = os.pipe()
-        try:
-            total = 0
-            step = chunk or len(data) or 1
-            for off in range(0, max(len(data), 1), step):
-                piece = data[off:off + step]
-                if not piece:
-                    break
-                os.write(w, piece)
-                with deadline(DEFAULT_WAIT, "splice") if in_main_thread() else _null():
-                    total += os.splice(r, self.fileno(), len(piece), flags=flags)
-            return total
-        finally:
-            os.close(r)
-            os.close(w)
-
-    def vmsplice_then_splice(self, data: bytes, flags: int = 0) -> int:
-        """vmsplice() user memory into a pipe of our own, then splice it into the socket."""
-        r, w = os.pipe()
-        try:
-            buf = ctypes.create_string_buffer(data, max(len(data), 1))
-            iov = _IoVec(ctypes.cast(buf, ctypes.c_void_p), len(data))
-            n = _libc.vmsplice(w, ctypes.byref(iov), 1, 0)
-            if n < 0:
-                _raise_errno("vmsplice")
-            with deadline(DEFAULT_WAIT, "splice") if in_main_thread() else _null():
-                return os.splice(r, self.fileno(), n, flags=flags)
-        finally:
-            os.close(r)
-            os.close(w)
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-# -- one-shot helpers used by tests, vectors and fuzzers alike ------------------------------
-
-def hash_digest(name: str, data: bytes, key: bytes | None = None, digestsize: int = 64) -> bytes:
-    """One-shot digest through AF_ALG. The read asks for digestsize (clipped by the kernel)."""
-    with AfalgSocket.bound("hash", name) as tfm:
-        if key is not None:
-            tfm.setkey(key)
-        with tfm.accept() as op:
-            op.send(data)
-            return op.recv(digestsize)
-
-
-def skcipher(name: str, key: bytes, data: bytes, iv: bytes | None, encrypt: bool) -> bytes:
-    with AfalgSocket.bound("skcipher", name) as tfm:
-        tfm.setkey(key)
-        with tfm.accept() as op:
-            op.request(data, AlgOp.ENCRYPT if encrypt else AlgOp.DECRYPT, iv)
-            return op.recv_exact(len(data))
-
-
-def aead(name: str, key: bytes, data: bytes, iv: bytes, assoclen: int, authsize: int,
-         encrypt: bool) -> bytes:
-    """One AEAD request. Input: AAD||PT (encrypt) or AAD||CT||tag (decrypt).
-    Output as the kernel gives it: AAD||CT||tag or AAD||PT."""
-    with AfalgSocket.bound("aead", name) as tfm:
-        tfm.setkey(key)
-        tfm.set_authsize(authsize)
-        with tfm.accept() as op:
-            op.request(data, AlgOp.ENCRYPT if encrypt else AlgOp.DECRYPT, iv, assoclen)
-            out_len = len(data) + authsize if encrypt else len(data) - authsize
-            return op.recv_exact(max(out_len, 0))
+def vmsplice(pipe_w: int, buf, length: int) -> int:
+    """vmsplice(2) of length bytes of a ctypes buffer (user memory of our own) into the write
+    end of a pipe of our own; returns the bytes queued. Python has no vmsplice."""
+    iov = _IoVec(ctypes.cast(buf, ctypes.c_void_p), length)
+    n = _libc.vmsplice(pipe_w, ctypes.byref(iov), 1, 0)
+    if n < 0:
+        _raise_errno("vmsplice")
+    return n
