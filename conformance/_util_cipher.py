@@ -14,22 +14,12 @@ import threading
 import time
 
 from harness.afalg import algorithms
-from harness.afalg.client import AfalgSocket, errno_name, vmsplice
-from harness.afalg.bounded import WaitTimeout, deadline
+from harness.afalg.client import AfalgSocket, errno_name, outcome, vmsplice
+from harness.afalg.bounded import deadline
 from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
 
 ENC, DEC = AlgOp.ENCRYPT, AlgOp.DECRYPT
 PAGE = 4096
-
-
-def outcome(fn, *args, **kw):
-    """(result, token): token is "ok", an errno name, or "blocks" for a bounded wait."""
-    try:
-        return fn(*args, **kw), "ok"
-    except WaitTimeout:
-        return None, "blocks"
-    except OSError as e:
-        return None, errno_name(e.errno)
 
 
 def recv_token(op: AfalgSocket, n: int, flags: int = 0, wait: float = 5.0):

@@ -15,8 +15,7 @@ import socket
 import struct
 
 from harness.afalg import algorithms
-from harness.afalg.client import AfalgSocket, errno_name
-from harness.afalg.bounded import WaitTimeout
+from harness.afalg.client import AfalgSocket, errno_name, outcome
 from harness.afalg.constants import SOL_ALG
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -46,16 +45,7 @@ CRYPTO_USER_ALG = struct.Struct("=64s64s64sIIII")   # struct crypto_user_alg
 
 # errno_name already spells 95 as the kernel does (EOPNOTSUPP).
 errno_token = errno_name
-
-
-def token(fn, *args, **kw) -> tuple[object, str]:
-    """(result, token): token is "ok" or the errno name; a bounded wait is "blocks"."""
-    try:
-        return fn(*args, **kw), "ok"
-    except WaitTimeout:
-        return None, "blocks"
-    except OSError as e:
-        return None, errno_token(e.errno)
+token = outcome       # the old name, still used by test_rng and test_setsockopt
 
 
 def recv_raw(fd: int, n: int, flags: int = 0) -> bytes:
@@ -218,5 +208,5 @@ def setopt_token(sock: AfalgSocket, opt: int, length: int | None, null: bool = F
         n = length or 0
         data = bytes([fill]) * (n if n <= (1 << 20) else 64)
     optlen = length if length is not None else len(data or b"")
-    _res, tok = token(sock.setsockopt, level, opt, data, optlen & 0xFFFFFFFF)
+    _res, tok = outcome(sock.setsockopt, level, opt, data, optlen & 0xFFFFFFFF)
     return tok

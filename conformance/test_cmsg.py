@@ -47,7 +47,7 @@ def tfms(alg_socket):
 
 def _raw_token(tfm: AfalgSocket, control: bytes | None, data: bytes = DATA, controllen: int | None = None) -> str:
     with tfm.accept() as op:
-        return us.token(op.sendmsg_raw, [data], control, 0, controllen)[1]
+        return us.outcome(op.sendmsg_raw, [data], control, 0, controllen)[1]
 
 
 def _rows(spec, clause, tfms, cases, names=("cbc(aes)", "gcm(aes)")):
@@ -132,13 +132,13 @@ def test_cmsg_iv(spec, tfms):
     tfm = tfms["cbc(aes)"]
     with tfm.accept() as op:
         ctl = cm.build_control([cm.op(ENC), cm.raw(SOL_ALG, AlgOpt.SET_IV, U32(16) + IV1 + b"\xee" * 8)])
-        tok = us.token(op.sendmsg_raw, [DATA], ctl)[1]
+        tok = us.outcome(op.sendmsg_raw, [DATA], ctl)[1]
         spec.check("CMSG-8", tok, sent="cbc(aes): ivlen 16 + 16 IV bytes + 8 extra bytes", soft=True)
         if tok == "ok":
             spec.check("CMSG-8", op.recv_exact(len(DATA)), _enc("cbc(aes)", DATA, IV1),
                        sent="output uses the first 16 bytes as IV", soft=True)
     with tfms["ecb(aes)"].accept() as op:
-        tok = us.token(op.send, DATA, 0, [cm.op(ENC), cm.iv(b"")])[1]
+        tok = us.outcome(op.send, DATA, 0, [cm.op(ENC), cm.iv(b"")])[1]
         spec.check("CMSG-8", tok, sent="ecb(aes): IV cmsg with ivlen 0", soft=True)
         if tok == "ok":
             spec.check("CMSG-8", op.recv_exact(len(DATA)), _enc("ecb(aes)", DATA), sent="ecb output")
@@ -226,19 +226,19 @@ def test_control_data_resets_op(spec, tfms):
             for what, ctl, clen in variants:
                 op.send(DATA, 0, [cm.op(ENC)])
                 assert op.recv_exact(len(DATA)) == enc
-                tok = us.token(op.sendmsg_raw, [DATA], ctl, 0, clen)[1]
+                tok = us.outcome(op.sendmsg_raw, [DATA], ctl, 0, clen)[1]
                 out = op.recv_exact(len(DATA)) if tok == "ok" else b""
                 spec.check("CMSG-14", _verdict(out, {"decrypt": dec, "encrypt": enc}) if tok == "ok" else tok,
                            sent=f"ecb(aes): request 1 OP=enc; request 2 with {what}", soft=True)
             # CMSG-3: non-SOL_ALG messages beside real ones are skipped
             ctl = cm.build_control([cm.raw(socket.SOL_SOCKET, 1, struct.pack("=i", r)), cm.raw(0, 0, U32(0)),
                                     cm.op(ENC), cm.raw(6, 1, U32(1))])
-            tok = us.token(op.sendmsg_raw, [DATA], ctl)[1]
+            tok = us.outcome(op.sendmsg_raw, [DATA], ctl)[1]
             spec.check("CMSG-3", tok, sent="ecb(aes): SCM_RIGHTS, level 0, SOL_TCP cmsgs around OP=enc", soft=True)
             if tok == "ok":
                 spec.check("CMSG-3", op.recv_exact(len(DATA)), enc, sent="output is the encryption", soft=True)
             # CMSG-21: a tail too short for a header
-            tok = us.token(op.sendmsg_raw, [DATA], cm.build_control([cm.op(ENC)], trailer=b"\xff" * 8))[1]
+            tok = us.outcome(op.sendmsg_raw, [DATA], cm.build_control([cm.op(ENC)], trailer=b"\xff" * 8))[1]
             spec.check("CMSG-21", tok, sent="ecb(aes): OP=enc + 8 trailing junk bytes", soft=True)
             if tok == "ok":
                 spec.check("CMSG-21", op.recv_exact(len(DATA)), enc, sent="output is the encryption", soft=True)
@@ -296,7 +296,7 @@ def test_parse_error_and_fresh_defaults(spec, tfms):
     with tfms["ecb(aes)"].accept() as op:
         op.send(DATA, 0, [cm.op(ENC)])
         op.recv_exact(len(DATA))
-        tok = us.token(op.send, b"\xaa" * 32, 0, [cm.op(2)])[1]
+        tok = us.outcome(op.send, b"\xaa" * 32, 0, [cm.op(2)])[1]
         spec.check("CMSG-10", tok, sent="ecb(aes): OP=2 with 32 data bytes", soft=True)
         op.send(DATA)
         out = op.recv_exact(len(DATA))
@@ -318,7 +318,7 @@ def test_hash_ignores_control(spec, alg_socket):
                       ("SOL_ALG OP=7", cm.build_control([cm.op(7)])),
                       ("SOL_ALG type 100", cm.build_control([cm.raw(SOL_ALG, 100, U32(0))]))):
         with tfm.accept() as op:
-            n, tok = us.token(op.sendmsg_raw, [DATA], ctl)
+            n, tok = us.outcome(op.sendmsg_raw, [DATA], ctl)
             seen = tok
             if tok == "ok":
                 seen = "ignored" if (n == len(DATA) and op.recv(32) == want) else "wrong-digest"

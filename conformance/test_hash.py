@@ -82,7 +82,7 @@ def test_msg_oob_does_not_restore(spec, alg_socket):
     with tfm.accept() as op:
         op.send(a, MSG_MORE)
         state = op.recv(64)               # the proposal's "partial hash state"
-        n, tok = us.token(op.send, state, MSG_OOB | MSG_MORE)
+        n, tok = us.outcome(op.send, state, MSG_OOB | MSG_MORE)
         if tok != "ok":
             spec.check("HASH-7", tok, sent="send(state, MSG_OOB|MSG_MORE)")
         op.send(b)
@@ -178,7 +178,7 @@ def test_hash_writes_never_block(spec, alg_socket, flags):
     big = bytes(range(256)) * (4 * 4096)    # 4 MiB
     with tfm.accept() as op:
         op.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        n, tok = us.token(op.send, big, flags, (), 60.0)
+        n, tok = us.outcome(op.send, big, flags, (), 60.0)
         spec.check("HASH-12", "full-count" if n == len(big) else (tok if tok != "ok" else f"partial:{n}"),
                    sent=f"sha256: one send of 4 MiB, SO_SNDBUF 4096, flags {flags:#x}", soft=True)
         if flags & MSG_MORE:
@@ -196,7 +196,7 @@ def test_hash_keys(spec, alg_socket):
             spec.observe("HASH-13", f"unsupported:{name}", note=str(e))
             continue
         with tfm:
-            spec.check("HASH-13", us.token(tfm.setkey, b"k" * 16)[1], sent=f"{name}: ALG_SET_KEY(16 bytes)",
+            spec.check("HASH-13", us.outcome(tfm.setkey, b"k" * 16)[1], sent=f"{name}: ALG_SET_KEY(16 bytes)",
                        soft=True)
             with tfm.accept() as op:    # the failed setkey leaves the unkeyed hash usable
                 op.send(b"abc")
@@ -205,11 +205,11 @@ def test_hash_keys(spec, alg_socket):
     for name in ("hmac(sha256)", "hmac(sha1)", "cmac(aes)"):
         tfm = alg_socket("hash", name)
         with tfm.accept() as op:
-            spec.check("HASH-14", us.token(op.send, b"abc")[1], sent=f"{name} without key: send", soft=True)
-            spec.check("HASH-14", us.token(op.send, b"abc", MSG_MORE)[1], sent=f"{name} without key: send MORE",
+            spec.check("HASH-14", us.outcome(op.send, b"abc")[1], sent=f"{name} without key: send", soft=True)
+            spec.check("HASH-14", us.outcome(op.send, b"abc", MSG_MORE)[1], sent=f"{name} without key: send MORE",
                        soft=True)
-            spec.check("HASH-14", us.token(op.recv, 64)[1], sent=f"{name} without key: read", soft=True)
-            clone, tok = us.token(op.accept)
+            spec.check("HASH-14", us.outcome(op.recv, 64)[1], sent=f"{name} without key: read", soft=True)
+            clone, tok = us.outcome(op.accept)
             if clone:
                 clone.close()
             spec.check("HASH-14", tok, sent=f"{name} without key: accept on the op socket", soft=True)

@@ -24,7 +24,7 @@ AES_KEY = H("2b7e151628aed2a6abf7158809cf4f3c")
 
 def _bind_token(addr: bytes, addrlen: int | None = None) -> str:
     with AfalgSocket.new() as s:
-        return us.token(s.bind_raw, addr, addrlen)[1]
+        return us.outcome(s.bind_raw, addr, addrlen)[1]
 
 
 def _sha_digest(tfm: AfalgSocket, data: bytes, n: int = 64) -> bytes:
@@ -39,16 +39,16 @@ def _sha_digest(tfm: AfalgSocket, data: bytes, n: int = 64) -> bytes:
 def test_socket_types_and_protocols(spec):
     for name, typ in (("SOCK_STREAM", socket.SOCK_STREAM), ("SOCK_DGRAM", socket.SOCK_DGRAM),
                       ("SOCK_RAW", socket.SOCK_RAW), ("SOCK_RDM", socket.SOCK_RDM)):
-        s, tok = us.token(socket.socket, AF_ALG, typ, 0)
+        s, tok = us.outcome(socket.socket, AF_ALG, typ, 0)
         if s:
             s.close()
         spec.check("SOCK-1", tok, sent=f"socket(AF_ALG, {name}, 0)", soft=True)
     for proto in (1, 6, 255, -1):
-        fd, tok = us.token(us.socket_raw, AF_ALG, SOCK_SEQPACKET, proto)
+        fd, tok = us.outcome(us.socket_raw, AF_ALG, SOCK_SEQPACKET, proto)
         if fd is not None:
             os.close(fd)
         spec.check("SOCK-2", tok, sent=f"socket(AF_ALG, SOCK_SEQPACKET, {proto})", soft=True)
-    s, tok = us.token(socket.socket, AF_ALG, SOCK_SEQPACKET | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, 0)
+    s, tok = us.outcome(socket.socket, AF_ALG, SOCK_SEQPACKET | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, 0)
     seen = tok
     if s is not None:
         nonblock = bool(fcntl.fcntl(s.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK)
@@ -94,7 +94,7 @@ def test_bind_checks(spec):
     for fam in (0, socket.AF_INET, 0xFFFF):
         addr = sockaddr_alg("hash", "sha256", family=fam)
         with AfalgSocket.new() as s:
-            _r, tok = us.token(s.bind_raw, addr)
+            _r, tok = us.outcome(s.bind_raw, addr)
             if tok == "ok":
                 s.alg_type, s.alg_name = "hash", "sha256"
                 d = _sha_digest(s, b"abc", 32)
@@ -105,25 +105,25 @@ def test_bind_checks(spec):
 @pytest.mark.clause("SOCK-9")
 def test_bind_wrong_type(spec):
     with AfalgSocket.new() as s:
-        tok = us.token(s.bind_raw, sockaddr_alg("hash", "cbc(aes)"))[1]
+        tok = us.outcome(s.bind_raw, sockaddr_alg("hash", "cbc(aes)"))[1]
     spec.check("SOCK-9", tok, sent="bind('hash', 'cbc(aes)'): a template asked for the wrong type")
 
 
 @pytest.mark.clause("SOCK-11", "SOCK-12", "SOCK-8")
 def test_rebind(spec):
     with AfalgSocket.bound("hash", "sha256") as tfm:
-        tok = us.token(tfm.bind, "hash", "sha1")[1]
+        tok = us.outcome(tfm.bind, "hash", "sha1")[1]
         spec.check("SOCK-11", tok, sent="rebind sha256 -> sha1 without op sockets", soft=True)
         d = _sha_digest(tfm, b"abc")
         spec.check("SOCK-11", d, us.oracle("sha1", b"abc"), sent="digest after rebind sha256 -> sha1", soft=True)
-        tok = us.token(tfm.bind, "hash", "no-such-alg")[1]
+        tok = us.outcome(tfm.bind, "hash", "no-such-alg")[1]
         spec.check("SOCK-8", tok, sent="failed rebind to 'no-such-alg'", soft=True)
         d = _sha_digest(tfm, b"abc")
         spec.check("SOCK-11", d, us.oracle("sha1", b"abc"), sent="failed rebind keeps sha1", soft=True)
         with tfm.accept() as op:
-            spec.check("SOCK-12", us.token(tfm.bind, "hash", "sha256")[1],
+            spec.check("SOCK-12", us.outcome(tfm.bind, "hash", "sha256")[1],
                        sent="rebind sha256 while an op socket exists", soft=True)
-            spec.check("SOCK-8", us.token(tfm.bind, "hash", "no-such-alg")[1],
+            spec.check("SOCK-8", us.outcome(tfm.bind, "hash", "no-such-alg")[1],
                        sent="rebind 'no-such-alg' while an op socket exists: lookup before EBUSY", soft=True)
             op.send(b"abc")
             spec.check("SOCK-12", op.recv(64), us.oracle("sha1", b"abc"),
@@ -134,7 +134,7 @@ def test_rebind(spec):
         tfm.setkey(b"k" * 32)
         tfm.bind("hash", "hmac(sha256)")
         with tfm.accept() as op:
-            tok = us.token(op.send, b"abc")[1]
+            tok = us.outcome(op.send, b"abc")[1]
         spec.check("SOCK-11", tok, expected="ENOKEY",
                    sent="hmac(sha256): setkey, rebind hmac(sha256), accept, send -> ENOKEY (key dropped)")
 
@@ -144,28 +144,28 @@ def test_rebind(spec):
 @pytest.mark.clause("SOCK-13", "SOCK-14", "SOCK-15")
 def test_listen_and_accept(spec):
     with AfalgSocket.new() as unbound:
-        spec.check("SOCK-13", us.token(unbound.sock.listen, 0)[1], sent="listen(unbound, 0)", soft=True)
-        spec.check("SOCK-14", us.token(unbound.accept)[1], sent="accept(unbound)", soft=True)
+        spec.check("SOCK-13", us.outcome(unbound.sock.listen, 0)[1], sent="listen(unbound, 0)", soft=True)
+        spec.check("SOCK-14", us.outcome(unbound.accept)[1], sent="accept(unbound)", soft=True)
     with AfalgSocket.bound("hash", "sha256") as tfm:
-        spec.check("SOCK-13", us.token(tfm.sock.listen, 0)[1], sent="listen(tfm, 0)", soft=True)
-        spec.check("SOCK-13", us.token(tfm.sock.listen, 5)[1], sent="listen(tfm, 5)", soft=True)
+        spec.check("SOCK-13", us.outcome(tfm.sock.listen, 0)[1], sent="listen(tfm, 0)", soft=True)
+        spec.check("SOCK-13", us.outcome(tfm.sock.listen, 5)[1], sent="listen(tfm, 5)", soft=True)
         # accept without listen works (the proposal calls listen first)
-        op, tok = us.token(tfm.accept)
+        op, tok = us.outcome(tfm.accept)
         spec.check("SOCK-13", tok, expected="ok", sent="accept(tfm) without listen", soft=True)
         if op:
-            spec.check("SOCK-13", us.token(op.sock.listen, 0)[1], sent="listen(op, 0)", soft=True)
+            spec.check("SOCK-13", us.outcome(op.sock.listen, 0)[1], sent="listen(op, 0)", soft=True)
             op.close()
-        _fd, tok = us.token(us.accept_with_addr, tfm.fileno())
+        _fd, tok = us.outcome(us.accept_with_addr, tfm.fileno())
         if _fd:
             os.close(_fd)
         spec.check("SOCK-15", tok, sent="accept(tfm, &addr, &len)", soft=True)
         # the aborted op socket must not keep the tfm busy
         with AfalgSocket.bound("hash", "hmac(sha256)") as keyed:
-            _fd, tok = us.token(us.accept_with_addr, keyed.fileno())
+            _fd, tok = us.outcome(us.accept_with_addr, keyed.fileno())
             if _fd:
                 os.close(_fd)
             spec.check("SOCK-15", tok, sent="accept(hmac tfm, &addr, &len)", soft=True)
-            tok = us.token(keyed.setkey, b"k" * 32)[1]
+            tok = us.outcome(keyed.setkey, b"k" * 32)[1]
             spec.check("SOCK-15", tok, expected="ok",
                        sent="setkey after the aborted accept: no op socket left, so not EBUSY", soft=True)
 
@@ -207,18 +207,18 @@ def test_accepts_are_independent(spec, alg_socket):
 # -- calls that AF_ALG sockets do not support -------------------------------------------------
 
 def _unsupported_calls(spec, s: socket.socket, what: str) -> None:
-    spec.check("SOCK-19", us.token(s.connect, ("hash", "sha256"))[1], sent=f"connect({what})", soft=True)
-    spec.check("SOCK-19", us.token(s.getsockname)[1], sent=f"getsockname({what})", soft=True)
-    spec.check("SOCK-19", us.token(s.getpeername)[1], sent=f"getpeername({what})", soft=True)
-    spec.check("SOCK-19", us.token(s.shutdown, socket.SHUT_RDWR)[1], sent=f"shutdown({what})", soft=True)
-    _m, tok = us.token(mmap.mmap, s.fileno(), 4096)
+    spec.check("SOCK-19", us.outcome(s.connect, ("hash", "sha256"))[1], sent=f"connect({what})", soft=True)
+    spec.check("SOCK-19", us.outcome(s.getsockname)[1], sent=f"getsockname({what})", soft=True)
+    spec.check("SOCK-19", us.outcome(s.getpeername)[1], sent=f"getpeername({what})", soft=True)
+    spec.check("SOCK-19", us.outcome(s.shutdown, socket.SHUT_RDWR)[1], sent=f"shutdown({what})", soft=True)
+    _m, tok = us.outcome(mmap.mmap, s.fileno(), 4096)
     if _m is not None:
         _m.close()
     spec.check("SOCK-20", tok, sent=f"mmap({what}, 4096)", soft=True)
     for opt in range(1, 8):
-        tok = us.token(us.getsockopt_raw, s.fileno(), SOL_ALG, opt)[1]
+        tok = us.outcome(us.getsockopt_raw, s.fileno(), SOL_ALG, opt)[1]
         spec.check("SOCK-18", tok, sent=f"getsockopt({what}, SOL_ALG, {opt})", soft=True)
-    st, tok = us.token(s.getsockopt, socket.SOL_SOCKET, socket.SO_TYPE)
+    st, tok = us.outcome(s.getsockopt, socket.SOL_SOCKET, socket.SO_TYPE)
     spec.check("SOCK-18", str(st) if tok == "ok" else tok, expected=str(SOCK_SEQPACKET),
                sent=f"getsockopt({what}, SOL_SOCKET, SO_TYPE) (SOL_SOCKET works)", soft=True)
 
@@ -226,10 +226,10 @@ def _unsupported_calls(spec, s: socket.socket, what: str) -> None:
 @pytest.mark.clause("SOCK-17", "SOCK-18", "SOCK-19", "SOCK-20", "SOCK-21")
 def test_tfm_socket_operations(spec):
     with AfalgSocket.bound("hash", "sha256") as tfm:
-        spec.check("SOCK-17", us.token(tfm.sock.send, b"abc")[1], sent="send(tfm, 'abc')", soft=True)
-        spec.check("SOCK-17", us.token(tfm.sock.sendmsg, [b"abc"], [], MSG_MORE)[1],
+        spec.check("SOCK-17", us.outcome(tfm.sock.send, b"abc")[1], sent="send(tfm, 'abc')", soft=True)
+        spec.check("SOCK-17", us.outcome(tfm.sock.sendmsg, [b"abc"], [], MSG_MORE)[1],
                    sent="sendmsg(tfm, MSG_MORE)", soft=True)
-        spec.check("SOCK-17", us.token(tfm.sock.recv, 32, socket.MSG_DONTWAIT)[1], sent="recv(tfm, 32)",
+        spec.check("SOCK-17", us.outcome(tfm.sock.recv, 32, socket.MSG_DONTWAIT)[1], sent="recv(tfm, 32)",
                    soft=True)
         _unsupported_calls(spec, tfm.sock, "tfm")
         r, w, x = select.select([tfm.sock], [tfm.sock], [tfm.sock], 0)
@@ -241,8 +241,8 @@ def test_tfm_socket_operations(spec):
                        sent="select on a tfm socket with an op socket", soft=True)
             _unsupported_calls(spec, op.sock, "hash op")
     with AfalgSocket.new() as unbound:
-        spec.check("SOCK-17", us.token(unbound.sock.send, b"abc")[1], sent="send(unbound)", soft=True)
-    pair, tok = us.token(socket.socketpair, AF_ALG, SOCK_SEQPACKET, 0)
+        spec.check("SOCK-17", us.outcome(unbound.sock.send, b"abc")[1], sent="send(unbound)", soft=True)
+    pair, tok = us.outcome(socket.socketpair, AF_ALG, SOCK_SEQPACKET, 0)
     if pair:
         for p in pair:
             p.close()
@@ -259,31 +259,31 @@ def test_op_socket_options_and_calls(spec, alg_socket):
                 tok = us.setopt_token(op, opt, length, null)
                 spec.check("SOCK-22", tok, sent=f"setsockopt(op, SOL_ALG, {opt}, len {length}"
                            f"{', NULL' if null else ''})", soft=True)
-        spec.check("SOCK-22", us.token(op.sock.setsockopt, 0, 1, 1)[1], sent="setsockopt(op, SOL_IP, 1)",
+        spec.check("SOCK-22", us.outcome(op.sock.setsockopt, 0, 1, 1)[1], sent="setsockopt(op, SOL_IP, 1)",
                    soft=True)
-        tok = us.token(op.sock.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)[1]
+        tok = us.outcome(op.sock.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)[1]
         spec.check("SOCK-22", tok, expected="ok",
                    sent="setsockopt(op, SOL_SOCKET, SO_SNDBUF) works (generic level)", soft=True)
         # op socket still works with the key from the tfm socket
         op.request(b"\0" * 16, AlgOp.ENCRYPT, b"\0" * 16)
         assert len(op.recv_exact(16)) == 16
-        spec.check("SOCK-23", us.token(op.accept)[1], sent="accept(cbc(aes) op)", soft=True)
-        spec.check("SOCK-23", us.token(op.bind_raw, sockaddr_alg("skcipher", "cbc(aes)"))[1],
+        spec.check("SOCK-23", us.outcome(op.accept)[1], sent="accept(cbc(aes) op)", soft=True)
+        spec.check("SOCK-23", us.outcome(op.bind_raw, sockaddr_alg("skcipher", "cbc(aes)"))[1],
                    sent="bind(cbc(aes) op)", soft=True)
     aead = alg_socket("aead", "gcm(aes)")
     aead.setkey(AES_KEY)
     with aead.accept() as op:
-        spec.check("SOCK-23", us.token(op.accept)[1], sent="accept(gcm(aes) op)", soft=True)
+        spec.check("SOCK-23", us.outcome(op.accept)[1], sent="accept(gcm(aes) op)", soft=True)
     h = alg_socket("hash", "sha256")
     with h.accept() as op:
-        spec.check("SOCK-23", us.token(op.bind_raw, sockaddr_alg("hash", "sha256"))[1],
+        spec.check("SOCK-23", us.outcome(op.bind_raw, sockaddr_alg("hash", "sha256"))[1],
                    sent="bind(sha256 op)", soft=True)
-        spec.check("SOCK-23", us.token(op.sock.connect, ("hash", "sha256"))[1], sent="connect(sha256 op)",
+        spec.check("SOCK-23", us.outcome(op.sock.connect, ("hash", "sha256"))[1], sent="connect(sha256 op)",
                    soft=True)
     rng = alg_socket("rng", "stdrng")
     rng.setkey(b"")
     with rng.accept() as op:
-        spec.check("SOCK-23", us.token(op.accept)[1], sent="accept(stdrng op)")
+        spec.check("SOCK-23", us.outcome(op.accept)[1], sent="accept(stdrng op)")
 
 
 # -- nokey -----------------------------------------------------------------------------------------
@@ -298,24 +298,24 @@ def test_nokey_op_socket(spec, alg_socket, alg_type, name, key):
     from harness.afalg import algorithms
     alg = algorithms.get(name)
     tfm = alg_socket(alg_type, name)
-    op, tok = us.token(tfm.accept)
+    op, tok = us.outcome(tfm.accept)
     spec.check("SOCK-24", tok, expected="ok", sent=f"{name}: accept without a key")
     with op:
         if alg_type == "hash":
-            spec.check("SOCK-24", us.token(op.send, b"abc")[1], sent="send on the nokey op socket", soft=True)
-            spec.check("SOCK-24", us.token(op.recv, 64)[1], sent="recv on the nokey op socket", soft=True)
-            clone, tok = us.token(op.accept)
+            spec.check("SOCK-24", us.outcome(op.send, b"abc")[1], sent="send on the nokey op socket", soft=True)
+            spec.check("SOCK-24", us.outcome(op.recv, 64)[1], sent="recv on the nokey op socket", soft=True)
+            clone, tok = us.outcome(op.accept)
             if clone:
                 clone.close()
             spec.check("SOCK-24", tok, sent="accept on the nokey hash op socket", soft=True)
         else:
             iv = b"\0" * alg.ivsize
-            spec.check("SOCK-24", us.token(op.request, b"\0" * 16, AlgOp.ENCRYPT, iv)[1],
+            spec.check("SOCK-24", us.outcome(op.request, b"\0" * 16, AlgOp.ENCRYPT, iv)[1],
                        sent="sendmsg on the nokey op socket", soft=True)
-            spec.check("SOCK-24", us.token(op.recv, 16, socket.MSG_DONTWAIT)[1],
+            spec.check("SOCK-24", us.outcome(op.recv, 16, socket.MSG_DONTWAIT)[1],
                        sent="recv on the nokey op socket", soft=True)
         # only nokey op sockets exist: the key may still be set, and the op socket switches over
-        tok = us.token(tfm.setkey, key)[1]
+        tok = us.outcome(tfm.setkey, key)[1]
         spec.check("SOCK-24", tok, expected="ok",
                    sent="setkey while only a nokey op socket exists (not EBUSY)", soft=True)
         if alg_type == "hash":
@@ -339,7 +339,7 @@ def test_op_sockets_outlive_tfm(spec):
     tfm.close()
     with op:
         op.send(b"prefix-", MSG_MORE)
-        clone, tok = us.token(op.accept)
+        clone, tok = us.outcome(op.accept)
         spec.check("SOCK-25", tok, sent="accept on a hash op socket after closing the tfm", soft=True)
         op.send(b"a")
         spec.check("SOCK-25", op.recv(32), us.oracle("sha256", b"prefix-a"),
@@ -366,7 +366,7 @@ def test_op_sockets_outlive_tfm(spec):
 @pytest.mark.clause("SOCK-26")
 def test_netlink_crypto(spec):
     with AfalgSocket.bound("hash", "sha256"):    # make sure sha256 is registered
-        res, tok = us.token(us.crypto_netlink, us.CRYPTO_MSG_GETALG, "sha256")
+        res, tok = us.outcome(us.crypto_netlink, us.CRYPTO_MSG_GETALG, "sha256")
     if res is not None:
         tok, payload = res
         rec = us.parse_crypto_user_alg(payload) if len(payload) >= us.CRYPTO_USER_ALG.size else {}

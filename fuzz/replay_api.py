@@ -8,7 +8,7 @@ stopping, as the fuzzer's executor does. Run it only inside a guest.
 import os
 import socket
 
-from harness.afalg.client import AfalgSocket, errno_name, sockaddr_alg  # noqa: F401
+from harness.afalg.client import AfalgSocket, errno_name, outcome, sockaddr_alg  # noqa: F401
 from harness.afalg.constants import (AF_ALG, MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC,  # noqa: F401
                                SOL_ALG)
 from fuzz.program import splice_own_pipe  # noqa: F401
@@ -24,13 +24,11 @@ SOCK_CLOEXEC = socket.SOCK_CLOEXEC
 
 
 def call(fn):
-    try:
-        r = fn()
-        print("  ok" if r is None else f"  ok {r if not isinstance(r, bytes) else r.hex()}")
-        return r
-    except OSError as e:
-        print(f"  {errno_name(e.errno)}")
-        return None
+    r, tok = outcome(fn)
+    if tok == "ok" and r is not None:
+        tok = f"ok {r if not isinstance(r, bytes) else r.hex()}"
+    print(f"  {tok}")
+    return r
 
 
 def sock(type_, proto=0):

@@ -66,6 +66,17 @@ def errno_name(e: int | None) -> str:
     return errno_mod.errorcode.get(e, f"E{e}")
 
 
+def outcome(fn, *args, **kw) -> tuple[object, str]:
+    """(result, token) of one call: token is "ok", the errno's name, or "blocks" for a
+    bounded wait that ran out. Every test, fuzzer and reproducer reads a call this way."""
+    try:
+        return fn(*args, **kw), "ok"
+    except WaitTimeout:
+        return None, "blocks"
+    except OSError as e:
+        return None, errno_name(e.errno)
+
+
 def afalg_available() -> tuple[bool, str]:
     """Whether this kernel offers AF_ALG, and why not if it does not."""
     try:
