@@ -2,6 +2,7 @@
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,33 @@ def test_flavoured_kernels_are_not_picked(tmp_path, monkeypatch):
     t["image_regex"] = t["image_regex"].replace("/boot", str(tmp_path))
     monkeypatch.setattr(vm, "load_targets", lambda path=None: {"debian-6.1": t})
     assert vm.resolve_target("debian-6.1").image.endswith("vmlinuz-6.1.0-56-amd64")
+
+
+def test_cached_debian_targets_resolve_in_the_cache(tmp_path, monkeypatch):
+    """debian-7.3 / debian-sid live in the cache (downloaded by bootstrap with a private apt
+    configuration), the newest unpacked release wins, and doctor looks for their modules there."""
+    from harness.cli import doctor
+    monkeypatch.setattr(vm, "CACHE_DIR", tmp_path)
+    with pytest.raises(HarnessError, match="install it with: afalg-conform bootstrap debian-7.3"):
+        vm.resolve_target("debian-7.3")
+    for rel in ("7.3.2+deb13-amd64", "7.3.10+deb13-amd64"):
+        d = tmp_path / "kernels" / rel / "usr/lib/modules" / rel
+        d.mkdir(parents=True)
+        (d / "vmlinuz").write_bytes(b"")
+    t = vm.resolve_target("debian-7.3")
+    assert t.release == "7.3.10+deb13-amd64" and t.kind == "debian-cache"
+    (mods,) = [c for c in doctor.check_target("debian-7.3") if c.name.startswith("modules")]
+    assert not mods.ok and str(tmp_path / "kernels/7.3.10+deb13-amd64") in mods.detail
+    (Path(t.image).parent / "modules.dep").write_text("")
+    assert all(c.ok for c in doctor.check_target("debian-7.3"))
+
+
+def test_private_apt_picks_the_newest_matching_release(tmp_path, monkeypatch):
+    from harness.host import kernels
+    apt = kernels.PrivateApt(tmp_path, "trixie-backports", mirror="http://deb.example/debian")
+    assert "trixie-backports main" in (tmp_path / "sources.list").read_text()
+    assert any(o.startswith("-o=Dir::State::status=") for o in apt.opts)     # never the host's dpkg status
+    listing = "\n".join(f"linux-binary-{r} - Linux {r}" for r in
+                        ("7.3.4+deb13-amd64", "7.3.12+deb13-amd64", "7.3.9+deb13-amd64"))
+    monkeypatch.setattr(apt, "run", lambda tool, *a, cwd=None: listing)
+    assert apt.newest_release(r"7\.3\.[0-9]+\+deb13-amd64") == "7.3.12+deb13-amd64"

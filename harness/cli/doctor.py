@@ -78,9 +78,10 @@ def check_target(spec: str, required: bool = True) -> list[Check]:
         ok, why = afalg_available()
         return [Check("target host", ok, f"{t.release}: {why}", "run in a guest: --kernel debian-6.12", required)]
     out = [Check(f"target {spec}", True, f"{t.image} ({t.release or 'release unknown'})")]
-    if t.kind == "debian":
-        # vng gives the guest the host's /lib/modules/<release>: the algif modules live there.
-        mods = Path("/lib/modules") / t.release
+    if t.kind in ("debian", "debian-cache"):
+        # vng gives the guest the host's /lib/modules/<release> (a cached kernel's own tree,
+        # beside its image): the algif modules live there.
+        mods = Path(t.image).parent if t.kind == "debian-cache" else Path("/lib/modules") / t.release
         ok = (mods / "modules.dep").is_file()
         out.append(Check(f"modules {t.release}", ok, str(mods) if ok else f"{mods}/modules.dep missing",
                          f"afalg-conform bootstrap {spec} (as root), or depmod {t.release}", required))
@@ -150,7 +151,7 @@ def preflight(target: vm.Target) -> None:
     if target.is_host:
         return
     vm.find_tools()
-    for c in check_target(target.name) if target.kind == "debian" else []:
+    for c in check_target(target.name) if target.kind in ("debian", "debian-cache") else []:
         if not c.ok:
             raise HarnessError(f"{c.name}: {c.detail}: {c.fix}")
 

@@ -13,7 +13,7 @@ def cmd_targets(a) -> int:
             where = f"{r.image} ({r.release})"
         except HarnessError:
             where = "not installed (afalg-conform bootstrap " + name + ")"
-        print(f"{name:14} {t.get('kind', ''):7} {where}\n{'':23}{t.get('notes', '')}")
+        print(f"{name:14} {t.get('kind', ''):12} {where}\n{'':28}{t.get('notes', '')}")
     return 0
 
 

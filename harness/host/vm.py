@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.host import kernels
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TARGETS_FILE = PROJECT_ROOT / "vms" / "targets.toml"
@@ -65,7 +66,7 @@ def load_targets(path: Path = TARGETS_FILE) -> dict[str, dict]:
 
 def image_release(image: str) -> str:
     """The kernel release string embedded in a bzImage (what vng uses to find modules)."""
-    m = re.search(r"vmlinuz-(.+)$", image)
+    m = re.search(r"vmlinuz-(.+)$", image) or re.search(r"/modules/([^/]+)/vmlinuz$", image)
     if m:
         return m.group(1)
     try:
@@ -106,12 +107,12 @@ def resolve_target(spec: str) -> Target:
         raise HarnessError(f"unknown kernel target {spec!r}; known: {', '.join(sorted(targets))}, "
                            f"a path to a bzImage, or 'host'")
     t = targets[spec]
-    pattern = os.path.expanduser(t.get("image", ""))
+    pattern = os.path.expanduser(t.get("image", "").replace("{cache}", str(CACHE_DIR)))
     matches = sorted(glob.glob(pattern), key=_version_key)
     if t.get("image_regex"):
         matches = [m for m in matches if re.fullmatch(t["image_regex"], m)]
     if not matches:
-        hint = bootstrap_command([spec])
+        hint = f"afalg-conform bootstrap {spec}" if t.get("suite") else bootstrap_command([spec])
         raise HarnessError(f"target {spec}: no kernel image matches {pattern}; install it with: {hint}")
     image = matches[-1]
     return Target(spec, image, image_release(image), t.get("kind", "debian"), t.get("package", ""),
@@ -173,7 +174,22 @@ def bootstrap_command(names: list[str], pkgs: list[str] | None = None) -> str:
 def bootstrap(names: list[str], dry_run: bool = False, if_missing: bool = False) -> int:
     """Install the host tools and the targets' kernel packages (as root), else print the
     command. With if_missing, only what is not installed (and nothing at all, not even
-    `apt-get update`, when everything is)."""
+    `apt-get update`, when everything is). Targets from other suites (a `suite` in
+    targets.toml) are downloaded into the cache instead, by any user (host/kernels.py)."""
+    targets = load_targets()
+    unknown = [n for n in names if n not in targets]
+    if unknown:
+        raise HarnessError(f"unknown kernel target {unknown[0]!r}; known: {', '.join(sorted(targets))}")
+    cached = [n for n in names if targets[n].get("suite")]
+    names = [n for n in names if n not in cached]
+    for n in cached:
+        if dry_run:
+            print(f"would download {targets[n]['suite']}'s newest linux-binary-{targets[n]['release_regex']} "
+                  f"into {CACHE_DIR / 'kernels'}")
+        elif not (if_missing and target_installed(n)):
+            kernels.fetch(CACHE_DIR, targets[n]["suite"], targets[n]["release_regex"])
+    if cached and not names and not host_tool_packages():
+        return 0
     if if_missing:
         missing = host_tool_packages() + [
             load_targets()[n]["package"] for n in names
