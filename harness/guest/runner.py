@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-k", dest="keyword", default=None)
     ap.add_argument("--preload-modules", default=None, metavar="DIR",
                     help="insmod af_alg.ko then algif_*.ko from DIR before anything opens AF_ALG")
+    ap.add_argument("--restrict", default="auto", choices=["auto", "0", "1", "2"],
+                    help="af_alg_restrict for the run (auto: 0 where the kernel has it)")
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args(argv)
 
@@ -66,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
                 f.write(json.dumps({"event": "fatal", "reason": why, "t": time.time()}) + "\n")
             print(f"harness.guest.runner: {why}", file=sys.stderr)
             return 2
+
+    why = apply_restriction(a.restrict, results / RESTRICT_RECORD)
+    if why:
+        with open(events, "a") as f:
+            f.write(json.dumps({"event": "fatal", "reason": why, "t": time.time()}) + "\n")
+        print(f"harness.guest.runner: {why}", file=sys.stderr)
+        return 2
 
     from harness.afalg.client import afalg_available  # imported late: keeps --help fast
     ok, why = afalg_available()
@@ -105,6 +114,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 PRELOAD_RECORD = "preload-modules.json"
+RESTRICT_RECORD = "af-alg-restrict.json"
+
+
+def apply_restriction(requested: str, record: Path) -> str | None:
+    """Set /proc/sys/crypto/af_alg_restrict (Linux 7.3+) for the run and keep af_alg loaded
+    so it stays set: `auto` runs the catalogue unrestricted (0), each restriction clause
+    then sets its own mode. The value found and the one set go to record and to the
+    tests' environment. Returns a reason when the request cannot be met."""
+    from harness.afalg import restrict   # imported late: keeps --help fast
+    restrict.hold_af_alg()              # autoloads af_alg; fails only at mode 2 (socket refused)
+    found = restrict.read()
+    mode = None
+    if found is not None:
+        mode = 0 if requested == "auto" else int(requested)
+        if mode != found:
+            restrict.write(mode)
+        restrict.hold_af_alg()          # at mode 2 the first socket was refused
+    elif requested != "auto":
+        return f"--restrict {requested}: this kernel has no /proc/sys/crypto/af_alg_restrict"
+    record.write_text(json.dumps({"requested": requested, "found": found, "mode": mode}))
+    os.environ["AFALG_RESTRICT_FOUND"] = "" if found is None else str(found)
+    return None
 
 
 def preload_modules(folder: Path, record: Path) -> str | None:
