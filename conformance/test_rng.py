@@ -7,7 +7,6 @@ import pytest
 from conformance import _util_socket as us
 from conformance.conftest import bind_or_skip
 from harness import proccrypto
-from harness.afalg import AfalgSocket
 
 DRBGS = ["stdrng", "drbg_nopr_hmac_sha256", "drbg_pr_hmac_sha256"]
 
@@ -86,11 +85,6 @@ def test_jitterentropy_unseeded(spec):
 
 @pytest.mark.clause("RNG-10", "RNG-2")
 def test_ansi_cprng(spec):
-    try:
-        probe = AfalgSocket.bound("rng", "ansi_cprng")
-    except OSError as e:
-        pytest.skip(f"unsupported:alg-missing=ansi_cprng ({us.errno_token(e.errno)})")
-    probe.close()
     seed = bytes(range(16)) + bytes(range(100, 116)) + bytes(range(200, 216))   # V || key || DT
     with bind_or_skip("rng", "ansi_cprng") as tfm:
         with tfm.accept() as op:

@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from conformance import _util_socket as us
-from conformance.conftest import bind_or_skip
+from conformance.conftest import absent_reason, bind_or_skip
 from harness import algorithms, proccrypto
 from harness.afalg import AfalgSocket
 from harness.constants import SOL_ALG, AlgOp
@@ -162,7 +162,8 @@ def test_failed_setkey_rearms_need_key(spec):
         try:
             tfm = AfalgSocket.bound(alg_type, name)
         except OSError as e:
-            spec.observe("OPT-10", f"unsupported:{e.errno}", sent=f"bind {name}")
+            spec.observe("OPT-10", f"unsupported:{e.errno}", sent=f"bind {name}",
+                         note=absent_reason(alg_type, name, e))
             continue
         with tfm:
             tfm.setkey(AES_KEY)
