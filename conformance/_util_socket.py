@@ -45,7 +45,6 @@ CRYPTO_USER_ALG = struct.Struct("=64s64s64sIIII")   # struct crypto_user_alg
 
 # errno_name already spells 95 as the kernel does (EOPNOTSUPP).
 errno_token = errno_name
-token = outcome       # the old name, still used by test_rng and test_setsockopt
 
 
 def recv_raw(fd: int, n: int, flags: int = 0) -> bytes:

@@ -273,17 +273,3 @@ class KatRun:
             return self._result(c, AEAD_DEC, True, seen, f"acceptable:{seen}")
         self.emit(c, "pass", "")
 
-
-def settle(spec, kat) -> None:
-    """Fail the test in its call phase with every pending vector failure and soft clause
-    check, rather than leaving both fixtures to raise at teardown (which pytest reports
-    as an ERROR, not a FAIL)."""
-    import pytest
-    problems = []
-    if kat.failed:
-        problems.append(f"{len(kat.failed)} vector(s) failed: " + "; ".join(kat.failed[:5]))
-    problems += spec.failures
-    kat.failed.clear()
-    spec.failures.clear()
-    if problems:
-        pytest.fail("; ".join(problems)[:2000], pytrace=False)

@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from conformance import _util_socket as us
-from conformance.conftest import bind_or_skip
+from conformance.conftest import absent_reason, bind_or_skip
 from harness.afalg import algorithms
 from harness.afalg import proccrypto
 from harness.afalg.client import AfalgSocket
@@ -123,10 +123,10 @@ def test_options_locked_after_accept(spec, alg_type, name):
             for level in (0, 6):
                 _row(spec, "OPT-20", tfm, 1, 16, level=level, what=f"{name} after accept")
             _negative_optlen(spec, tfm, f"{name} after accept")
-            tok = us.token(tfm.sock.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)[1]
+            tok = us.outcome(tfm.sock.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)[1]
             spec.check("OPT-23", tok, sent=f"{name}: setsockopt(tfm, SOL_SOCKET, SO_SNDBUF) after accept",
                        soft=True)
-            tok = us.token(op.sock.setsockopt, socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)[1]
+            tok = us.outcome(op.sock.setsockopt, socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)[1]
             spec.check("OPT-23", tok, sent=f"{name}: setsockopt(op, SOL_SOCKET, SO_RCVBUF)", soft=True)
 
 
@@ -142,14 +142,14 @@ def test_key_replace_and_unlock(spec):
         op.send(b"msg")
         spec.check("OPT-9", op.recv(32), hm.oracle(k2, b"msg"), sent="setkey(k1); setkey(k2); accept; digest",
                    soft=True)
-        spec.check("OPT-20", us.token(tfm.setkey, k3)[1], sent="setkey(k3) while the op socket is open",
+        spec.check("OPT-20", us.outcome(tfm.setkey, k3)[1], sent="setkey(k3) while the op socket is open",
                    soft=True)
         clone = op.accept()
         op.close()
-        spec.check("OPT-20", us.token(tfm.setkey, k3)[1],
+        spec.check("OPT-20", us.outcome(tfm.setkey, k3)[1],
                    sent="setkey(k3) after closing the op socket but not its clone", soft=True)
         clone.close()
-        spec.check("OPT-21", us.token(tfm.setkey, k3)[1], sent="setkey(k3) after closing every op socket",
+        spec.check("OPT-21", us.outcome(tfm.setkey, k3)[1], sent="setkey(k3) after closing every op socket",
                    soft=True)
         with tfm.accept() as op:
             op.send(b"msg")
@@ -163,17 +163,18 @@ def test_failed_setkey_rearms_need_key(spec):
         try:
             tfm = AfalgSocket.bound(alg_type, name)
         except OSError as e:
-            spec.observe("OPT-10", f"unsupported:{e.errno}", sent=f"bind {name}")
+            spec.observe("OPT-10", f"unsupported:{e.errno}", sent=f"bind {name}",
+                         note=absent_reason(alg_type, name, e))
             continue
         with tfm:
             tfm.setkey(AES_KEY)
-            tok = us.token(tfm.setkey, b"\0" * bad)[1]
+            tok = us.outcome(tfm.setkey, b"\0" * bad)[1]
             spec.check("OPT-5", tok, sent=f"{name}: setkey({bad} bytes) after a good key", soft=True)
             with tfm.accept() as op:
                 if alg_type == "hash":
-                    tok = us.token(op.send, b"abc")[1]
+                    tok = us.outcome(op.send, b"abc")[1]
                 else:
-                    tok = us.token(op.request, b"\0" * 16, AlgOp.ENCRYPT, b"\0" * alg.ivsize)[1]
+                    tok = us.outcome(op.request, b"\0" * 16, AlgOp.ENCRYPT, b"\0" * alg.ivsize)[1]
             spec.check("OPT-10", tok, sent=f"{name}: good key, failed setkey, accept, send", soft=True)
 
 
@@ -192,7 +193,7 @@ def test_optmem_limits(spec):
     with tfm:
         tok = _row(spec, "OPT-7", tfm, 1, optmem, expected="ENOMEM", value=b"\1" * optmem,
                    what="hmac(sha256) key of optmem_max bytes")
-        tok = us.token(tfm.setkey, key)[1]
+        tok = us.outcome(tfm.setkey, key)[1]
         spec.check("OPT-7", tok, expected="ok", sent=f"hmac(sha256) key of optmem_max - 1 = {optmem - 1} bytes",
                    soft=True)
         if tok == "ok":
@@ -213,7 +214,7 @@ def test_authsize_from_optlen(spec):
         tfm.setsockopt(SOL_ALG, 5, struct.pack("=i", 16), 12)
         with tfm.accept() as op:
             op.request(aad + pt, AlgOp.ENCRYPT, iv, len(aad))
-            out, tok = us.token(op.recv_exact, len(aad) + len(pt) + 12)
+            out, tok = us.outcome(op.recv_exact, len(aad) + len(pt) + 12)
     want = aad + gcm.oracle(AES_KEY, iv, aad, pt, 12, True)
     spec.check("OPT-11", out if tok == "ok" else tok, want,
                sent="gcm(aes) authsize optlen=12 with optval=int(16): output has a 12-byte tag")
@@ -223,7 +224,7 @@ def test_authsize_from_optlen(spec):
 def test_key_by_key_serial(spec):
     hm = algorithms.get("hmac(sha256)")
     payload = b"key-from-the-keyring-0123456789!"
-    serial, tok = us.token(us.add_user_key, "afalg-conformance:opt15", payload)
+    serial, tok = us.outcome(us.add_user_key, "afalg-conformance:opt15", payload)
     if serial is None:
         pytest.skip(f"unsupported:add_key={tok}")
     locked = None
@@ -266,10 +267,10 @@ def test_out_of_range_skcipher_key_keeps_old_key(spec, bind_name):
             driver = proccrypto.driver_of(entries, "skcipher", bind_name) or "?"
             kind = next((e.type for e in entries if e.driver == driver and e.type in ("skcipher", "lskcipher")), "?")
             tfm.setkey(AES_KEY)
-            tok = us.token(tfm.setkey, b"\0" * bad)[1]
+            tok = us.outcome(tfm.setkey, b"\0" * bad)[1]
             spec.check("OPT-5", tok, sent=f"{bind_name} [{driver}]: setkey({bad} bytes) after a good key", soft=True)
             with tfm.accept() as op:
-                _n, tok = us.token(op.request, data, AlgOp.ENCRYPT, iv)
+                _n, tok = us.outcome(op.request, data, AlgOp.ENCRYPT, iv)
                 out = op.recv_exact(len(data)) if tok == "ok" else b""
             seen = tok if tok != "ok" else ("kept" if out == cbc.oracle(AES_KEY, iv, data, True) else "other-key")
             spec.check("OPT-25", seen, expected="ENOKEY" if kind == "lskcipher" else "kept",

@@ -9,6 +9,7 @@ test with a watchdog: a hung test is reported as a timeout and the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import json
 import os
@@ -17,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Callable
 
 import pytest
 
@@ -38,6 +40,8 @@ class Recorder:
         self.evidence: list[dict] = []
         self.subtests: list[dict] = []
         self.clauses: set[str] = set()
+        # finish(stopped) of the test's spec/kat: raises the verdict they hold (see settle)
+        self.finishers: list[Callable[[bool], None]] = []
 
     def add_evidence(self, **ev) -> dict:
         if ev.get("clause"):
@@ -60,6 +64,50 @@ def recorder_for(item) -> Recorder:
 @pytest.fixture
 def recorder(request) -> Recorder:
     return recorder_for(request.node)
+
+
+def settle(rec: Recorder, stopped: bool) -> None:
+    """Raise, as one failure, every pending verdict of the test's finishers.
+
+    stopped: the test ended early (a skip), so only failures already recorded count,
+    not the checks that never ran."""
+    problems, skip = [], None
+    finishers, rec.finishers = rec.finishers, []
+    for finish in finishers:
+        try:
+            finish(stopped)
+        except pytest.skip.Exception as e:
+            skip = skip or e
+        except (AssertionError, pytest.fail.Exception) as e:
+            problems.append(str(e))
+    if problems:
+        pytest.fail("; ".join(problems)[:2000], pytrace=False)
+    if skip is not None:
+        raise skip
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Soft checks, vector runs and missing evidence are verdicts on the kernel, so they
+    are decided here, in the call phase: raised from a fixture teardown instead, pytest
+    would report them as an ERROR of the harness."""
+    rec = recorder_for(item)
+    try:
+        result = yield
+    except pytest.skip.Exception:
+        settle(rec, stopped=True)      # a check that failed before the skip is still a FAIL
+        raise
+    except BaseException:
+        # The test's own failure is the verdict; the soft ones stay in its evidence.
+        with contextlib.suppress(Exception, pytest.fail.Exception, pytest.skip.Exception):
+            settle(rec, stopped=True)
+        raise
+    settle(rec, stopped=False)
+    declared = clauses_of(item)
+    if declared and not rec.evidence:
+        pytest.fail(f"no evidence recorded for {', '.join(declared)}: the test checked nothing",
+                    pytrace=False)
+    return result
 
 
 def pytest_addoption(parser):
