@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import platform
@@ -18,7 +19,7 @@ import pytest
 from conformance import catalogue
 from harness.afalg import absent
 from harness.afalg import client as afalg
-from harness.afalg import proccrypto
+from harness.afalg import proccrypto, restrict
 from harness.afalg.client import AfalgSocket, errno_name
 from harness.guest.plugin import recorder_for
 
@@ -168,7 +169,11 @@ def _kernel_config():
 
 def absent_reason(alg_type: str, name: str, err: OSError) -> str:
     """The skip reason for a bind of name that failed with err when the kernel does not
-    offer name; a FAIL, with the evidence, when it does (harness/absent.py decides)."""
+    offer name, or refuses it to this process by its af_alg_restrict mode (Linux 7.3, a
+    run with --restrict 1); a FAIL, with the evidence, when it offers it (harness/afalg/absent.py
+    decides)."""
+    if err.errno == errno.ENOENT and (refused := restrict.refusal(alg_type, name)):
+        return refused
     verdict, why = absent.classify(alg_type, name, err.errno, proccrypto.read(), _kernel_config())
     if verdict != "unsupported":
         pytest.fail(f"bind({alg_type}, {name}): {why}", pytrace=False)

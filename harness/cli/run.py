@@ -39,6 +39,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="permit --allow-crash-tests with --kernel host")
     p.add_argument("--preload-modules", default=None, metavar="DIR",
                    help="guest insmods af_alg.ko then algif_*.ko from DIR first (afalg-conform mutants)")
+    p.add_argument("--restrict", default="auto", choices=["auto", "0", "1", "2"],
+                   help="/proc/sys/crypto/af_alg_restrict for the run on kernels that have it (7.3+): "
+                        "auto (default) runs the catalogue unrestricted and each restriction clause under "
+                        "its own mode; 0/1/2 run everything under that mode, as a distribution ships it "
+                        "(a test of a disallowed algorithm then skips: unsupported:restricted=NAME)")
     p.add_argument("paths", nargs="*", help="test files or node ids (default: conformance/)")
 
 
@@ -76,7 +81,8 @@ def cmd_run(a) -> int:
                              test_timeout=a.test_timeout, memory=a.memory, cpus=a.cpus,
                              max_restarts=a.max_restarts, keyword=a.keyword, shard=a.shard,
                              allow_crash=a.allow_crash_tests, paths=a.paths, append=a.append,
-                             preload_modules=str(Path(a.preload_modules).resolve()) if a.preload_modules else None)
+                             preload_modules=str(Path(a.preload_modules).resolve()) if a.preload_modules else None,
+                             restrict=a.restrict)
     run = runner.execute(target, results, opts)
     t = run.totals()
     print(f"afalg-conform: {target.name} {run.run.kernel_release}: {t['pass']} passed, {t['fail']} failed, "

@@ -45,6 +45,7 @@ class RunOptions:
     paths: list[str] = field(default_factory=list)
     append: list[str] = field(default_factory=list)
     preload_modules: str | None = None  # guest insmods af_alg.ko, algif_*.ko from this folder first
+    restrict: str = "auto"            # af_alg_restrict for the run (Linux 7.3+): auto = 0, clauses set their own
     progress: bool | None = None      # None: when stderr is a terminal
     ktap_out: object = None           # a text stream for streamed KTAP; None: sys.stdout
 
@@ -176,6 +177,8 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None) -> li
         args += ["-k", opts.keyword]
     if opts.preload_modules:
         args += ["--preload-modules", opts.preload_modules]
+    if opts.restrict != "auto":
+        args += ["--restrict", opts.restrict]
     return args + list(opts.paths)
 
 
@@ -371,6 +374,10 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         session.running = None
         session.ended = False
 
+    try:                       # the af_alg_restrict mode found and the one the run used
+        info.extra["af_alg_restrict"] = json.loads((results_dir / "af-alg-restrict.json").read_text())
+    except (OSError, ValueError):
+        pass
     if opts.preload_modules:   # which modules the guest really loaded (harness/guest/runner.py)
         try:
             info.extra["preload_modules"] = json.loads((results_dir / "preload-modules.json").read_text())
