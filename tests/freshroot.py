@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.host.kernels import debian_mirror
+
 PROJECT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("AFALG_FRESH_CACHE", "/var/cache/afalg-conformance/fresh"))
 BASE = CACHE / "bookworm-minbase-python3.tar"
@@ -35,20 +37,6 @@ PASS_ENV = re.compile(r"^(PIP_|REQUESTS_CA_BUNDLE$|SSL_CERT_FILE$|https?_proxy$|
 
 class FreshRootError(RuntimeError):
     """The root could not be set up (not the command's failure)."""
-
-
-def mirror() -> str:
-    """This machine's Debian mirror (the root uses the same registries, nothing else)."""
-    for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-        for line in Path(f).read_text().splitlines():
-            if line.startswith("URIs:") and "security" not in line:
-                return line.split()[1]
-    if Path("/etc/apt/sources.list").exists():
-        for line in Path("/etc/apt/sources.list").read_text().splitlines():
-            parts = line.split()
-            if parts[:1] == ["deb"] and "security" not in line:
-                return next(p for p in parts[1:] if "://" in p)
-    raise FreshRootError("no Debian mirror in this machine's apt sources")
 
 
 def _run(cmd, log, **kw):
@@ -81,7 +69,7 @@ def ensure_base() -> Path:
     log = CACHE / "debootstrap.log"
     with tempfile.TemporaryDirectory(prefix="afalg-fresh-base-", dir="/var/tmp") as d:
         b = Path(d)
-        _run(["debootstrap", "--variant=minbase", "bookworm", str(b), mirror()], log)
+        _run(["debootstrap", "--variant=minbase", "bookworm", str(b), debian_mirror()], log)
         (b / "etc/apt/sources.list").unlink(missing_ok=True)
         for f in glob.glob("/etc/apt/sources.list.d/*.sources"):
             shutil.copy(f, b / "etc/apt/sources.list.d/")

@@ -69,12 +69,7 @@ class Mutant:
 
 
 def load_mutants(path: Path = MUTANTS_FILE) -> list[Mutant]:
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise MutantError(f"mutant list {path} is missing") from None
-    except tomllib.TOMLDecodeError as e:
-        raise MutantError(f"mutant list {path} is not valid TOML: {e}") from None
+    data = vm.read_toml(path, "mutant list", MutantError)
     out: list[Mutant] = []
     for i, m in enumerate(data.get("mutant", [])):
         where = f"{path.name}: mutant #{i + 1}"

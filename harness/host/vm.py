@@ -48,13 +48,18 @@ def _version_key(path: str):
     return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", path)]
 
 
-def load_targets(path: Path = TARGETS_FILE) -> dict[str, dict]:
+def read_toml(path: Path, what: str, error: type[HarnessError] = HarnessError) -> dict:
+    """A TOML file the harness needs; a missing or broken one is a one-line error naming it."""
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise HarnessError(f"target list {path} is missing") from None
+        raise error(f"{what} {path} is missing") from None
     except tomllib.TOMLDecodeError as e:
-        raise HarnessError(f"target list {path} is not valid TOML: {e}") from None
+        raise error(f"{what} {path} is not valid TOML: {e}") from None
+
+
+def load_targets(path: Path = TARGETS_FILE) -> dict[str, dict]:
+    data = read_toml(path, "target list")
     extra = CACHE_DIR / "targets.toml"     # targets added by build-kernel
     if extra.exists():
         try:
