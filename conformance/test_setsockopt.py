@@ -13,6 +13,7 @@ import pytest
 
 from conformance import _util_socket as us
 from conformance.conftest import absent_reason, bind_or_skip
+from fuzz import surface
 from harness.afalg import algorithms
 from harness.afalg import proccrypto
 from harness.afalg.client import AfalgSocket
@@ -20,7 +21,9 @@ from harness.afalg.constants import SOL_ALG, AlgOp
 
 ABSURD = 0x7FFFFFFF
 UNKNOWN_OPTS = (0, 8, 100, 0x7FFFFFFF, -1)
-ALL_OPTS = tuple(range(0, 9)) + (100,)
+# Every SOL_ALG option the fuzzable surface describes (fuzz/surface.py, the one list of what
+# can be sent to AF_ALG: 0, the seven named ones, the first unknown) and one far beyond.
+ALL_OPTS = tuple(sorted({int(o.opt) for o in surface.OPTIONS if o.level == SOL_ALG})) + (100,)
 AES_KEY = bytes(range(16))
 
 
