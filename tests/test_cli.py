@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +158,18 @@ def test_a_real_full_and_a_real_read_only_file_system_are_refused(tmpfs):
     one_line_error(cli("run", "--results", str(small / "r")), "KiB free; a run needs at least 20 MiB")
     ro = tmpfs("ro,size=1m")
     one_line_error(cli("run", "--results", str(ro / "r")), "cannot write there (EROFS")
+
+
+def test_doctor_runs_where_nothing_is_installed_yet():
+    """A fresh machine before setup.sh: python3 has none of the packages (-S: no site-packages).
+    doctor still lists what is missing; any other command says so in one line."""
+    root = Path(__file__).resolve().parent.parent
+
+    def bare(*args):
+        return subprocess.run([sys.executable, "-S", "-m", "harness.cli", *args], capture_output=True, text=True,
+                              cwd=root, timeout=120)
+    r = bare("doctor")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "MISSING  python:cryptography" in r.stdout and r.stdout.splitlines()[-1].startswith("doctor: ")
+    one_line_error(bare("run"), "is missing")
+    assert "sh scripts/setup.sh" in bare("run").stderr

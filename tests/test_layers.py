@@ -39,7 +39,10 @@ def imports(f: Path):
     """(imported module, line, inside a function, source line and the one above)."""
     src = f.read_text()
     lines = src.splitlines()
-    for n in ast.walk(ast.parse(src)):
+    tree = ast.parse(src)
+    in_function = {id(x) for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   for x in ast.walk(fn)}
+    for n in ast.walk(tree):
         if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
             names = [n.module] + [f"{n.module}.{a.name}" for a in n.names]
         elif isinstance(n, ast.Import):
@@ -48,7 +51,7 @@ def imports(f: Path):
             continue
         ctx = lines[n.lineno - 1] + "\n" + (lines[n.lineno - 2] if n.lineno > 1 else "")
         for name in names:
-            yield name, n.lineno, n.col_offset > 0, ctx
+            yield name, n.lineno, id(n) in in_function, ctx
 
 
 def project_imports(f: Path):

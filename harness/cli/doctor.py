@@ -1,5 +1,8 @@
 """`afalg-conform doctor`: everything a run needs, one line each, with the fix.
 
+It imports the standard library only (the vector table late, once cryptography is known to
+be there), so it runs on a fresh machine before scripts/setup.sh.
+
 `run` calls the same checks (`preflight`) before it boots anything, so a missing piece
 is a one-line error naming it and its fix, not a guest console tail. The checks read
 the machine only: nothing here installs or boots.
@@ -15,8 +18,6 @@ from pathlib import Path
 
 from harness.afalg.client import afalg_available
 from harness.host import vm
-from vectors import sets
-from vectors.common import VectorError
 from harness.errors import HarnessError
 
 # Python packages the harness and the guest import (the guest runs this same interpreter).
@@ -118,11 +119,13 @@ def check_disk(folder: Path) -> Check:
 
 
 def check_vectors() -> Check:
+    # late: the vector table needs cryptography, and doctor must run before it is installed
+    from vectors import common, sets
     missing = []
     for vs in sets.SETS:
         try:
             vs.file()
-        except VectorError as e:
+        except common.VectorError as e:
             missing.append(str(e))
     return Check("vectors", not missing, f"{len(sets.SETS)} vector files present" if not missing
                  else f"{len(missing)} of {len(sets.SETS)} missing, first: {missing[0]}",
