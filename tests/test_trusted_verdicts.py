@@ -237,3 +237,14 @@ def test_kernel_config_is_found_and_modules_count_only_when_installed(tmp_path):
     mods.mkdir(parents=True)
     (mods / "modules.dep").write_text("")
     assert absent.kernel_config("6.12.0-test", root=str(tmp_path)) == {"CRYPTO_GCM": "m", "CRYPTO_AES": "y"}
+
+
+def test_vectors_are_counted_as_run_sampled_or_inexpressible():
+    from harness.results.model import Subtest, vector_counts
+    subs = [Subtest("a", "pass"), Subtest("b", "fail", "x"), Subtest("c", "xfail", "known"),
+            Subtest("d", "skip", "inexpressible:gcm-ivlen=8"), Subtest("e", "skip", "inexpressible:xts-bits=129"),
+            Subtest("f", "skip", "not-run:sampled=800-of-2625"), Subtest("g", "skip", "unsupported:internal-driver")]
+    t = Run(run=RunInfo(), tests=[TestResult("k.py::t", "k.t", "fail", subtests=subs)]).totals()
+    assert (t["subtests_run"], t["subtests_sampled"], t["subtests_inexpressible"]) == (3, 1, 2)
+    assert vector_counts(t) == ("3 vectors run, 1 sampled out (--quick), 1 skipped, "
+                                "2 inexpressible through AF_ALG")

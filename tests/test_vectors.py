@@ -76,7 +76,7 @@ def test_every_set_loads(vs):
     assert runnable, f"{vs.id}: every case is unsupported"
     for c in cases:
         assert c.alg == vs.algorithm or c.unsupported
-        assert c.unsupported == "" or c.unsupported.startswith("unsupported:")
+        assert c.unsupported == "" or c.unsupported.startswith("inexpressible:")
 
 
 def test_measured_counts():

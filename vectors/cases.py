@@ -36,7 +36,7 @@ class Case:
     authsize: int = 0
     ops: tuple[str, ...] = ("encrypt", "decrypt")   # skcipher/aead directions to run
     expect: str = "valid"        # valid | invalid | acceptable (Wycheproof's words)
-    unsupported: str = ""        # "unsupported:gcm-ivlen=8": cannot be expressed, SKIP
+    unsupported: str = ""        # "inexpressible:gcm-ivlen=8": AF_ALG cannot express it (SKIP, counted apart)
     flags: tuple[str, ...] = ()
 
     @property
@@ -56,7 +56,7 @@ def hash_cavp(records, vs):
     for r in records:
         bits = r.int("len")
         msg, md = r.bytes("msg"), r.bytes("md")
-        unsupported = f"unsupported:hash-bitlen={bits}" if bits % 8 else ""
+        unsupported = f"inexpressible:hash-bitlen={bits}" if bits % 8 else ""
         out.append(Case(f"len{bits}", r.where, vs.algorithm, "hash", pt=msg[:bits // 8], ct=md,
                         unsupported=unsupported))
     return out
@@ -127,7 +127,7 @@ def xts_cavp(records, vs):
             tweak = r.int("dataunitseqnumber").to_bytes(16, "little")
         ops = _ops(r, vs)
         pt, ct = r.bytes("pt"), r.bytes("ct")
-        unsupported = f"unsupported:xts-bits={bits}" if bits % 8 else ""
+        unsupported = f"inexpressible:xts-bits={bits}" if bits % 8 else ""
         out.append(Case(f"{ops[0][:3]}-count{r.str('count')}", r.where, vs.algorithm, "skcipher",
                         key=r.bytes("key"), iv=tweak, pt=pt, ct=ct, ops=ops, unsupported=unsupported))
     return out
@@ -138,7 +138,7 @@ def xts_wycheproof(f, vs):
     out = []
     for t in f.tests:
         iv = t.bytes("iv")
-        unsupported = f"unsupported:xts-tweaklen={len(iv)}" if len(iv) > 16 else ""
+        unsupported = f"inexpressible:xts-tweaklen={len(iv)}" if len(iv) > 16 else ""
         out.append(Case(f"tc{t.tc_id}", t.where, vs.algorithm, "skcipher", key=t.bytes("key"),
                         iv=iv + bytes(16 - len(iv)) if not unsupported else iv, pt=t.bytes("msg"),
                         ct=t.bytes("ct", b"" if t.result != "valid" else None), expect=t.result,
@@ -181,13 +181,13 @@ def chacha20_wycheproof(f, vs):
 def _aead_iv(alg: str, nonce: bytes) -> tuple[bytes, str]:
     """AF_ALG IV for a nonce, or the reason the interface cannot take it."""
     if alg == "gcm(aes)":
-        return nonce, "" if len(nonce) == 12 else f"unsupported:gcm-ivlen={len(nonce)}"
+        return nonce, "" if len(nonce) == 12 else f"inexpressible:gcm-ivlen={len(nonce)}"
     if alg == "ccm(aes)":
         if 7 <= len(nonce) <= 13:
             return algorithms.ccm_iv(nonce), ""
-        return nonce, f"unsupported:ccm-noncelen={len(nonce)}"
+        return nonce, f"inexpressible:ccm-noncelen={len(nonce)}"
     if alg == "rfc7539(chacha20,poly1305)":
-        return nonce, "" if len(nonce) == 12 else f"unsupported:chacha20poly1305-noncelen={len(nonce)}"
+        return nonce, "" if len(nonce) == 12 else f"inexpressible:chacha20poly1305-noncelen={len(nonce)}"
     raise ValueError(f"no AF_ALG IV layout known for {alg}")
 
 
@@ -201,7 +201,7 @@ def gcm_cavp(records, vs):
         if p["ivlen"] != "96":              # not expressible: no need to decode the rest
             ivlen = int(p["ivlen"])
             out.append(Case(name, r.where, vs.algorithm, "aead", ops=(vs.op,),
-                            unsupported=f"unsupported:gcm-ivlen={ivlen // 8 if ivlen % 8 == 0 else ivlen / 8}"))
+                            unsupported=f"inexpressible:gcm-ivlen={ivlen // 8 if ivlen % 8 == 0 else ivlen / 8}"))
             continue
         iv, unsupported = _aead_iv(vs.algorithm, r.bytes("iv"))
         tag = r.bytes("tag")
@@ -247,7 +247,7 @@ def aead_wycheproof(f, vs):
         tag = t.bytes("tag")
         iv, unsupported = _aead_iv(vs.algorithm, t.bytes("iv"))
         if tag_bits is not None and tag_bits % 8:
-            unsupported = unsupported or f"unsupported:tag-bits={tag_bits}"
+            unsupported = unsupported or f"inexpressible:tag-bits={tag_bits}"
         authsize = tag_bits // 8 if tag_bits else len(tag)
         out.append(Case(f"tc{t.tc_id}", t.where, vs.algorithm, "aead", key=t.bytes("key"), iv=iv,
                         aad=t.bytes("aad"), pt=t.bytes("msg"), ct=t.bytes("ct"), tag=tag, authsize=authsize,

@@ -31,7 +31,7 @@ def cmd_bench(a) -> int:
         raise HarnessError(f"the {a.suite} suite did not run: {run.run.harness_reason}")
     t = run.totals()
     print(f"{a.suite} suite (boot + tests):  {wall:7.1f} s  "
-          f"({len(run.tests)} tests, {t['subtests']} vectors, guest reached the suite at "
+          f"({len(run.tests)} tests, {t['subtests_run']} vectors run, guest reached the suite at "
           f"{run.run.boot_seconds} s)")
     print(f"ratio suite/bare boot:        {wall / boot:7.2f}")
     print(f"harness+tests beyond boot:    {wall - boot:7.1f} s")

@@ -48,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="insmod af_alg.ko then algif_*.ko from DIR before anything opens AF_ALG")
     ap.add_argument("--restrict", default="auto", choices=["auto", "0", "1", "2"],
                     help="af_alg_restrict for the run (auto: 0 where the kernel has it)")
+    ap.add_argument("--kat-budget", type=int, default=0,
+                    help="vectors per CAVP GCM file (0: all); conformance/test_kat.py reads AFALG_KAT_BUDGET")
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args(argv)
+    if a.kat_budget:
+        os.environ["AFALG_KAT_BUDGET"] = str(a.kat_budget)
 
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     # pytest's plugin autoload reads the metadata of every installed distribution (over 9p in

@@ -92,7 +92,8 @@ def options_from(a) -> runner.RunOptions:
                              test_timeout=a.test_timeout, memory=a.memory, cpus=a.cpus,
                              max_restarts=a.max_restarts, keyword=a.keyword, shard=a.shard,
                              allow_crash=a.allow_crash_tests, paths=list(a.paths), append=list(a.append),
-                             progress=False, restrict=getattr(a, "restrict", "auto"))
+                             progress=False, restrict=getattr(a, "restrict", "auto"),
+                             kat_budget=800 if getattr(a, "quick", False) else 0)
 
 
 def resolve_all(kernels: list[str], a) -> list[vm.Target]:

@@ -46,6 +46,7 @@ class RunOptions:
     append: list[str] = field(default_factory=list)
     preload_modules: str | None = None  # guest insmods af_alg.ko, algif_*.ko from this folder first
     restrict: str = "auto"            # af_alg_restrict for the run (Linux 7.3+): auto = 0, clauses set their own
+    kat_budget: int = 0               # vectors per CAVP GCM file (0: all; run --quick: 800)
     progress: bool | None = None      # None: when stderr is a terminal
     ktap_out: object = None           # a text stream for streamed KTAP; None: sys.stdout
 
@@ -179,6 +180,8 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None) -> li
         args += ["--preload-modules", opts.preload_modules]
     if opts.restrict != "auto":
         args += ["--restrict", opts.restrict]
+    if opts.kat_budget:
+        args += ["--kat-budget", str(opts.kat_budget)]
     return args + list(opts.paths)
 
 
@@ -374,6 +377,8 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         session.running = None
         session.ended = False
 
+    if opts.kat_budget:        # the report says the GCM files were sampled
+        info.extra["kat_budget"] = opts.kat_budget
     try:                       # the af_alg_restrict mode found and the one the run used
         info.extra["af_alg_restrict"] = json.loads((results_dir / "af-alg-restrict.json").read_text())
     except (OSError, ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from conformance.catalogue import PROFILES
 from harness.report import verdicts
 from harness.report.verdicts import Row
-from harness.results.model import Run
+from harness.results.model import Run, vector_counts
 
 MARK = {"conforms": "conforms", "deviates": "DEVIATES", "not covered": "not covered",
         "untestable": "untestable", "not in profile": "—"}
@@ -53,7 +53,7 @@ def run_summary(run: Run) -> str:
             f"{', shard ' + i.shard if i.shard else ''}), started {i.started or '?'}, {i.duration:g} s, "
             f"harness {i.harness_status}{': ' + i.harness_reason if i.harness_reason else ''}; "
             f"tests: {t['pass']} passed, {t['fail']} failed, {t['xfail']} xfail, {t['skip']} skipped, "
-            f"{errors} errors; {t['subtests']} vectors")
+            f"{errors} errors; {vector_counts(t)}")
 
 
 def difference_rows(rows: list[Row], profile: str, release: str) -> list[list[str]]:

@@ -9,7 +9,8 @@ Outcomes:
   pass     the kernel did what the spec says (an expected rejection is a pass)
   fail     wrong output, wrong errno, an invalid input accepted
   xfail    a known, documented deviation the test expects (reported as XFAIL)
-  skip     cannot run here; the reason is machine-readable, e.g. unsupported:gcm-ivlen=8
+  skip     cannot run here; the reason is machine-readable, e.g. unsupported:alg-missing=gcm(aes);
+           a vector AF_ALG cannot express is a skip counted apart (inexpressible:gcm-ivlen=8)
   error    the test itself broke (harness exception), not a verdict on the kernel
   crash    the guest kernel died while this test ran
   timeout  the test (or the guest) hung and was stopped
@@ -102,6 +103,12 @@ class Run:
         t["subtests"] = sum(len(r.subtests) for r in self.tests)
         for k in ("pass", "fail", "skip", "xfail"):
             t[f"subtests_{k}"] = sum(1 for r in self.tests for s in r.subtests if s.outcome == k)
+        # Vectors are counted as what they are: run, not run here (sampled out, or skipped
+        # with a reason), or inexpressible through AF_ALG at all (never "skipped" coverage).
+        skipped = [s.reason for r in self.tests for s in r.subtests if s.outcome == "skip"]
+        t["subtests_inexpressible"] = sum(1 for x in skipped if x.startswith("inexpressible:"))
+        t["subtests_sampled"] = sum(1 for x in skipped if x.startswith("not-run:sampled"))
+        t["subtests_run"] = t["subtests_pass"] + t["subtests_fail"] + t["subtests_xfail"]
         return t
 
     def verdict(self) -> int:
@@ -148,3 +155,14 @@ class Run:
             json.dump(self.to_json(), f, indent=1, sort_keys=False)
             f.write("\n")
         os.replace(tmp, path)
+
+
+def vector_counts(t: dict) -> str:
+    """The vectors of a run's totals() in words: run, sampled out, skipped, inexpressible."""
+    out = f"{t['subtests_run']} vectors run"
+    if t["subtests_sampled"]:
+        out += f", {t['subtests_sampled']} sampled out (--quick)"
+    other = t["subtests_skip"] - t["subtests_sampled"] - t["subtests_inexpressible"]
+    if other:
+        out += f", {other} skipped"
+    return out + f", {t['subtests_inexpressible']} inexpressible through AF_ALG"
