@@ -81,20 +81,16 @@ def test_corrupt_target_list_is_named(tmp_path):
 
 
 def test_missing_qemu_and_vng(monkeypatch, tmp_path):
+    """Each tool a boot needs, in turn missing: one line naming it and the package to install."""
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(vm.sys, "executable", str(tmp_path / "python3"))
-    with pytest.raises(HarnessError, match="virtme-ng is not installed"):
-        vm.find_tools()
-    fake_exe(tmp_path / "vng", "exit 0")
-    with pytest.raises(HarnessError, match="qemu is not installed.*apt-get install qemu-system-x86"):
-        vm.find_tools()
-    fake_exe(tmp_path / "qemu-system-x86_64", "exit 0")
-    with pytest.raises(HarnessError, match="busybox is not installed.*apt-get install busybox-static"):
-        vm.find_tools()
-    fake_exe(tmp_path / "busybox", "exit 0")
-    with pytest.raises(HarnessError, match="file is not installed.*apt-get install file"):
-        vm.find_tools()
-    fake_exe(tmp_path / "file", "exit 0")
+    for tool, message in (("vng", "virtme-ng is not installed"),
+                          ("qemu-system-x86_64", "qemu is not installed.*apt-get install qemu-system-x86"),
+                          ("busybox", "busybox is not installed.*apt-get install busybox-static"),
+                          ("file", "file is not installed.*apt-get install file")):
+        with pytest.raises(HarnessError, match=message):
+            vm.find_tools()
+        fake_exe(tmp_path / tool, "exit 0")
     assert vm.find_tools() == (str(tmp_path / "vng"), str(tmp_path / "qemu-system-x86_64"))
 
 
