@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from html.parser import HTMLParser
 
 import pytest
@@ -14,7 +15,7 @@ from harness.report import html as report_html
 from harness.report import rows as rows_
 from harness.results import rundiff
 from harness.report import verdicts
-from harness.results.model import Run, RunInfo, Subtest
+from harness.results.model import Run, RunInfo, Subtest, TestResult
 from harness.results.model import TestResult as _TestResult
 
 SPEC = '''
@@ -294,3 +295,27 @@ def test_results_json_round_trip_keeps_report_inputs(tmp_path, clauses):
     run.save(str(tmp_path / "r.json"))
     again = Run.from_json(json.loads((tmp_path / "r.json").read_text()))
     assert cells(again, clauses)["T-2"]["proposal-2010"].verdict == "deviates"
+
+
+def test_linux_doc_deviations_as_a_patch_that_applies(tmp_path):
+    """report --patch: a linux-doc deviation becomes a note after the statement it corrects,
+    with the run's evidence in the description, and the patch applies to the shipped document
+    (tests/data/userspace-if-6.12.rst is linux-source-6.12's Documentation/crypto/userspace-if.rst)."""
+    import shutil
+    import subprocess
+    from harness.report import docpatch
+    doc = Path(__file__).parent / "data" / "userspace-if-6.12.rst"
+    ev = {"clause": "RNG-2", "sent": "stdrng unseeded: recv(32)", "expected": "EINVAL", "seen": "EINVAL", "ok": True}
+    run = Run(run=RunInfo(target="debian-6.12", kernel_release="6.12.117+deb12-amd64"),
+              tests=[TestResult("conformance/test_rng.py::test_drbg_needs_seed[stdrng]",
+                                "rng.test_drbg_needs_seed[stdrng]", "pass", clauses=["RNG-2"], evidence=[ev])])
+    text, unplaced = docpatch.build(run, catalogue.load(), doc.read_text())
+    assert "- RNG-2 A DRBG must be seeded before use" in text and "stdrng unseeded: recv(32) -> EINVAL" in text
+    assert text.count("\n@@ ") == 1 and ".. note::" in text and unplaced == []
+    if not shutil.which("patch"):
+        pytest.skip("unsupported:no-patch-program")
+    tree = tmp_path / "Documentation" / "crypto"
+    tree.mkdir(parents=True)
+    shutil.copy(doc, tree / "userspace-if.rst")
+    r = subprocess.run(["patch", "-p1", "--dry-run"], input=text, text=True, capture_output=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr

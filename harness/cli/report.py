@@ -8,11 +8,32 @@ from pathlib import Path
 
 from conformance import catalogue
 from harness.errors import HarnessError
+from harness.report import docpatch
 from harness.report import text as report
 from harness.results import kcidb, rundiff
 
 
+def cmd_patch(a) -> int:
+    """report --patch: the run's linux-doc deviations as a patch against the release's
+    Documentation/crypto/userspace-if.rst (given with --doc)."""
+    if len(a.results) != 1 or not a.doc:
+        raise HarnessError("--patch takes one run and --doc PATH/TO/userspace-if.rst (from linux-source-<version>)")
+    try:
+        run = report.load_run(a.results[0])
+        doc = Path(a.doc).read_text()
+        text, unplaced = docpatch.build(run, catalogue.load(), doc)
+    except (OSError, ValueError, catalogue.CatalogueError) as e:
+        raise HarnessError(str(e)) from None
+    Path(a.patch).write_text(text)
+    hunks = text.count("\n@@ ")
+    print(f"afalg-conform: wrote {a.patch}: {hunks} hunk(s) against {docpatch.DOC_PATH}"
+          + (f"; not quoted verbatim by this document: {', '.join(unplaced)}" if unplaced else ""), file=sys.stderr)
+    return 0
+
+
 def cmd_report(a) -> int:
+    if a.patch:
+        return cmd_patch(a)
     try:
         outputs = {"markdown": a.markdown, "html": a.html, "text": a.text}
         for fmt, path in outputs.items():
@@ -44,6 +65,9 @@ def add_report_parser(sub) -> None:
     p.add_argument("--text", metavar="FILE", help="also write the plain-text report to FILE")
     p.add_argument("--plain", action="store_true", help="plain text on stdout instead of Markdown")
     p.add_argument("-q", "--quiet", action="store_true", help="nothing on stdout (files only)")
+    p.add_argument("--patch", metavar="FILE",
+                   help="write the linux-doc deviations as a patch against --doc (userspace-if.rst)")
+    p.add_argument("--doc", metavar="RST", help="the release's Documentation/crypto/userspace-if.rst")
     p.set_defaults(fn=cmd_report)
 
 
