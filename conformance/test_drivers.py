@@ -21,7 +21,7 @@ import pytest
 from conformance.conftest import bind_or_skip
 from conformance.kat_runner import KatRun
 from harness.afalg import algorithms
-from harness.afalg import proccrypto
+from harness.afalg import proccrypto, restrict
 from harness.afalg.client import AfalgSocket, errno_name
 from vectors.common import VectorError
 from vectors.sets import algorithms_covered, for_algorithm
@@ -109,6 +109,9 @@ def test_every_driver(spec, kat, alg_name):
     serving = proccrypto.driver_of(entries, alg.type, alg_name)
     done: set[str] = set()
     for bind_name, inner in listed:
+        if refused := restrict.refusal(alg.type, bind_name):     # run --restrict 1: no driver names
+            kat.case(bind_name, "skip", refused)
+            continue
         try:
             tfm = AfalgSocket.bound(alg.type, bind_name)
         except OSError as e:
@@ -168,6 +171,8 @@ def test_every_driver(spec, kat, alg_name):
         else:   # cryptd(__x) wrappers: the name is a template over an internal driver
             spec.observe("DRV-2", seen, sent=f"bind({drv}) of an internal template instance")
         kat.case(drv, "skip", "unsupported:internal-driver", driver=drv, bind=seen)
+    if serving not in done and serving and (refused := restrict.refusal(alg.type, serving)):
+        pytest.skip(refused)           # run --restrict 1: the serving driver's name is not allowed
     if serving not in done and not kat.failed:
         # At the least, the driver the generic name binds to must have been run.
         pytest.fail(f"{alg_name} binds, but its driver ({serving or 'none listed in /proc/crypto'}) "
