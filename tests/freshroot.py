@@ -10,7 +10,7 @@ Downloads are cached across runs (apt's .deb archive, pip's wheel cache): they m
 repeated run faster and change nothing about what is installed, which is always done anew.
 
 Needs root (debootstrap, chroot, bind mounts). Used by tests/test_fresh.py; by hand:
-    python3 tests/freshroot.py "sh scripts/main.sh --suite smoke"
+    .venv/bin/python tests/freshroot.py "sh scripts/main.sh --suite smoke" [--keep]
 """
 
 from __future__ import annotations

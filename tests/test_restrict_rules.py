@@ -41,15 +41,36 @@ def test_the_unprivileged_list_is_a_subset_of_each_type():
 
 def test_the_guest_runner_sets_the_mode_and_records_what_it_found(tmp_path, monkeypatch):
     from harness.guest import runner
-    state = {"value": 1}
-    monkeypatch.setattr(restrict, "hold_af_alg", lambda: True)
+    state = {"value": 1, "held": False}
+    monkeypatch.setattr(restrict, "hold_af_alg", lambda: state.update(held=True) or True)
+    monkeypatch.setattr(restrict, "release", lambda: state.update(held=False))
     monkeypatch.setattr(restrict, "read", lambda: state["value"])
     monkeypatch.setattr(restrict, "write", lambda v: state.update(value=v))
     rec = tmp_path / "r.json"
-    assert runner.apply_restriction("auto", rec) is None
+    assert runner.apply_restriction("auto", rec) == (None, 1)          # 1 is put back afterwards
     assert state["value"] == 0 and rec.read_text() == '{"requested": "auto", "found": 1, "mode": 0}'
+    assert state["held"]                                                # af_alg stays loaded, the value set
     state["value"] = 1
-    assert runner.apply_restriction("1", rec) is None and state["value"] == 1
+    assert runner.apply_restriction("1", rec) == (None, None) and state["value"] == 1
+    assert runner.apply_restriction("keep", rec) == (None, None) and state["value"] == 1   # --kernel host
     monkeypatch.setattr(restrict, "read", lambda: None)       # a kernel before 7.3
-    assert runner.apply_restriction("auto", rec) is None
-    assert runner.apply_restriction("1", rec) == "--restrict 1: this kernel has no /proc/sys/crypto/af_alg_restrict"
+    assert runner.apply_restriction("auto", rec) == (None, None)
+    assert not state["held"]                                  # nothing to keep set: af_alg.ko not pinned
+    assert runner.apply_restriction("1", rec) == (
+        "--restrict 1: this kernel has no /proc/sys/crypto/af_alg_restrict", None)
+
+
+def test_a_host_run_keeps_the_hosts_setting():
+    from harness.host import runner
+    opts = runner.RunOptions()
+    assert runner._guest_args(opts, "e.jsonl", None, host=True)[-2:] == ["--restrict", "keep"]
+    assert "--restrict" not in runner._guest_args(opts, "e.jsonl", None)
+
+
+def test_boot_failure_kinds():
+    from harness.host import runner
+    warn = ["[ 1.0] WARNING: CPU: 0 PID: 1 at kernel/x.c:1 f+0x1/0x2", "[ 1.1] Call Trace:"]
+    assert runner.classify_boot_failure(warn, None)[0] == "timeout"        # a WARNING is no panic
+    oops = ["[ 3.0] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI", "[ 3.0] RIP: 0010:sched_clock_cpu+0x10/0x1a0"]
+    kind, why = runner.classify_boot_failure(oops, 255)
+    assert kind == "panic" and why.startswith("kernel panicked during boot: oops: Oops: int3")

@@ -61,6 +61,13 @@ def hold_af_alg() -> bool:
         return False
 
 
+def release() -> None:
+    """Close the socket hold_af_alg() kept, so af_alg.ko can be unloaded again (the mutants
+    batch swaps the module between runs in one process)."""
+    while _held:
+        _held.pop().close()
+
+
 def privileged() -> bool:
     """CAP_NET_ADMIN or CAP_SYS_ADMIN in the effective set (the guest runs in the initial
     user namespace, where the kernel checks them)."""

@@ -12,29 +12,20 @@ import signal
 import sys
 import threading
 
-from harness.cli import doctor    # standard library only: it runs before anything is installed
+from fuzz import cli as fuzz
+from fuzz import report as fuzz_report
+from harness.cli import bench, doctor, merge, mutants, report, run, spec, targets
 from harness.errors import HarnessError
 from harness.host import processes, vm
 
-try:
-    from fuzz import cli as fuzz
-    from fuzz import report as fuzz_report
-    from harness.cli import bench, merge, mutants, report, run, spec, targets
-    # Every subcommand, in the order `afalg-conform --help` lists them; each module's
-    # add_parser registers its own (fuzz: fuzz, fuzz-bench, build-kernel; report: report,
-    # diff, kcidb; targets: targets, bootstrap).
-    SUBCOMMANDS = (run, targets, doctor, report, merge, bench, mutants, spec, fuzz, fuzz_report)
-    MISSING = None
-except ModuleNotFoundError as e:     # a fresh machine before scripts/setup.sh
-    SUBCOMMANDS, MISSING = (doctor,), e.name
+# Every subcommand, in the order `afalg-conform --help` lists them; each module's
+# add_parser registers its own (fuzz: fuzz, fuzz-bench, build-kernel; report: report,
+# diff, kcidb; targets: targets, bootstrap). None imports a third-party package at its top:
+# `doctor` and the pre-boot checks run on a machine where nothing is installed yet.
+SUBCOMMANDS = (run, targets, doctor, report, merge, bench, mutants, spec, fuzz, fuzz_report)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if MISSING and argv[:1] != ["doctor"]:
-        print(f"afalg-conform: error: the Python package {MISSING!r} is missing: run sh scripts/setup.sh "
-              "(or pip install -e .); afalg-conform doctor lists what else a run needs", file=sys.stderr)
-        return 2
     ap = argparse.ArgumentParser(prog="afalg-conform", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     for mod in SUBCOMMANDS:

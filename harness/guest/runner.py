@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-k", dest="keyword", default=None)
     ap.add_argument("--preload-modules", default=None, metavar="DIR",
                     help="insmod af_alg.ko then algif_*.ko from DIR before anything opens AF_ALG")
-    ap.add_argument("--restrict", default="auto", choices=["auto", "0", "1", "2"],
-                    help="af_alg_restrict for the run (auto: 0 where the kernel has it)")
+    ap.add_argument("--restrict", default="auto", choices=["auto", "keep", "0", "1"],
+                    help="af_alg_restrict for the run (auto: 0 where the kernel has it; keep: as found)")
     ap.add_argument("--kat-budget", type=int, default=0,
                     help="vectors per CAVP GCM file (0: all); conformance/test_kat.py reads AFALG_KAT_BUDGET")
     ap.add_argument("paths", nargs="*")
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"harness.guest.runner: {why}", file=sys.stderr)
             return 2
 
-    why = apply_restriction(a.restrict, results / RESTRICT_RECORD)
+    why, put_back = apply_restriction(a.restrict, results / RESTRICT_RECORD)
     if why:
         with open(events, "a") as f:
             f.write(json.dumps({"event": "fatal", "reason": why, "t": time.time()}) + "\n")
@@ -111,8 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     import pytest   # late: a guest without AF_ALG is reported without waiting for pytest's import over 9p
     log = open(results / "pytest.log", "a")
     # pytest's own report goes to the log; the host prints KTAP, so stdout stays clean.
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        rc = pytest.main(args)
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            rc = pytest.main(args)
+    finally:
+        from harness.afalg import restrict   # imported late: keeps --help fast
+        if put_back is not None:
+            with contextlib.suppress(OSError):
+                restrict.write(put_back)
+        restrict.release()
     log.close()
     return int(rc)
 
@@ -121,25 +128,28 @@ PRELOAD_RECORD = "preload-modules.json"
 RESTRICT_RECORD = "af-alg-restrict.json"
 
 
-def apply_restriction(requested: str, record: Path) -> str | None:
+def apply_restriction(requested: str, record: Path) -> tuple[str | None, int | None]:
     """Set /proc/sys/crypto/af_alg_restrict (Linux 7.3+) for the run and keep af_alg loaded
     so it stays set: `auto` runs the catalogue unrestricted (0), each restriction clause
-    then sets its own mode. The value found and the one set go to record and to the
-    tests' environment. Returns a reason when the request cannot be met."""
+    then sets its own mode; `keep` leaves it as found (a run on the host itself). The value
+    found and the one used go to record and to the tests' environment.
+    Returns (a reason when the request cannot be met, the value to put back afterwards)."""
     from harness.afalg import restrict   # imported late: keeps --help fast
-    restrict.hold_af_alg()              # autoloads af_alg; fails only at mode 2 (socket refused)
+    restrict.hold_af_alg()              # autoloads af_alg
     found = restrict.read()
-    mode = None
-    if found is not None:
-        mode = 0 if requested == "auto" else int(requested)
-        if mode != found:
+    if found is None:
+        restrict.release()              # nothing to keep set: do not pin af_alg.ko
+        if requested not in ("auto", "keep"):
+            return f"--restrict {requested}: this kernel has no /proc/sys/crypto/af_alg_restrict", None
+    mode = found if found is None or requested == "keep" else 0 if requested == "auto" else int(requested)
+    if mode != found:
+        try:
             restrict.write(mode)
-        restrict.hold_af_alg()          # at mode 2 the first socket was refused
-    elif requested != "auto":
-        return f"--restrict {requested}: this kernel has no /proc/sys/crypto/af_alg_restrict"
+        except OSError as e:
+            return f"cannot set /proc/sys/crypto/af_alg_restrict to {mode}: {e.strerror or e}", None
     record.write_text(json.dumps({"requested": requested, "found": found, "mode": mode}))
     os.environ["AFALG_RESTRICT_FOUND"] = "" if found is None else str(found)
-    return None
+    return None, found if mode != found else None
 
 
 def preload_modules(folder: Path, record: Path) -> str | None:

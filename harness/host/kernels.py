@@ -13,6 +13,7 @@ links /lib/modules/REL to it in the guest.
 from __future__ import annotations
 
 import glob
+import os
 import re
 import shutil
 import subprocess
@@ -96,10 +97,16 @@ def fetch(cache: Path, suite: str, release_regex: str, say=print) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     for deb in debs:
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(partial)], check=True)
+        r = subprocess.run(["dpkg-deb", "-x", str(deb), str(partial)], capture_output=True, text=True)
+        if r.returncode:
+            raise HarnessError(f"dpkg-deb -x {deb.name} failed: {r.stderr.strip()[-200:]}")
         deb.unlink()          # the unpacked tree is what is kept (about 135 MB)
-    # kmod looks under BASE/lib/modules: the modules are in usr/lib/modules
-    r = subprocess.run(["depmod", "-b", str(partial / "usr"), rel], capture_output=True, text=True)
+    # depmod is in /usr/sbin, off a user's PATH; kmod looks under BASE/lib/modules, and the
+    # modules are in usr/lib/modules
+    depmod = shutil.which("depmod", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+    if not depmod:
+        raise HarnessError("depmod is not installed: apt-get install kmod")
+    r = subprocess.run([depmod, "-b", str(partial / "usr"), rel], capture_output=True, text=True)
     if r.returncode:
         raise HarnessError(f"depmod for {rel} failed: {r.stderr.strip()[-200:]}")
     shutil.rmtree(tree, ignore_errors=True)

@@ -87,15 +87,6 @@ def _one(target: vm.Target, folder: Path, opts: runner.RunOptions) -> Run:
     return run
 
 
-def options_from(a) -> runner.RunOptions:
-    return runner.RunOptions(suite=a.suite, boot_timeout=a.boot_timeout, run_timeout=a.run_timeout,
-                             test_timeout=a.test_timeout, memory=a.memory, cpus=a.cpus,
-                             max_restarts=a.max_restarts, keyword=a.keyword, shard=a.shard,
-                             allow_crash=a.allow_crash_tests, paths=list(a.paths), append=list(a.append),
-                             progress=False, restrict=getattr(a, "restrict", "auto"),
-                             kat_budget=800 if getattr(a, "quick", False) else 0)
-
-
 def resolve_all(kernels: list[str], a) -> list[vm.Target]:
     targets = [vm.resolve_target(k) for k in kernels]
     for t in targets:
@@ -139,7 +130,7 @@ def run_many(kernels: list[str], a, out=None, summarise=None) -> int:
     with cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kernel") as pool:
         futures = []
         for t, name in zip(targets, names):
-            opts = options_from(a)
+            opts = runner.options_from(a, progress=False)
             opts.ktap_out = io.StringIO()     # each kernel's live KTAP stays off stdout
             futures.append(pool.submit(_one, t, parent / name, opts))
         try:

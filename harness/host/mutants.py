@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -294,7 +293,7 @@ def default_paths(exclude: list[str]) -> list[str]:
 
 
 def load_defaults(path: Path = MUTANTS_FILE) -> dict:
-    return tomllib.loads(path.read_text()).get("defaults", {})
+    return vm.read_toml(path, "mutant list", MutantError).get("defaults", {})
 
 
 def _fold(target, rdir: Path, accel: str, console: Path, crashed: bool, paths: list[str]):

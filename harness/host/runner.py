@@ -51,6 +51,22 @@ class RunOptions:
     ktap_out: object = None           # a text stream for streamed KTAP; None: sys.stdout
 
 
+QUICK_KAT_BUDGET = 800                # run --quick: vectors per CAVP GCM file
+
+
+def options_from(a, **overrides) -> RunOptions:
+    """RunOptions from `run`'s parsed arguments (single kernel and matrix alike)."""
+    opts = RunOptions(suite=a.suite, boot_timeout=a.boot_timeout, run_timeout=a.run_timeout,
+                      test_timeout=a.test_timeout, memory=a.memory, cpus=a.cpus,
+                      max_restarts=a.max_restarts, keyword=a.keyword, shard=a.shard,
+                      allow_crash=a.allow_crash_tests, paths=list(a.paths), append=list(a.append),
+                      restrict=getattr(a, "restrict", "auto"),
+                      kat_budget=QUICK_KAT_BUDGET if getattr(a, "quick", False) else 0)
+    for k, v in overrides.items():
+        setattr(opts, k, v)
+    return opts
+
+
 class Progress:
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -166,7 +182,7 @@ class Session:
     _attempt_started = 0.0
 
 
-def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None) -> list[str]:
+def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host: bool = False) -> list[str]:
     args = ["--suite", opts.suite, "--events", events_name, "--test-timeout", str(opts.test_timeout)]
     if skip_file:
         args += ["--skip-ids", skip_file]
@@ -180,6 +196,8 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None) -> li
         args += ["--preload-modules", opts.preload_modules]
     if opts.restrict != "auto":
         args += ["--restrict", opts.restrict]
+    elif host:
+        args += ["--restrict", "keep"]      # never loosen the host's own setting by default
     if opts.kat_budget:
         args += ["--kat-budget", str(opts.kat_budget)]
     return args + list(opts.paths)
@@ -212,11 +230,11 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
             if session.sessions == before:
                 # Two allowances: the kernel and init to reach the script, then the
                 # interpreter and pytest to start (both slow under a loaded TCG host).
-                if not booted and _console_has(console, BOOT_DONE):
+                head = b"" if booted else _console_head(console)
+                if not booted and BOOT_DONE in head:
                     booted = now
                 # KVM leaves the guest stopped, not dead: without this it waits out the timeout.
-                if now - (booted or started) > opts.boot_timeout or (
-                        not booted and _console_has(console, b"KVM internal error")):
+                if now - (booted or started) > opts.boot_timeout or b"KVM internal error" in head:
                     status = "boot-failure"
             else:
                 suite_started = suite_started or now
@@ -243,16 +261,18 @@ RETRY_BOOT = ("panic", "kvm")      # boot failures worth another boot; the other
 
 def classify_boot_failure(lines: list[str], rc: int | None) -> tuple[str, str]:
     """(kind, one-line reason) for a guest that never started the suite:
-    panic   the kernel died before the suite (an emulator flake under TCG, or the kernel);
+    panic   the kernel died (panic, oops, BUG) before the suite (an emulator flake under TCG,
+            or the kernel);
     kvm     KVM stopped the guest ('KVM internal error', nested virtualisation);
     missing vng or qemu said a piece is missing (no retry helps);
     timeout the guest printed no kernel report and never reached the suite."""
     text = [klog.strip_prefix(x) for x in lines]
     if any("KVM internal error" in t for t in text):
         return "kvm", "KVM stopped the guest during boot ('KVM internal error'): run with KVM off"
-    sig = klog.signature(lines)
-    if sig:
-        return "panic", f"kernel panicked during boot: {sig[0]}"
+    problems = klog.scan(lines)
+    # Only a kernel that died counts; a WARNING or stall on the way to a timeout is no panic.
+    if any(p.kind in ("panic", "oops", "bug", "kasan") for p in problems):
+        return "panic", f"kernel panicked during boot: {klog.signature(lines)[0]}"
     for t in text:
         if t.startswith(("virtme-run:", "vng:", "qemu-system-x86_64:")) and "fallback to 9p" not in t \
                 and "terminating on signal" not in t:
@@ -261,12 +281,13 @@ def classify_boot_failure(lines: list[str], rc: int | None) -> tuple[str, str]:
     return "timeout", f"the guest never started the suite (vng exit {rc}); console ends: {tail}"
 
 
-def _console_has(console: Path, marker: bytes) -> bool:
+def _console_head(console: Path) -> bytes:
+    """The console so far (read while the guest boots: it is small until the suite starts)."""
     try:
         with open(console, "rb") as f:
-            return marker in f.read()
+            return f.read()
     except FileNotFoundError:
-        return False
+        return b""
 
 
 def _console_lines(console: Path) -> list[str]:
@@ -309,7 +330,7 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         if attempt:
             skip_file = str(results_dir / f"skip-{attempt}.txt")
             Path(skip_file).write_text("\n".join(sorted(session.done_ids)) + "\n")
-        gargs = _guest_args(opts, events.name, skip_file)
+        gargs = _guest_args(opts, events.name, skip_file, target.is_host)
         if target.is_host:
             cmd = [sys.executable, "-m", "harness.guest.runner", "--results", str(results_dir), *gargs]
             env = dict(os.environ, PYTHONPATH=str(vm.PROJECT_ROOT), PYTHONDONTWRITEBYTECODE="1")

@@ -62,10 +62,7 @@ def load_targets(path: Path = TARGETS_FILE) -> dict[str, dict]:
     data = read_toml(path, "target list")
     extra = CACHE_DIR / "targets.toml"     # targets added by build-kernel
     if extra.exists():
-        try:
-            data.update(tomllib.loads(extra.read_text()))
-        except tomllib.TOMLDecodeError as e:
-            raise HarnessError(f"target list {extra} is not valid TOML: {e}") from None
+        data.update(read_toml(extra, "target list"))
     return data
 
 
@@ -197,8 +194,7 @@ def bootstrap(names: list[str], dry_run: bool = False, if_missing: bool = False)
         return 0
     if if_missing:
         missing = host_tool_packages() + [
-            load_targets()[n]["package"] for n in names
-            if load_targets().get(n, {}).get("package") and not target_installed(n)]
+            targets[n]["package"] for n in names if targets[n].get("package") and not target_installed(n)]
         if not missing:
             print(f"bootstrap: nothing to install (host tools and {', '.join(names)} present)")
             return 0
