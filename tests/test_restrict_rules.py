@@ -65,12 +65,3 @@ def test_a_host_run_keeps_the_hosts_setting():
     opts = runner.RunOptions()
     assert runner._guest_args(opts, "e.jsonl", None, host=True)[-2:] == ["--restrict", "keep"]
     assert "--restrict" not in runner._guest_args(opts, "e.jsonl", None)
-
-
-def test_boot_failure_kinds():
-    from harness.host import runner
-    warn = ["[ 1.0] WARNING: CPU: 0 PID: 1 at kernel/x.c:1 f+0x1/0x2", "[ 1.1] Call Trace:"]
-    assert runner.classify_boot_failure(warn, None)[0] == "timeout"        # a WARNING is no panic
-    oops = ["[ 3.0] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI", "[ 3.0] RIP: 0010:sched_clock_cpu+0x10/0x1a0"]
-    kind, why = runner.classify_boot_failure(oops, 255)
-    assert kind == "panic" and why.startswith("kernel panicked during boot: oops: Oops: int3")

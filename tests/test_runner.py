@@ -186,3 +186,11 @@ def test_a_guest_kernel_without_af_alg_is_a_harness_error_not_a_pass(fake):
     run, ktap, res = fake("no-af-alg")
     assert run.run.harness_status == "harness-error" and run.run.exit_code == 2
     assert "has no AF_ALG" in run.run.harness_reason
+
+
+def test_boot_failure_kinds():
+    warn = ["[ 1.0] WARNING: CPU: 0 PID: 1 at kernel/x.c:1 f+0x1/0x2", "[ 1.1] Call Trace:"]
+    assert runner.classify_boot_failure(warn, None)[0] == "timeout"        # a WARNING is no panic
+    oops = ["[ 3.0] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI", "[ 3.0] RIP: 0010:sched_clock_cpu+0x10/0x1a0"]
+    kind, why = runner.classify_boot_failure(oops, 255)
+    assert kind == "panic" and why.startswith("kernel panicked during boot: oops: Oops: int3")
