@@ -129,11 +129,27 @@ class KatRun:
         if c.expect == "valid":
             self._result(c, clause, same, "match" if same else "mismatch",
                          "" if same else f"digest {digest.hex()[:32]} != {c.ct.hex()[:32]}")
-        elif c.expect == "invalid":
-            self._result(c, clause, not same, "match" if not same else "forged-tag-accepted",
-                         "expected-reject:tag-mismatch" if not same else "invalid tag equals the kernel's MAC")
+            return
+        # invalid / acceptable: the kernel's MAC must still be the right one, not merely differ
+        # from a forged tag (a kernel that returned garbage would pass that)
+        ref = self._reference_mac(c)
+        right = ref is None or digest == ref
+        if c.expect == "invalid":
+            ok = right and not same
+            self._result(c, clause, ok, "match" if ok else "forged-tag-accepted" if same else "mismatch",
+                         "expected-reject:tag-mismatch" if ok else "invalid tag equals the kernel's MAC" if same
+                         else f"MAC {digest.hex()[:32]} != reference {ref.hex()[:32]}")
         else:
-            self._result(c, clause, True, "match", "acceptable")
+            self._result(c, clause, right, "match" if right else "mismatch",
+                         "acceptable" if right else f"MAC {digest.hex()[:32]} != reference {ref.hex()[:32]}")
+
+    @staticmethod
+    def _reference_mac(c: Case) -> bytes | None:
+        """The oracle's MAC, cut to the vector's tag length; None where it cannot compute one."""
+        try:
+            return c.algorithm.oracle(c.key, c.pt)[:len(c.ct)]
+        except (ValueError, TypeError):
+            return None
 
     # -- skcipher ----------------------------------------------------------------------------
     def _skcipher(self, c: Case) -> None:
