@@ -282,10 +282,17 @@ def test_op_socket_options_and_calls(spec, alg_socket):
                    sent="bind(sha256 op)", soft=True)
         spec.check("SOCK-23", us.outcome(op.sock.connect, ("hash", "sha256"))[1], sent="connect(sha256 op)",
                    soft=True)
-    rng = alg_socket("rng", "stdrng")
-    rng.setkey(b"")
-    with rng.accept() as op:
-        spec.check("SOCK-23", us.outcome(op.accept)[1], sent="accept(stdrng op)")
+    # Debian's 7.x builds no DRBG: the rng op socket is whichever rng the kernel has, and the
+    # checks above still count where it has none
+    for name in ("stdrng", "jitterentropy_rng"):
+        try:
+            rng = alg_socket("rng", name)
+        except pytest.skip.Exception:
+            continue
+        rng.setkey(b"")
+        with rng.accept() as op:
+            spec.check("SOCK-23", us.outcome(op.accept)[1], sent=f"accept({name} op)")
+        break
 
 
 # -- nokey -----------------------------------------------------------------------------------------
