@@ -263,6 +263,9 @@ def test_out_of_range_skcipher_key_keeps_old_key(spec, bind_name):
     # the generic template, an lskcipher on 6.12 and an skcipher on 6.1.
     cbc = algorithms.get("cbc(aes)")
     iv, data = b"\5" * 16, b"d" * 32
+    if bind_name == "cbc(aes-generic)":     # 7.x calls the generic AES cipher aes-lib
+        ciphers = {e.driver for e in proccrypto.read() if e.name == "aes" and e.type == "cipher"}
+        bind_name = next((f"cbc({d})" for d in ("aes-generic", "aes-lib") if d in ciphers), bind_name)
     for bad in (15, 33):
         tfm = bind_or_skip("skcipher", bind_name)
         with tfm:
