@@ -149,14 +149,10 @@ def target_installed(name: str) -> bool:
         return False
 
 
-def bootstrap_packages(names: list[str], only_missing: bool = False) -> list[str]:
-    """The apt packages for the host tools and the targets' kernels (newest matching
-    version); with only_missing, just those not installed yet."""
-    targets = load_targets()
-    for n in names:
-        if n not in targets:
-            raise HarnessError(f"unknown kernel target {n!r}; known: {', '.join(sorted(targets))}")
-    pkgs = host_tool_packages() if only_missing else [p for p in HOST_TOOLS.values() if p]
+def bootstrap_packages(targets: dict, names: list[str], tools: list[str], only_missing: bool = False) -> list[str]:
+    """The apt packages: `tools` and the targets' kernels (newest matching version); with
+    only_missing, the kernels not installed yet."""
+    pkgs = list(tools)
     for n in names:
         t = targets[n]
         if t.get("package") and not (only_missing and target_installed(n)):
@@ -190,10 +186,11 @@ def bootstrap(names: list[str], dry_run: bool = False, if_missing: bool = False)
                   f"into {CACHE_DIR / 'kernels'}")
         elif not (if_missing and target_installed(n)):
             kernels.fetch(CACHE_DIR, targets[n]["suite"], targets[n]["release_regex"])
-    if cached and not names and not host_tool_packages():
+    missing_tools = host_tool_packages()
+    if cached and not names and not missing_tools:
         return 0
     if if_missing:
-        missing = host_tool_packages() + [
+        missing = missing_tools + [
             targets[n]["package"] for n in names if targets[n].get("package") and not target_installed(n)]
         if not missing:
             print(f"bootstrap: nothing to install (host tools and {', '.join(names)} present)")
@@ -206,7 +203,8 @@ def bootstrap(names: list[str], dry_run: bool = False, if_missing: bool = False)
         return 0 if dry_run else 2
     # apt-cache only knows the newest kernel versions after an update.
     subprocess.run(["apt-get", "update"], check=False, stdout=subprocess.DEVNULL)
-    pkgs = bootstrap_packages(names, only_missing=if_missing)
+    tools = missing_tools if if_missing else [p for p in HOST_TOOLS.values() if p]
+    pkgs = bootstrap_packages(targets, names, tools, only_missing=if_missing)
     # INITRD=No: vng boots the image directly, so the slow initramfs build is wasted work.
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", INITRD="No")
     r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *pkgs], env=env)
