@@ -21,6 +21,9 @@ from harness.afalg.client import errno_name
 from harness.afalg.bounded import WaitTimeout
 from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE
 
+# Serial: these tests time blocking calls, which a test running beside them would slow.
+pytestmark = pytest.mark.serial
+
 CBC = algorithms.get("cbc(aes)")
 GCM = algorithms.get("gcm(aes)")
 BIG = 64 * 1024

@@ -16,6 +16,9 @@ from harness.afalg import algorithms, proccrypto, restrict
 from harness.afalg.client import AfalgSocket, outcome
 from harness.afalg.constants import AlgOp
 
+# Serial: each clause sets the kernel-wide af_alg_restrict, which a test running beside it would see.
+pytestmark = pytest.mark.serial
+
 # Names on and off the allowlists, of every type; those the kernel lacks at mode 0 are left out.
 PROBES = [("skcipher", "cbc(aes)"), ("skcipher", "ecb(aes)"), ("skcipher", "ctr(aes)"), ("skcipher", "xts(aes)"),
           ("skcipher", "cbc(des3_ede)"), ("skcipher", "chacha20"), ("skcipher", "xchacha20"),

@@ -14,7 +14,8 @@ import signal
 
 import pytest
 
-pytestmark = pytest.mark.crash
+# Serial: a crash must have only its own test to blame.
+pytestmark = [pytest.mark.crash, pytest.mark.serial]
 
 
 def _require_guest():

@@ -50,6 +50,33 @@ FAKE_VNG = textwrap.dedent('''\
     if scenario == "no-busybox":
         print("virtme-run: initramfs is needed, and no busybox was found", file=sys.stderr)
         sys.exit(1)
+    if "--jobs" in cmd:      # two workers, each with its own events file, finishing out of order
+        def emitw(i, **e):
+            with open(events[:-len(".jsonl")] + f"-w{{i}}.jsonl", "a") as f:
+                f.write(json.dumps(e) + "\\n")
+        for i in (1, 2):
+            emitw(i, event="session", kernel_release="6.0-fake", pid=100 * i, t=time.time())
+            emitw(i, event="collected", tests=[{{"id": t, "name": t.split("::")[1], "clauses": []}} for t in tests])
+        first = [t for t in tests if t.endswith(("t1", "t2"))]
+        for i, t in enumerate(first, 1):
+            print(f"[    1.0] afalg-conform: start {{t.split('::')[1]}}", file=sys.stderr)
+            emitw(i, event="start", id=t, name=t.split("::")[1], pid=100 * i)
+        if scenario.startswith("par-crash") and len(first) == 2:
+            print("[    1.1] BUG: kernel NULL pointer dereference, address: 0000000000000008", file=sys.stderr)
+            who = "PID: 200 Comm: python3" if scenario == "par-crash" else "PID: 0 Comm: swapper/1"
+            print(f"[    1.1] CPU: 1 UID: 0 {{who}} Not tainted 6.0-fake", file=sys.stderr)
+            print("[    1.2] Kernel panic - not syncing: Fatal exception", file=sys.stderr)
+            sys.exit(255)
+        for i, t in reversed(list(enumerate(first, 1))):
+            emitw(i, event="result", id=t, name=t.split("::")[1], outcome="pass", clauses=[])
+        for t in tests:
+            if t not in first:
+                emitw(1, event="start", id=t, name=t.split("::")[1], pid=100)
+                emitw(1, event="result", id=t, name=t.split("::")[1], outcome="pass", clauses=[])
+        emitw(1, event="end", exitstatus=0)
+        if scenario != "par-lost-worker":
+            emitw(2, event="end", exitstatus=0)
+        sys.exit(0)
     emit(event="session", kernel_release="6.0-fake", t=time.time())
     if scenario == "no-af-alg":
         emit(event="fatal", reason="this kernel has no AF_ALG: socket(AF_ALG): EAFNOSUPPORT", t=time.time())
@@ -59,7 +86,7 @@ FAKE_VNG = textwrap.dedent('''\
         name = t.split("::")[1]
         print(f"[    1.0] afalg-conform: start {{name}}", file=sys.stderr)
         emit(event="start", id=t, name=name)
-        if name == "t2" and scenario == "crash":
+        if name == "t2" and scenario in ("crash", "par-crash-anon"):
             print("[    1.1] BUG: kernel NULL pointer dereference, address: 0000000000000008", file=sys.stderr)
             print("[    1.2] Kernel panic - not syncing: Fatal exception", file=sys.stderr)
             sys.exit(255)
@@ -83,6 +110,7 @@ def fake(tmp_path, monkeypatch):
         if kvm:
             monkeypatch.setattr(vm, "probe_kvm", lambda qemu, image=None: (True, "KVM usable"))
         monkeypatch.setenv("FAKE_SCENARIO", scenario)
+        opts.setdefault("jobs", 1)
         out = io.StringIO()
         o = runner.RunOptions(progress=False, ktap_out=out, **opts)
         res = tmp_path / f"res-{scenario}"
@@ -114,6 +142,32 @@ def test_panic_keeps_earlier_results_names_culprit_and_resumes(fake):
     saved = Run.load(str(res / "results.json"))
     assert outcomes(saved) == outcomes(run)
     assert (res / "junit.xml").exists() and (res / "results.ktap").exists()
+
+
+def test_parallel_workers_are_folded_into_one_run_in_the_canonical_order(fake):
+    run, ktap, res = fake("ok", jobs=2)
+    assert [t.name for t in run.tests] == ["t1", "t2", "t3"] and run.run.exit_code == 0
+    assert outcomes(Run.load(str(res / "results.json"))) == {"t1": "pass", "t2": "pass", "t3": "pass"}
+    body = (res / "results.ktap").read_text()
+    assert body.index("ok 1 t1") < body.index("ok 2 t2") < body.index("ok 3 t3")
+
+
+def test_a_worker_that_never_ends_its_session_is_not_a_complete_run(fake):
+    run, ktap, res = fake("par-lost-worker", jobs=2, max_restarts=0)
+    assert run.run.harness_status == "crashed"     # not "ok": one worker's session never ended
+
+
+def test_a_parallel_crash_is_blamed_on_the_test_whose_process_the_kernel_names(fake):
+    run, ktap, res = fake("par-crash", jobs=2)
+    assert outcomes(run) == {"t1": "pass", "t2": "crash", "t3": "pass"}   # t1 rerun after the restart
+    assert run.run.restarts == 1
+
+
+def test_a_parallel_crash_naming_no_worker_is_rerun_one_test_at_a_time(fake):
+    run, ktap, res = fake("par-crash-anon", jobs=2)
+    # No guess: the first death blames nobody, the serial rerun dies in t2 and blames it alone.
+    assert outcomes(run) == {"t1": "pass", "t2": "crash", "t3": "pass"}
+    assert run.run.restarts == 2
 
 
 def test_hang_is_a_timeout_and_the_rest_is_not_lost(fake):

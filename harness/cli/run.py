@@ -49,6 +49,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         "its own mode (mode 2, no AF_ALG at all, is RESTRICT-6's); 0/1 run everything under "
                         "that mode, as a distribution ships it "
                         "(a test of a disallowed algorithm then skips: unsupported:restricted=NAME)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="pytest workers in the guest, sharing the tests (default: --cpus; TCG runs each "
+                        "vCPU on its own host core). Tests marked serial run alone")
+    p.add_argument("--shrink", action="store_true",
+                   help="let Hypothesis shrink a failing property example to the smallest (slow under TCG; "
+                        "default: the first failing example is reported as found)")
     p.add_argument("paths", nargs="*", help="test files or node ids (default: conformance/)")
 
 
@@ -57,6 +63,8 @@ def check_run_options(a) -> None:
     validate.shard(a.shard)
     validate.memory(a.memory)
     validate.cpus(a.cpus)
+    if a.jobs is not None:
+        validate.cpus(a.jobs, "--jobs")
     for opt in ("test_timeout", "boot_timeout", "run_timeout"):
         validate.positive("--" + opt.replace("_", "-"), getattr(a, opt))
     if a.max_restarts < 0:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import fcntl
+import hashlib
 import json
 import os
 import platform
@@ -21,6 +23,7 @@ import time
 from typing import Callable
 
 import pytest
+from _pytest.runner import runtestprotocol
 
 from harness.results import klog
 from harness.results.order import canonical_order_key, shard_of
@@ -117,14 +120,63 @@ def pytest_addoption(parser):
     g.addoption("--afalg-skip-ids", default=None, help="file of test ids already run (resume after a crash)")
     g.addoption("--afalg-shard", default=None, help="I/N: run a stable slice of the tests")
     g.addoption("--afalg-allow-crash", action="store_true", help="run tests that crash the kernel on purpose")
+    g.addoption("--afalg-worker", default=None, help="I/N: this process is worker I of N sharing the tests")
+    g.addoption("--afalg-claims", default=None, help="the workers' shared folder of claimed tests")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "clause(*ids): spec clauses this test checks")
     config.addinivalue_line("markers", "crash: deliberately crashes or hangs the kernel (opt-in)")
+    config.addinivalue_line("markers", "serial: runs while no other worker runs a test (global kernel "
+                                       "state, timing, crashes)")
     path = config.getoption("--afalg-events")
     if path:
         config.pluginmanager.register(EventStream(config, path), "afalg-events")
+    claims = config.getoption("--afalg-claims")
+    if claims:
+        config.pluginmanager.register(Claims(claims, config.getoption("--afalg-worker")), "afalg-claims")
+
+
+class Claims:
+    """Workers share the tests: each collects the same sorted list and runs a test only
+    when it is the first to create that test's claim file (O_EXCL in the guest's tmpfs).
+    Every test holds the claim folder's lock shared; a `serial` test holds it exclusive,
+    so it runs alone (it changes kernel-wide state, times itself, or crashes the kernel
+    on purpose)."""
+
+    def __init__(self, folder: str, worker: str | None):
+        self.folder = folder
+        self.worker = worker or "1/1"
+        self.lock = os.open(os.path.join(folder, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        with open(os.path.join(folder, f"pid-{self.worker.split('/')[0]}"), "w") as f:
+            f.write(str(os.getpid()))
+
+    def claim(self, nodeid: str) -> bool:
+        name = hashlib.sha1(nodeid.encode()).hexdigest()
+        try:
+            fd = os.open(os.path.join(self.folder, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        os.write(fd, f"{self.worker} {nodeid}\n".encode())
+        os.close(fd)
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        if not self.claim(item.nodeid):
+            return True            # another worker runs it: no report from this one
+        serial = item.get_closest_marker("serial") is not None
+        fcntl.flock(self.lock, fcntl.LOCK_EX if serial else fcntl.LOCK_SH)
+        try:
+            # The previous test of this worker was torn down for the item after it, which the
+            # other worker may have taken: finish tearing down what this item does not share.
+            item.session._setupstate.teardown_exact(item)
+            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+            runtestprotocol(item, nextitem=nextitem)
+            item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        finally:
+            fcntl.flock(self.lock, fcntl.LOCK_UN)
+        return True
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -184,7 +236,8 @@ class EventStream:
     # -- session --------------------------------------------------------------------------
     def pytest_sessionstart(self, session):
         self.emit(event="session", kernel_release=platform.release(), machine=platform.machine(),
-                  python=sys.version.split()[0], pid=os.getpid())
+                  python=sys.version.split()[0], pid=os.getpid(),
+                  worker=self.config.getoption("--afalg-worker") or "1/1")
 
     def pytest_collection_finish(self, session):
         self.emit(event="collected", tests=[
@@ -200,7 +253,7 @@ class EventStream:
         name = ktap_name(nodeid)
         self.kmsg.read()   # drop anything logged between tests
         klog.KmsgReader.mark(f"start {name}")
-        self.emit(event="start", id=nodeid, name=name)
+        self.emit(event="start", id=nodeid, name=name, pid=os.getpid())
         self.started_at[nodeid] = time.monotonic()
         self.reports[nodeid] = {"outcome": "pass", "reason": "", "longrepr": ""}
         self._arm(nodeid)
@@ -266,7 +319,7 @@ class EventStream:
         item_rec = self._recorder_by_id.pop(nodeid, None)
         st = self.reports.pop(nodeid, {"outcome": "error", "reason": "no report"})
         lines = self.kmsg.read()
-        problems = [p.to_json() for p in klog.scan(lines)]
+        problems = [p.to_json() for p in klog.scan(lines) if not self._siblings_own(p)]
         if problems and st["outcome"] in ("pass", "skip", "xfail"):
             st["outcome"] = "fail"
             st["reason"] = f"kernel reported {problems[0]['kind']}: {problems[0]['line']}"[:300]
@@ -277,6 +330,25 @@ class EventStream:
                   clauses=sorted(set(self._clauses.get(nodeid, [])) | rec.clauses),
                   evidence=rec.evidence, subtests=rec.subtests, kernel_log=problems,
                   duration=round(time.monotonic() - self.started_at.get(nodeid, time.monotonic()), 3))
+
+    def _siblings_own(self, problem) -> bool:
+        """A kernel report whose task belongs to another worker (parallel runs) is that
+        worker's test's, not this one's. Anything else (no PID, a kworker, an interrupt,
+        a task gone) stays with this test too: a report is never dropped."""
+        claims = self.config.getoption("--afalg-claims")
+        if not claims:
+            return False
+        pid = next((int(m.group(1)) for m in map(klog.TASK_PID.search, [problem.line, *problem.context]) if m),
+                   None)   # the report's own task line comes first; later ones may be another report's
+        if pid is None:
+            return False
+        siblings = set()
+        for name in os.listdir(claims):
+            if name.startswith("pid-"):
+                with contextlib.suppress(OSError, ValueError):
+                    siblings.add(int(open(os.path.join(claims, name)).read()))
+        siblings.discard(os.getpid())
+        return klog.task_group(pid) in siblings
 
     # Recorders are per item; keep a map so logfinish (which only gets the node id) finds them.
     @pytest.hookimpl(tryfirst=True)

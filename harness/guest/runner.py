@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,10 +51,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="af_alg_restrict for the run (auto: 0 where the kernel has it; keep: as found)")
     ap.add_argument("--kat-budget", type=int, default=0,
                     help="vectors per CAVP GCM file (0: all); conformance/test_kat.py reads AFALG_KAT_BUDGET")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="pytest workers sharing the tests (one per vCPU: TCG runs each vCPU on a host core)")
+    ap.add_argument("--shrink", action="store_true",
+                    help="let Hypothesis shrink a failing example (slow under TCG; off: the first one is reported)")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)   # I/N, set by the parent runner
+    ap.add_argument("--claims", default=None, help=argparse.SUPPRESS)   # the workers' shared claim folder
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args(argv)
     if a.kat_budget:
         os.environ["AFALG_KAT_BUDGET"] = str(a.kat_budget)
+    if a.shrink:
+        os.environ["AFALG_SHRINK"] = "1"
 
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     # pytest's plugin autoload reads the metadata of every installed distribution (over 9p in
@@ -64,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     results = Path(a.results)
     results.mkdir(parents=True, exist_ok=True)
     events = results / a.events
+    if a.worker:
+        i = a.worker.split("/")[0]
+        return run_pytest(a, events, results / ("pytest.log" if i == "1" else f"pytest-{i}.log"))
 
     if a.preload_modules:
         why = preload_modules(Path(a.preload_modules), results / PRELOAD_RECORD)
@@ -90,7 +102,41 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with contextlib.suppress(OSError):
         shutil.copyfile("/proc/crypto", results / "proc-crypto.txt")
+    try:
+        if a.jobs > 1:
+            return run_workers(a, argv if argv is not None else sys.argv[1:], events)
+        return run_pytest(a, events, results / "pytest.log")
+    finally:
+        from harness.afalg import restrict   # imported late: keeps --help fast
+        if put_back is not None:
+            with contextlib.suppress(OSError):
+                restrict.write(put_back)
+        restrict.release()
 
+
+def run_workers(a, argv: list[str], events: Path) -> int:
+    """N pytest processes over one test list: each collects the whole suite and claims
+    tests one at a time in the shared order (harness/guest/plugin.py), so a long vector
+    file on one worker does not hold up the rest. Each writes its own events file
+    (events-A-wI.jsonl beside events-A.jsonl), which the host tails together."""
+    claims = tempfile.mkdtemp(prefix="afalg-claims-")   # the guest's own tmpfs, not the host
+    base = list(argv)
+    stem = events.name.removesuffix(".jsonl")
+    procs = []
+    for i in range(1, a.jobs + 1):
+        cmd = [sys.executable, "-m", "harness.guest.runner", *base, "--worker", f"{i}/{a.jobs}",
+               "--claims", claims, "--events", f"{stem}-w{i}.jsonl"]
+        procs.append(subprocess.Popen(cmd))
+    rcs = [p.wait() for p in procs]
+    # pytest's codes: 0 passed, 1 failed, 5 nothing collected (a worker that found every
+    # test claimed by the other); anything else is the worst news and wins.
+    bad = [rc for rc in rcs if rc not in (0, 1, 5)]
+    if bad:
+        return bad[0]
+    return 1 if 1 in rcs else 0 if 0 in rcs else 5
+
+
+def run_pytest(a, events: Path, log_path: Path) -> int:
     default = [str(PROJECT_ROOT / "conformance" / f) for f in SUITE_FILES.get(a.suite, [])] or \
         [str(PROJECT_ROOT / "conformance")]
     args = [*(a.paths or default), *SUITES[a.suite],
@@ -107,21 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         args += ["--afalg-allow-crash"]
     if a.keyword:
         args += ["-k", a.keyword]
+    if a.worker:
+        args += ["--afalg-worker", a.worker, "--afalg-claims", a.claims]
 
     import pytest   # late: a guest without AF_ALG is reported without waiting for pytest's import over 9p
-    log = open(results / "pytest.log", "a")
     # pytest's own report goes to the log; the host prints KTAP, so stdout stays clean.
-    try:
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            rc = pytest.main(args)
-    finally:
-        from harness.afalg import restrict   # imported late: keeps --help fast
-        if put_back is not None:
-            with contextlib.suppress(OSError):
-                restrict.write(put_back)
-        restrict.release()
-    log.close()
-    return int(rc)
+    with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        return int(pytest.main(args))
 
 
 PRELOAD_RECORD = "preload-modules.json"

@@ -308,10 +308,10 @@ def _fold(target, rdir: Path, accel: str, console: Path, crashed: bool, paths: l
         info.harness_status, info.harness_reason = "harness-error", sess.fatal
     elif not sess.ended:
         lines = runner._console_lines(console)
-        culprit = sess.running
+        culprit = sess.culprit(lines, klog.scan(lines))
         if culprit and culprit["id"] not in sess.done_ids:
             own = [x.to_json() for x in klog.scan(lines) if x.test in (None, culprit.get("name"))]
-            first = next((x for x in own if x["kind"] in ("panic", "oops", "bug", "kasan")), None)
+            first = next((x for x in own if x["kind"] in klog.DEATHS), None)
             sess.add(TestResult(id=culprit["id"], name=culprit.get("name", culprit["id"]), outcome="crash",
                                 reason=(f"guest kernel died: {first['kind']}: {first['line']}" if first
                                         else "guest died with this test running")[:300],

@@ -26,6 +26,7 @@ from harness.results import klog
 from harness.results import ktap
 from harness.host import vm
 from harness.results.model import Run, RunInfo, TestResult
+from harness.results.order import canonical_order_key
 from harness.errors import HarnessError
 
 
@@ -47,6 +48,8 @@ class RunOptions:
     preload_modules: str | None = None  # guest insmods af_alg.ko, algif_*.ko from this folder first
     restrict: str = "auto"            # af_alg_restrict for the run (Linux 7.3+): auto = 0, clauses set their own
     kat_budget: int = 0               # vectors per CAVP GCM file (0: all; run --quick: 800)
+    jobs: int | None = None           # pytest workers in the guest (None: one per vCPU; 1 on the host)
+    shrink: bool = False              # let Hypothesis shrink failing examples in the guest
     progress: bool | None = None      # None: when stderr is a terminal
     ktap_out: object = None           # a text stream for streamed KTAP; None: sys.stdout
 
@@ -61,7 +64,8 @@ def options_from(a, **overrides) -> RunOptions:
                       max_restarts=a.max_restarts, keyword=a.keyword, shard=a.shard,
                       allow_crash=a.allow_crash_tests, paths=list(a.paths), append=list(a.append),
                       restrict=getattr(a, "restrict", "auto"),
-                      kat_budget=QUICK_KAT_BUDGET if getattr(a, "quick", False) else 0)
+                      kat_budget=QUICK_KAT_BUDGET if getattr(a, "quick", False) else 0,
+                      jobs=getattr(a, "jobs", None), shrink=getattr(a, "shrink", False))
     for k, v in overrides.items():
         setattr(opts, k, v)
     return opts
@@ -132,15 +136,26 @@ class Session:
         self.progress = Progress(prog)
         self.planned: list[dict] = []
         self.done_ids: set[str] = set()
-        self.running: dict | None = None
+        self.running: dict[str, dict] = {}     # test id -> its start event (one per guest worker)
         self.fatal: str | None = None
-        self.ended = False
         self.sessions = 0
+        self.attempt_sessions = 0              # pytest sessions (workers) of the current guest
+        self.attempt_ends = 0
+
+    @property
+    def ended(self) -> bool:
+        """Every worker of the current guest finished its pytest session."""
+        return self.attempt_sessions > 0 and self.attempt_ends >= self.attempt_sessions
+
+    def new_attempt(self) -> None:
+        self.running.clear()
+        self.attempt_sessions = self.attempt_ends = 0
 
     def handle(self, ev: dict) -> None:
         kind = ev.get("event")
         if kind == "session":
             self.sessions += 1
+            self.attempt_sessions += 1
             self.run.run.kernel_release = ev.get("kernel_release", self.run.run.kernel_release)
             if self.run.run.boot_seconds is None and "t" in ev:
                 self.run.run.boot_seconds = round(ev["t"] - self._attempt_started, 1)
@@ -152,17 +167,17 @@ class Session:
                     f"afalg-conformance on {self.run.run.kernel_release} "
                     f"({self.run.run.target}, {self.run.run.accel})"])
         elif kind == "start":
-            self.running = ev
-            self.progress.current = ev.get("name", "")
+            self.running[ev["id"]] = ev
+            self.progress.current = " | ".join(r.get("name", "") for r in self.running.values())
             self.progress.show()
         elif kind == "result":
+            self.running.pop(ev["id"], None)
             if ev["id"] in self.done_ids:
                 return
             t = TestResult.from_json({k: v for k, v in ev.items() if k not in ("event", "t")})
             self.add(t)
-            self.running = None
         elif kind == "end":
-            self.ended = True
+            self.attempt_ends += 1
         elif kind == "fatal":
             self.fatal = ev.get("reason", "guest runner failed")
 
@@ -178,6 +193,22 @@ class Session:
 
     def remaining(self) -> list[dict]:
         return [p for p in self.planned if p["id"] not in self.done_ids]
+
+    def culprit(self, lines: list[str], problems: list) -> dict | None:
+        """The test that killed or hung the guest: the one running, or, with several workers,
+        the one whose process the kernel's report names. None when that cannot be told:
+        the caller then reruns the suspects one at a time, so the blame is never a guess."""
+        running = list(self.running.values())
+        if len(running) == 1:
+            return running[0]
+        if not running:
+            # A torn event line or a crash between tests: trust the kernel-log marker.
+            name = klog.last_started_test(lines)
+            return next((p for p in self.planned if p["name"] == name), None) if name else None
+        pids = {next((int(m.group(1)) for m in map(klog.TASK_PID.search, [p.line, *p.context]) if m), None)
+                for p in problems if p.kind in klog.DEATHS}
+        named = [r for r in running if r.get("pid") in pids]
+        return named[0] if len(named) == 1 else None
 
     _attempt_started = 0.0
 
@@ -200,6 +231,11 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
         args += ["--restrict", "keep"]      # never loosen the host's own setting by default
     if opts.kat_budget:
         args += ["--kat-budget", str(opts.kat_budget)]
+    jobs = opts.jobs if opts.jobs is not None else (1 if host else opts.cpus)
+    if jobs > 1:
+        args += ["--jobs", str(jobs)]
+    if opts.shrink:
+        args.append("--shrink")
     return args + list(opts.paths)
 
 
@@ -207,10 +243,17 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
              env: dict | None = None) -> tuple[str, int]:
     """One guest (or host) process. Returns (status, returncode): status is
     'ok', 'crashed', 'timeout' or 'boot-failure'."""
-    tail = EventTail(events)
+    tails = {events: EventTail(events)}
     session._attempt_started = time.time()
+    session.new_attempt()
     started = time.monotonic()
     before = session.sessions
+
+    def read_events() -> list[dict]:
+        # Workers write events-A-wI.jsonl beside events-A.jsonl (harness/guest/runner.py).
+        for extra in sorted(events.parent.glob(events.stem + "-w*.jsonl")):
+            tails.setdefault(extra, EventTail(extra))
+        return [ev for t in tails.values() for ev in t.read()]
     suite_started = 0.0
     booted = 0.0
     with open(console, "ab") as con:
@@ -221,7 +264,7 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
                 rc = p.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
                 rc = None
-            for ev in tail.read():
+            for ev in read_events():
                 session.handle(ev)
             if rc is not None:
                 guests.forget(p)
@@ -243,7 +286,7 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
             if status:
                 guests.kill_group(p)
                 rc = p.returncode
-                for ev in tail.read():
+                for ev in read_events():
                     session.handle(ev)
                 break
     if status:
@@ -271,7 +314,7 @@ def classify_boot_failure(lines: list[str], rc: int | None) -> tuple[str, str]:
         return "kvm", "KVM stopped the guest during boot ('KVM internal error'): run with KVM off"
     problems = klog.scan(lines)
     # Only a kernel that died counts; a WARNING or stall on the way to a timeout is no panic.
-    if any(p.kind in ("panic", "oops", "bug", "kasan") for p in problems):
+    if any(p.kind in klog.DEATHS for p in problems):
         return "panic", f"kernel panicked during boot: {klog.signature(lines)[0]}"
     for t in text:
         if t.startswith(("virtme-run:", "vng:", "qemu-system-x86_64:")) and "fallback to 9p" not in t \
@@ -367,18 +410,19 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         # The guest died or hung: the running test is the culprit.
         lines = _console_lines(console)
         problems = klog.scan(lines)
-        culprit = session.running
-        if culprit is None:
-            # A torn event line or a crash between tests: trust the kernel-log marker.
-            name = klog.last_started_test(lines)
-            culprit = next((p for p in session.planned if p["name"] == name), None) if name else None
+        suspects = len(session.running)
+        culprit = session.culprit(lines, problems)
+        if culprit is None and suspects > 1:
+            # Several workers were running tests and the kernel's report names none of them:
+            # the next guest runs one test at a time, so a second death names its test.
+            opts.jobs = 1
         outcome = "timeout" if status == "timeout" else "crash"
         if culprit is not None and culprit["id"] not in session.done_ids:
             own = [p.to_json() for p in problems if p.test in (None, culprit.get("name"))]
             if status == "timeout":
                 reason = f"guest stopped after {opts.run_timeout:g} s with this test running"
             else:
-                first = next((p for p in own if p["kind"] in ("panic", "oops", "bug", "kasan")), None)
+                first = next((p for p in own if p["kind"] in klog.DEATHS), None)
                 reason = (f"guest kernel died: {first['kind']}: {first['line']}" if first
                           else f"guest died (vng exit {rc}) with no kernel report on the console")
             t = TestResult(id=culprit["id"], name=culprit.get("name", culprit["id"]), outcome=outcome,
@@ -387,6 +431,8 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
             crashed_ids.append(t.id)
         info.harness_status = "crashed" if status == "crashed" else "timeout"
         where = f"during {culprit['id']}" if culprit else "between tests"
+        if culprit is None and suspects > 1:
+            where = f"with {suspects} tests running (rerun one at a time)"
         info.harness_reason = f"guest {'died' if status == 'crashed' else 'hung'} {where}"
         run.kernel_problems += [dict(p.to_json(), console=console.name) for p in problems
                                 if culprit is None or p.test not in (None, culprit.get("name"))]
@@ -395,8 +441,6 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         attempt += 1
         info.restarts += 1
         say(f"{info.harness_reason}; restarting the guest for the {len(session.remaining())} tests left")
-        session.running = None
-        session.ended = False
 
     if opts.kat_budget:        # the report says the GCM files were sampled
         info.extra["kat_budget"] = opts.kat_budget
@@ -420,6 +464,7 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         session.stream.footer(run, [f"{info.harness_status}: {info.harness_reason}"]
                               if info.harness_status != "ok" else [])
     info.exit_code = run.verdict()
+    run.tests.sort(key=lambda t: canonical_order_key(t.id))   # workers finish in any order
     write_outputs(run, results_dir)
     return run
 

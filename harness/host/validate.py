@@ -40,9 +40,9 @@ def memory(value: str) -> str:
     return value
 
 
-def cpus(value: int) -> int:
+def cpus(value: int, option: str = "--cpus") -> int:
     if not 1 <= value <= MAX_CPUS:
-        raise HarnessError(f"--cpus {value}: expected 1 to {MAX_CPUS}")
+        raise HarnessError(f"{option} {value}: expected 1 to {MAX_CPUS}")
     return value
 
 

@@ -29,6 +29,9 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     ("memleak", re.compile(r"unreferenced object 0x")),
 ]
 
+# Reports of a kernel that died (as opposed to one that warned and went on).
+DEATHS = ("panic", "oops", "bug", "kasan")
+
 # Markers the guest runner prints to /dev/kmsg around each test.
 MARKER = "afalg-conform:"
 START_RE = re.compile(r"afalg-conform: start (\S+)")
@@ -104,17 +107,33 @@ def scan(lines: list[str], context: int = 12) -> list[Problem]:
     return problems
 
 
+# The task a report names: `CPU: 1 PID: 345 at ...` (WARNING) or `CPU: 0 UID: 0 PID: 345 Comm: ...`.
+TASK_PID = re.compile(r"\bCPU: \d+ (?:UID: \d+ )?PID: (\d+)\b")
+
+
+def task_group(tid: int) -> int | None:
+    """The process (thread group) a task belongs to, while it exists."""
+    try:
+        with open(f"/proc/{tid}/status") as f:
+            for line in f:
+                if line.startswith("Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def last_started_test(lines: list[str]) -> str | None:
     """The test that had started and not ended when the log stops (the crasher)."""
-    running = None
+    running: list[str] = []      # several with parallel workers; the newest is the suspect
     for line in lines:
         text = strip_prefix(line)
         m = START_RE.search(text)
         if m:
-            running = m.group(1)
-        elif END_RE.search(text):
-            running = None
-    return running
+            running.append(m.group(1))
+        elif (m := END_RE.search(text)) and m.group(1) in running:
+            running.remove(m.group(1))
+    return running[-1] if running else None
 
 
 # A stack frame line: `func+0x1a/0x40` (possibly after `RIP: 0010:`).

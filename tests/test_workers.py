@@ -1,0 +1,116 @@
+"""Parallel guest workers (harness/guest/plugin.py's Claims), run on the host: two pytest
+processes over one test list run every test exactly once between them, a `serial` test
+runs while no other test does, and fixtures still set up and tear down in order."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from harness.host.vm import PROJECT_ROOT
+
+SUITE = textwrap.dedent('''\
+    import os, time
+    import pytest
+
+    LOG = os.environ["WORKERS_LOG"]
+
+    def note(what, name):
+        with open(LOG, "a") as f:
+            f.write(f"{time.monotonic()} {os.getpid()} {what} {name}\\n")
+
+    @pytest.fixture(scope="module")
+    def shared():
+        note("setup", "module")
+        yield
+        note("teardown", "module")
+
+    @pytest.mark.parametrize("i", range(8))
+    def test_parallel(shared, i):
+        note("start", f"p{i}")
+        time.sleep(0.3)
+        note("end", f"p{i}")
+
+    @pytest.mark.serial
+    def test_alone():
+        note("start", "serial")
+        time.sleep(0.6)
+        note("end", "serial")
+
+    @pytest.mark.parametrize("i", range(4))
+    def test_after(shared, i):
+        note("start", f"q{i}")
+        time.sleep(0.3)
+        note("end", f"q{i}")
+''')
+
+
+def test_two_workers_share_the_tests_once_each_and_serial_runs_alone(tmp_path):
+    (tmp_path / "test_w.py").write_text(SUITE)
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    log = tmp_path / "log"
+    env = dict(os.environ, WORKERS_LOG=str(log), PYTHONPATH=str(PROJECT_ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "harness.guest.plugin",
+                               "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path / "test_w.py"),
+                               "--afalg-events", str(tmp_path / f"ev-{i}.jsonl"),
+                               "--afalg-worker", f"{i}/2", "--afalg-claims", str(claims)],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in (1, 2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+
+    results = [json.loads(x) for i in (1, 2) for x in (tmp_path / f"ev-{i}.jsonl").read_text().splitlines()]
+    ran = [e["id"].split("::")[1] for e in results if e["event"] == "result"]
+    assert sorted(ran) == sorted([f"test_parallel[{i}]" for i in range(8)] + ["test_alone"] +
+                                 [f"test_after[{i}]" for i in range(4)])     # each exactly once
+    assert all(e["outcome"] == "pass" for e in results if e["event"] == "result")
+    pids = {e["pid"] for e in results if e["event"] == "start"}
+    assert len(pids) == 2                                                    # both workers took tests
+
+    spans, opened = {}, {}
+    for line in log.read_text().splitlines():
+        t, pid, what, name = line.split()
+        if what == "start":
+            opened[name] = float(t)
+        elif what == "end":
+            spans[name] = (opened.pop(name), float(t))
+    s0, s1 = spans.pop("serial")
+    assert all(e <= s0 or b >= s1 for b, e in spans.values()), "a test ran beside the serial one"
+    # the module fixture is set up and torn down by each worker that used it, in pairs
+    setups = log.read_text().count("setup module")
+    assert setups == log.read_text().count("teardown module") and 1 <= setups <= 4
+
+
+def test_a_kernel_report_naming_the_other_workers_process_is_not_this_tests(tmp_path):
+    from types import SimpleNamespace
+
+    from harness.guest.plugin import EventStream
+    from harness.results import klog
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / "pid-1").write_text(str(os.getpid()))
+        (tmp_path / "pid-2").write_text(str(other.pid))
+        me = SimpleNamespace(config=SimpleNamespace(getoption=lambda name: str(tmp_path)))
+
+        def report(pid_line):
+            return klog.Problem("oops", "BUG: kernel NULL pointer dereference, address: 8", None,
+                                ["#PF: supervisor read access in kernel mode", pid_line, "Call Trace:"])
+        assert EventStream._siblings_own(me, report(f"CPU: 1 UID: 0 PID: {other.pid} Comm: python3"))
+        assert not EventStream._siblings_own(me, report(f"CPU: 1 UID: 0 PID: {os.getpid()} Comm: python3"))
+        # no task named, or a task of neither worker (a kworker): kept by both, never dropped
+        assert not EventStream._siblings_own(me, klog.Problem("oops", "Oops: 0000 [#1]", None, ["RIP: x"]))
+        assert not EventStream._siblings_own(me, report("CPU: 0 UID: 0 PID: 1 Comm: init"))
+    finally:
+        other.kill()
+
+
+def test_the_crasher_among_interleaved_markers_is_the_newest_unfinished_test():
+    from harness.results import klog
+    lines = ["afalg-conform: start a", "afalg-conform: start b", "afalg-conform: end b",
+             "afalg-conform: start c", "afalg-conform: end a", "BUG: kernel NULL pointer dereference"]
+    assert klog.last_started_test(lines) == "c"
+    assert klog.last_started_test(lines[:3]) == "a"
+    assert klog.last_started_test(["afalg-conform: start a", "afalg-conform: end a"]) is None
