@@ -50,6 +50,7 @@ FAKE_VNG = textwrap.dedent('''\
     if scenario == "no-busybox":
         print("virtme-run: initramfs is needed, and no busybox was found", file=sys.stderr)
         sys.exit(1)
+    print("virtme-ng-init: starting script", file=sys.stderr, flush=True)
     if "--jobs" in cmd:      # two workers, each with its own events file, finishing out of order
         def emitw(i, **e):
             with open(events[:-len(".jsonl")] + f"-w{{i}}.jsonl", "a") as f:
@@ -150,6 +151,13 @@ def test_parallel_workers_are_folded_into_one_run_in_the_canonical_order(fake):
     assert outcomes(Run.load(str(res / "results.json"))) == {"t1": "pass", "t2": "pass", "t3": "pass"}
     body = (res / "results.ktap").read_text()
     assert body.index("ok 1 t1") < body.index("ok 2 t2") < body.index("ok 3 t3")
+
+
+def test_the_run_records_where_the_first_guests_time_went(fake):
+    run, ktap, res = fake("ok")
+    tl = run.run.extra["timeline"]
+    assert 0 <= tl["kernel_booted"] <= tl["suite_started"]
+    assert tl["interpreter_and_pytest_start"] == round(tl["suite_started"] - tl["kernel_booted"], 1)
 
 
 def test_a_worker_that_never_ends_its_session_is_not_a_complete_run(fake):

@@ -22,7 +22,7 @@ def cmd_bench(a) -> int:
     boot = bench.bare_boot(target, use_kvm, a.memory, a.cpus)
     print(f"bare boot (--exec true):      {boot:7.1f} s", flush=True)
     results = Path(a.results or tempfile.mkdtemp(prefix="afalg-bench-run-"))
-    opts = runner.RunOptions(suite=a.suite, memory=a.memory, cpus=a.cpus, progress=False,
+    opts = runner.RunOptions(suite=a.suite, memory=a.memory, cpus=a.cpus, jobs=a.jobs, progress=False,
                              ktap_out=io.StringIO())
     t0 = time.monotonic()
     run = runner.execute(target, results, opts)
@@ -35,6 +35,20 @@ def cmd_bench(a) -> int:
           f"{run.run.boot_seconds} s)")
     print(f"ratio suite/bare boot:        {wall / boot:7.2f}")
     print(f"harness+tests beyond boot:    {wall - boot:7.1f} s")
+    tl = run.run.extra.get("timeline", {})
+    for key, label in [("kernel_booted", "kernel boot to the guest script"),
+                       ("interpreter_and_pytest_start", "Python and pytest start"),
+                       ("collection", "collection"), ("tests", "tests (wall)")]:
+        if key in tl:
+            print(f"  {label + ':':29}{tl[key]:7.1f} s")
+    by_file: dict[str, float] = {}
+    for t in run.tests:
+        f = t.id.split("::")[0].rsplit("/", 1)[-1]
+        by_file[f] = by_file.get(f, 0.0) + (t.duration or 0.0)
+    jobs = opts.jobs or opts.cpus
+    print(f"  test time by file (summed over {jobs} worker{'s' if jobs > 1 else ''}):")
+    for f, sec in sorted(by_file.items(), key=lambda kv: -kv[1]):
+        print(f"    {f:29}{sec:7.1f} s")
     return 0 if run.run.exit_code == 0 else 1
 
 
@@ -44,5 +58,6 @@ def add_parser(sub) -> None:
     p.add_argument("--suite", default="smoke", choices=["smoke", "full"])
     p.add_argument("--memory", default="2G")
     p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=None, help="guest pytest workers (default: --cpus), as run --jobs")
     p.add_argument("--results", default=None)
     p.set_defaults(fn=cmd_bench)

@@ -141,21 +141,32 @@ class Session:
         self.sessions = 0
         self.attempt_sessions = 0              # pytest sessions (workers) of the current guest
         self.attempt_ends = 0
+        # Where the first guest's time went (bench prints it): seconds from the start of the
+        # attempt as the host saw them, and the guest's own clock for what happens inside it.
+        self.timeline: dict[str, float] = {}
+        self._guest_t: dict[str, list[float]] = {"session": [], "collected": [], "end": []}
 
     @property
     def ended(self) -> bool:
         """Every worker of the current guest finished its pytest session."""
         return self.attempt_sessions > 0 and self.attempt_ends >= self.attempt_sessions
 
+    attempt_no = 0
+
     def new_attempt(self) -> None:
+        self.attempt_no += 1
         self.running.clear()
         self.attempt_sessions = self.attempt_ends = 0
 
     def handle(self, ev: dict) -> None:
         kind = ev.get("event")
+        if kind in self._guest_t and "t" in ev and self.attempt_no == 1:
+            self._guest_t[kind].append(ev["t"])
         if kind == "session":
             self.sessions += 1
             self.attempt_sessions += 1
+            if self.attempt_no == 1:
+                self.timeline.setdefault("suite_started", round(time.time() - self._attempt_started, 1))
             self.run.run.kernel_release = ev.get("kernel_release", self.run.run.kernel_release)
             if self.run.run.boot_seconds is None and "t" in ev:
                 self.run.run.boot_seconds = round(ev["t"] - self._attempt_started, 1)
@@ -190,6 +201,19 @@ class Session:
         self.stream.test(t)
         self.progress.done += 1
         self.progress.show()
+
+    def breakdown(self) -> dict:
+        """Boot, interpreter and pytest start, collection and tests of the first guest, in
+        seconds; collection and tests from the guest's clock (workers: first to last)."""
+        out = dict(self.timeline)
+        g = self._guest_t
+        if g["session"] and g["collected"]:
+            out["collection"] = round(max(g["collected"]) - min(g["session"]), 1)
+        if g["collected"] and g["end"]:
+            out["tests"] = round(max(g["end"]) - min(g["collected"]), 1)
+        if "kernel_booted" in out and "suite_started" in out:
+            out["interpreter_and_pytest_start"] = round(out["suite_started"] - out["kernel_booted"], 1)
+        return out
 
     def remaining(self) -> list[dict]:
         return [p for p in self.planned if p["id"] not in self.done_ids]
@@ -264,18 +288,19 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
                 rc = p.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
                 rc = None
+            now = time.monotonic()
+            head = b"" if booted else _console_head(console)
+            if not booted and BOOT_DONE in head:
+                booted = now
+                session.timeline.setdefault("kernel_booted", round(now - started, 1))
             for ev in read_events():
                 session.handle(ev)
             if rc is not None:
                 guests.forget(p)
                 break
-            now = time.monotonic()
             if session.sessions == before:
                 # Two allowances: the kernel and init to reach the script, then the
                 # interpreter and pytest to start (both slow under a loaded TCG host).
-                head = b"" if booted else _console_head(console)
-                if not booted and BOOT_DONE in head:
-                    booted = now
                 # KVM leaves the guest stopped, not dead: without this it waits out the timeout.
                 if now - (booted or started) > opts.boot_timeout or b"KVM internal error" in head:
                     status = "boot-failure"
@@ -442,6 +467,7 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         info.restarts += 1
         say(f"{info.harness_reason}; restarting the guest for the {len(session.remaining())} tests left")
 
+    info.extra["timeline"] = session.breakdown()
     if opts.kat_budget:        # the report says the GCM files were sampled
         info.extra["kat_budget"] = opts.kat_budget
     try:                       # the af_alg_restrict mode found and the one the run used
