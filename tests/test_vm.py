@@ -202,3 +202,17 @@ def test_private_apt_picks_the_newest_matching_release(tmp_path, monkeypatch):
                         ("7.3.4+deb13-amd64", "7.3.12+deb13-amd64", "7.3.9+deb13-amd64"))
     monkeypatch.setattr(apt, "run", lambda tool, *a, cwd=None: listing)
     assert apt.newest_release(r"7\.3\.[0-9]+\+deb13-amd64") == "7.3.12+deb13-amd64"
+
+
+def test_a_targets_config_is_found_beside_its_image_and_reaches_the_guest(tmp_path, monkeypatch):
+    from harness.afalg import absent
+    img = tmp_path / "kcov-6.12" / "bzImage"
+    img.parent.mkdir()
+    img.write_bytes(b"")
+    assert vm.Target("k", str(img), "6.12.0").config is None
+    (img.parent / "config").write_text("CONFIG_CRYPTO_USER_API_RNG_CAVP=y\n# CONFIG_KEYS is not set\n")
+    t = vm.Target("k", str(img), "6.12.0")
+    assert t.config == str(img.parent / "config")
+    assert f"AFALG_KERNEL_CONFIG={t.config}" in vm.guest_python_command("/r", [], t.config)
+    monkeypatch.setenv("AFALG_KERNEL_CONFIG", t.config)
+    assert absent.kernel_config("no-such-release") == {"CRYPTO_USER_API_RNG_CAVP": "y", "KEYS": "n"}

@@ -69,7 +69,9 @@ def kernel_config(release: str | None = None, root: str = "/") -> dict[str, str]
     """The running kernel's config, or None where none is readable. In the guest the
     host's /boot and /lib/modules are visible read-only."""
     release = release or platform.release()
-    for rel in ("proc/config.gz", f"boot/config-{release}", f"lib/modules/{release}/config"):
+    given = os.environ.get("AFALG_KERNEL_CONFIG") if root == "/" else None   # the host names it
+    for rel in ([given] if given else []) + ["proc/config.gz", f"boot/config-{release}",
+                                             f"lib/modules/{release}/config"]:
         path = os.path.join(root, rel)
         try:
             opener = gzip.open if path.endswith(".gz") else open

@@ -404,7 +404,7 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
             env = dict(os.environ, PYTHONPATH=str(vm.PROJECT_ROOT), PYTHONDONTWRITEBYTECODE="1")
         else:
             cmd = vm.vng_command(vng, target, str(results_dir),
-                                 vm.guest_python_command(str(results_dir), gargs), use_kvm,
+                                 vm.guest_python_command(str(results_dir), gargs, target.config), use_kvm,
                                  opts.memory, opts.cpus, opts.append)
             env = None
         info.command = cmd

@@ -43,6 +43,20 @@ class Target:
     def is_host(self) -> bool:
         return self.image == "host"
 
+    @property
+    def config(self) -> str | None:
+        """The kernel's .config where one sits with its image: Debian's /boot/config-REL, a
+        cached or built kernel's `config` beside the image, a source tree's .config. The
+        guest reads it (AFALG_KERNEL_CONFIG) to tell an absent option from a broken one."""
+        if self.is_host:
+            return None
+        here = Path(self.image).parent
+        for cand in (here / "config", Path(f"/boot/config-{self.release}"), here.parents[2] / ".config"
+                     if len(here.parents) > 2 and here.parts[-3:] == ("arch", "x86", "boot") else None):
+            if cand is not None and cand.is_file():
+                return str(cand)
+        return None
+
 
 def _version_key(path: str):
     return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", path)]
@@ -318,9 +332,11 @@ def _probe_kvm_boot(cmd: list[str], seconds: float) -> tuple[bool, str]:
     return False, f"KVM unusable: the probe guest printed no kernel banner in {seconds:g} s"
 
 
-def guest_python_command(results_dir: str, guest_args: list[str]) -> str:
+def guest_python_command(results_dir: str, guest_args: list[str], kernel_config: str | None = None) -> str:
     """The command the guest runs: this very interpreter and project, read-only."""
     env = f"PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={shlex.quote(str(PROJECT_ROOT))} PYTHONUNBUFFERED=1"
+    if kernel_config:
+        env += f" AFALG_KERNEL_CONFIG={shlex.quote(kernel_config)}"
     args = " ".join(shlex.quote(a) for a in guest_args)
     return (f"{env} {shlex.quote(sys.executable)} -m harness.guest.runner "
             f"--results {shlex.quote(results_dir)} {args}").strip()
