@@ -12,6 +12,8 @@ A clause is one observable rule of the interface:
     # or, when the kernel changed:  linux = { default = "ok", "<6.2" = "ENOPROTOOPT" }
     # or, when the test computes the expectation (bytes vs. an oracle):  linux = "computed"
     untestable = "why"                  # only for clauses no user-space test can observe
+    fixes = { commit = "a664bf3d603d", cve = "CVE-2026-31431" }   # the kernel change this guards
+    needs = { config = ["CRYPTO_USER_API_RNG_CAVP"] }  # "!X": needs X off; alg = ["rng:stdrng"]
 
     [clause.linux-doc]                  # Documentation/crypto/userspace-if.rst
     says = "..."                        # what the document says
@@ -40,6 +42,10 @@ from pathlib import Path
 SPEC_DIR = Path(__file__).parent / "spec"
 PROFILES = ("linux", "linux-doc", "proposal-2010")
 CLAUSE_ID = re.compile(r"^[A-Z]+-\d+$")
+COMMIT = re.compile(r"^[0-9a-f]{12,40}$")
+CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
+CONFIG = re.compile(r"^!?[A-Z0-9_]+$")
+NEEDS_ALG = re.compile(r"^(hash|skcipher|aead|rng):\S+$")
 
 
 class CatalogueError(ValueError):
@@ -64,6 +70,23 @@ class Clause:
     untestable: str = ""
     area: str = ""
     profiles: dict[str, ProfileView] = field(default_factory=dict)
+    # What the clause guards (LTP's .tags): {"commit": sha, "cve": id, "subject": text}
+    fixes: dict[str, str] = field(default_factory=dict)
+    # What a kernel must have for the clause to apply (LTP's .needs_kconfigs):
+    # {"config": ["X", "!Y"], "alg": ["type:name"]}; tests of it skip with the reason otherwise
+    needs: dict[str, list[str]] = field(default_factory=dict)
+
+    def missing_config(self, config: dict[str, str] | None) -> str | None:
+        """The first `needs.config` entry the kernel's config contradicts, as a skip reason;
+        None when all hold or the config is unknown (then the test decides by evidence)."""
+        if config is None:
+            return None
+        for want in self.needs.get("config", []):
+            name = want.lstrip("!")
+            on = config.get(name, "n") in ("y", "m")
+            if on == want.startswith("!"):
+                return f"unsupported:config-{'set' if on else 'missing'}=CONFIG_{name}"
+        return None
 
     def linux_expect(self, release: str | None = None) -> str:
         if isinstance(self.linux, str):
@@ -121,10 +144,19 @@ def _parse_file(path: Path) -> list[Clause]:
                 if not isinstance(view, dict):
                     raise CatalogueError(f"{path}: {raw['id']}.{p} must be a table")
                 profiles[p] = ProfileView(view.get("says", ""), view.get("expect"), view.get("where", ""))
+        fixes, needs = raw.get("fixes", {}), raw.get("needs", {})
+        bad = ([k for k in fixes if k not in ("commit", "cve", "subject")] + [k for k in needs if k not in ("config", "alg")]
+               + ([] if COMMIT.match(fixes.get("commit", "0" * 12)) else [f"commit {fixes['commit']!r}"])
+               + ([] if CVE.match(fixes.get("cve", "CVE-0000-0000")) else [f"cve {fixes['cve']!r}"])
+               + [f"config {c!r}" for c in needs.get("config", []) if not CONFIG.match(c)]
+               + [f"alg {a!r}" for a in needs.get("alg", []) if not NEEDS_ALG.match(a)])
+        if bad:
+            raise CatalogueError(f"{path}: {raw['id']}: bad fixes/needs: {', '.join(map(str, bad))}")
         out.append(Clause(id=raw["id"], title=raw["title"], statement=raw["statement"],
                           source=raw["source"], check=raw.get("check", ""),
                           linux=raw.get("linux", "computed"), untestable=raw.get("untestable", ""),
-                          area=path.stem, profiles=profiles))
+                          area=path.stem, profiles=profiles, fixes=dict(fixes),
+                          needs={k: list(v) for k, v in needs.items()}))
     return out
 
 
@@ -167,6 +199,14 @@ def render_markdown(clauses: dict[str, Clause] | None = None) -> str:
                 out.append(f"- Check: {c.check}")
             if c.untestable:
                 out.append(f"- Not testable from user space: {c.untestable}")
+            if c.fixes:
+                out.append("- Guards: " + ", ".join(
+                    f"commit `{v}`" if k == "commit" else v if k == "cve" else f"\"{v}\""
+                    for k, v in c.fixes.items()))
+            if c.needs:
+                out.append("- Needs: " + "; ".join(
+                    ", ".join(f"CONFIG_{x.lstrip('!')} {'off' if x.startswith('!') else 'on'}" if k == "config"
+                              else f"`{x}`" for x in v) for k, v in c.needs.items()))
             lin = c.linux if isinstance(c.linux, str) else ", ".join(f"{k}: {v}" for k, v in c.linux.items())
             out.append(f"- linux: `{lin}`")
             for p in PROFILES[1:]:

@@ -2,6 +2,7 @@
 every clause is tested or says why it cannot be, SPEC.md is generated from the TOML."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,34 @@ def test_version_dependent_tokens():
     c = catalogue.Clause("OPT-99", "t", "s", "src", linux={"default": "ok", "<6.2": "ENOPROTOOPT"})
     assert c.linux_expect("6.1.0-56-amd64") == "ENOPROTOOPT"
     assert c.linux_expect("6.12.117+deb12-amd64") == "ok"
+
+
+def test_fixes_and_needs_are_structured_and_checked(tmp_path):
+    (tmp_path / "x.toml").write_text(
+        '[[clause]]\nid = "X-1"\ntitle = "t"\nstatement = "s"\nsource = "crypto/af_alg.c"\n'
+        'fixes = { commit = "a664bf3d603d", cve = "CVE-2026-31431" }\n'
+        'needs = { config = ["!CRYPTO_USER_API_RNG_CAVP", "KEYS"], alg = ["rng:stdrng"] }\n')
+    c = catalogue.load(str(tmp_path))["X-1"]
+    assert c.fixes == {"commit": "a664bf3d603d", "cve": "CVE-2026-31431"}
+    assert c.missing_config(None) is None                                   # unknown config: evidence decides
+    assert c.missing_config({"KEYS": "y"}) is None
+    assert c.missing_config({"KEYS": "y", "CRYPTO_USER_API_RNG_CAVP": "y"}) == \
+        "unsupported:config-set=CONFIG_CRYPTO_USER_API_RNG_CAVP"
+    assert c.missing_config({"KEYS": "n"}) == "unsupported:config-missing=CONFIG_KEYS"
+    md = catalogue.render_markdown({"X-1": c})
+    assert "Guards: commit `a664bf3d603d`, CVE-2026-31431" in md and "CONFIG_KEYS on" in md
+    for bad in ('fixes = { commit = "xyz" }', 'fixes = { cve = "CVE-26-1" }', 'fixes = { tag = "v1" }',
+                'needs = { config = ["CONFIG_lower"] }', 'needs = { alg = ["sha256"] }'):
+        (tmp_path / "x.toml").write_text('[[clause]]\nid = "X-1"\ntitle = "t"\nstatement = "s"\n'
+                                         f'source = "s"\n{bad}\n')
+        catalogue.load.cache_clear()
+        with pytest.raises(catalogue.CatalogueError, match="bad fixes/needs"):
+            catalogue.load(str(tmp_path))
+    catalogue.load.cache_clear()
+
+
+def test_clauses_that_name_a_cve_say_it_as_data():
+    # a CVE in a clause's prose and not in its `fixes` is metadata a CI dashboard cannot see
+    for c in catalogue.load().values():
+        for cve in re.findall(r"CVE-\d{4}-\d{4,}", c.statement + " " + c.title):
+            assert c.fixes.get("cve") == cve, f"{c.id} names {cve}: add fixes = {{ cve = \"{cve}\", ... }}"
