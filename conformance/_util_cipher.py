@@ -199,3 +199,57 @@ class VmspliceBuffer:
                 os.close(fd)
             except OSError:
                 pass
+
+
+class UserPages:
+    """Page-aligned anonymous memory of our own (mmap), so data can start at any page offset."""
+
+    def __init__(self, npages: int):
+        import mmap
+        self.mm = mmap.mmap(-1, npages * PAGE)
+        self._anchor = ctypes.c_char.from_buffer(self.mm)
+        self.base = ctypes.addressof(self._anchor)
+
+    def put(self, offset: int, data: bytes) -> tuple[int, int]:
+        """data written at offset; returns its (address, length) for vmsplice."""
+        self.mm[offset:offset + len(data)] = data
+        return self.base + offset, len(data)
+
+    def close(self) -> None:
+        del self._anchor
+        self.mm.close()
+
+
+def pipe_to_op(r: int, op: AfalgSocket, n: int, more: bool) -> int:
+    """Splice n bytes already in the pipe r into op; SPLICE_F_MORE when more."""
+    from harness.afalg.constants import SPLICE_F_MORE
+    total = 0
+    while total < n:
+        with deadline(10.0, "splice"):
+            got = os.splice(r, op.fileno(), n - total, flags=SPLICE_F_MORE if more else 0)
+        if got <= 0:
+            break
+        total += got
+    return total
+
+
+def tmpfs_dir() -> str | None:
+    """A private new directory on a tmpfs of the running system (the guest's RAM), or None.
+    Only files made there by the tests are ever spliced: never a host file."""
+    import tempfile
+    mounts = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3:
+                mounts.append((parts[1].replace("\\040", " "), parts[2]))
+    for cand in ("/dev/shm", "/tmp", "/run"):
+        real = os.path.realpath(cand)
+        best = max((m for m in mounts if real == m[0] or real.startswith(m[0].rstrip("/") + "/")),
+                   key=lambda m: len(m[0]), default=None)
+        if best and best[1] == "tmpfs" and os.access(real, os.W_OK):
+            d = tempfile.mkdtemp(prefix="afalg-splice-", dir=real)
+            os.chmod(d, 0o700)
+            return d
+    return None
+
