@@ -253,3 +253,136 @@ def tmpfs_dir() -> str | None:
             return d
     return None
 
+
+class TxBudget:
+    """The kernel's TX queue arithmetic for one op socket, to predict exactly how many bytes a
+    write is accepted before it would wait (crypto/af_alg.c, the same in 6.1 and 6.12):
+
+    - af_alg_sendmsg first fills the free tail of the last page if ctx->merge says it is
+      partly filled, WITHOUT looking at the budget;
+    - then, while bytes remain: if af_alg_writable() is false (budget < PAGE_SIZE) it waits
+      (MSG_DONTWAIT: -EAGAIN; a signal: -ERESTARTSYS) and returns what it copied so far;
+      else it copies min(left, budget) into new pages (whole pages, the last one partial) and
+      sets ctx->merge to the last page's fill, so the next round merges into it again;
+    - budget = af_alg_sndbuf() = max(max(sk_sndbuf & PAGE_MASK, PAGE_SIZE) - ctx->used, 0);
+    - af_alg_pull_tsgl (a read) consumes bytes from the front page by page (offset += n),
+      frees emptied pages and clears ctx->merge only when ctx->used reaches 0.
+    MAX_SGL_ENTS (126 pages per SGL) only chains a new SGL; it does not change the count.
+    """
+
+    def __init__(self, sndbuf: int):
+        self.cap = max(sndbuf & ~(PAGE - 1), PAGE)
+        self.pages: list[list[int]] = []     # [offset, length] per queued page
+        self.merge = 0
+
+    @property
+    def used(self) -> int:
+        return sum(ln for _off, ln in self.pages)
+
+    def budget(self) -> int:
+        return max(self.cap - self.used, 0)
+
+    def send(self, size: int) -> int:
+        """One af_alg_sendmsg of size bytes: the count it returns before it would wait."""
+        copied = 0
+        while size:
+            if self.merge:
+                last = self.pages[-1]
+                n = min(size, PAGE - last[0] - last[1])
+                last[1] += n
+                self.merge = (last[0] + last[1]) & (PAGE - 1)
+                copied += n
+                size -= n
+                continue
+            if self.budget() < PAGE:
+                return copied
+            n = min(size, self.budget())
+            plen = 0
+            while n:
+                plen = min(n, PAGE)
+                self.pages.append([0, plen])
+                n -= plen
+                copied += plen
+                size -= plen
+            self.merge = plen & (PAGE - 1)
+        return copied
+
+    def calls(self, sizes: list[int]) -> int:
+        """Several af_alg_sendmsg calls (a splice on 6.1: one per pipe buffer), stopping at the
+        first one that comes back short, as splice does."""
+        total = 0
+        for s in sizes:
+            got = self.send(s)
+            total += got
+            if got < s:
+                break
+        return total
+
+    def pull(self, n: int) -> None:
+        """af_alg_pull_tsgl(n): a read consumed n bytes."""
+        while n and self.pages:
+            take = min(n, self.pages[0][1])
+            self.pages[0][0] += take
+            self.pages[0][1] -= take
+            n -= take
+            if self.pages[0][1]:
+                break
+            self.pages.pop(0)
+        if not self.used:
+            self.merge = 0
+            self.pages = []
+
+
+def pipe_buffers(data_len: int, first_offset: int = 0) -> list[int]:
+    """The pipe buffers a pipe of our own holds for data_len bytes: write() fills whole pages,
+    vmsplice() from user memory at first_offset in its page gives one buffer per page piece."""
+    out, left, off = [], data_len, first_offset
+    while left:
+        n = min(left, PAGE - off)
+        out.append(n)
+        left -= n
+        off = 0
+    return out
+
+
+_libc_splice = ctypes.CDLL(None, use_errno=True).splice
+_libc_splice.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                         ctypes.c_uint]
+_libc_splice.restype = ctypes.c_ssize_t
+
+
+def splice_raw(fd_in: int, fd_out: int, n: int, flags: int = 0) -> int:
+    """libc splice(): unlike os.splice, an EINTR is returned, not retried."""
+    r = _libc_splice(fd_in, None, fd_out, None, n, flags)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def interrupted(fn, first: float = 0.4, every: float = 0.25, limit: float = 10.0):
+    """Run fn() in the main thread while a helper thread signals it (SIGUSR2, a handler that
+    does nothing, no SA_RESTART) until it returns: a blocking AF_ALG write that sleeps for
+    send budget then returns the count it accepted before sleeping (or EINTR for none).
+    fn must be a raw libc call (CPython's own calls retry on EINTR). Returns (result, token)."""
+    import signal
+    main = threading.main_thread().ident
+    done = threading.Event()
+
+    def kicker():
+        if done.wait(first):
+            return
+        end = time.monotonic() + limit
+        while not done.is_set() and time.monotonic() < end:
+            signal.pthread_kill(main, signal.SIGUSR2)
+            done.wait(every)
+
+    old = signal.signal(signal.SIGUSR2, lambda *_: None)
+    t = threading.Thread(target=kicker, daemon=True)
+    t.start()
+    try:
+        return outcome(fn)
+    finally:
+        done.set()
+        t.join(5.0)
+        signal.signal(signal.SIGUSR2, old)
