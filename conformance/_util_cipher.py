@@ -199,3 +199,190 @@ class VmspliceBuffer:
                 os.close(fd)
             except OSError:
                 pass
+
+
+class UserPages:
+    """Page-aligned anonymous memory of our own (mmap), so data can start at any page offset."""
+
+    def __init__(self, npages: int):
+        import mmap
+        self.mm = mmap.mmap(-1, npages * PAGE)
+        self._anchor = ctypes.c_char.from_buffer(self.mm)
+        self.base = ctypes.addressof(self._anchor)
+
+    def put(self, offset: int, data: bytes) -> tuple[int, int]:
+        """data written at offset; returns its (address, length) for vmsplice."""
+        self.mm[offset:offset + len(data)] = data
+        return self.base + offset, len(data)
+
+    def close(self) -> None:
+        del self._anchor
+        self.mm.close()
+
+
+def pipe_to_op(r: int, op: AfalgSocket, n: int, more: bool) -> int:
+    """Splice n bytes already in the pipe r into op; SPLICE_F_MORE when more."""
+    from harness.afalg.constants import SPLICE_F_MORE
+    total = 0
+    while total < n:
+        with deadline(10.0, "splice"):
+            got = os.splice(r, op.fileno(), n - total, flags=SPLICE_F_MORE if more else 0)
+        if got <= 0:
+            break
+        total += got
+    return total
+
+
+def tmpfs_dir() -> str | None:
+    """A private new directory on a tmpfs of the running system (the guest's RAM), or None.
+    Only files made there by the tests are ever spliced: never a host file."""
+    import tempfile
+    mounts = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3:
+                mounts.append((parts[1].replace("\\040", " "), parts[2]))
+    for cand in ("/dev/shm", "/tmp", "/run"):
+        real = os.path.realpath(cand)
+        best = max((m for m in mounts if real == m[0] or real.startswith(m[0].rstrip("/") + "/")),
+                   key=lambda m: len(m[0]), default=None)
+        if best and best[1] == "tmpfs" and os.access(real, os.W_OK):
+            d = tempfile.mkdtemp(prefix="afalg-splice-", dir=real)
+            os.chmod(d, 0o700)
+            return d
+    return None
+
+
+class TxBudget:
+    """The kernel's TX queue arithmetic for one op socket, to predict exactly how many bytes a
+    write is accepted before it would wait (crypto/af_alg.c, the same in 6.1 and 6.12):
+
+    - af_alg_sendmsg first fills the free tail of the last page if ctx->merge says it is
+      partly filled, WITHOUT looking at the budget;
+    - then, while bytes remain: if af_alg_writable() is false (budget < PAGE_SIZE) it waits
+      (MSG_DONTWAIT: -EAGAIN; a signal: -ERESTARTSYS) and returns what it copied so far;
+      else it copies min(left, budget) into new pages (whole pages, the last one partial) and
+      sets ctx->merge to the last page's fill, so the next round merges into it again;
+    - budget = af_alg_sndbuf() = max(max(sk_sndbuf & PAGE_MASK, PAGE_SIZE) - ctx->used, 0);
+    - af_alg_pull_tsgl (a read) consumes bytes from the front page by page (offset += n),
+      frees emptied pages and clears ctx->merge only when ctx->used reaches 0.
+    MAX_SGL_ENTS (126 pages per SGL) only chains a new SGL; it does not change the count.
+    """
+
+    def __init__(self, sndbuf: int):
+        self.cap = max(sndbuf & ~(PAGE - 1), PAGE)
+        self.pages: list[list[int]] = []     # [offset, length] per queued page
+        self.merge = 0
+
+    @property
+    def used(self) -> int:
+        return sum(ln for _off, ln in self.pages)
+
+    def budget(self) -> int:
+        return max(self.cap - self.used, 0)
+
+    def send(self, size: int) -> int:
+        """One af_alg_sendmsg of size bytes: the count it returns before it would wait."""
+        copied = 0
+        while size:
+            if self.merge:
+                last = self.pages[-1]
+                n = min(size, PAGE - last[0] - last[1])
+                last[1] += n
+                self.merge = (last[0] + last[1]) & (PAGE - 1)
+                copied += n
+                size -= n
+                continue
+            if self.budget() < PAGE:
+                return copied
+            n = min(size, self.budget())
+            plen = 0
+            while n:
+                plen = min(n, PAGE)
+                self.pages.append([0, plen])
+                n -= plen
+                copied += plen
+                size -= plen
+            self.merge = plen & (PAGE - 1)
+        return copied
+
+    def calls(self, sizes: list[int]) -> int:
+        """Several af_alg_sendmsg calls (a splice on 6.1: one per pipe buffer), stopping at the
+        first one that comes back short, as splice does."""
+        total = 0
+        for s in sizes:
+            got = self.send(s)
+            total += got
+            if got < s:
+                break
+        return total
+
+    def pull(self, n: int) -> None:
+        """af_alg_pull_tsgl(n): a read consumed n bytes."""
+        while n and self.pages:
+            take = min(n, self.pages[0][1])
+            self.pages[0][0] += take
+            self.pages[0][1] -= take
+            n -= take
+            if self.pages[0][1]:
+                break
+            self.pages.pop(0)
+        if not self.used:
+            self.merge = 0
+            self.pages = []
+
+
+def pipe_buffers(data_len: int, first_offset: int = 0) -> list[int]:
+    """The pipe buffers a pipe of our own holds for data_len bytes: write() fills whole pages,
+    vmsplice() from user memory at first_offset in its page gives one buffer per page piece."""
+    out, left, off = [], data_len, first_offset
+    while left:
+        n = min(left, PAGE - off)
+        out.append(n)
+        left -= n
+        off = 0
+    return out
+
+
+_libc_splice = ctypes.CDLL(None, use_errno=True).splice
+_libc_splice.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                         ctypes.c_uint]
+_libc_splice.restype = ctypes.c_ssize_t
+
+
+def splice_raw(fd_in: int, fd_out: int, n: int, flags: int = 0) -> int:
+    """libc splice(): unlike os.splice, an EINTR is returned, not retried."""
+    r = _libc_splice(fd_in, None, fd_out, None, n, flags)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def interrupted(fn, first: float = 0.4, every: float = 0.25, limit: float = 10.0):
+    """Run fn() in the main thread while a helper thread signals it (SIGUSR2, a handler that
+    does nothing, no SA_RESTART) until it returns: a blocking AF_ALG write that sleeps for
+    send budget then returns the count it accepted before sleeping (or EINTR for none).
+    fn must be a raw libc call (CPython's own calls retry on EINTR). Returns (result, token)."""
+    import signal
+    main = threading.main_thread().ident
+    done = threading.Event()
+
+    def kicker():
+        if done.wait(first):
+            return
+        end = time.monotonic() + limit
+        while not done.is_set() and time.monotonic() < end:
+            signal.pthread_kill(main, signal.SIGUSR2)
+            done.wait(every)
+
+    old = signal.signal(signal.SIGUSR2, lambda *_: None)
+    t = threading.Thread(target=kicker, daemon=True)
+    t.start()
+    try:
+        return outcome(fn)
+    finally:
+        done.set()
+        t.join(5.0)
+        signal.signal(signal.SIGUSR2, old)

@@ -321,3 +321,35 @@ def test_tail_after_prefix_read_is_next_request(spec, alg_socket):
     else:
         seen = f"other:{len(tail)}"
     spec.check("AEAD-16", seen, sent="gcm(aes) AAD 16 + PT 64: read 64 (prefix), then read 48 (MSG_DONTWAIT)")
+
+
+@pytest.mark.clause("AEAD-17")
+@pytest.mark.parametrize("alg", [GCM, AUTHENC], ids=lambda a: a.name)
+def test_empty_final_send_ends_request(spec, alg_socket, alg):
+    key, iv, aad, pt, a, ref = _case(alg)
+    iv2 = aead_iv(alg)
+    aad2, pt2 = aead_aad(alg, iv2), aead_pt(alg, 32)
+    ct2 = alg.oracle(key, iv2, aad2, pt2, a, True)  # what the next request decrypts
+    with _op(alg_socket, alg, key, a) as op:
+        op.request(aad + pt, ENC, iv, len(aad), flags=MSG_MORE)
+        spec.check("AEAD-17", op.send(b""), 0, sent=f"{alg.name}: send(AAD||PT, MORE); send(''): returns 0",
+                   soft=True)
+        out, tok = recv_token(op, len(aad) + len(pt) + a + 64, MSG_DONTWAIT)
+        spec.check("AEAD-17", (out or b"").hex() or tok, (aad + ref).hex(),
+                   sent=f"{alg.name}: send(AAD||PT, MORE); send(''); recv(room to spare, MSG_DONTWAIT) == AAD||CT||tag", soft=True)
+        _d, tok = recv_token(op, 16, MSG_DONTWAIT)
+        spec.check("AEAD-17", tok, "EAGAIN", sent=f"{alg.name}: nothing left after that read", soft=True)
+        # the next request starts fresh: its own ALG_SET_OP (decrypt), IV and assoclen
+        op.request(aad2 + ct2, DEC, iv2, len(aad2))
+        out, tok = outcome(op.recv_exact, len(aad2) + len(pt2))
+        spec.check("AEAD-17", (out or b"").hex() or tok, (aad2 + pt2).hex(),
+                   sent=f"{alg.name}: the next request (DEC, its own IV) gives AAD||PT", soft=True)
+    with _op(alg_socket, alg, key, a) as op:
+        op.request(aad + pt, ENC, iv, len(aad), flags=MSG_MORE)
+        op.send(b"")
+        _r, tok = outcome(op.send, pt)
+        spec.check("AEAD-17", tok, "EINVAL", sent=f"{alg.name}: send(AAD||PT, MORE); send(''); send(x) before reading",
+                   soft=True)
+        out, tok = recv_token(op, len(aad) + len(pt) + a + 64, MSG_DONTWAIT)
+        spec.check("AEAD-17", (out or b"").hex() or tok, (aad + ref).hex(),
+                   sent=f"{alg.name}: the refused send added nothing: the read is AAD||CT||tag")

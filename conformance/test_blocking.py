@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import threading
 import time
 
 import pytest
 
-from conformance._util_cipher import ENC, PollingReader, outcome, recv_token, send_budget, set_sndbuf
+from conformance._util_cipher import (ENC, PollingReader, TxBudget, UserPages, interrupted, outcome, pipe_buffers,
+                                      recv_token, send_budget, set_sndbuf, splice_raw)
 from harness.afalg import algorithms
-from harness.afalg.client import errno_name
+from harness.afalg.client import errno_name, vmsplice_segments
 from harness.afalg.bounded import WaitTimeout
-from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE
+from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, SPLICE_F_MORE
 
 # Serial: these tests time blocking calls, which a test running beside them would slow.
 pytestmark = pytest.mark.serial
 
 CBC = algorithms.get("cbc(aes)")
+CTR = algorithms.get("ctr(aes)")
 GCM = algorithms.get("gcm(aes)")
 BIG = 64 * 1024
 
@@ -59,7 +62,7 @@ def test_blocking_write_waits_for_reader(spec, alg_socket):
                sent=f"64 KiB sendmsg, budget {budget}", note=f"reader had {drained_at_return} bytes at return")
 
 
-@pytest.mark.clause("BLOCK-2")
+@pytest.mark.clause("BLOCK-2", "BLOCK-9")
 @pytest.mark.parametrize("mode", ["MSG_DONTWAIT", "O_NONBLOCK"])
 def test_nonblocking_write_partial_nothing_lost(spec, alg_socket, mode):
     key, iv, data = os.urandom(16), os.urandom(16), os.urandom(BIG)
@@ -76,6 +79,9 @@ def test_nonblocking_write_partial_nothing_lost(spec, alg_socket, mode):
         spec.check("BLOCK-2", seen, sent=f"64 KiB sendmsg(MSG_MORE, {mode}) twice, budget {budget}",
                    note=f"first accepted {n1}")
         spec.observe("BLOCK-2", f"accepted={n1} budget={budget}", sent="first partial count")
+        spec.check("BLOCK-9", n1, expected=str(TxBudget(op.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+                                                .send(BIG)), sent=f"64 KiB sendmsg(MSG_MORE, {mode}): exact count",
+                   soft=True)
         sent, out, ended = (n1 or 0) + (n2 or 0), bytearray(), False
         end = time.monotonic() + 20
         while (sent < BIG or len(out) < BIG) and time.monotonic() < end:
@@ -183,16 +189,19 @@ def test_concurrent_writer_ebusy(spec, alg_socket):
                sent=f"the blocked write ({n} bytes) completed intact after the probe")
 
 
-@pytest.mark.clause("BLOCK-7")
+@pytest.mark.clause("BLOCK-7", "BLOCK-9")
 def test_aead_request_must_fit(spec, alg_socket):
     tfm = alg_socket("aead", GCM.name)
     tfm.setkey(os.urandom(16))
     tfm.set_authsize(16)
     with tfm.accept() as op:
-        budget = send_budget(set_sndbuf(op, 4096))
+        sndbuf = set_sndbuf(op, 4096)
+        budget = send_budget(sndbuf)
         op.request(b"", ENC, os.urandom(12), 16, flags=MSG_MORE)
         n, tok = outcome(op.send, os.urandom(32 * 1024), MSG_MORE | MSG_DONTWAIT)
-        assert tok == "ok" and n <= budget, f"sendmsg accepted {n} ({tok}), budget {budget}"
+        spec.check("BLOCK-9", n, expected=str(TxBudget(sndbuf).send(32 * 1024)), soft=True,
+                   sent=f"gcm(aes): 32 KiB sendmsg(MSG_MORE|MSG_DONTWAIT), SO_SNDBUF {sndbuf}: exact count",
+                   note=tok)
         _d, tok2 = recv_token(op, 1024, MSG_DONTWAIT)
     spec.check("BLOCK-7", tok2, sent=f"AEAD request of 32 KiB > budget {budget}; accepted {n}; recv(MSG_DONTWAIT)")
 
@@ -240,3 +249,114 @@ def test_blocked_reader_not_woken_by_blocked_writer(spec, alg_socket):
         seen = f"writer:{tok}/reader-returned:{result.get('rc')}"
     spec.check("BLOCK-8", seen, sent="reader blocked in recv(64 KiB) first; then 64 KiB blocking write",
                note=f"reader after release: rc={result.get('rc')} errno={result.get('errno')}")
+
+
+# -- BLOCK-9: the exact count a write is accepted, against the send budget ----------------------
+
+WRITE = 60000                  # > any budget below, < a pipe's 64 KiB (15 pipe buffers)
+VM_OFFSET = 100                # vmspliced data starts this far into its page
+STATES = {                     # (bytes queued first with the control data, bytes then read)
+    "empty": (0, 0),
+    "queued-100": (100, 0),    # a partly filled page: the write first fills it, outside the budget
+    "queued-5000": (5000, 0),
+    "after-read": (8192, 4112),  # the budget is full, a read frees 4112 bytes, off a page boundary
+}
+
+
+def splice_is_per_buffer(version: tuple[int, int, int]) -> bool:
+    """Before 6.5 a splice into a socket calls ->sendpage once per pipe buffer (fs/splice.c
+    pipe_to_sendpage; crypto/af_alg.c af_alg_sendpage -> one af_alg_sendmsg each); since 6.5
+    splice_to_socket passes up to 16 pipe buffers to one sendmsg(MSG_SPLICE_PAGES)."""
+    return version < (6, 5, 0)
+
+
+def _write(op, path: str, mode: str, data: bytes):
+    """Queue data by path (sendmsg, splice from a pipe written with write(), vmsplice from
+    mid-page user memory then splice), all with MORE; (count accepted, token)."""
+    if path == "sendmsg":
+        if mode == "nonblocking":
+            n, tok = outcome(op.send, data, MSG_MORE | MSG_DONTWAIT)
+        else:
+            n, tok = interrupted(lambda: op.sendmsg_raw([data], None, MSG_MORE))
+        return (n or 0), tok
+    r, w = os.pipe()
+    mem = None
+    try:
+        if path == "splice":
+            assert os.write(w, data) == len(data)
+        else:
+            mem = UserPages(16)
+            q = vmsplice_segments(w, [mem.put(VM_OFFSET, data)])
+            assert q == len(data), f"vmsplice queued {q} of {len(data)}"
+        if mode == "nonblocking":
+            op.set_nonblocking(True)
+            try:
+                n, tok = outcome(splice_raw, r, op.fileno(), len(data), SPLICE_F_MORE)
+            finally:
+                op.set_nonblocking(False)
+        else:
+            n, tok = interrupted(lambda: splice_raw(r, op.fileno(), len(data), SPLICE_F_MORE))
+    finally:
+        os.close(r)
+        os.close(w)
+        if mem:
+            mem.close()
+    return (n or 0), tok
+
+
+@pytest.mark.clause("BLOCK-9")
+@pytest.mark.parametrize("state", list(STATES))
+@pytest.mark.parametrize("mode", ["nonblocking", "blocking"])
+@pytest.mark.parametrize("path", ["sendmsg", "splice", "vmsplice"])
+def test_exact_send_budget(spec, alg_socket, kernel, path, mode, state):
+    key, iv = os.urandom(16), os.urandom(16)
+    first, read_len = STATES[state]
+    prefix, data = os.urandom(first), os.urandom(WRITE)
+    tfm = alg_socket("skcipher", CTR.name)
+    tfm.setkey(key)
+    with tfm.accept() as op:
+        sndbuf = set_sndbuf(op, 4096)              # the value the kernel keeps, read back
+        model = TxBudget(sndbuf)
+        assert op.request(prefix, ENC, iv, flags=MSG_MORE) == model.send(first) == first
+        head = b""
+        if read_len:
+            head, tok = recv_token(op, read_len, MSG_DONTWAIT)
+            assert len(head) == read_len, f"partial read: {tok} {len(head)}"
+            model.pull(read_len)
+        before = (model.used, model.budget(), model.merge)
+        if path == "sendmsg":
+            want = model.send(WRITE)
+        elif splice_is_per_buffer(kernel["version"]):
+            want = model.calls(pipe_buffers(WRITE, VM_OFFSET if path == "vmsplice" else 0))
+        else:
+            want = model.calls([WRITE])
+        n, tok = _write(op, path, mode, data)
+        spec.check("BLOCK-9", n, expected=str(want), soft=True,
+                   sent=f"{path} {mode} of {WRITE} bytes, SO_SNDBUF {sndbuf}, queued {before[0]}, "
+                        f"budget {before[1]}, last page fill {before[2]}",
+                   note=f"token {tok}")
+        # nothing lost, nothing extra: end the request and read the rest
+        op.send(b"")
+        rest, tok = outcome(op.recv_exact, first - read_len + n)
+    spec.check("BLOCK-9", (head + (rest or b"")).hex() or tok, CTR.oracle(key, iv, prefix + data[:n], True).hex(),
+               sent=f"{path} {mode}: the output over the queued prefix and the {n} bytes accepted")
+
+
+@pytest.mark.clause("BLOCK-9")
+def test_exact_send_budget_default_sndbuf(spec, alg_socket):
+    key, iv = os.urandom(16), os.urandom(16)
+    tfm = alg_socket("skcipher", CTR.name)
+    tfm.setkey(key)
+    with tfm.accept() as op:
+        sndbuf = op.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        model = TxBudget(sndbuf)
+        data = os.urandom(model.cap + 3 * 4096 + 123)
+        op.request(b"", ENC, iv, flags=MSG_MORE)
+        want = model.send(len(data))
+        n, tok = outcome(op.send, data, MSG_MORE | MSG_DONTWAIT)
+        spec.check("BLOCK-9", n or 0, expected=str(want), soft=True,
+                   sent=f"sendmsg(MSG_DONTWAIT) of {len(data)} bytes, default SO_SNDBUF {sndbuf}", note=tok)
+        op.send(b"")
+        out, tok = outcome(op.recv_exact, n or 0, 30.0)
+    spec.check("BLOCK-9", (out or b"").hex() or tok, CTR.oracle(key, iv, data[:n or 0], True).hex(),
+               sent="the output over the bytes accepted")

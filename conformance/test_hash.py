@@ -6,6 +6,8 @@ come from the harness.afalg.algorithms oracles.
 
 from __future__ import annotations
 
+import os
+import re
 import select
 import socket
 
@@ -13,7 +15,8 @@ import pytest
 
 from conformance import _util_socket as us
 from conformance.conftest import bind_or_skip
-from harness.afalg import algorithms
+from harness.afalg import algorithms, proccrypto
+from harness.afalg.client import AfalgSocket, errno_name
 from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_TRUNC
 
 HASHES = ["sha256", "sha1", "sha512", "sha3-256", "hmac(sha256)"]
@@ -233,3 +236,99 @@ def test_hash_op_socket_never_polls_ready(spec, alg_socket):
         spec.check("HASH-15", "never-ready" if not (r or w) else f"ready(r={len(r)},w={len(w)})",
                    sent="select with a digest waiting")
         assert op.recv(32) == _H("sha256", b"abc")
+
+
+# -- HASH-16: accept() clones the exact state, for every hash and every driver ---------------
+
+CLONE_HASHES = [a for a in algorithms.of_type("hash") if a.oracle]
+_TEMPLATE = re.compile(r"^(hmac|cmac|xcbc)\(([^(),]+)\)$")
+
+
+def hash_drivers(alg: algorithms.Algorithm) -> list[tuple[str, bool]]:
+    """(driver name, listed) for every driver of alg, read from /proc/crypto after the generic
+    name was bound (so its module and template instance exist): the listed drivers, and for
+    hmac/cmac/xcbc the template over every driver of the inner algorithm (listed=False: such
+    an instance may legitimately fail to be built)."""
+    entries = proccrypto.read()
+    out = [(e.driver, True) for e in proccrypto.drivers_for(entries, "hash", alg.name)]
+    m = _TEMPLATE.match(alg.name)
+    if m:
+        tmpl, inner = m.groups()
+        for e in sorted(entries, key=lambda e: -e.priority):
+            name = f"{tmpl}({e.driver})"
+            if e.name == inner and not e.internal and e.type in ("shash", "ahash", "cipher") \
+                    and all(name != d for d, _ in out):
+                out.append((name, False))
+    return out
+
+
+def _clone_once(tfm, alg, key, prefix: bytes, x: bytes, y: bytes) -> list[str]:
+    """prefix with MSG_MORE; clone; the original continues with x (finalised by an empty send),
+    the clone with y (one final send); returns what differs from the oracle."""
+    H = lambda m: alg.oracle(key, m)         # noqa: E731
+    bad = []
+    with tfm.accept() as op:
+        op.send(prefix, MSG_MORE)
+        with op.accept() as op2:
+            op.send(x, MSG_MORE)                # the original moves first: a shared state shows
+            op2.send(y)
+            got2 = op2.recv(alg.digestsize)
+            op.send(b"")
+            got1 = op.recv(alg.digestsize)
+    if got1 != H(prefix + x):
+        bad.append(f"original {got1.hex()[:16]} != H(p||x)")
+    if got2 != H(prefix + y):
+        bad.append(f"clone {got2.hex()[:16]} != H(p||y)")
+    return bad
+
+
+def _clone_of_clone(tfm, alg, key, p1: bytes, p2: bytes, z: bytes, w: bytes, v: bytes) -> list[str]:
+    H = lambda m: alg.oracle(key, m)         # noqa: E731
+    ds, bad = alg.digestsize, []
+    with tfm.accept() as op:
+        op.send(p1, MSG_MORE)
+        with op.accept() as op2:
+            op2.send(p2, MSG_MORE)
+            with op2.accept() as op3:
+                op2.send(w)                     # the parent clone finishes first
+                op3.send(z, MSG_MORE)
+                op3.send(b"")
+                got3, got2 = op3.recv(ds), op2.recv(ds)
+            op.send(v)
+            got1 = op.recv(ds)
+    for who, got, want in (("clone of clone", got3, H(p1 + p2 + z)), ("clone", got2, H(p1 + p2 + w)),
+                           ("original", got1, H(p1 + v))):
+        if got != want:
+            bad.append(f"{who} {got.hex()[:16]} != oracle")
+    return bad
+
+
+@pytest.mark.clause("HASH-16")
+@pytest.mark.parametrize("alg", CLONE_HASHES, ids=lambda a: a.name)
+def test_clone_every_driver(spec, alg_socket, kat, alg):
+    key = os.urandom(alg.key_sizes[0]) if alg.keyed else None
+    generic = alg_socket("hash", alg.name)          # SKIPs when the kernel lacks the algorithm
+    bs = alg.blocksize
+    rnd = os.urandom
+    for driver, listed in hash_drivers(alg):
+        try:
+            tfm = AfalgSocket.bound("hash", driver)
+        except OSError as e:
+            if listed:
+                kat.case(driver, "fail", f"bind of a listed driver: {errno_name(e.errno)}")
+            else:
+                kat.case(driver, "skip", f"unsupported:template-instance ({errno_name(e.errno)})")
+            continue
+        with tfm:
+            if key is not None:
+                tfm.setkey(key)
+            bad = []
+            for what, prefix in (("block", rnd(bs)), ("partial", rnd(bs + bs // 2 + 1)), ("zero", b"")):
+                bad += [f"{what}: {b}" for b in _clone_once(tfm, alg, key, prefix, rnd(bs - 1), rnd(bs + 3))]
+            bad += [f"clone-of-clone: {b}" for b in
+                    _clone_of_clone(tfm, alg, key, rnd(bs // 2 + 1), rnd(bs), rnd(bs - 2), rnd(3), rnd(2 * bs))]
+        kat.case(driver, "fail" if bad else "pass", "; ".join(bad))
+    generic.close()
+    spec.check("HASH-16", kat.counts["fail"], expected="0",
+               sent=f"{alg.name}: {kat.counts['pass'] + kat.counts['fail']} drivers, clones at a block boundary, "
+                    f"after a partial block, after zero bytes, and a clone of a clone")

@@ -309,3 +309,36 @@ def test_read_smaller_than_chunk_is_einval(spec, alg_socket):
         spec.check("SKC-15", tok, sent="cbc(aes) 32 bytes final, recv(8)")
         out = op.recv_exact(32)
     spec.check("SKC-15", out, _ref(CBC, key, iv, data), sent="recv(32) after the EINVAL: nothing consumed")
+
+
+@pytest.mark.clause("SKC-16")
+@pytest.mark.parametrize("alg", [CBC, CTR], ids=lambda a: a.name)
+def test_empty_final_send_ends_request(spec, alg_socket, alg):
+    key, iv1, iv2 = os.urandom(16), os.urandom(16), os.urandom(16)
+    a, c = os.urandom(64 + 16), os.urandom(48)
+    c_ct = _ref(alg, key, iv2, c)                   # what the next request decrypts
+    with _op(alg_socket, alg, key) as op:
+        op.request(a, ENC, iv1, flags=MSG_MORE)
+        spec.check("SKC-16", op.send(b""), 0, sent=f"{alg.name}: send(a, MORE); send(''): returns 0", soft=True)
+        # a final request: a read with room to spare returns exactly a's output, at once (MSG_DONTWAIT:
+        # a blocking read would go on to wait for the next request to fill the rest of its buffer)
+        out, tok = recv_token(op, len(a) + 64, MSG_DONTWAIT)
+        spec.check("SKC-16", (out or b"").hex() or tok, _ref(alg, key, iv1, a).hex(),
+                   sent=f"{alg.name}: send(a, MORE); send(''); recv(len(a)+64, MSG_DONTWAIT) == E(iv1, a)", soft=True)
+        _d, tok = recv_token(op, 16, MSG_DONTWAIT)
+        spec.check("SKC-16", tok, "EAGAIN", sent=f"{alg.name}: nothing left after that read", soft=True)
+        # the next request starts fresh: its own ALG_SET_OP (decrypt) and ALG_SET_IV are honoured
+        op.request(c_ct, DEC, iv2)
+        out, tok = outcome(op.recv_exact, len(c))
+        spec.check("SKC-16", (out or b"").hex() or tok, c.hex(),
+                   sent=f"{alg.name}: the next request (DEC, its own IV) decrypts to c", soft=True)
+    with _op(alg_socket, alg, key) as op:
+        # the empty send really ended the request: a send before reading it is refused (SKC-12)
+        op.request(a, ENC, iv1, flags=MSG_MORE)
+        op.send(b"")
+        _r, tok = outcome(op.send, c)
+        spec.check("SKC-16", tok, "EINVAL", sent=f"{alg.name}: send(a, MORE); send(''); send(c) before reading",
+                   soft=True)
+        out, tok = recv_token(op, len(a) + 64, MSG_DONTWAIT)
+        spec.check("SKC-16", (out or b"").hex() or tok, _ref(alg, key, iv1, a).hex(),
+                   sent=f"{alg.name}: the refused send added nothing: the read is E(iv1, a)")

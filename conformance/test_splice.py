@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from conformance._util_cipher import (DEC, ENC, VmspliceBuffer, outcome, send_parts, splice_parts, splits)
+from conformance._util_cipher import (DEC, ENC, PAGE, UserPages, VmspliceBuffer, outcome, pipe_to_op, send_parts,
+                                      splice_parts, splits, tmpfs_dir)
 from harness.afalg import algorithms
 from harness.afalg.bounded import deadline
+from harness.afalg.client import vmsplice_segments
 from harness.afalg.constants import MSG_MORE, SPLICE_F_MORE, SPLICE_F_MOVE
 
 CBC = algorithms.get("cbc(aes)")
@@ -217,3 +219,123 @@ def test_spliced_data_is_copied(spec, alg_socket, kind):
     else:
         seen = "other"
     spec.check("SPLICE-5", seen, sent=f"{kind}: vmsplice+splice 8 KiB, overwrite the user buffer, then read")
+
+
+# -- SPLICE-6: page offsets, pieces, a file of our own, mixed with sendmsg ---------------------
+
+# A request as pieces, each queued its own way; all but the last with MSG_MORE/SPLICE_F_MORE.
+#   ("send", n)                        sendmsg of n bytes (the first carries the control data)
+#   ("vm", [[(offset, n), ...], ...])  one vmsplice call per inner list (one iovec per (offset, n)
+#                                      in page-aligned memory of our own), then one splice of all
+#   ("file", offset, n)                n bytes of a tmpfs file this test made, from that file offset
+#                                      into a pipe of our own, then into the op socket
+SCENARIOS = {
+    "vmsplice-mid-page": [("vm", [[(100, 3 * PAGE + 96)]])],
+    "vmsplice-pieces": [("vm", [[(1, 17)], [(PAGE - 1, PAGE + 1), (2 * PAGE + 2049, 5000)],
+                                [(5 * PAGE + 4000, 999)]])],
+    "file-odd-offsets": [("file", 1, 4095), ("file", 4097, 3001), ("file", 2 * PAGE - 1, 6000)],
+    "mixed": [("send", 33), ("vm", [[(PAGE - 3, 4100)]]), ("file", 4099, 2049), ("send", 7),
+              ("vm", [[(1, 15)], [(2 * PAGE + 2048, 3000)]]), ("file", 3, 1000), ("send", 27)],
+}
+
+
+def _whole_blocks(pieces: list, kind: str) -> list:
+    """The last piece lengthened so the request is whole cbc blocks (skcipher)."""
+    if kind != "skcipher":
+        return pieces
+    total = sum(p[1] if p[0] == "send" else p[2] if p[0] == "file" else sum(n for c in p[1] for _o, n in c)
+                for p in pieces)
+    pad = -total % 16
+    last = pieces[-1]
+    if last[0] == "send":
+        last = ("send", last[1] + pad)
+    elif last[0] == "file":
+        last = ("file", last[1], last[2] + pad)
+    else:
+        calls = [list(c) for c in last[1]]
+        off, n = calls[-1][-1]
+        calls[-1][-1] = (off, n + pad)
+        last = ("vm", calls)
+    return pieces[:-1] + [last]
+
+
+def run_pieces(t: Target, op, pieces: list, file_path: str, content: bytes) -> bytes:
+    """Queue the pieces into op as one request; returns the data queued, in order."""
+    data = bytearray()
+    mem = UserPages(8)
+    fd = os.open(file_path, os.O_RDONLY)
+    r, w = os.pipe()
+    try:
+        if pieces[0][0] != "send":
+            t.control_part(op)
+        for i, p in enumerate(pieces):
+            more = i < len(pieces) - 1
+            if p[0] == "send":
+                chunk = os.urandom(p[1])
+                if i == 0 and t.kind != "hash":
+                    n = op.request(chunk, ENC, t.iv, t.assoclen, flags=MSG_MORE if more else 0)
+                else:
+                    n = op.send(chunk, MSG_MORE if more else 0)
+            elif p[0] == "vm":
+                chunk = b""
+                for call in p[1]:
+                    segs, part = [], b""
+                    for off, ln in call:
+                        b = os.urandom(ln)
+                        segs.append(mem.put(off, b))
+                        part += b
+                    q = vmsplice_segments(w, segs)
+                    assert q == len(part), f"vmsplice queued {q} of {len(part)}"
+                    chunk += part
+                n = pipe_to_op(r, op, len(chunk), more)
+            else:
+                off, ln = p[1], p[2]
+                chunk, got = content[off:off + ln], 0
+                while got < ln:
+                    with deadline(10.0, "splice"):
+                        k = os.splice(fd, w, ln - got, offset_src=off + got)
+                    assert k > 0, f"splice from the file returned {k}"
+                    got += k
+                n = pipe_to_op(r, op, ln, more)
+            assert n == len(chunk), f"piece {i} ({p[0]}): queued {n} of {len(chunk)}"
+            data += chunk
+    finally:
+        os.close(r)
+        os.close(w)
+        os.close(fd)
+        mem.close()
+    return bytes(data)
+
+
+@pytest.fixture
+def own_tmpfs_file():
+    """A file of random bytes this test created on the guest's tmpfs: (path, content)."""
+    d = tmpfs_dir()
+    if d is None:
+        pytest.skip("unsupported:no-tmpfs (no writable tmpfs for a file of our own)")
+    path = os.path.join(d, "splice-source.bin")
+    content = os.urandom(6 * 4096)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, content)
+    finally:
+        os.close(fd)
+    yield path, content
+    os.unlink(path)
+    os.rmdir(d)
+
+
+@pytest.mark.clause("SPLICE-6")
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize("kind", KINDS)
+def test_offsets_pieces_and_files(spec, alg_socket, own_tmpfs_file, kind, scenario):
+    t = Target(kind, alg_socket)
+    path, content = own_tmpfs_file
+    pieces = _whole_blocks(SCENARIOS[scenario], kind)
+    with t.tfm.accept() as op:
+        data = run_pieces(t, op, pieces, path, content)
+        out, tok = outcome(t.read, op, len(data))
+    spec.check("SPLICE-6", (out or b"").hex() or tok, t.expected(data).hex(),
+               sent=f"{kind}: {len(data)} bytes as {scenario}: {pieces}"[:400])
+    with open(path, "rb") as f:
+        assert f.read() == content, "the spliced file changed"

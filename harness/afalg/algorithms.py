@@ -57,6 +57,10 @@ def _hash(name: str):
     return lambda key, msg: hashlib.new(name, msg).digest()
 
 
+def _blake2b(digestsize: int):
+    return lambda key, msg: hashlib.blake2b(msg, digest_size=digestsize, key=key or b"").digest()
+
+
 def _hmac(name: str):
     return lambda key, msg: hmac_mod.new(key, msg, name).digest()
 
@@ -254,6 +258,12 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
     # RNG
     Algorithm("stdrng", "rng"),
     Algorithm("jitterentropy_rng", "rng"),
+    # kept last: the fuzzers' decoders index this table, and their corpus must keep its meaning
+    Algorithm("blake2b-160", "hash", digestsize=20, blocksize=128, oracle=_blake2b(20),
+              notes="unkeyed here (the kernel's key is optional)"),
+    Algorithm("blake2b-256", "hash", digestsize=32, blocksize=128, oracle=_blake2b(32)),
+    Algorithm("blake2b-384", "hash", digestsize=48, blocksize=128, oracle=_blake2b(48)),
+    Algorithm("blake2b-512", "hash", digestsize=64, blocksize=128, oracle=_blake2b(64)),
 ]}
 
 

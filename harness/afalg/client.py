@@ -279,3 +279,16 @@ def vmsplice(pipe_w: int, buf, length: int) -> int:
     if n < 0:
         _raise_errno("vmsplice")
     return n
+
+
+def vmsplice_segments(pipe_w: int, segments: list[tuple[int, int]]) -> int:
+    """vmsplice(2) of several (address, length) pieces of our own memory in one call (one
+    iovec each) into a pipe of our own; returns the bytes queued."""
+    iov = (_IoVec * max(len(segments), 1))()
+    for i, (addr, length) in enumerate(segments):
+        iov[i].iov_base = addr
+        iov[i].iov_len = length
+    n = _libc.vmsplice(pipe_w, iov, len(segments), 0)
+    if n < 0:
+        _raise_errno("vmsplice")
+    return n
