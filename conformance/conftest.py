@@ -5,12 +5,19 @@
 - `kernel`: the running kernel's release and version tuple;
 - `crypto`: /proc/crypto, to find drivers and skip algorithms that are absent;
 - `alg_socket`: a bound tfm socket, or a SKIP with `unsupported:alg-missing=<name>`.
+
+Every bind of an algorithm goes through `bind_name` (`bind_focused`, `bind_or_skip`,
+`alg_socket`, the KAT runner): under `afalg-conform run --driver NAME` it binds the
+matching driver in place of the generic name (proccrypto.focus_driver decides from
+/proc/crypto) and records, per test, what was asked for, what was bound and which driver
+served it.
 """
 
 from __future__ import annotations
 
 import errno
 import functools
+import json
 import os
 import platform
 
@@ -34,11 +41,22 @@ settings.register_profile("afalg", database=None, deadline=None, max_examples=40
 settings.load_profile("afalg")
 
 
+# run --driver: the patterns (guest runner: AFALG_DRIVERS), and those no driver of this
+# kernel matches (AFALG_DRIVERS_MISSING); harness/guest/runner.py driver_focus sets both.
+FOCUS: list[str] = json.loads(os.environ.get("AFALG_DRIVERS") or "[]")
+FOCUS_MISSING: list[str] = json.loads(os.environ.get("AFALG_DRIVERS_MISSING") or "[]")
+
+
 def pytest_collection_modifyitems(config, items):
     # Tests that need AF_ALG skip, with the reason, on a kernel that has none.
     ok, why = afalg.afalg_available()
     if not ok:
         mark = pytest.mark.skip(reason=f"unsupported:no-af-alg ({why})")
+        for item in items:
+            item.add_marker(mark)
+    elif FOCUS_MISSING:
+        # A run asked for a driver this kernel does not have is not run on the generic one.
+        mark = pytest.mark.skip(reason=" ".join(f"unsupported:driver-missing={p}" for p in FOCUS_MISSING))
         for item in items:
             item.add_marker(mark)
 
@@ -195,12 +213,53 @@ def absent_reason(alg_type: str, name: str, err: OSError) -> str:
     return f"unsupported:alg-missing={name} ({errno_name(err.errno)})"
 
 
-def bind_or_skip(alg_type: str, name: str) -> AfalgSocket:
-    """A bound tfm socket for name, or SKIP when the kernel does not offer it."""
+_current: dict = {"rec": None}      # the running test's recorder, for bind records
+
+
+@pytest.fixture(autouse=True)
+def _bind_records(request):
+    _current["rec"] = recorder_for(request.node) if FOCUS else None
+    yield
+    _current["rec"] = None
+
+
+def bind_name(alg_type: str, name: str) -> str:
+    """The name a bind of `name` uses: under run --driver the focused driver of `name` when
+    /proc/crypto lists one (proccrypto.focus_driver), else `name` itself. The one place."""
+    if not FOCUS:
+        return name
+    e = proccrypto.focus_driver(proccrypto.read(), alg_type, name, FOCUS)
+    return e.driver if e else name
+
+
+def _record_bind(alg_type: str, name: str, bound: str) -> None:
+    rec = _current["rec"]
+    if rec is not None:
+        driver = proccrypto.driver_of(proccrypto.read(), alg_type, bound) or "unknown"
+        rec.add_bind(type=alg_type, name=name, bound=bound, driver=driver)
+
+
+def bind_focused(alg_type: str, name: str) -> AfalgSocket:
+    """AfalgSocket.bound(alg_type, bind_name(alg_type, name)): raises OSError as it does,
+    for a test that reads the bind's errno itself."""
+    bound = bind_name(alg_type, name)
+    s = AfalgSocket.bound(alg_type, bound)
+    _record_bind(alg_type, name, bound)
+    return s
+
+
+def bind_or_skip(alg_type: str, name: str, focus: bool = True) -> AfalgSocket:
+    """A bound tfm socket for name (its focused driver under run --driver, unless focus is
+    False), or SKIP when the kernel does not offer it; a focused driver that /proc/crypto
+    lists but that does not bind is a FAIL (absent_reason)."""
+    bound = bind_name(alg_type, name) if focus else name
     try:
-        return AfalgSocket.bound(alg_type, name)
+        s = AfalgSocket.bound(alg_type, bound)
     except OSError as e:
-        pytest.skip(absent_reason(alg_type, name, e))
+        pytest.skip(absent_reason(alg_type, bound, e))
+    if focus:
+        _record_bind(alg_type, name, bound)
+    return s
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from conformance import _util_socket as us
 from harness.afalg import algorithms
 from harness.afalg import cmsg as cm
 from harness.afalg.client import AfalgSocket
+from conformance.conftest import bind_focused
 from harness.afalg.constants import SOL_ALG, AlgOp, AlgOpt
 
 ENC, DEC = AlgOp.ENCRYPT, AlgOp.DECRYPT
@@ -174,7 +175,7 @@ def test_cmsg_buffer_limits(spec, tfms):
         big = ctl + bytes(optmem - len(ctl))
         tok = _raw_token(tfms[name], big)
         spec.check("CMSG-12", tok, sent=f"{name}: control buffer of optmem_max = {optmem} bytes", soft=True)
-    with AfalgSocket.bound("hash", "sha256") as h:
+    with bind_focused("hash", "sha256") as h:
         tok = _raw_token(h, ctl + bytes(optmem - len(ctl)))
         spec.check("CMSG-12", tok, sent=f"sha256: control buffer of optmem_max = {optmem} bytes")
 

@@ -5,8 +5,8 @@ packages (and vectors/data for RFC 3566 XCBC); vectors/sets.py says which file
 tests which algorithm. Each vector is a `kat.case` (pass / fail / skip with a
 machine-readable reason) whose detail names the driver that served it and the
 file line; per clause, one spec.check summarises the file. The generic name is
-bound (the kernel picks the highest-priority driver); test_drivers.py repeats a
-subset against every driver.
+bound (the kernel picks the highest-priority driver), or under `run --driver` the
+focused driver; test_drivers.py runs every set against every driver.
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ def load_cases(vs: VectorSet):
 
 
 def run_set(spec, kat, vs: VectorSet, cases, bind_name: str, alg_type: str) -> KatRun:
-    """Bind bind_name, run the cases, record subtests and per-clause evidence."""
+    """Bind bind_name (its focused driver under run --driver: conftest.bind_or_skip), run the
+    cases, record subtests and per-clause evidence."""
     tfm = bind_or_skip(alg_type, bind_name)
+    bind_name = tfm.alg_name or bind_name
     try:
         driver = proccrypto.driver_of(proccrypto.read(), alg_type, bind_name) or "unknown"
 

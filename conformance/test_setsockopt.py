@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from conformance import _util_socket as us
-from conformance.conftest import absent_reason, bind_or_skip
+from conformance.conftest import absent_reason, bind_focused, bind_or_skip
 from fuzz import surface
 from harness.afalg import algorithms
 from harness.afalg import proccrypto
@@ -164,7 +164,7 @@ def test_failed_setkey_rearms_need_key(spec):
     for alg_type, name, bad in (("skcipher", "cbc(aes)", 20), ("aead", "gcm(aes)", 17), ("hash", "cmac(aes)", 15)):
         alg = algorithms.get(name)
         try:
-            tfm = AfalgSocket.bound(alg_type, name)
+            tfm = bind_focused(alg_type, name)
         except OSError as e:
             spec.observe("OPT-10", f"unsupported:{e.errno}", sent=f"bind {name}",
                          note=absent_reason(alg_type, name, e))

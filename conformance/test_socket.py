@@ -16,7 +16,7 @@ from harness.afalg import restrict
 from harness.afalg.client import AfalgSocket, sockaddr_alg
 from harness.afalg.constants import (AF_ALG, MSG_MORE, SOCK_SEQPACKET, SOL_ALG, AlgOp, AlgOpt)
 
-from conformance.conftest import bind_or_skip
+from conformance.conftest import bind_focused, bind_or_skip
 
 H = bytes.fromhex
 AES_KEY = H("2b7e151628aed2a6abf7158809cf4f3c")
@@ -148,7 +148,7 @@ def test_listen_and_accept(spec):
     with AfalgSocket.new() as unbound:
         spec.check("SOCK-13", us.outcome(unbound.sock.listen, 0)[1], sent="listen(unbound, 0)", soft=True)
         spec.check("SOCK-14", us.outcome(unbound.accept)[1], sent="accept(unbound)", soft=True)
-    with AfalgSocket.bound("hash", "sha256") as tfm:
+    with bind_focused("hash", "sha256") as tfm:
         spec.check("SOCK-13", us.outcome(tfm.sock.listen, 0)[1], sent="listen(tfm, 0)", soft=True)
         spec.check("SOCK-13", us.outcome(tfm.sock.listen, 5)[1], sent="listen(tfm, 5)", soft=True)
         # accept without listen works (the proposal calls listen first)
@@ -162,7 +162,7 @@ def test_listen_and_accept(spec):
             os.close(_fd)
         spec.check("SOCK-15", tok, sent="accept(tfm, &addr, &len)", soft=True)
         # the aborted op socket must not keep the tfm busy
-        with AfalgSocket.bound("hash", "hmac(sha256)") as keyed:
+        with bind_focused("hash", "hmac(sha256)") as keyed:
             _fd, tok = us.outcome(us.accept_with_addr, keyed.fileno())
             if _fd:
                 os.close(_fd)
@@ -227,7 +227,7 @@ def _unsupported_calls(spec, s: socket.socket, what: str) -> None:
 
 @pytest.mark.clause("SOCK-17", "SOCK-18", "SOCK-19", "SOCK-20", "SOCK-21")
 def test_tfm_socket_operations(spec):
-    with AfalgSocket.bound("hash", "sha256") as tfm:
+    with bind_focused("hash", "sha256") as tfm:
         spec.check("SOCK-17", us.outcome(tfm.sock.send, b"abc")[1], sent="send(tfm, 'abc')", soft=True)
         spec.check("SOCK-17", us.outcome(tfm.sock.sendmsg, [b"abc"], [], MSG_MORE)[1],
                    sent="sendmsg(tfm, MSG_MORE)", soft=True)
@@ -343,7 +343,7 @@ def test_nokey_op_socket(spec, alg_socket, alg_type, name, key):
 
 @pytest.mark.clause("SOCK-25")
 def test_op_sockets_outlive_tfm(spec):
-    tfm = AfalgSocket.bound("hash", "sha256")
+    tfm = bind_focused("hash", "sha256")
     op = tfm.accept()
     tfm.close()
     with op:
@@ -400,7 +400,7 @@ def test_netlink_crypto(spec):
 
 @pytest.mark.clause("SOCK-27")
 def test_op_sockets_do_not_inherit_sndbuf(spec):
-    with AfalgSocket.bound("hash", "sha256") as plain, AfalgSocket.bound("hash", "sha256") as tuned:
+    with bind_focused("hash", "sha256") as plain, bind_focused("hash", "sha256") as tuned:
         tuned.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
         tuned_val = tuned.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         with plain.accept() as a, tuned.accept() as b:

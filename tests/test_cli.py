@@ -79,6 +79,8 @@ BAD_INPUT = [
     (["run", "conformance/test_nope.py"], "test path conformance/test_nope.py: no such file"),
     (["run", "--results", "/proc/nope"], "--results /proc/nope: cannot write there (ENOENT"),
     (["run", "--kernel", "debian-6.12", "--kernel", "debian-2.4"], "unknown kernel target 'debian-2.4'"),
+    (["run", "--driver", "*-aesni[", "--kernel", "debian-6.12"], "--driver '*-aesni[': '[' at 8 is not closed"),
+    (["run", "--driver", "cbc-aes-aesni", "--driver", "cbc(aes"], "--driver 'cbc(aes': unbalanced parentheses"),
     (["fuzz", "--reproduce", "/etc/passwd"], "--reproduce /etc/passwd: not a reproducer"),
     (["fuzz", "--reproduce", "/nope"], "--reproduce /nope: does not exist"),
     (["fuzz", "--reproduce", "/etc"], "--reproduce /etc: not a regular file"),

@@ -223,6 +223,11 @@ class AfalgSocket:
         """One recv() of at most n bytes; bounded when blocking."""
         return self._bounded(lambda f: self.sock.recv(n, f), wait, "recv", flags)
 
+    def recv_into(self, buffer, n: int, flags: int = 0, wait: float | None = DEFAULT_WAIT) -> int:
+        """One recv() of at most n bytes into buffer (a writable memoryview: an odd offset
+        into a bytearray makes the kernel write to an unaligned user address); bounded."""
+        return self._bounded(lambda f: self.sock.recv_into(buffer, n, f), wait, "recv", flags)
+
     def recvmsg(self, n: int, flags: int = 0, wait: float | None = DEFAULT_WAIT):
         """recvmsg(); returns (data, msg_flags) so MSG_TRUNC can be checked."""
         data, _anc, msg_flags, _addr = self._bounded(lambda f: self.sock.recvmsg(n, 0, f), wait,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 
 # /proc/crypto 'type' values that AF_ALG can bind as each socket type.
@@ -76,3 +77,42 @@ def driver_of(entries: list[Entry], alg_type: str, name: str) -> str | None:
         return name
     d = drivers_for(entries, alg_type, name)
     return d[0].driver if d else None
+
+
+# -- driver focus (afalg-conform run --driver PATTERN) --------------------------------------------
+GLOB_CHARS = "*?["
+
+
+def driver_matches(pattern: str, driver: str) -> bool:
+    """A --driver pattern (a driver name or a shell glob: *, ?, [..]) against one driver name;
+    case-sensitive, as the kernel compares names."""
+    return fnmatch.fnmatchcase(driver, pattern)
+
+
+def focus_driver(entries: list[Entry], alg_type: str, name: str, patterns: list[str]) -> Entry | None:
+    """The driver a driver-focused run binds in place of the algorithm `name`, or None (bind
+    `name` itself). The one rule every bind of the suite goes through:
+    - only drivers /proc/crypto lists for `name` itself (its cra_name), bindable as
+      alg_type and not internal, can stand in for it;
+    - the first pattern (in the order given) that matches one of them decides;
+    - among the drivers that pattern matches, the highest priority wins (the kernel's own
+      rule for a generic name), then the first listed.
+    A name that is itself a driver name (cbc(aes-generic), aes-generic) has no entry
+    named so and is bound as it is."""
+    candidates = drivers_for(entries, alg_type, name)
+    for pattern in patterns:
+        hit = [e for e in candidates if driver_matches(pattern, e.driver)]
+        if hit:
+            return hit[0]
+    return None
+
+
+def focus_matches(entries: list[Entry], pattern: str) -> list[Entry]:
+    """Every driver a --driver pattern selects: non-internal, of a type AF_ALG binds."""
+    kinds = set().union(*BINDABLE.values())
+    seen, out = set(), []
+    for e in sorted(entries, key=lambda e: -e.priority):
+        if e.type in kinds and not e.internal and e.driver not in seen and driver_matches(pattern, e.driver):
+            seen.add(e.driver)
+            out.append(e)
+    return out

@@ -55,6 +55,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shrink", action="store_true",
                    help="let Hypothesis shrink a failing property example to the smallest (slow under TCG; "
                         "default: the first failing example is reported as found)")
+    p.add_argument("--driver", action="append", default=[], metavar="NAME",
+                   help="driver focus (repeatable): every test and vector file that binds an algorithm one of "
+                        "whose /proc/crypto drivers matches NAME (a driver name, or a glob such as '*-aesni') "
+                        "binds that driver instead of the generic name; a NAME matching no driver of the "
+                        "kernel skips the run (unsupported:driver-missing=NAME)")
     p.add_argument("paths", nargs="*", help="test files or node ids (default: conformance/)")
 
 
@@ -70,6 +75,8 @@ def check_run_options(a) -> None:
     if a.max_restarts < 0:
         raise HarnessError(f"--max-restarts {a.max_restarts}: expected 0 or more")
     validate.test_paths(a.paths)
+    for d in getattr(a, "driver", None) or []:
+        validate.driver_pattern(d)
     if a.preload_modules and not Path(a.preload_modules).is_dir():
         raise HarnessError(f"--preload-modules {a.preload_modules}: not a folder")
 
@@ -99,6 +106,8 @@ def cmd_run(a) -> int:
     print(f"afalg-conform: {target.name} {run.run.kernel_release}: {t['pass']} passed, {t['fail']} failed, "
           f"{t['skip']} skipped, {t['xfail']} xfail, {t['error'] + t['crash'] + t['timeout']} errors "
           f"({vector_counts(t)}); results in {results}", file=sys.stderr)
+    if opts.drivers:
+        print(f"afalg-conform: {run.focus_line()}", file=sys.stderr)
     if run.run.harness_status in ("boot-failure", "harness-error") and not run.tests:
         raise HarnessError(run.run.harness_reason)
     return run.run.exit_code

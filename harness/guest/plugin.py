@@ -43,6 +43,7 @@ class Recorder:
         self.evidence: list[dict] = []
         self.subtests: list[dict] = []
         self.clauses: set[str] = set()
+        self.binds: list[dict] = []          # run --driver: what each bind asked for and bound
         # finish(stopped) of the test's spec/kat: raises the verdict they hold (see settle)
         self.finishers: list[Callable[[bool], None]] = []
 
@@ -51,6 +52,10 @@ class Recorder:
             self.clauses.add(ev["clause"])
         self.evidence.append(ev)
         return ev
+
+    def add_bind(self, **bind) -> None:
+        if bind not in self.binds:
+            self.binds.append(bind)
 
     def add_subtest(self, name: str, outcome: str, reason: str = "", **detail) -> None:
         self.subtests.append({"name": name, "outcome": outcome, "reason": reason, "detail": detail})
@@ -329,6 +334,7 @@ class EventStream:
                   reason=st["reason"], longrepr=st.get("longrepr", ""),
                   clauses=sorted(set(self._clauses.get(nodeid, [])) | rec.clauses),
                   evidence=rec.evidence, subtests=rec.subtests, kernel_log=problems,
+                  **({"binds": rec.binds} if rec.binds else {}),
                   duration=round(time.monotonic() - self.started_at.get(nodeid, time.monotonic()), 3))
 
     def _siblings_own(self, problem) -> bool:

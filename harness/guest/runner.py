@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="let Hypothesis shrink a failing example (slow under TCG; off: the first one is reported)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)   # I/N, set by the parent runner
     ap.add_argument("--claims", default=None, help=argparse.SUPPRESS)   # the workers' shared claim folder
+    ap.add_argument("--driver", action="append", default=[], metavar="NAME",
+                    help="driver focus: a driver name or glob; conformance/conftest.py reads AFALG_DRIVERS")
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args(argv)
     if a.kat_budget:
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "t": time.time()}) + "\n")
         print(f"harness.guest.runner: this kernel has no AF_ALG: {why}", file=sys.stderr)
         return 2
+    if a.driver:
+        driver_focus(a.driver, results / FOCUS_RECORD)
     with contextlib.suppress(OSError):
         shutil.copyfile("/proc/crypto", results / "proc-crypto.txt")
     try:
@@ -163,6 +167,37 @@ def run_pytest(a, events: Path, log_path: Path) -> int:
 
 
 PRELOAD_RECORD = "preload-modules.json"
+FOCUS_RECORD = "driver-focus.json"
+
+
+def driver_focus(patterns: list[str], record: Path) -> dict:
+    """run --driver: find the drivers the patterns select and hand them to the suite.
+
+    /proc/crypto lists a module's drivers once the module is loaded and a template instance
+    once something has asked for it, so first every algorithm of the registry is bound by
+    its generic name, and every pattern without glob characters (cbc(aes-generic),
+    hmac(sha256-ssse3)) by that name under each socket type. Then each pattern's matches are
+    recorded; the suite (conformance/conftest.py) binds through them (AFALG_DRIVERS) and skips
+    every test, `unsupported:driver-missing=NAME`, when a pattern matches nothing
+    (AFALG_DRIVERS_MISSING): a run asked for a driver is never a silent run of the generic one."""
+    from harness.afalg import algorithms, proccrypto   # imported late: keeps --help fast
+    from harness.afalg.client import AfalgSocket
+    tried = [(a.type, a.name) for a in algorithms.ALGORITHMS.values()]
+    tried += [(t, p) for p in patterns if not any(c in p for c in proccrypto.GLOB_CHARS)
+              for t in proccrypto.BINDABLE]
+    for alg_type, name in tried:
+        with contextlib.suppress(OSError):
+            AfalgSocket.bound(alg_type, name).close()
+    entries = proccrypto.read()
+    matched = {p: [e.driver for e in proccrypto.focus_matches(entries, p)] for p in patterns}
+    out = {"patterns": patterns, "drivers": matched, "missing": [p for p in patterns if not matched[p]],
+           "names": {p: sorted({e.name for e in entries if e.driver in matched[p]}) for p in patterns}}
+    record.write_text(json.dumps(out, indent=1) + "\n")
+    os.environ["AFALG_DRIVERS"] = json.dumps(patterns)
+    os.environ["AFALG_DRIVERS_MISSING"] = json.dumps(out["missing"])
+    return out
+
+
 RESTRICT_RECORD = "af-alg-restrict.json"
 
 

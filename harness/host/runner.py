@@ -50,6 +50,7 @@ class RunOptions:
     kat_budget: int = 0               # vectors per CAVP GCM file (0: all; run --quick: 800)
     jobs: int | None = None           # pytest workers in the guest (None: one per vCPU; 1 on the host)
     shrink: bool = False              # let Hypothesis shrink failing examples in the guest
+    drivers: list[str] = field(default_factory=list)   # run --driver: driver names or globs to focus on
     progress: bool | None = None      # None: when stderr is a terminal
     ktap_out: object = None           # a text stream for streamed KTAP; None: sys.stdout
 
@@ -65,7 +66,8 @@ def options_from(a, **overrides) -> RunOptions:
                       allow_crash=a.allow_crash_tests, paths=list(a.paths), append=list(a.append),
                       restrict=getattr(a, "restrict", "auto"),
                       kat_budget=QUICK_KAT_BUDGET if getattr(a, "quick", False) else 0,
-                      jobs=getattr(a, "jobs", None), shrink=getattr(a, "shrink", False))
+                      jobs=getattr(a, "jobs", None), shrink=getattr(a, "shrink", False),
+                      drivers=list(getattr(a, "driver", None) or []))
     for k, v in overrides.items():
         setattr(opts, k, v)
     return opts
@@ -125,6 +127,14 @@ class EventTail:
         return out
 
 
+def header_comments(run: Run, drivers: list[str] = ()) -> list[str]:
+    """The KTAP header's comment lines: the kernel, and a driver focus when there is one."""
+    out = [f"afalg-conformance on {run.run.kernel_release} ({run.run.target}, {run.run.accel})"]
+    if drivers:
+        out.append("driver focus: " + " ".join(f"--driver {d}" for d in drivers))
+    return out
+
+
 class Session:
     """Folds events from one or more guest attempts into a Run, streaming KTAP."""
 
@@ -174,9 +184,7 @@ class Session:
             if not self.planned:
                 self.planned = ev["tests"]
                 self.progress.total = len(self.planned)
-                self.stream.header(len(self.planned), [
-                    f"afalg-conformance on {self.run.run.kernel_release} "
-                    f"({self.run.run.target}, {self.run.run.accel})"])
+                self.stream.header(len(self.planned), header_comments(self.run, self.opts.drivers))
         elif kind == "start":
             self.running[ev["id"]] = ev
             self.progress.current = " | ".join(r.get("name", "") for r in self.running.values())
@@ -260,6 +268,8 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
         args += ["--jobs", str(jobs)]
     if opts.shrink:
         args.append("--shrink")
+    for d in opts.drivers:
+        args += ["--driver", d]
     return args + list(opts.paths)
 
 
@@ -486,9 +496,16 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
                                reason=f"not run: {why}"[:300], clauses=p.get("clauses", [])))
     info.duration = round(time.monotonic() - t0, 1)
     session.progress.clear()
+    if opts.drivers:           # run --driver: what the guest matched, and what went through it
+        try:
+            info.extra["driver_focus"] = json.loads((results_dir / "driver-focus.json").read_text())
+        except (OSError, ValueError) as e:
+            info.extra["driver_focus"] = {"patterns": opts.drivers, "error": f"no record: {e}"}
     if session.stream.started:
-        session.stream.footer(run, [f"{info.harness_status}: {info.harness_reason}"]
-                              if info.harness_status != "ok" else [])
+        notes = [f"{info.harness_status}: {info.harness_reason}"] if info.harness_status != "ok" else []
+        if opts.drivers:
+            notes.append(run.focus_line())
+        session.stream.footer(run, notes)
     info.exit_code = run.verdict()
     run.tests.sort(key=lambda t: canonical_order_key(t.id))   # workers finish in any order
     write_outputs(run, results_dir)
@@ -500,8 +517,8 @@ def write_outputs(run: Run, results_dir: Path) -> None:
     harness's problem, said in one line (exit 2); the KTAP already streamed stays valid."""
     try:
         run.save(str(results_dir / "results.json"))
-        (results_dir / "results.ktap").write_text(ktap.render(run, [
-            f"afalg-conformance on {run.run.kernel_release} ({run.run.target}, {run.run.accel})"]))
+        patterns = run.run.extra.get("driver_focus", {}).get("patterns", [])
+        (results_dir / "results.ktap").write_text(ktap.render(run, header_comments(run, patterns)))
         (results_dir / "junit.xml").write_bytes(junit.render(run))
     except OSError as e:
         name = errno.errorcode.get(e.errno, "") if e.errno else ""

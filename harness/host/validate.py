@@ -84,6 +84,47 @@ def results_dir(path: Path, fresh: bool = False) -> Path:
     return path.resolve()
 
 
+# What a --driver pattern may hold: the characters of a cra_driver_name (letters, digits,
+# - _ . , + @ and the parentheses of a template instance) and the glob's * ? [ ] !.
+_DRIVER_CHARS = re.compile(r"[A-Za-z0-9_.,+@()*?\[\]!-]+")
+MAX_DRIVER_NAME = 127            # CRYPTO_MAX_ALG_NAME (128) with its NUL
+
+
+def driver_pattern(value: str) -> str:
+    """A --driver value: a /proc/crypto driver name or a glob over driver names (*-aesni).
+    Whether a driver matches is the guest's to say (its /proc/crypto); a value no driver
+    name could ever match is refused here."""
+    v = value
+    if not v:
+        raise HarnessError("--driver '': expected a driver name or a glob such as '*-aesni'")
+    if len(v) > MAX_DRIVER_NAME:
+        raise HarnessError(f"--driver {v[:40]}...: {len(v)} characters; a driver name has at most {MAX_DRIVER_NAME}")
+    if not _DRIVER_CHARS.fullmatch(v):
+        bad = next(c for c in v if not _DRIVER_CHARS.fullmatch(c))
+        raise HarnessError(f"--driver {v!r}: {bad!r} cannot be in a driver name or a glob over one "
+                           "(letters, digits, - _ . , + @ ( ) and * ? [ ] !)")
+    depth, i = 0, 0
+    while i < len(v):
+        c = v[i]
+        if c == "[":
+            end = v.find("]", i + 2 if v[i + 1:i + 2] in ("!", "]") else i + 1)
+            if end < 0:
+                raise HarnessError(f"--driver {v!r}: '[' at {i + 1} is not closed (a glob class is [...])")
+            i = end
+        elif c == "]":
+            raise HarnessError(f"--driver {v!r}: ']' at {i + 1} closes no '['")
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                raise HarnessError(f"--driver {v!r}: ')' at {i + 1} closes no '('")
+        i += 1
+    if depth:
+        raise HarnessError(f"--driver {v!r}: unbalanced parentheses (a template instance is name(inner))")
+    return v
+
+
 def test_paths(paths: list[str]) -> None:
     """Test files or node ids, as the guest resolves them (from the project folder)."""
     for p in paths:

@@ -106,5 +106,5 @@ def render(run: Run, comments: list[str] = ()) -> str:
     k.header(len(run.tests), list(comments))
     for t in run.tests:
         k.test(t)
-    k.footer(run)
+    k.footer(run, [run.focus_line()] if run.run.extra.get("driver_focus") else [])
     return buf.getvalue()

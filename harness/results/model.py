@@ -58,6 +58,9 @@ class TestResult:
     kernel_log: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
     longrepr: str = ""
+    # run --driver: each bind the test made, {type, name, bound, driver}: the name asked for,
+    # the name bound in its place (the focused driver, or the name itself) and the driver serving it
+    binds: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, d: dict) -> "TestResult":
@@ -110,6 +113,36 @@ class Run:
         t["subtests_sampled"] = sum(1 for x in skipped if x.startswith("not-run:sampled"))
         t["subtests_run"] = t["subtests_pass"] + t["subtests_fail"] + t["subtests_xfail"]
         return t
+
+    def focus(self) -> dict[str, Any]:
+        """run --driver: the patterns, the drivers they matched in the guest, and what went
+        through those drivers: tests that bound one, vectors one served (a driver-sweep subtest
+        counts the vectors it ran)."""
+        rec = self.run.extra.get("driver_focus") or {}
+        matched = {d for ds in (rec.get("drivers") or {}).values() for d in ds}
+        tests = [t for t in self.tests if any(b.get("driver") in matched or b.get("bound") in matched
+                                              for b in t.binds)]
+        vectors = 0
+        for t in self.tests:
+            for s in t.subtests:
+                if s.detail.get("driver") not in matched or s.detail.get("kind") == "differential":
+                    continue
+                if "vectors" in s.detail:     # test_drivers.py: one subtest per driver and file
+                    vectors += sum(s.detail.get(f"n_{k}", 0) for k in ("pass", "fail", "xfail"))
+                elif s.outcome in ("pass", "fail", "xfail"):
+                    vectors += 1
+        return {"patterns": rec.get("patterns", []), "matched": sorted(matched),
+                "missing": rec.get("missing", []), "tests": len(tests),
+                "tests_passed": sum(t.outcome == "pass" for t in tests), "vectors": vectors}
+
+    def focus_line(self) -> str:
+        """One line on the driver focus for the KTAP footer and the run's summary."""
+        f = self.focus()
+        head = "driver focus " + " ".join(f"--driver {p}" for p in f["patterns"])
+        if f["missing"]:
+            return f"{head}: no driver of this kernel matches {', '.join(f['missing'])} (the run was skipped)"
+        return (f"{head}: matched {', '.join(f['matched']) or 'nothing'}; {f['tests']} tests bound it "
+                f"({f['tests_passed']} passed), {f['vectors']} vectors went through it")
 
     def verdict(self) -> int:
         """Exit status: 0 all passed (skips allowed), 1 failure or kernel problem, 2 harness."""

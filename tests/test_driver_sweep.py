@@ -1,0 +1,153 @@
+"""conformance/test_drivers.py's differential check (DRV-3) on the host: which driver is the
+generic one, the random cases it draws, and its verdicts with fake drivers, one right and
+one that gets a byte wrong: the failure names driver, algorithm, seed and sizes."""
+
+import pytest
+
+from conformance import test_drivers as drv
+from harness.afalg import algorithms
+from harness.afalg.constants import AlgOp
+
+
+@pytest.mark.parametrize("driver,share", [
+    ("sha256-generic", 1.0), ("cbc(aes-generic)", 1.0), ("xts(ecb(aes-generic))", 1.0),
+    ("gcm_base(ctr(aes-generic),ghash-clmulni)", 0.5), ("cbc-aes-aesni", 0.0), ("cbc(aes-lib)", 1.0),
+    ("hmac(sha256-avx2)", 0.0), ("rfc7539(chacha20-generic,poly1305-simd)", 0.5),
+])
+def test_how_generic_a_driver_is(driver, share):
+    assert drv.generic_share(driver) == share
+
+
+def _d(name, prio):
+    return drv.Driver(name, name, prio, None)
+
+
+def test_the_reference_is_the_most_generic_driver_or_none():
+    ds = [_d("generic-gcm-aesni", 400), _d("gcm_base(ctr(aes-aesni),ghash-clmulni)", 100),
+          _d("gcm_base(ctr(aes-generic),ghash-clmulni)", 100)]
+    assert drv.reference(ds).driver == "gcm_base(ctr(aes-generic),ghash-clmulni)"
+    assert drv.reference([_d("cbc-aes-aesni", 400), _d("cbc(aes-aesni)", 300)]) is None   # the oracle then
+
+
+def test_sizes_span_three_blocks_and_one_more_byte_where_the_mode_allows():
+    assert drv.sizes(algorithms.get("sha256")) == [0, 1, 63, 64, 65, 133, 192, 193]
+    assert drv.sizes(algorithms.get("cbc(aes)")) == [16, 32, 48]
+    assert drv.sizes(algorithms.get("ctr(aes)")) == [1, 15, 16, 17, 35, 48, 49]
+    assert min(drv.sizes(algorithms.get("xts(aes)"))) == 16
+    assert 49 in drv.sizes(algorithms.get("gcm(aes)")) and 0 in drv.sizes(algorithms.get("gcm(aes)"))
+    assert all(len(drv.sizes(a)) <= drv.MAX_RANDOM for a in algorithms.ALGORITHMS.values() if a.type != "rng")
+
+
+def test_the_cases_come_from_the_seed_unaligned_and_split():
+    alg = algorithms.get("rfc7539(chacha20,poly1305)")
+    a, b = drv.random_cases(alg, "14/x"), drv.random_cases(alg, "14/x")
+    assert [c.describe() for c in a] == [c.describe() for c in b] and [c.key for c in a] == [c.key for c in b]
+    assert drv.random_cases(alg, "15/x")[0].key != a[0].key
+    assert all(c.offset % 2 == 1 for c in a)
+    assert any(c.cuts for c in a)
+    assert all(0 < x < len(c.aad) + len(c.data) for c in a for x in c.cuts)
+    ccm = drv.random_cases(algorithms.get("ccm(aes)"), "14/ccm")
+    assert all(1 <= c.iv[0] <= 7 and len(c.iv) == 16 for c in ccm)           # L' of a 7..13-byte nonce
+
+
+class FakeOp:
+    """An op socket that answers with the oracle; `wrong` flips the first output byte."""
+
+    def __init__(self, tfm):
+        self.tfm, self.data, self.req = tfm, b"", None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def request(self, data, op, iv, assoclen, flags):
+        self.req = (op, iv, assoclen)
+        self.data = bytes(data)
+
+    def send(self, data, flags=0):
+        self.data += bytes(data)
+
+    def _answer(self):
+        alg, key = self.tfm.alg, self.tfm.key
+        if alg.type == "hash":
+            out = alg.oracle(key or None, self.data)
+        else:
+            op, iv, _ = self.req
+            out = alg.oracle(key, iv, self.data, op == AlgOp.ENCRYPT)
+        self.data = b""
+        return bytes([out[0] ^ 1]) + out[1:] if self.tfm.wrong and out else out
+
+    def recv_into(self, mv, n, wait=None):
+        out = self._answer()[:n]
+        mv[:len(out)] = out
+        return len(out)
+
+
+class FakeTfm:
+    def __init__(self, alg, wrong=False):
+        self.alg, self.wrong, self.key = alg, wrong, b""
+
+    def setkey(self, key):
+        self.key = key
+
+    def accept(self):
+        return FakeOp(self)
+
+
+class Rec:
+    def __init__(self):
+        self.checks, self.cases = [], []
+
+    def check(self, clause, seen, expected=None, sent="", note="", soft=False):
+        self.checks.append((clause, seen, sent, note))
+
+    def case(self, name, outcome, reason="", **detail):
+        self.cases.append((name, outcome, reason, detail))
+
+
+@pytest.mark.parametrize("name", ["sha256", "cbc(aes)", "ctr(aes)", "cmac(aes)"])
+def test_a_driver_that_differs_from_the_generic_one_fails_and_is_named(name):
+    alg = algorithms.get(name)
+    ref = drv.Driver(f"{name}-generic", "x-generic", 100, FakeTfm(alg))
+    good = drv.Driver("good-driver", "good-driver", 300, FakeTfm(alg))
+    bad = drv.Driver("bad-driver", "bad-driver", 400, FakeTfm(alg, wrong=True))
+    rec = Rec()
+    drv.differential(rec, rec, alg, [bad, good, ref])
+    verdicts = {n: o for n, o, _, _ in rec.cases}
+    assert verdicts == {"bad-driver": "fail", "good-driver": "pass", f"{name}-generic": "pass"}
+    reason = next(r for n, _, r, _ in rec.cases if n == "bad-driver")
+    assert reason.startswith(f"bad-driver differs from x-generic on {name} in ")
+    assert f"(seed {drv.SEED}/{name})" in reason and "first: case 0: len " in reason
+    assert "the oracle agrees with x-generic" in reason
+    assert [s for c, s, _, _ in rec.checks] == ["differs", "agrees", "agrees"]
+    assert all(c == "DRV-3" for c, *_ in rec.checks)
+
+
+def test_a_generic_driver_that_differs_from_the_oracle_fails():
+    alg = algorithms.get("sha256")
+    rec = Rec()
+    drv.differential(rec, rec, alg, [drv.Driver("sha256-generic", "sha256-generic", 100, FakeTfm(alg, wrong=True)),
+                                     drv.Driver("sha256-avx2", "sha256-avx2", 170, FakeTfm(alg))])
+    verdicts = {n: (o, r) for n, o, r, _ in rec.cases}
+    assert verdicts["sha256-generic"][0] == "fail"
+    assert "differs from the Python oracle" in verdicts["sha256-generic"][1]
+    assert verdicts["sha256-avx2"][0] == "fail"        # it disagrees with the (wrong) generic driver
+    assert "the oracle agrees with sha256-avx2" in verdicts["sha256-avx2"][1]
+
+
+def test_under_a_driver_focus_the_sweep_runs_the_matching_drivers(monkeypatch):
+    ds = [_d("cbc-aes-aesni", 400), _d("cbc(aes-aesni)", 300), _d("cbc(aes-generic)", 100)]
+    assert drv.focused(ds) == ds
+    monkeypatch.setattr(drv, "FOCUS", ["*-aesni"])
+    assert [d.driver for d in drv.focused(ds)] == ["cbc-aes-aesni"]
+    monkeypatch.setattr(drv, "FOCUS", ["*(aes-*)"])
+    assert [d.driver for d in drv.focused(ds)] == ["cbc(aes-aesni)", "cbc(aes-generic)"]
+    alg = algorithms.get("sha256")
+    ref = drv.Driver("sha256-generic", "sha256-generic", 100, FakeTfm(alg))
+    mine = drv.Driver("sha256-avx2", "sha256-avx2", 170, FakeTfm(alg, wrong=True))
+    monkeypatch.setattr(drv, "FOCUS", ["sha256-avx2"])
+    rec = Rec()
+    drv.differential(rec, rec, alg, [mine, ref])            # the generic one answers, is not judged
+    assert [(n, o) for n, o, _, _ in rec.cases] == [("sha256-avx2", "fail")]
