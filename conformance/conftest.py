@@ -73,6 +73,12 @@ class Spec:
         self.not_applicable: list[str] = []
         self.rec.finishers.append(self.finish)
 
+    def require(self, clause_id: str) -> None:
+        """Skip now when the kernel's config contradicts the clause's `needs` (a test whose
+        calls only make sense where the clause applies; others just check, see check())."""
+        if why := catalogue.get(clause_id).missing_config(_kernel_config()):
+            pytest.skip(why)
+
     def expected(self, clause_id: str) -> str:
         return catalogue.get(clause_id).linux_expect(self.release)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from conformance import _util_socket as us
 from conformance.conftest import bind_or_skip
 from harness.afalg import proccrypto
+from harness.afalg.constants import SOL_ALG, AlgOpt
 
 DRBGS = ["stdrng", "drbg_nopr_hmac_sha256", "drbg_pr_hmac_sha256"]
 
@@ -113,3 +116,76 @@ def test_ansi_cprng(spec):
             with tfm.accept() as op:
                 spec.check("RNG-10", op.recv(16), expected=bytes.fromhex(answer), soft=True,
                            sent=f"ansi_cprng V={v}00.. DT=..{dt}: first 16 bytes (X9.31 sample)")
+
+
+# testmgr.h drbg_nopr_hmac_sha256_tv_template[0] and [1]: entropy (entropy || nonce), additional
+# inputs for the first and second generate, and the second generate's 128 bytes.
+_CAVS = [
+    (bytes.fromhex("ca851911349384bffe89de1cbdc46e6831e44d34a4fb935ee285dd14b71a7488659ba96c601dc69fc902940805ec0ca8"),
+     b"", b"",
+     bytes.fromhex("e528e9abf2dece54d47c7e75e5fe302149f817ea9fb4bee6f4199697d04d5b89d54fbb978a15b5c443c9ec21036d2460"
+                   "b6f73ebad0dc2aba6e624abf07745bc107694bb7547bb0995f70de25d6b29e2d3011bb19d27676c07162c8b5ccde0668"
+                   "961df86803482cb37ed6d5c0bb8d50cf1f50d476aa0458bdaba806f48be9dcb8")),
+    (bytes.fromhex("f97a3cfd91faa046b9e61b9493d436c4931f604b22f1081521b3419151e8ff0611f3a7d43595357d58120bd1e2dd8aed"),
+     bytes.fromhex("517289afe444a0fe5ed1a41dbbb5eb17150079bdd31e29cf2ff30034d8268e3b"),
+     bytes.fromhex("88028d29ef80b4e6f0fe12f91d7449fe75062682e89c571440c0c9b52c42a6e0"),
+     bytes.fromhex("c6871cff0824fe55ea7689a5222988673045 0e5d362da5bf590dcf9acd67fed4cb32107df5d03969a66b1f6494fdf5d6"
+                   "3d5b4d0d34ea7399a07d0116126d0d518c7c55ba46e12f62efc8fe28a51c9d428e6d371d7397ab319fc73ded4722e5b4"
+                   "f30004032a6128df5e7497ecf82ca7b0a50e867ef6728a4f509a8c859087039c".replace(" ", ""))),
+]
+
+
+def _entropy(tfm, data: bytes) -> str:
+    return us.outcome(tfm.setsockopt, SOL_ALG, AlgOpt.SET_DRBG_ENTROPY, data, len(data))[1]
+
+
+def _unprivileged_entropy(tfm) -> str:
+    """ALG_SET_DRBG_ENTROPY from a child that gave up root (and so CAP_SYS_ADMIN)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                  # child: no pytest, no exceptions out of here
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            tok = _entropy(tfm, b"\x01" * 32)
+        except BaseException as e:                # noqa: BLE001 - reported to the parent
+            tok = f"child-error:{type(e).__name__}"
+        os.write(w, tok.encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        tok = f.read().decode()
+    os.waitpid(pid, 0)
+    return tok
+
+
+@pytest.mark.clause("RNG-11")
+def test_drbg_entropy_cavp(spec):
+    spec.require("RNG-11")                         # the test ops (send = additional input) exist only there
+    name = "drbg_nopr_hmac_sha256"
+    tfm = bind_or_skip("rng", name)
+    with tfm:
+        spec.check("RNG-11", _unprivileged_entropy(tfm), expected="EACCES",
+                   sent=f"{name}: ALG_SET_DRBG_ENTROPY(32 bytes) as uid 65534", soft=True)
+        spec.check("RNG-11", _entropy(tfm, b"\x02" * 129), expected="EMSGSIZE",
+                   sent="ALG_SET_DRBG_ENTROPY(129 bytes)", soft=True)
+        spec.check("RNG-11", _entropy(tfm, b""), sent="ALG_SET_DRBG_ENTROPY(0 bytes): nothing stored", soft=True)
+        spec.check("RNG-11", _entropy(tfm, b"\x03" * 48), sent="ALG_SET_DRBG_ENTROPY(48 bytes) after an empty one",
+                   soft=True)
+        spec.check("RNG-11", _entropy(tfm, b"\x04" * 48), expected="EINVAL",
+                   sent="ALG_SET_DRBG_ENTROPY again", soft=True)
+    for i, (entropy, addtl_a, addtl_b, want) in enumerate(_CAVS):
+        with bind_or_skip("rng", name) as tfm:
+            spec.check("RNG-11", _entropy(tfm, entropy), sent=f"CAVS {i}: entropy ({len(entropy)} bytes)", soft=True)
+            tfm.setkey(b"")                        # the reset that takes the test entropy (no pers)
+            with tfm.accept() as op:
+                if addtl_a:
+                    op.send(addtl_a)
+                op.recv(len(want))                 # the first generate: discarded, as testmgr does
+                if addtl_b:
+                    op.send(addtl_b)
+                got = op.recv(len(want))
+            spec.check("RNG-11", got, want, sent=f"CAVS {i}: second recv({len(want)})"
+                       + (" with additional input" if addtl_a else ""), soft=True)
