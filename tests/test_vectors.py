@@ -218,3 +218,13 @@ def test_oracle_reproduces_sample(vs):
     sample = cases[::step] + [c for c in cases if c.expect != "valid"][:20]
     bad = [f"{c.name} ({c.where})" for c in sample if not oracle_agrees(c)]
     assert not bad, f"oracle disagrees with {len(bad)} vector(s): {bad[:5]}"
+
+
+def test_tdes_keys_are_k1_k2_k3():
+    """TDES KAT files give one KEYs (used as K1 = K2 = K3), MMT and CMAC files KEY1..KEY3."""
+    kat = cases_of("cavp-tdes-ecb-varkey")[0]
+    assert kat.key == bytes.fromhex("8001010101010101") * 3
+    mmt2 = cavp.load(locate("cryptography", "ciphers/3DES/CBC/TCBCMMT2.rsp"))[0]
+    c = cases_of("cavp-tdes-cbc-mmt2")[0]
+    assert c.key == mmt2.bytes("key1") + mmt2.bytes("key2") + mmt2.bytes("key3") and c.key[:8] == c.key[16:]
+    assert len(cases_of("nist-cmac-3des")[0].key) == 24

@@ -48,6 +48,19 @@ def _c(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-=,+]", "_", name)
 
 
+def _key(r) -> bytes:
+    """The record's key: KEY (or K), or Triple DES's KEY1 || KEY2 || KEY3, or the CAVP TDES
+    KAT files' single KEYs used as all three (keying option 3, K1 = K2 = K3)."""
+    for name in ("key", "k"):
+        if r.has(name):
+            return r.bytes(name)
+    if r.has("keys"):
+        return r.bytes("keys") * 3
+    if r.has("key1"):
+        return r.bytes("key1") + r.bytes("key2") + r.bytes("key3")
+    raise VectorError(r.path, r.line, "record has no KEY, K, KEYs or KEY1..KEY3")
+
+
 # -- hashes and MACs ---------------------------------------------------------------------
 
 def hash_cavp(records, vs):
@@ -76,8 +89,8 @@ def hmac_txt(records, vs):
 
 
 def mac_txt(records, vs):
-    """CMAC nist-800-38b / XCBC RFC 3566: COUNT, KEY, MESSAGE, OUTPUT."""
-    return [Case(f"count{r.str('count')}", r.where, vs.algorithm, "hash", key=r.bytes("key"),
+    """CMAC nist-800-38b / XCBC RFC 3566: COUNT, KEY (3DES: KEY1..KEY3), MESSAGE, OUTPUT."""
+    return [Case(f"count{r.str('count')}", r.where, vs.algorithm, "hash", key=_key(r),
                  pt=r.bytes("message"), ct=r.bytes("output")) for r in records]
 
 
@@ -102,7 +115,8 @@ def _ops(r, vs):
 
 
 def skcipher_cavp(records, vs):
-    """AES ECB/CBC KAT+MMT .rsp and cryptography's CTR .txt: KEY, IV, PLAINTEXT, CIPHERTEXT."""
+    """AES ECB/CBC KAT+MMT .rsp, TDES TECB/TCBC .rsp (KEYs or KEY1..KEY3) and cryptography's
+    CTR .txt: KEY, IV, PLAINTEXT, CIPHERTEXT."""
     ivsize = vs.alg.ivsize
     out = []
     for r in records:
@@ -111,7 +125,7 @@ def skcipher_cavp(records, vs):
             raise VectorError(r.path, r.fields["iv"][1], f"IV is {len(iv)} bytes, {vs.algorithm} takes {ivsize}")
         ops = _ops(r, vs)
         out.append(Case(f"{ops[0][:3]}-count{r.str('count')}", r.where, vs.algorithm, "skcipher",
-                        key=r.bytes("key"), iv=iv, pt=r.bytes("plaintext"), ct=r.bytes("ciphertext"),
+                        key=_key(r), iv=iv, pt=r.bytes("plaintext"), ct=r.bytes("ciphertext"),
                         ops=ops))
     return out
 

@@ -76,6 +76,8 @@ def _rows() -> list[VectorSet]:
                               "mac_txt", "cmac(aes)"))
     rows.append(VectorSet("wycheproof-aes-cmac", P, "Hash/wycheproof/aes_cmac_test.json", "wycheproof",
                           "mac_wycheproof", "cmac(aes)"))
+    rows.append(VectorSet("nist-cmac-3des", C, "CMAC/nist-800-38b-3des.txt", "nist_txt", "mac_txt",
+                          "cmac(des3_ede)"))
     rows.append(VectorSet("rfc3566-xcbc-aes", "afalg", "xcbc-aes-rfc3566.txt", "nist_txt", "mac_txt",
                           "xcbc(aes)", note="shipped: no package has XCBC vectors"))
     # -- AES ECB / CBC: the CAVP KAT and MMT files (the MCT Monte-Carlo files are left out) --
@@ -85,6 +87,13 @@ def _rows() -> list[VectorSet]:
                 rows.append(VectorSet(f"cavp-{mode.lower()}-{kind.lower()}{bits}", C,
                                       f"ciphers/AES/{mode}/{mode}{kind}{bits}.rsp", "cavp", "skcipher_cavp",
                                       f"{mode.lower()}(aes)"))
+    # -- Triple DES: the CAVP TDES KAT (invperm, permop, subtab, varkey, vartext) and MMT files
+    # for ECB and CBC (the interleaved TCBCI* files are CBC-I, a mode the kernel has no template
+    # for; the Monte-Carlo files are not in the package) --
+    for mode, stem in (("ecb", "TECB"), ("cbc", "TCBC")):
+        for kind in ("invperm", "permop", "subtab", "varkey", "vartext", "MMT1", "MMT2", "MMT3"):
+            rows.append(VectorSet(f"cavp-tdes-{mode}-{kind.lower()}", C, f"ciphers/3DES/{mode.upper()}/{stem}{kind}.rsp",
+                                  "cavp", "skcipher_cavp", f"{mode}(des3_ede)"))
     # -- CTR (RFC 3686 vectors in cryptography's .txt) --
     for bits in (128, 192, 256):
         rows.append(VectorSet(f"ctr-aes{bits}", C, f"ciphers/AES/CTR/aes-{bits}-ctr.txt", "nist_txt",

@@ -38,6 +38,7 @@ _SYMBOLS: dict[str, tuple[str, ...]] = {
     "chacha20": ("CRYPTO_CHACHA20", "CRYPTO_CHACHA20_X86_64", "CRYPTO_CHACHA20_NEON"),
     "xchacha20": ("CRYPTO_CHACHA20", "CRYPTO_CHACHA20_X86_64", "CRYPTO_CHACHA20_NEON"),
     "poly1305": ("CRYPTO_POLY1305", "CRYPTO_POLY1305_X86_64", "CRYPTO_POLY1305_NEON"),
+    "des3_ede": ("CRYPTO_DES", "CRYPTO_DES3_EDE_X86_64"),
     "hmac": ("CRYPTO_HMAC",), "cmac": ("CRYPTO_CMAC",), "xcbc": ("CRYPTO_XCBC",),
     "ecb": ("CRYPTO_ECB",), "cbc": ("CRYPTO_CBC",), "ctr": ("CRYPTO_CTR",),
     "xts": ("CRYPTO_XTS",), "cts": ("CRYPTO_CTS",), "lrw": ("CRYPTO_LRW",),

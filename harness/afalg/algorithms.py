@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.decrepit.ciphers import algorithms as decrepit
 from cryptography.hazmat.primitives import cmac as _cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
@@ -61,10 +62,15 @@ def _hmac(name: str):
     return lambda key, msg: hmac_mod.new(key, msg, name).digest()
 
 
-def _cmac_aes(key, msg):
-    c = _cmac.CMAC(algorithms.AES(key))
-    c.update(msg)
-    return c.finalize()
+def _cmac_with(cipher):
+    def run(key, msg):
+        c = _cmac.CMAC(cipher(key))
+        c.update(msg)
+        return c.finalize()
+    return run
+
+
+_cmac_aes = _cmac_with(algorithms.AES)
 
 
 def _xcbc_aes(key, msg):
@@ -83,10 +89,10 @@ def _xcbc_aes(key, msg):
     return ecb(k1, bytes(x ^ y ^ z for x, y, z in zip(state, last, pad)))
 
 
-def _block_mode(mode_factory, needs_iv=True):
+def _block_mode(mode_factory, needs_iv=True, cipher=algorithms.AES):
     def run(key, iv, data, encrypt):
         mode = mode_factory(iv) if needs_iv else mode_factory()
-        c = Cipher(algorithms.AES(key), mode)
+        c = Cipher(cipher(key), mode)
         op = c.encryptor() if encrypt else c.decryptor()
         return op.update(data) + op.finalize()
     return run
@@ -254,6 +260,16 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
     # RNG
     Algorithm("stdrng", "rng"),
     Algorithm("jitterentropy_rng", "rng"),
+    # (appended, not sorted in: the fuzzers' static name table keeps its indices)
+    # Triple DES: K1 || K2 || K3. Outside FIPS mode the kernel takes degenerate keys
+    # (K1 = K2 = K3, the CAVP KAT files' single KEYs) unless the caller forbids weak keys,
+    # which AF_ALG never does (des3_ede_setkey: -ENOKEY becomes 0).
+    Algorithm("ecb(des3_ede)", "skcipher", key_sizes=(24,), ivsize=0, blocksize=8, chunksize=8,
+              oracle=_block_mode(modes.ECB, needs_iv=False, cipher=decrepit.TripleDES)),
+    Algorithm("cbc(des3_ede)", "skcipher", key_sizes=(24,), ivsize=8, blocksize=8, chunksize=8,
+              oracle=_block_mode(modes.CBC, cipher=decrepit.TripleDES)),
+    Algorithm("cmac(des3_ede)", "hash", key_sizes=(24,), digestsize=8, blocksize=8,
+              oracle=_cmac_with(decrepit.TripleDES)),
 ]}
 
 
