@@ -22,7 +22,7 @@ EXAMPLES = 20
 
 HASHES = [a for a in algorithms.of_type("hash") if a.oracle and not a.keyed]
 KEYED = [a for a in algorithms.of_type("hash") if a.oracle and a.keyed]
-SKCIPHERS = [a for a in algorithms.of_type("skcipher") if a.oracle]
+SKCIPHERS = [a for a in algorithms.of_type("skcipher") if a.oracle and a.random_inputs]
 AEADS = [a for a in algorithms.of_type("aead") if a.oracle]
 
 small = settings(max_examples=EXAMPLES)

@@ -160,6 +160,52 @@ def xts_wycheproof(f, vs):
     return out
 
 
+def _kw_split(wrapped: bytes) -> tuple[bytes, bytes]:
+    """kw(aes) takes the wrapped key's first semiblock as the IV and the rest as data."""
+    return wrapped[:8], wrapped[8:]
+
+
+def kw_cavp(records, vs):
+    """SP 800-38F KW_AE_*/KW_AD_*.txt (AES key wrap, forward cipher): K, P, C; AD files mark
+    a C that must not unwrap with FAIL. vs.op says the direction (AE: encrypt, AD: decrypt)."""
+    out = []
+    for r in records:
+        iv, ct = _kw_split(r.bytes("c"))
+        pt = b"" if r.fail else r.bytes("p")
+        if not r.fail and len(ct) != len(pt):
+            raise VectorError(r.path, r.raw("c")[1], f"C is {len(ct) + 8} bytes, P + 8 = {len(pt) + 8}")
+        bits = r.params.get("plaintext length", "?")
+        out.append(Case(f"{vs.op[:3]}-p{bits}-count{r.str('count')}", r.where, vs.algorithm, "skcipher",
+                        key=_key(r), iv=iv, pt=pt, ct=ct, ops=(vs.op,),
+                        expect="invalid" if r.fail else "valid"))
+    return out
+
+
+def kw_wycheproof(f, vs):
+    """aes_wrap_test.json: key, msg, ct (the whole wrapped key). Valid vectors wrap and unwrap;
+    an invalid or acceptable one with a ct is unwrapped (must fail: EBADMSG for a wrong
+    integrity check, EINVAL for a length kw does not take), one without a ct (WrongDataSize)
+    is wrapped (must fail: EINVAL). A wrapped key shorter than 8 bytes has no IV to give, and
+    an empty request has no output to read: both inexpressible."""
+    out = []
+    for t in f.tests:
+        msg, wrapped = t.bytes("msg"), t.bytes("ct")
+        iv, ct = _kw_split(wrapped)
+        if t.result == "valid":
+            ops = ("encrypt", "decrypt")
+        else:
+            ops = ("decrypt",) if wrapped else ("encrypt",)
+        unsupported = ""
+        if "decrypt" in ops and len(wrapped) < 8:
+            unsupported = f"inexpressible:kw-wrappedlen={len(wrapped)}"
+        elif len(ct if "decrypt" in ops else msg) == 0:
+            unsupported = "inexpressible:kw-datalen=0"
+        out.append(Case(f"tc{t.tc_id}", t.where, vs.algorithm, "skcipher", key=t.bytes("key"),
+                        iv=iv if len(iv) == 8 else None, pt=msg, ct=ct, ops=ops, expect=t.result,
+                        flags=t.flags, unsupported=unsupported))
+    return out
+
+
 def chacha20_txt(records, vs):
     """rfc7539.txt: KEY, NONCE (12 bytes), INITIAL_BLOCK_COUNTER -> IV = LE32(counter) || nonce."""
     out = []
@@ -291,5 +337,5 @@ def chachapoly_txt(records, vs):
 
 
 ADAPTERS = {f.__name__: f for f in (
-    hash_cavp, hmac_txt, mac_txt, mac_wycheproof, skcipher_cavp, xts_cavp, xts_wycheproof,
+    hash_cavp, hmac_txt, mac_txt, mac_wycheproof, skcipher_cavp, xts_cavp, xts_wycheproof, kw_cavp, kw_wycheproof,
     chacha20_txt, chacha20_wycheproof, gcm_cavp, ccm_cavp, aead_wycheproof, chachapoly_txt)}

@@ -31,7 +31,7 @@ class VectorSet:
     format: str        # cavp | nist_txt | wycheproof
     adapter: str       # function in vectors.cases
     algorithm: str     # harness.afalg.algorithms name
-    op: str = ""       # gcm_cavp: which direction the file holds
+    op: str = ""       # gcm_cavp, kw_cavp: which direction the file holds
     note: str = ""
 
     @property
@@ -105,6 +105,15 @@ def _rows() -> list[VectorSet]:
                                   "cavp", "xts_cavp", "xts(aes)"))
     rows.append(VectorSet("wycheproof-aes-xts", P, "Cipher/wycheproof/aes_xts_test.json", "wycheproof",
                           "xts_wycheproof", "xts(aes)", note="tweak zero-padded on the right to 16 bytes"))
+    # -- AES key wrap (SP 800-38F KW, forward cipher). Not the KWP files (padding: no kernel
+    # template), not the *_inv files (KW-AE with the inverse cipher), not TKW (kw() needs a
+    # 16-byte block cipher: kw(des3_ede) does not instantiate) --
+    for d, op in (("AE", "encrypt"), ("AD", "decrypt")):
+        for bits in (128, 192, 256):
+            rows.append(VectorSet(f"cavp-kw-{d.lower()}{bits}", C, f"keywrap/kwtestvectors/KW_{d}_{bits}.txt",
+                                  "cavp", "kw_cavp", "kw(aes)", op=op))
+    rows.append(VectorSet("wycheproof-aes-wrap", P, "Cipher/wycheproof/aes_wrap_test.json", "wycheproof",
+                          "kw_wycheproof", "kw(aes)"))
     # -- GCM --
     for bits in (128, 192, 256):
         rows.append(VectorSet(f"cavp-gcm-encrypt{bits}", C, f"ciphers/AES/GCM/gcmEncryptExtIV{bits}.rsp", "cavp",

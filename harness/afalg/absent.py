@@ -41,7 +41,7 @@ _SYMBOLS: dict[str, tuple[str, ...]] = {
     "des3_ede": ("CRYPTO_DES", "CRYPTO_DES3_EDE_X86_64"),
     "hmac": ("CRYPTO_HMAC",), "cmac": ("CRYPTO_CMAC",), "xcbc": ("CRYPTO_XCBC",),
     "ecb": ("CRYPTO_ECB",), "cbc": ("CRYPTO_CBC",), "ctr": ("CRYPTO_CTR",),
-    "xts": ("CRYPTO_XTS",), "cts": ("CRYPTO_CTS",), "lrw": ("CRYPTO_LRW",),
+    "xts": ("CRYPTO_XTS",), "kw": ("CRYPTO_KEYWRAP",), "cts": ("CRYPTO_CTS",), "lrw": ("CRYPTO_LRW",),
     "gcm": ("CRYPTO_GCM",), "rfc4106": ("CRYPTO_GCM",), "rfc4543": ("CRYPTO_GCM",),
     "ccm": ("CRYPTO_CCM",), "rfc4309": ("CRYPTO_CCM",),
     "rfc7539": ("CRYPTO_CHACHA20POLY1305",), "rfc7539esp": ("CRYPTO_CHACHA20POLY1305",),

@@ -20,6 +20,7 @@ from typing import Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.decrepit.ciphers import algorithms as decrepit
 from cryptography.hazmat.primitives import cmac as _cmac
+from cryptography.hazmat.primitives import keywrap as _keywrap
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
@@ -36,6 +37,7 @@ class Algorithm:
     authsizes: tuple[int, ...] = ()
     assoclen_fixed: tuple[int, ...] = ()   # rfc4106: the AAD region must be exactly these lengths
     oracle: Callable | None = field(default=None, compare=False, repr=False)
+    random_inputs: bool = True      # False: random data is not a valid request (kw(aes) unwrap: EBADMSG)
     make_key: Callable | None = field(default=None, compare=False, repr=False)  # raw bytes -> key
     notes: str = ""
 
@@ -96,6 +98,16 @@ def _block_mode(mode_factory, needs_iv=True, cipher=algorithms.AES):
         op = c.encryptor() if encrypt else c.decryptor()
         return op.update(data) + op.finalize()
     return run
+
+
+def _kw(key, iv, data, encrypt):
+    # Linux's kw(aes) (crypto/keywrap.c): the wrapped form's first 64-bit semiblock travels as
+    # the IV. Wrapping ignores the IV given, outputs semiblocks 2..n+1 and leaves the first in
+    # the request's IV; unwrapping takes it as the IV and fails with EBADMSG when the integrity
+    # check does not hold (here: InvalidUnwrap).
+    if encrypt:
+        return _keywrap.aes_key_wrap(key, data)[8:]
+    return _keywrap.aes_key_unwrap(key, iv + data)
 
 
 def _xts(key, iv, data, encrypt):
@@ -270,6 +282,10 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
               oracle=_block_mode(modes.CBC, cipher=decrepit.TripleDES)),
     Algorithm("cmac(des3_ede)", "hash", key_sizes=(24,), digestsize=8, blocksize=8,
               oracle=_cmac_with(decrepit.TripleDES)),
+    Algorithm("kw(aes)", "skcipher", key_sizes=_AES_KEYS, ivsize=8, blocksize=8, chunksize=8, oracle=_kw,
+              random_inputs=False,
+              notes="RFC 3394 / SP 800-38F KW: the first semiblock of the wrapped key is the IV; data "
+                    "must be whole semiblocks, at least two"),
 ]}
 
 
