@@ -47,7 +47,7 @@ def sample(cases, budget: int):
 def clauses_for(vs: VectorSet) -> list[str]:
     alg = vs.alg
     if alg.type == "hash":
-        out = [MAC] if alg.keyed else [DIGEST]
+        out = [MAC] if alg.keyed or vs.adapter == "keyed_hash_kat" else [DIGEST]
         return out + ([SETKEY] if vs.format == "wycheproof" else [])
     if alg.type == "skcipher":
         wyche = vs.adapter == "chacha20_wycheproof"

@@ -20,7 +20,7 @@ from harness.afalg.constants import MSG_MORE
 
 EXAMPLES = 20
 
-HASHES = [a for a in algorithms.of_type("hash") if a.oracle and not a.keyed]
+HASHES = [a for a in algorithms.of_type("hash") if a.oracle and not a.keyed and a.random_inputs]
 KEYED = [a for a in algorithms.of_type("hash") if a.oracle and a.keyed]
 SKCIPHERS = [a for a in algorithms.of_type("skcipher") if a.oracle and a.random_inputs]
 AEADS = [a for a in algorithms.of_type("aead") if a.oracle]

@@ -228,3 +228,35 @@ def test_tdes_keys_are_k1_k2_k3():
     c = cases_of("cavp-tdes-cbc-mmt2")[0]
     assert c.key == mmt2.bytes("key1") + mmt2.bytes("key2") + mmt2.bytes("key3") and c.key[:8] == c.key[16:]
     assert len(cases_of("nist-cmac-3des")[0].key) == 24
+
+
+def test_blake2_kat_loader(tmp_path):
+    from vectors import blake2_kat
+    recs = blake2_kat.load(locate("pycryptodome", "Hash/BLAKE2b/blake2b-test.txt"))
+    assert len(recs) == 256 and recs[0].bytes("in") == b"" and len(recs[0].bytes("key")) == 64
+    assert len(recs[-1].bytes("hash")) == 64            # the generator's trailing "ok" is cut off
+    p = tmp_path / "b.txt"
+    p.write_text("in:\t00\nkey:\t01\nhash:\t02\n\nin:\t00\nkey:\t01\n")
+    with pytest.raises(VectorError, match=r"b.txt:5: block lacks hash"):
+        blake2_kat.load(p)
+    p.write_text("in:\t00\nfoo = 1\n")
+    with pytest.raises(VectorError, match=r"b.txt:2: not a 'in:/key:/hash:' line"):
+        blake2_kat.load(p)
+
+
+def test_derived_hmac_sha3_agrees_with_pyca():
+    """The derived HMAC-SHA3 answers (Python's hmac + hashlib) against pyca/cryptography's HMAC."""
+    from cryptography.hazmat.primitives import hashes, hmac as pyca_hmac
+    for n, h in ((224, hashes.SHA3_224), (256, hashes.SHA3_256), (384, hashes.SHA3_384), (512, hashes.SHA3_512)):
+        cases = cases_of(f"derived-hmac-sha3-{n}")
+        assert len({len(c.key) for c in cases}) == 7          # short, block-1, block, block+1, long keys
+        for c in cases[::9]:
+            m = pyca_hmac.HMAC(c.key, h())
+            m.update(c.pt)
+            assert m.finalize() == c.ct, c.name
+
+
+def test_poly1305_message_is_key_then_msg():
+    c = cases_of("rfc7539-poly1305")[3]
+    rec = nist_txt.load(locate("cryptography", "poly1305/rfc7539.txt"))[3]
+    assert c.key is None and c.pt == rec.bytes("key") + rec.bytes("msg") and c.ct == rec.bytes("tag")

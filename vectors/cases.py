@@ -44,6 +44,7 @@ class Case:
         return algorithms.get(self.alg)
 
 
+
 def _c(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-=,+]", "_", name)
 
@@ -86,6 +87,49 @@ def hmac_txt(records, vs):
         out.append(Case(f"case{i}", r.where, vs.algorithm, "hash", key=r.bytes("key"), pt=msg,
                         ct=r.bytes("md")))
     return out
+
+
+def keyed_hash_kat(records, vs):
+    """blake2.net's keyed KAT (in, key, hash): keyed BLAKE2b through ALG_SET_KEY."""
+    out = []
+    for i, r in enumerate(records):
+        msg = r.bytes("in")
+        out.append(Case(f"in{len(msg)}-key{len(r.bytes('key'))}", r.where, vs.algorithm, "hash",
+                        key=r.bytes("key"), pt=msg, ct=r.bytes("hash")))
+    return out
+
+
+# HMAC key lengths a derived set cycles through: short, a hash's output, the block size
+# and its neighbours (a key longer than the block is hashed first), two blocks and more.
+def _derived_key(i: int, blocksize: int) -> bytes:
+    lengths = (1, 16, 32, blocksize - 1, blocksize, blocksize + 1, 2 * blocksize + 5)
+    n = lengths[i % len(lengths)]
+    return bytes((i * 31 + j * 7 + 1) & 0xFF for j in range(n))
+
+
+def hmac_derived(records, vs):
+    """A derived set (no published HMAC-SHA3 file in the packages): the byte-aligned messages of
+    a CAVP hash file, each with a key from _derived_key, and the MAC computed by the registry's
+    oracle (Python's hmac over hashlib). It pins the kernel to a fixed, reviewable set of
+    answers that a reference implementation gives; the file's own MD is not used."""
+    alg = vs.alg
+    out = []
+    for i, r in enumerate(records):
+        bits = r.int("len")
+        if bits % 8:
+            continue                       # a bit-oriented message: no byte string to MAC
+        msg = r.bytes("msg")[:bits // 8]
+        key = _derived_key(i, alg.blocksize)
+        out.append(Case(f"len{bits}-key{len(key)}", r.where, vs.algorithm, "hash", key=key, pt=msg,
+                        ct=alg.oracle(key, msg)))
+    return out
+
+
+def poly1305_txt(records, vs):
+    """poly1305/rfc7539.txt: KEY, MSG, TAG. The kernel's poly1305 shash has no setkey: the
+    one-time key is the first 32 bytes hashed, so the case's message is KEY || MSG."""
+    return [Case(f"count{r.str('count')}", r.where, vs.algorithm, "hash",
+                 pt=r.bytes("key") + r.bytes("msg"), ct=r.bytes("tag")) for r in records]
 
 
 def mac_txt(records, vs):
@@ -337,5 +381,5 @@ def chachapoly_txt(records, vs):
 
 
 ADAPTERS = {f.__name__: f for f in (
-    hash_cavp, hmac_txt, mac_txt, mac_wycheproof, skcipher_cavp, xts_cavp, xts_wycheproof, kw_cavp, kw_wycheproof,
+    hash_cavp, hmac_txt, keyed_hash_kat, hmac_derived, poly1305_txt, mac_txt, mac_wycheproof, skcipher_cavp, xts_cavp, xts_wycheproof, kw_cavp, kw_wycheproof,
     chacha20_txt, chacha20_wycheproof, gcm_cavp, ccm_cavp, aead_wycheproof, chachapoly_txt)}

@@ -17,10 +17,11 @@ from pathlib import Path
 from harness.afalg import algorithms
 
 from . import cases as _cases
-from . import cavp, nist_txt, wycheproof
+from . import blake2_kat, cavp, nist_txt, wycheproof
 from .common import locate
 
-LOADERS = {"cavp": cavp.load, "nist_txt": nist_txt.load, "wycheproof": wycheproof.load}
+LOADERS = {"cavp": cavp.load, "nist_txt": nist_txt.load, "wycheproof": wycheproof.load,
+           "blake2_kat": blake2_kat.load}
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class VectorSet:
     id: str            # stable test id
     source: str        # cryptography | pycryptodome | afalg (vectors/data)
     path: str          # inside the source package
-    format: str        # cavp | nist_txt | wycheproof
+    format: str        # cavp | nist_txt | wycheproof | blake2_kat
     adapter: str       # function in vectors.cases
     algorithm: str     # harness.afalg.algorithms name
     op: str = ""       # gcm_cavp, kw_cavp: which direction the file holds
@@ -65,11 +66,30 @@ def _rows() -> list[VectorSet]:
         for kind in ("Short", "Long"):
             rows.append(VectorSet(f"cavp-{alg}-{kind.lower()}msg", C, f"hashes/{d}/{stem}{kind}Msg.rsp",
                                   "cavp", "hash_cavp", alg))
+    # -- MD5 (RFC 1321), RIPEMD-160 (its authors' page), BLAKE2b-512 (unkeyed; keyed from
+    # blake2.net's KAT through ALG_SET_KEY), all in the hash loader's Len/Msg/MD layout --
+    rows.append(VectorSet("rfc1321-md5", C, "hashes/MD5/rfc-1321.txt", "nist_txt", "hash_cavp", "md5"))
+    rows.append(VectorSet("ripemd160", C, "hashes/ripemd160/ripevectors.txt", "nist_txt", "hash_cavp", "rmd160"))
+    rows.append(VectorSet("blake2b", C, "hashes/blake2/blake2b.txt", "nist_txt", "hash_cavp", "blake2b-512"))
+    rows.append(VectorSet("blake2b-keyed-kat", P, "Hash/BLAKE2b/blake2b-test.txt", "blake2_kat", "keyed_hash_kat",
+                          "blake2b-512", note="keyed: 64-byte key through ALG_SET_KEY"))
+    # -- poly1305 (an unkeyed shash up to 6.12: the first 32 bytes hashed are the key r || s;
+    # debian-6.12 lists poly1305-simd and poly1305-generic and binds it; later kernels removed it) --
+    rows.append(VectorSet("rfc7539-poly1305", C, "poly1305/rfc7539.txt", "nist_txt", "poly1305_txt", "poly1305",
+                          note="message = KEY || MSG (no setkey)"))
     # -- HMAC: RFC 4231 / RFC 2202 as cryptography writes them --
     for alg, f in [("hmac(sha224)", "rfc-4231-sha224"), ("hmac(sha256)", "rfc-4231-sha256"),
                    ("hmac(sha384)", "rfc-4231-sha384"), ("hmac(sha512)", "rfc-4231-sha512"),
                    ("hmac(sha1)", "rfc-2202-sha1"), ("hmac(md5)", "rfc-2202-md5")]:
         rows.append(VectorSet(f"{f}", C, f"HMAC/{f}.txt", "nist_txt", "hmac_txt", alg))
+    rows.append(VectorSet("rfc-2286-ripemd160", C, "HMAC/rfc-2286-ripemd160.txt", "nist_txt", "hmac_txt",
+                          "hmac(rmd160)"))
+    # -- HMAC-SHA3: derived (no package has HMAC-SHA3 answers): the CAVP SHA3 ShortMsg
+    # messages with generated keys, the MAC computed by Python's hmac + hashlib --
+    for n in (224, 256, 384, 512):
+        rows.append(VectorSet(f"derived-hmac-sha3-{n}", C, f"hashes/SHA3/SHA3_{n}ShortMsg.rsp", "cavp",
+                              "hmac_derived", f"hmac(sha3-{n})",
+                              note="derived: expected MACs from Python's hmac + hashlib, keys generated"))
     # -- CMAC, XCBC --
     for bits in (128, 192, 256):
         rows.append(VectorSet(f"nist-cmac-aes{bits}", C, f"CMAC/nist-800-38b-aes{bits}.txt", "nist_txt",

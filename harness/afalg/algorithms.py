@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.decrepit.ciphers import algorithms as decrepit
 from cryptography.hazmat.primitives import cmac as _cmac
 from cryptography.hazmat.primitives import keywrap as _keywrap
+from cryptography.hazmat.primitives.poly1305 import Poly1305 as _Poly1305
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
@@ -37,7 +38,8 @@ class Algorithm:
     authsizes: tuple[int, ...] = ()
     assoclen_fixed: tuple[int, ...] = ()   # rfc4106: the AAD region must be exactly these lengths
     oracle: Callable | None = field(default=None, compare=False, repr=False)
-    random_inputs: bool = True      # False: random data is not a valid request (kw(aes) unwrap: EBADMSG)
+    random_inputs: bool = True      # False: random data is not a valid request (kw(aes) unwrap: EBADMSG;
+                                    # poly1305: a message shorter than its 32-byte key)
     make_key: Callable | None = field(default=None, compare=False, repr=False)  # raw bytes -> key
     notes: str = ""
 
@@ -58,6 +60,18 @@ class Algorithm:
 
 def _hash(name: str):
     return lambda key, msg: hashlib.new(name, msg).digest()
+
+
+def _blake2b(size: int):
+    return lambda key, msg: hashlib.blake2b(msg, digest_size=size, key=key or b"").digest()
+
+
+def _poly1305(key, msg):
+    # The kernel's poly1305 shash has no setkey: the first 32 bytes hashed are the one-time
+    # key (r || s), the rest is the message.
+    if len(msg) < 32:
+        raise ValueError("poly1305: the first 32 bytes of the message are the key")
+    return _Poly1305.generate_tag(msg[:32], msg[32:])
 
 
 def _hmac(name: str):
@@ -286,6 +300,16 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
               random_inputs=False,
               notes="RFC 3394 / SP 800-38F KW: the first semiblock of the wrapped key is the IV; data "
                     "must be whole semiblocks, at least two"),
+    Algorithm("rmd160", "hash", digestsize=20, blocksize=64, oracle=_hash("ripemd160")),
+    Algorithm("hmac(rmd160)", "hash", key_sizes=(20,), digestsize=20, blocksize=64, oracle=_hmac("ripemd160")),
+    *(Algorithm(f"blake2b-{8 * n}", "hash", digestsize=n, blocksize=128, oracle=_blake2b(n),
+                notes="optionally keyed: ALG_SET_KEY with 1..64 bytes makes it keyed BLAKE2b")
+      for n in (20, 32, 48, 64)),
+    *(Algorithm(f"hmac(sha3-{8 * n})", "hash", key_sizes=(n,), digestsize=n, blocksize=200 - 2 * n,
+                oracle=_hmac(f"sha3_{8 * n}")) for n in (28, 32, 48, 64)),
+    Algorithm("poly1305", "hash", digestsize=16, blocksize=16, oracle=_poly1305, random_inputs=False,
+              notes="no setkey: the first 32 bytes of the message are the key (6.12 and older; later "
+                    "kernels dropped the poly1305 shash)"),
 ]}
 
 
