@@ -43,6 +43,10 @@ class Case:
     def algorithm(self) -> algorithms.Algorithm:
         return algorithms.get(self.alg)
 
+    @property
+    def mct(self) -> bool:
+        """A Monte Carlo case: 1000 chained kernel operations, not one."""
+        return any(f.startswith("mct-") for f in self.flags)
 
 
 def _c(name: str) -> str:
@@ -130,6 +134,65 @@ def poly1305_txt(records, vs):
     one-time key is the first 32 bytes hashed, so the case's message is KEY || MSG."""
     return [Case(f"count{r.str('count')}", r.where, vs.algorithm, "hash",
                  pt=r.bytes("key") + r.bytes("msg"), ct=r.bytes("tag")) for r in records]
+
+
+# -- Monte Carlo tests -------------------------------------------------------------------
+# Each checkpoint (COUNT) of a CAVP MCT file is a case of its own: it starts from the file's
+# previous answer (the Seed for the first), so a wrong checkpoint does not spoil the next.
+# The chains below take the primitive as a function, so the guest runs them through the
+# kernel and the host tests through the oracle.
+MCT_INNER = 1000
+
+
+def sha_mct_chain(h, seed: bytes, sha3: bool) -> bytes:
+    """One checkpoint of SHAVS (SHA-1/2: MD_i = H(MD_{i-3} || MD_{i-2} || MD_{i-1}), starting
+    from three copies of the seed) or SHA3VS (MD_i = H(MD_{i-1})), 1000 hashes each."""
+    if sha3:
+        md = seed
+        for _ in range(MCT_INNER):
+            md = h(md)
+        return md
+    a = b = m = seed
+    for _ in range(MCT_INNER):
+        a, b, m = b, m, h(a + b + m)
+    return m
+
+
+def cbc_mct_chain(first, more, iv: bytes, data: bytes) -> bytes:
+    """One outer iteration of AESVS's CBC Monte Carlo test, either direction: input_0 = data
+    with the IV (first(block, iv)), input_1 = IV, input_{j+1} = output_{j-1}; every request
+    after the first continues the CBC chain (more(block): the IV is the previous request's
+    last ciphertext block). Returns output_999."""
+    prev = first(data, iv)
+    nxt = iv
+    for _ in range(1, MCT_INNER):
+        nxt, prev = prev, more(nxt)
+    return prev
+
+
+def hash_mct(records, vs):
+    """SHA*Monte.rsp: [L = n], Seed, then COUNT/MD checkpoints."""
+    sha3 = vs.algorithm.startswith("sha3-")
+    out, prev = [], None
+    for r in records:
+        seed = r.bytes("seed") if prev is None else prev
+        if len(seed) != vs.alg.digestsize:
+            raise VectorError(r.path, r.raw("seed")[1], f"Seed is {len(seed)} bytes, the digest {vs.alg.digestsize}")
+        prev = r.bytes("md")
+        out.append(Case(f"checkpoint{r.str('count')}", r.where, vs.algorithm, "hash", pt=seed, ct=prev,
+                        flags=("mct-sha3" if sha3 else "mct-sha2",)))
+    return out
+
+
+def cbc_mct(records, vs):
+    """CBCMCT*.rsp: [ENCRYPT]/[DECRYPT], COUNT, KEY, IV, PLAINTEXT, CIPHERTEXT per outer iteration."""
+    out = []
+    for r in records:
+        ops = _ops(r, vs)
+        out.append(Case(f"{ops[0][:3]}-count{r.str('count')}", r.where, vs.algorithm, "skcipher", key=_key(r),
+                        iv=r.bytes("iv"), pt=r.bytes("plaintext"), ct=r.bytes("ciphertext"), ops=ops,
+                        flags=("mct-cbc",)))
+    return out
 
 
 def mac_txt(records, vs):
@@ -381,5 +444,5 @@ def chachapoly_txt(records, vs):
 
 
 ADAPTERS = {f.__name__: f for f in (
-    hash_cavp, hmac_txt, keyed_hash_kat, hmac_derived, poly1305_txt, mac_txt, mac_wycheproof, skcipher_cavp, xts_cavp, xts_wycheproof, kw_cavp, kw_wycheproof,
+    hash_cavp, hash_mct, cbc_mct, hmac_txt, keyed_hash_kat, hmac_derived, poly1305_txt, mac_txt, mac_wycheproof, skcipher_cavp, xts_cavp, xts_wycheproof, kw_cavp, kw_wycheproof,
     chacha20_txt, chacha20_wycheproof, gcm_cavp, ccm_cavp, aead_wycheproof, chachapoly_txt)}
