@@ -215,6 +215,8 @@ def mac_wycheproof(f, vs):
 # -- skciphers ---------------------------------------------------------------------------
 
 def _ops(r, vs):
+    if not r.params.get("direction") and vs.op == "both":      # a file without sections: each
+        return ("encrypt", "decrypt")                            # vector holds both directions
     d = r.params.get("direction", "")
     if d not in ("encrypt", "decrypt"):
         raise VectorError(r.path, r.line, "record outside an [ENCRYPT] or [DECRYPT] section")

@@ -19,6 +19,7 @@ from typing import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.decrepit.ciphers import algorithms as decrepit
+from cryptography.hazmat.decrepit.ciphers import modes as decrepit_modes
 from cryptography.hazmat.primitives import cmac as _cmac
 from cryptography.hazmat.primitives import keywrap as _keywrap
 from cryptography.hazmat.primitives.poly1305 import Poly1305 as _Poly1305
@@ -213,6 +214,7 @@ def _chachapoly(key, iv, aad, data, authsize, encrypt):
     return c.encrypt(iv, data, aad) if encrypt else c.decrypt(iv, data, aad)
 
 
+
 def authenc_key(authkey: bytes, enckey: bytes) -> bytes:
     """The authenc() key blob: rtattr{len=8, type=1 (host endian)}, be32 enckeylen, keys."""
     return struct.pack("=HH", 8, 1) + struct.pack(">I", len(enckey)) + authkey + enckey
@@ -310,6 +312,21 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
     Algorithm("poly1305", "hash", digestsize=16, blocksize=16, oracle=_poly1305, random_inputs=False,
               notes="no setkey: the first 32 bytes of the message are the key (6.12 and older; later "
                     "kernels dropped the poly1305 shash)"),
+    # other block ciphers, ECB and CBC (cryptography keeps them in its decrepit module)
+    *(Algorithm(f"{mode}({name})", "skcipher", key_sizes=keys, ivsize=0 if mode == "ecb" else bs,
+                blocksize=bs, chunksize=bs,
+                oracle=_block_mode(modes.ECB, needs_iv=False, cipher=cipher) if mode == "ecb"
+                else _block_mode(modes.CBC, cipher=cipher))
+      for name, keys, bs, cipher in (("camellia", _AES_KEYS, 16, decrepit.Camellia),
+                                     ("cast5", tuple(range(5, 17)), 8, decrepit.CAST5),
+                                     ("blowfish", tuple(range(4, 57)), 8, decrepit.Blowfish),
+                                     ("sm4", (16,), 16, algorithms.SM4))
+      for mode in ("ecb", "cbc")),
+    # AES CFB (128-bit feedback) and OFB: templates Linux removed in 6.7 (present in 6.1)
+    Algorithm("cfb(aes)", "skcipher", key_sizes=_AES_KEYS, ivsize=16, blocksize=1, chunksize=16,
+              oracle=_block_mode(decrepit_modes.CFB)),
+    Algorithm("ofb(aes)", "skcipher", key_sizes=_AES_KEYS, ivsize=16, blocksize=1, chunksize=16,
+              oracle=_block_mode(decrepit_modes.OFB)),
 ]}
 
 
