@@ -296,3 +296,42 @@ def test_sha_mct_chain_reproduces_the_file(alg):
     h = algorithms.get(alg).oracle
     for c in (cases[0], cases[-1]):
         assert sha_mct_chain(lambda m: h(None, m), c.pt, alg.startswith("sha3-")) == c.ct, c.name
+
+
+def test_cts_oracle_matches_rfc3962():
+    """The cts(cbc(aes)) oracle (CBC-CS3 built on pyca/cryptography's CBC) against RFC 3962
+    appendix B (AES-128, IV 0): 17 and 31 bytes (stolen), 32 bytes (whole blocks, swapped)."""
+    key = bytes.fromhex("636869636b656e207465726979616b69")
+    cts = algorithms.get("cts(cbc(aes))").oracle
+    for p, c in [("4920776f756c64206c696b652074686520", "c6353568f2bf8cb4d8a580362da7ff7f97"),
+                 ("4920776f756c64206c696b65207468652047656e6572616c20476175277320",
+                  "fc00783e0efdb2c1d445d4c8eff7ed2297687268d6ecccc0c07b25e25ecfe5"),
+                 ("4920776f756c64206c696b65207468652047656e6572616c2047617527732043",
+                  "39312523a78662d5be7fcbcc98ebf5a897687268d6ecccc0c07b25e25ecfe584")]:
+        assert cts(key, bytes(16), bytes.fromhex(p), True).hex() == c
+        assert cts(key, bytes(16), bytes.fromhex(c), False).hex() == p
+    assert {len(c.pt) % 16 for c in cases_of("derived-cts-cbc-aes128")} >= {0, 2, 10, 15}
+
+
+def test_esp_layout_from_the_base_vectors():
+    """rfc7539esp / rfc4106 cases are the base file's vectors: key || salt, IV = the nonce's
+    last 8 bytes, AAD region = AAD || IV, the same ciphertext and tag."""
+    base = {c.name: c for c in cases_of("wycheproof-chacha20-poly1305")}
+    for c in cases_of("wycheproof-chacha20-poly1305-esp"):
+        b = base[c.name]
+        if c.unsupported:
+            continue
+        assert c.key == b.key + b.iv[:4] and c.iv == b.iv[4:] and c.aad == b.aad + b.iv[4:]
+        assert (c.ct, c.tag, c.expect) == (b.ct, b.tag, b.expect)
+    gcm = [c for c in cases_of("wycheproof-aes-gcm-rfc4106") if not c.unsupported]
+    assert gcm and all(len(c.aad) in (16, 20) and len(c.key) in (20, 28, 36) for c in gcm)
+
+
+def test_rfc4543_tag_covers_region_and_payload():
+    c = cases_of("derived-rfc4543-gcm128")[5]
+    a = algorithms.get("rfc4543(gcm(aes))")
+    assert c.ct == c.pt and len(c.aad) == 16 and c.aad[8:] == c.iv
+    with pytest.raises(InvalidTag):
+        a.oracle(c.key, c.iv, c.aad, bytes([c.pt[0] ^ 1]) + c.pt[1:] + c.tag if c.pt else c.tag[::-1], 16, False)
+    with pytest.raises(InvalidTag):
+        a.oracle(c.key, c.iv, bytes([c.aad[0] ^ 1]) + c.aad[1:], c.pt + c.tag, 16, False)

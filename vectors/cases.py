@@ -12,6 +12,7 @@ test_drivers.py) and the host-side oracle checks (tests/test_vectors.py).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 from dataclasses import dataclass
@@ -445,6 +446,88 @@ def chachapoly_txt(records, vs):
     return out
 
 
+# -- derived sets: vectors of one algorithm in the layout of another ----------------------------
+
+def cts_derived(records, vs):
+    """cts(cbc(aes)) from the CBC MMT files' [ENCRYPT] records (derived: no package has CTS
+    vectors): each plaintext whole, one byte short, and cut to 17..31 bytes, with the key and
+    IV of its record; the expected output is CBC-CS3 built from pyca/cryptography's CBC (the
+    registry's oracle, checked against RFC 3962's known answers by a host test)."""
+    out = []
+    oracle = vs.alg.oracle
+    for r in records:
+        if r.params.get("direction") != "encrypt":
+            continue
+        key, iv, pt = _key(r), r.bytes("iv"), r.bytes("plaintext")
+        n = int(r.str("count"))
+        for length in dict.fromkeys(x for x in (len(pt), len(pt) - 1, 17 + n % 15) if 16 <= x <= len(pt)):
+            out.append(Case(f"count{n}-len{length}", r.where, vs.algorithm, "skcipher", key=key, iv=iv,
+                            pt=pt[:length], ct=oracle(key, iv, pt[:length], True)))
+    return out
+
+
+# The IPsec AEAD forms: (base algorithm, salt length, reason prefix). A vector of the base
+# algorithm with a nonce of salt + 8 bytes is one of these: key || salt as the key, the
+# nonce's last 8 bytes as the IV, and the AAD region = AAD || IV (assoclen counts the copy).
+_ESP = {"rfc4106(gcm(aes))": ("gcm(aes)", 4, "rfc4106"),
+        "rfc4309(ccm(aes))": ("ccm(aes)", 3, "rfc4309"),
+        "rfc7539esp(chacha20,poly1305)": ("rfc7539(chacha20,poly1305)", 4, "rfc7539esp")}
+
+
+def _esp(base_adapter, data, vs):
+    base, saltlen, what = _ESP[vs.algorithm]
+    alg = vs.alg
+    out = []
+    for c in base_adapter(data, dataclasses.replace(vs, algorithm=base)):
+        c.alg = vs.algorithm
+        if c.unsupported:
+            out.append(c)
+            continue
+        nonce = c.iv[1:15 - c.iv[0]] if base == "ccm(aes)" else c.iv
+        if len(nonce) != saltlen + 8:
+            c.unsupported = f"inexpressible:{what}-noncelen={len(nonce)}"
+        elif alg.assoclen_fixed and len(c.aad) + 8 not in alg.assoclen_fixed:
+            c.unsupported = f"inexpressible:{what}-aadlen={len(c.aad)}"
+        elif c.authsize not in alg.authsizes:
+            c.unsupported = f"inexpressible:{what}-taglen={c.authsize}"
+        else:
+            c.key, c.iv = c.key + nonce[:saltlen], nonce[saltlen:]
+            c.aad += c.iv
+        out.append(c)
+    return out
+
+
+def esp_wycheproof(f, vs):
+    """aes_gcm / aes_ccm / chacha20_poly1305 Wycheproof files as rfc4106 / rfc4309 / rfc7539esp
+    (RFC 4106, 4309, 7634 layouts; the base file's answers, unchanged)."""
+    return _esp(aead_wycheproof, f, vs)
+
+
+def esp_chachapoly_txt(records, vs):
+    """The ChaCha20-Poly1305 .txt files as rfc7539esp."""
+    return _esp(chachapoly_txt, records, vs)
+
+
+def rfc4543_derived(records, vs):
+    """rfc4543(gcm(aes)) (GMAC, RFC 4543) from a CAVP GCM encrypt file (derived: no package
+    has GMAC-ESP vectors). Each 96-bit-IV, 128-bit-tag vector with at least 8 bytes of AAD
+    gives key || IV[0:4] as the key, IV[4:12] as the AF_ALG IV, AAD[0:8] || IV[4:12] as the
+    AAD region and the plaintext as the payload, which is authenticated, not encrypted; the
+    tag is GCM's over region || payload with an empty plaintext, from pyca/cryptography."""
+    out = []
+    oracle = vs.alg.oracle
+    for c in gcm_cavp(records, dataclasses.replace(vs, algorithm="gcm(aes)", op="encrypt")):
+        if c.unsupported or c.authsize != 16 or len(c.aad) < 8 or c.expect != "valid":
+            continue
+        key, iv = c.key + c.iv[:4], c.iv[4:]
+        aad = c.aad[:8] + iv
+        full = oracle(key, iv, aad, c.pt, 16, True)
+        out.append(Case(c.name, c.where, vs.algorithm, "aead", key=key, iv=iv, aad=aad, pt=c.pt, ct=full[:-16],
+                        tag=full[-16:], authsize=16))
+    return out
+
+
 ADAPTERS = {f.__name__: f for f in (
+    cts_derived, esp_wycheproof, esp_chachapoly_txt, rfc4543_derived,
     hash_cavp, hash_mct, cbc_mct, hmac_txt, keyed_hash_kat, hmac_derived, poly1305_txt, mac_txt, mac_wycheproof, skcipher_cavp, xts_cavp, xts_wycheproof, kw_cavp, kw_wycheproof,
     chacha20_txt, chacha20_wycheproof, gcm_cavp, ccm_cavp, aead_wycheproof, chachapoly_txt)}

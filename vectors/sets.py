@@ -148,6 +148,12 @@ def _rows() -> list[VectorSet]:
                 rows.append(VectorSet(f"cavp-{mode}-{kind.lower()}{bits}", C,
                                       f"ciphers/AES/{mode.upper()}/{stem}{kind}{bits}.rsp", "cavp", "skcipher_cavp",
                                       f"{mode}(aes)"))
+    # -- cts(cbc(aes)): derived from the CBC MMT files (no package has CTS vectors) --
+    for bits in (128, 192, 256):
+        rows.append(VectorSet(f"derived-cts-cbc-aes{bits}", C, f"ciphers/AES/CBC/CBCMMT{bits}.rsp", "cavp",
+                              "cts_derived", "cts(cbc(aes))",
+                              note="derived: CBC-CS3 of the MMT plaintexts (whole, -1 byte, 17..31 bytes) "
+                                   "computed from pyca/cryptography's CBC"))
     # -- CTR (RFC 3686 vectors in cryptography's .txt) --
     for bits in (128, 192, 256):
         rows.append(VectorSet(f"ctr-aes{bits}", C, f"ciphers/AES/CTR/aes-{bits}-ctr.txt", "nist_txt",
@@ -183,6 +189,27 @@ def _rows() -> list[VectorSet]:
                                   "ccm_cavp", "ccm(aes)"))
     rows.append(VectorSet("wycheproof-aes-ccm", P, "Cipher/wycheproof/aes_ccm_test.json", "wycheproof",
                           "aead_wycheproof", "ccm(aes)"))
+    # -- the IPsec forms of GCM, CCM and ChaCha20-Poly1305 (RFC 4106, 4309, 7634), from the base
+    # algorithm's files: a vector whose nonce, AAD length (rfc4106/4309: 8 or 12 bytes) or tag
+    # length the form cannot carry is inexpressible:<form>-<what>=N. The CAVP GCM/CCM files
+    # have no vector with 8 or 12 bytes of AAD (and a 12-byte CCM nonce), hence Wycheproof only.
+    # rfc4543 (GMAC) has no source vectors at all: derived with pyca/cryptography --
+    rows.append(VectorSet("wycheproof-aes-gcm-rfc4106", P, "Cipher/wycheproof/aes_gcm_test.json", "wycheproof",
+                          "esp_wycheproof", "rfc4106(gcm(aes))", note="derived layout: key||IV[0:4], IV[4:12]"))
+    rows.append(VectorSet("wycheproof-aes-ccm-rfc4309", P, "Cipher/wycheproof/aes_ccm_test.json", "wycheproof",
+                          "esp_wycheproof", "rfc4309(ccm(aes))", note="derived layout: key||nonce[0:3], nonce[3:11]"))
+    for bits in (128, 256):
+        rows.append(VectorSet(f"derived-rfc4543-gcm{bits}", C, f"ciphers/AES/GCM/gcmEncryptExtIV{bits}.rsp", "cavp",
+                              "rfc4543_derived", "rfc4543(gcm(aes))",
+                              note="derived: GMAC tags from pyca/cryptography over the file's keys, IVs, "
+                                   "AAD[0:8] and plaintexts"))
+    rows.append(VectorSet("wycheproof-chacha20-poly1305-esp", P, "Cipher/wycheproof/chacha20_poly1305_test.json",
+                          "wycheproof", "esp_wycheproof", "rfc7539esp(chacha20,poly1305)",
+                          note="derived layout: key||nonce[0:4], nonce[4:12]"))
+    for f in ("openssl", "boringssl"):
+        rows.append(VectorSet(f"chacha20-poly1305-{f}-esp", C, f"ciphers/ChaCha20Poly1305/{f}.txt", "nist_txt",
+                              "esp_chachapoly_txt", "rfc7539esp(chacha20,poly1305)",
+                              note="derived layout: key||nonce[0:4], nonce[4:12]"))
     # -- ChaCha20-Poly1305, ChaCha20 --
     rows.append(VectorSet("wycheproof-chacha20-poly1305", P, "Cipher/wycheproof/chacha20_poly1305_test.json",
                           "wycheproof", "aead_wycheproof", "rfc7539(chacha20,poly1305)"))

@@ -38,6 +38,7 @@ class Algorithm:
     digestsize: int = 0
     authsizes: tuple[int, ...] = ()
     assoclen_fixed: tuple[int, ...] = ()   # rfc4106: the AAD region must be exactly these lengths
+    assoclen_min: int = 0                  # rfc7539esp: the AAD region ends in the 8-byte IV
     oracle: Callable | None = field(default=None, compare=False, repr=False)
     random_inputs: bool = True      # False: random data is not a valid request (kw(aes) unwrap: EBADMSG;
                                     # poly1305: a message shorter than its 32-byte key)
@@ -214,6 +215,58 @@ def _chachapoly(key, iv, aad, data, authsize, encrypt):
     return c.encrypt(iv, data, aad) if encrypt else c.decrypt(iv, data, aad)
 
 
+# The IPsec forms (RFC 4106, 4309, 4543, 7634): key = cipher key || salt, nonce = salt || the
+# 8-byte IV, and the AAD region ends with a copy of the IV (assoclen counts it).
+
+def _esp_aad(aad: bytes, fixed: bool) -> bytes:
+    if len(aad) < 8 or fixed and len(aad) not in (16, 20):
+        raise ValueError(f"AAD region of {len(aad)} bytes")
+    return aad[:-8]
+
+
+def _rfc4309(key, iv, aad, data, authsize, encrypt):
+    # RFC 4309 CCM: 3-byte salt, 11-byte nonce (L = 4); the IV copy is not authenticated.
+    return _ccm(key[:-3], ccm_iv(key[-3:] + iv), _esp_aad(aad, True), data, authsize, encrypt)
+
+
+def _rfc4543(key, iv, aad, data, authsize, encrypt):
+    # RFC 4543 GMAC: nothing is encrypted; the whole AAD region (IV copy included) and the
+    # payload are authenticated as GCM AAD.
+    _esp_aad(aad, True)
+    g, nonce = AESGCM(key[:-4]), key[-4:] + iv
+    if encrypt:
+        return data + g.encrypt(nonce, b"", aad + data)[-16:][:authsize]
+    pt, tag = data[:-authsize], data[-authsize:]
+    if not hmac_mod.compare_digest(g.encrypt(nonce, b"", aad + pt)[-16:][:authsize], tag):
+        raise InvalidTag()
+    return pt
+
+
+def _rfc7539esp(key, iv, aad, data, authsize, encrypt):
+    # RFC 7634: 4-byte salt; the AAD region is any length >= 8, its last 8 bytes (the IV) unauthenticated.
+    return _chachapoly(key[:32], key[32:] + iv, _esp_aad(aad, False), data, authsize, encrypt)
+
+
+def _cts_cbc_aes(key, iv, data, encrypt):
+    """CBC with ciphertext stealing as Linux's cts(cbc(aes)) does it (CBC-CS3, the Kerberos
+    variant, RFC 3962): exactly one block is plain CBC; otherwise the last two ciphertext
+    blocks are swapped and the final one cut to the length of the last partial block (the
+    swap happens for whole-block lengths too)."""
+    n = len(data)
+    if n < 16:
+        raise ValueError("cts(cbc(aes)) needs at least one block")
+    cbc = _block_mode(modes.CBC)
+    if n == 16:
+        return cbc(key, iv, data, encrypt)
+    d = n % 16 or 16
+    if encrypt:
+        c = cbc(key, iv, data + bytes(16 - d), True)        # zero padding: E(C[n-1] ^ (P[n] || 0))
+        return c[:-32] + c[-16:] + c[-32:-16][:d]
+    head, cn, tail = data[:n - d - 16], data[n - d - 16:n - d], data[n - d:]
+    dn = _block_mode(modes.ECB, needs_iv=False)(key, None, cn, False)
+    last = bytes(a ^ b for a, b in zip(dn[:d], tail))
+    return cbc(key, iv, head + tail + dn[d:], False) + last
+
 
 def authenc_key(authkey: bytes, enckey: bytes) -> bytes:
     """The authenc() key blob: rtattr{len=8, type=1 (host endian)}, be32 enckeylen, keys."""
@@ -327,6 +380,14 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
               oracle=_block_mode(decrepit_modes.CFB)),
     Algorithm("ofb(aes)", "skcipher", key_sizes=_AES_KEYS, ivsize=16, blocksize=1, chunksize=16,
               oracle=_block_mode(decrepit_modes.OFB)),
+    Algorithm("cts(cbc(aes))", "skcipher", key_sizes=_AES_KEYS, ivsize=16, blocksize=16, chunksize=16,
+              oracle=_cts_cbc_aes, notes="CBC-CS3: any length of at least one block"),
+    Algorithm("rfc4309(ccm(aes))", "aead", key_sizes=(19, 27, 35), ivsize=8, blocksize=1,
+              authsizes=(8, 12, 16), assoclen_fixed=(16, 20), oracle=_rfc4309),
+    Algorithm("rfc4543(gcm(aes))", "aead", key_sizes=(20, 28, 36), ivsize=8, blocksize=1,
+              authsizes=(16,), assoclen_fixed=(16, 20), oracle=_rfc4543),
+    Algorithm("rfc7539esp(chacha20,poly1305)", "aead", key_sizes=(36,), ivsize=8, blocksize=1,
+              authsizes=(16,), assoclen_min=8, oracle=_rfc7539esp),
 ]}
 
 
