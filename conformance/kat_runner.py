@@ -26,14 +26,18 @@ import errno as errno_mod
 import struct
 from dataclasses import dataclass
 
+from harness.afalg.bounded import deadline
 from harness.afalg.client import AfalgSocket, errno_name
 from harness.afalg.constants import MSG_DONTWAIT, AlgOp
 
-from vectors.cases import Case
+from vectors.cases import Case, cbc_mct_chain, sha_mct_chain
+
+MCT_WAIT = 300.0        # one Monte Carlo checkpoint: 1000 requests under one deadline
 
 # clause ids (conformance/spec/kat.toml)
 DIGEST, MAC, SKCIPHER, AEAD_ENC, AEAD_DEC, AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP, XCHACHA_CARRY = (
     "KAT-1", "KAT-2", "KAT-3", "KAT-4", "KAT-5", "KAT-6", "KAT-7", "KAT-8", "KAT-9", "KAT-10")
+KW_BADMSG, KW_LENGTH = "KAT-11", "KAT-12"
 
 
 @dataclass
@@ -118,6 +122,8 @@ class KatRun:
         clause = MAC if c.key is not None else DIGEST
         if c.key is not None and not self._keyed(c):
             return
+        if "mct-sha2" in c.flags or "mct-sha3" in c.flags:
+            return self._hash_mct(c)
         try:
             op = self._op()
             op.send(c.pt)
@@ -143,6 +149,26 @@ class KatRun:
             self._result(c, clause, right, "match" if right else "mismatch",
                          "acceptable" if right else f"MAC {digest.hex()[:32]} != reference {ref.hex()[:32]}")
 
+    def _hash_mct(self, c: Case) -> None:
+        """A SHA Monte Carlo checkpoint: 1000 digests on one op socket, each the kernel's own
+        answer fed back (raw send/recv under one deadline: the per-call deadline of the client
+        would triple the syscalls of 100,000 hashes per file)."""
+        ds = c.algorithm.digestsize
+
+        def h(msg: bytes) -> bytes:
+            op.sock.send(msg)
+            return op.sock.recv(ds)
+        try:
+            op = self._op()
+            with deadline(MCT_WAIT, f"{c.alg} Monte Carlo checkpoint"):
+                md = sha_mct_chain(h, c.pt, "mct-sha3" in c.flags)
+        except OSError as e:
+            self._close_op()
+            return self._result(c, DIGEST, False, errno_name(e.errno), f"send/recv: {errno_name(e.errno)}")
+        same = md == c.ct
+        self._result(c, DIGEST, same, "match" if same else "mismatch",
+                     "" if same else f"checkpoint {md.hex()[:32]} != {c.ct.hex()[:32]}")
+
     @staticmethod
     def _reference_mac(c: Case) -> bytes | None:
         """The oracle's MAC, cut to the vector's tag length; None where it cannot compute one."""
@@ -155,6 +181,10 @@ class KatRun:
     def _skcipher(self, c: Case) -> None:
         if not self._keyed(c):
             return
+        if c.alg == "kw(aes)":
+            return self._kw(c)
+        if "mct-cbc" in c.flags:
+            return self._cbc_mct(c)
         if c.alg in ("chacha20", "xchacha20") and c.expect == "invalid":
             return self._chacha_wrap(c)
         for d in c.ops:
@@ -169,6 +199,80 @@ class KatRun:
                     return self._known_no_carry(c)
                 return self._result(c, SKCIPHER, False, "mismatch", f"{d}: {out.hex()[:32]} != {want.hex()[:32]}")
         self._result(c, SKCIPHER, True, "match", "")
+
+    # A wrap's first semiblock is never all zero (it would be an integrity value the unwrap
+    # rejects), so an IV of zeros sent with a wrap cannot stand in for the one the wrap leaves.
+    KW_NOT_AN_ICV = bytes(8)
+
+    def _kw(self, c: Case) -> None:
+        """kw(aes): the wrapped key's first semiblock is the IV (crypto/keywrap.c). A wrap
+        returns semiblocks 2..n+1 and leaves the first in the op socket's IV, where AF_ALG
+        keeps it for the next request: unwrapping the output with no IV given must give the
+        plaintext back, which checks the first semiblock too. An unwrap whose integrity check
+        fails is EBADMSG (KAT-11); data that is not two or more whole semiblocks is EINVAL
+        either way (KAT-12)."""
+        for d in c.ops:
+            src = c.pt if d == "encrypt" else c.ct
+            code = AlgOp.ENCRYPT if d == "encrypt" else AlgOp.DECRYPT
+            try:
+                out = self._crypt(src, code, self.KW_NOT_AN_ICV if d == "encrypt" else c.iv)
+                seen = "ok"
+            except OSError as e:
+                self._close_op()
+                out, seen = None, errno_name(e.errno)
+            if c.expect != "valid":
+                bad_length = len(src) < 16 or len(src) % 8
+                clause, expected = (KW_LENGTH, "EINVAL") if bad_length else (KW_BADMSG, "EBADMSG")
+                if c.expect == "acceptable":
+                    self._note(clause, True, seen)
+                    return self.emit(c, "pass", f"acceptable:{seen}")
+                return self._result(c, clause, seen == expected, seen,
+                                    f"expected-reject:{seen}" if seen == expected else
+                                    f"invalid vector: {d} gave {seen}, expected {expected}")
+            if seen != "ok":
+                return self._result(c, SKCIPHER, False, seen, f"{d} of a valid vector: {seen}")
+            want = c.ct if d == "encrypt" else c.pt
+            if out != want:
+                return self._result(c, SKCIPHER, False, "mismatch", f"{d}: {out.hex()[:32]} != {want.hex()[:32]}")
+            if d == "encrypt":
+                try:
+                    back = self._crypt(out, AlgOp.DECRYPT, None)
+                except OSError as e:
+                    self._close_op()
+                    return self._result(c, SKCIPHER, False, errno_name(e.errno),
+                                        f"unwrap with the first semiblock the wrap left in the IV: "
+                                        f"{errno_name(e.errno)}")
+                if back != c.pt:
+                    return self._result(c, SKCIPHER, False, "mismatch", "unwrap with the first semiblock the wrap "
+                                        f"left in the IV: {back.hex()[:32]} != {c.pt.hex()[:32]}")
+        self._result(c, SKCIPHER, True, "match", "")
+
+    def _cbc_mct(self, c: Case) -> None:
+        """An AESVS CBC Monte Carlo outer iteration: 1000 one-block requests on one op socket
+        under the vector's key; the first carries the IV, the others none, so each continues
+        the chain from the IV the previous request left in the op socket."""
+        d = c.ops[0]
+        src, want = (c.pt, c.ct) if d == "encrypt" else (c.ct, c.pt)
+        code = AlgOp.ENCRYPT if d == "encrypt" else AlgOp.DECRYPT
+        n = len(src)
+
+        def first(block: bytes, iv: bytes) -> bytes:
+            op.request(block, code, iv, wait=None)
+            return op.sock.recv(n)
+
+        def more(block: bytes) -> bytes:
+            op.sock.send(block)
+            return op.sock.recv(n)
+        try:
+            op = self._op()
+            with deadline(MCT_WAIT, f"{c.alg} Monte Carlo iteration"):
+                out = cbc_mct_chain(first, more, c.iv, src)
+        except OSError as e:
+            self._close_op()
+            return self._result(c, SKCIPHER, False, errno_name(e.errno), f"{d}: {errno_name(e.errno)}")
+        ok = out == want
+        self._result(c, SKCIPHER, ok, "match" if ok else "mismatch",
+                     "" if ok else f"{d}: {out.hex()[:32]} != {want.hex()[:32]}")
 
     def _known_no_carry(self, c: Case) -> None:
         """A valid vector whose keystream crosses a 2^32-block boundary of the 64-bit

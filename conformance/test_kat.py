@@ -16,13 +16,13 @@ import os
 import pytest
 
 from conformance.conftest import bind_or_skip
-from conformance.kat_runner import (AEAD_BADTAG, AEAD_DEC, AEAD_ENC, AUTHSIZE, CHACHA_WRAP, DIGEST, MAC,
-                                    SETKEY, SKCIPHER, XCHACHA_CARRY, KatRun)
+from conformance.kat_runner import (AEAD_BADTAG, AEAD_DEC, AEAD_ENC, AUTHSIZE, CHACHA_WRAP, DIGEST, KW_BADMSG,
+                                    KW_LENGTH, MAC, SETKEY, SKCIPHER, XCHACHA_CARRY, KatRun)
 from harness.afalg import proccrypto
 from vectors.common import VectorError
 from vectors.sets import SETS, VectorSet
 
-ERRNO_CLAUSES = {AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP, XCHACHA_CARRY}   # token clauses
+ERRNO_CLAUSES = {AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP, XCHACHA_CARRY, KW_BADMSG, KW_LENGTH}   # token clauses
 
 # Every vector runs by default. Under TCG an AEAD vector with a new key costs milliseconds
 # (setkey of the emulated AES-NI/AVX GCM driver dominates), so `afalg-conform run --quick`
@@ -47,10 +47,12 @@ def sample(cases, budget: int):
 def clauses_for(vs: VectorSet) -> list[str]:
     alg = vs.alg
     if alg.type == "hash":
-        out = [MAC] if alg.keyed else [DIGEST]
+        out = [MAC] if alg.keyed or vs.adapter == "keyed_hash_kat" else [DIGEST]
         return out + ([SETKEY] if vs.format == "wycheproof" else [])
     if alg.type == "skcipher":
         wyche = vs.adapter == "chacha20_wycheproof"
+        if vs.algorithm == "kw(aes)":
+            return [SKCIPHER, KW_BADMSG] + ([KW_LENGTH] if vs.format == "wycheproof" else [])
         return [SKCIPHER] + ([CHACHA_WRAP] if wyche else []) + \
             ([XCHACHA_CARRY] if wyche and vs.algorithm == "xchacha20" else [])
     out = [AEAD_ENC, AEAD_DEC, AEAD_BADTAG]

@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.decrepit.ciphers import algorithms as decrepit
+from cryptography.hazmat.decrepit.ciphers import modes as decrepit_modes
 from cryptography.hazmat.primitives import cmac as _cmac
+from cryptography.hazmat.primitives import keywrap as _keywrap
+from cryptography.hazmat.primitives.poly1305 import Poly1305 as _Poly1305
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
@@ -34,7 +38,10 @@ class Algorithm:
     digestsize: int = 0
     authsizes: tuple[int, ...] = ()
     assoclen_fixed: tuple[int, ...] = ()   # rfc4106: the AAD region must be exactly these lengths
+    assoclen_min: int = 0                  # rfc7539esp: the AAD region ends in the 8-byte IV
     oracle: Callable | None = field(default=None, compare=False, repr=False)
+    random_inputs: bool = True      # False: random data is not a valid request (kw(aes) unwrap: EBADMSG;
+                                    # poly1305: a message shorter than its 32-byte key)
     make_key: Callable | None = field(default=None, compare=False, repr=False)  # raw bytes -> key
     notes: str = ""
 
@@ -57,18 +64,31 @@ def _hash(name: str):
     return lambda key, msg: hashlib.new(name, msg).digest()
 
 
-def _blake2b(digestsize: int):
-    return lambda key, msg: hashlib.blake2b(msg, digest_size=digestsize, key=key or b"").digest()
+def _blake2b(size: int):
+    return lambda key, msg: hashlib.blake2b(msg, digest_size=size, key=key or b"").digest()
+
+
+def _poly1305(key, msg):
+    # The kernel's poly1305 shash has no setkey: the first 32 bytes hashed are the one-time
+    # key (r || s), the rest is the message.
+    if len(msg) < 32:
+        raise ValueError("poly1305: the first 32 bytes of the message are the key")
+    return _Poly1305.generate_tag(msg[:32], msg[32:])
 
 
 def _hmac(name: str):
     return lambda key, msg: hmac_mod.new(key, msg, name).digest()
 
 
-def _cmac_aes(key, msg):
-    c = _cmac.CMAC(algorithms.AES(key))
-    c.update(msg)
-    return c.finalize()
+def _cmac_with(cipher):
+    def run(key, msg):
+        c = _cmac.CMAC(cipher(key))
+        c.update(msg)
+        return c.finalize()
+    return run
+
+
+_cmac_aes = _cmac_with(algorithms.AES)
 
 
 def _xcbc_aes(key, msg):
@@ -87,13 +107,23 @@ def _xcbc_aes(key, msg):
     return ecb(k1, bytes(x ^ y ^ z for x, y, z in zip(state, last, pad)))
 
 
-def _block_mode(mode_factory, needs_iv=True):
+def _block_mode(mode_factory, needs_iv=True, cipher=algorithms.AES):
     def run(key, iv, data, encrypt):
         mode = mode_factory(iv) if needs_iv else mode_factory()
-        c = Cipher(algorithms.AES(key), mode)
+        c = Cipher(cipher(key), mode)
         op = c.encryptor() if encrypt else c.decryptor()
         return op.update(data) + op.finalize()
     return run
+
+
+def _kw(key, iv, data, encrypt):
+    # Linux's kw(aes) (crypto/keywrap.c): the wrapped form's first 64-bit semiblock travels as
+    # the IV. Wrapping ignores the IV given, outputs semiblocks 2..n+1 and leaves the first in
+    # the request's IV; unwrapping takes it as the IV and fails with EBADMSG when the integrity
+    # check does not hold (here: InvalidUnwrap).
+    if encrypt:
+        return _keywrap.aes_key_wrap(key, data)[8:]
+    return _keywrap.aes_key_unwrap(key, iv + data)
 
 
 def _xts(key, iv, data, encrypt):
@@ -185,6 +215,59 @@ def _chachapoly(key, iv, aad, data, authsize, encrypt):
     return c.encrypt(iv, data, aad) if encrypt else c.decrypt(iv, data, aad)
 
 
+# The IPsec forms (RFC 4106, 4309, 4543, 7634): key = cipher key || salt, nonce = salt || the
+# 8-byte IV, and the AAD region ends with a copy of the IV (assoclen counts it).
+
+def _esp_aad(aad: bytes, fixed: bool) -> bytes:
+    if len(aad) < 8 or fixed and len(aad) not in (16, 20):
+        raise ValueError(f"AAD region of {len(aad)} bytes")
+    return aad[:-8]
+
+
+def _rfc4309(key, iv, aad, data, authsize, encrypt):
+    # RFC 4309 CCM: 3-byte salt, 11-byte nonce (L = 4); the IV copy is not authenticated.
+    return _ccm(key[:-3], ccm_iv(key[-3:] + iv), _esp_aad(aad, True), data, authsize, encrypt)
+
+
+def _rfc4543(key, iv, aad, data, authsize, encrypt):
+    # RFC 4543 GMAC: nothing is encrypted; the whole AAD region (IV copy included) and the
+    # payload are authenticated as GCM AAD.
+    _esp_aad(aad, True)
+    g, nonce = AESGCM(key[:-4]), key[-4:] + iv
+    if encrypt:
+        return data + g.encrypt(nonce, b"", aad + data)[-16:][:authsize]
+    pt, tag = data[:-authsize], data[-authsize:]
+    if not hmac_mod.compare_digest(g.encrypt(nonce, b"", aad + pt)[-16:][:authsize], tag):
+        raise InvalidTag()
+    return pt
+
+
+def _rfc7539esp(key, iv, aad, data, authsize, encrypt):
+    # RFC 7634: 4-byte salt; the AAD region is any length >= 8, its last 8 bytes (the IV) unauthenticated.
+    return _chachapoly(key[:32], key[32:] + iv, _esp_aad(aad, False), data, authsize, encrypt)
+
+
+def _cts_cbc_aes(key, iv, data, encrypt):
+    """CBC with ciphertext stealing as Linux's cts(cbc(aes)) does it (CBC-CS3, the Kerberos
+    variant, RFC 3962): exactly one block is plain CBC; otherwise the last two ciphertext
+    blocks are swapped and the final one cut to the length of the last partial block (the
+    swap happens for whole-block lengths too)."""
+    n = len(data)
+    if n < 16:
+        raise ValueError("cts(cbc(aes)) needs at least one block")
+    cbc = _block_mode(modes.CBC)
+    if n == 16:
+        return cbc(key, iv, data, encrypt)
+    d = n % 16 or 16
+    if encrypt:
+        c = cbc(key, iv, data + bytes(16 - d), True)        # zero padding: E(C[n-1] ^ (P[n] || 0))
+        return c[:-32] + c[-16:] + c[-32:-16][:d]
+    head, cn, tail = data[:n - d - 16], data[n - d - 16:n - d], data[n - d:]
+    dn = _block_mode(modes.ECB, needs_iv=False)(key, None, cn, False)
+    last = bytes(a ^ b for a, b in zip(dn[:d], tail))
+    return cbc(key, iv, head + tail + dn[d:], False) + last
+
+
 def authenc_key(authkey: bytes, enckey: bytes) -> bytes:
     """The authenc() key blob: rtattr{len=8, type=1 (host endian)}, be32 enckeylen, keys."""
     return struct.pack("=HH", 8, 1) + struct.pack(">I", len(enckey)) + authkey + enckey
@@ -258,12 +341,53 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
     # RNG
     Algorithm("stdrng", "rng"),
     Algorithm("jitterentropy_rng", "rng"),
-    # kept last: the fuzzers' decoders index this table, and their corpus must keep its meaning
-    Algorithm("blake2b-160", "hash", digestsize=20, blocksize=128, oracle=_blake2b(20),
-              notes="unkeyed here (the kernel's key is optional)"),
-    Algorithm("blake2b-256", "hash", digestsize=32, blocksize=128, oracle=_blake2b(32)),
-    Algorithm("blake2b-384", "hash", digestsize=48, blocksize=128, oracle=_blake2b(48)),
-    Algorithm("blake2b-512", "hash", digestsize=64, blocksize=128, oracle=_blake2b(64)),
+    # (appended, not sorted in: the fuzzers' static name table keeps its indices)
+    # Triple DES: K1 || K2 || K3. Outside FIPS mode the kernel takes degenerate keys
+    # (K1 = K2 = K3, the CAVP KAT files' single KEYs) unless the caller forbids weak keys,
+    # which AF_ALG never does (des3_ede_setkey: -ENOKEY becomes 0).
+    Algorithm("ecb(des3_ede)", "skcipher", key_sizes=(24,), ivsize=0, blocksize=8, chunksize=8,
+              oracle=_block_mode(modes.ECB, needs_iv=False, cipher=decrepit.TripleDES)),
+    Algorithm("cbc(des3_ede)", "skcipher", key_sizes=(24,), ivsize=8, blocksize=8, chunksize=8,
+              oracle=_block_mode(modes.CBC, cipher=decrepit.TripleDES)),
+    Algorithm("cmac(des3_ede)", "hash", key_sizes=(24,), digestsize=8, blocksize=8,
+              oracle=_cmac_with(decrepit.TripleDES)),
+    Algorithm("kw(aes)", "skcipher", key_sizes=_AES_KEYS, ivsize=8, blocksize=8, chunksize=8, oracle=_kw,
+              random_inputs=False,
+              notes="RFC 3394 / SP 800-38F KW: the first semiblock of the wrapped key is the IV; data "
+                    "must be whole semiblocks, at least two"),
+    Algorithm("rmd160", "hash", digestsize=20, blocksize=64, oracle=_hash("ripemd160")),
+    Algorithm("hmac(rmd160)", "hash", key_sizes=(20,), digestsize=20, blocksize=64, oracle=_hmac("ripemd160")),
+    *(Algorithm(f"blake2b-{8 * n}", "hash", digestsize=n, blocksize=128, oracle=_blake2b(n),
+                notes="optionally keyed: ALG_SET_KEY with 1..64 bytes makes it keyed BLAKE2b")
+      for n in (20, 32, 48, 64)),
+    *(Algorithm(f"hmac(sha3-{8 * n})", "hash", key_sizes=(n,), digestsize=n, blocksize=200 - 2 * n,
+                oracle=_hmac(f"sha3_{8 * n}")) for n in (28, 32, 48, 64)),
+    Algorithm("poly1305", "hash", digestsize=16, blocksize=16, oracle=_poly1305, random_inputs=False,
+              notes="no setkey: the first 32 bytes of the message are the key (6.12 and older; later "
+                    "kernels dropped the poly1305 shash)"),
+    # other block ciphers, ECB and CBC (cryptography keeps them in its decrepit module)
+    *(Algorithm(f"{mode}({name})", "skcipher", key_sizes=keys, ivsize=0 if mode == "ecb" else bs,
+                blocksize=bs, chunksize=bs,
+                oracle=_block_mode(modes.ECB, needs_iv=False, cipher=cipher) if mode == "ecb"
+                else _block_mode(modes.CBC, cipher=cipher))
+      for name, keys, bs, cipher in (("camellia", _AES_KEYS, 16, decrepit.Camellia),
+                                     ("cast5", tuple(range(5, 17)), 8, decrepit.CAST5),
+                                     ("blowfish", tuple(range(4, 57)), 8, decrepit.Blowfish),
+                                     ("sm4", (16,), 16, algorithms.SM4))
+      for mode in ("ecb", "cbc")),
+    # AES CFB (128-bit feedback) and OFB: templates Linux removed in 6.7 (present in 6.1)
+    Algorithm("cfb(aes)", "skcipher", key_sizes=_AES_KEYS, ivsize=16, blocksize=1, chunksize=16,
+              oracle=_block_mode(decrepit_modes.CFB)),
+    Algorithm("ofb(aes)", "skcipher", key_sizes=_AES_KEYS, ivsize=16, blocksize=1, chunksize=16,
+              oracle=_block_mode(decrepit_modes.OFB)),
+    Algorithm("cts(cbc(aes))", "skcipher", key_sizes=_AES_KEYS, ivsize=16, blocksize=16, chunksize=16,
+              oracle=_cts_cbc_aes, notes="CBC-CS3: any length of at least one block"),
+    Algorithm("rfc4309(ccm(aes))", "aead", key_sizes=(19, 27, 35), ivsize=8, blocksize=1,
+              authsizes=(8, 12, 16), assoclen_fixed=(16, 20), oracle=_rfc4309),
+    Algorithm("rfc4543(gcm(aes))", "aead", key_sizes=(20, 28, 36), ivsize=8, blocksize=1,
+              authsizes=(16,), assoclen_fixed=(16, 20), oracle=_rfc4543),
+    Algorithm("rfc7539esp(chacha20,poly1305)", "aead", key_sizes=(36,), ivsize=8, blocksize=1,
+              authsizes=(16,), assoclen_min=8, oracle=_rfc7539esp),
 ]}
 
 
