@@ -240,7 +240,9 @@ def test_hash_op_socket_never_polls_ready(spec, alg_socket):
 
 # -- HASH-16: accept() clones the exact state, for every hash and every driver ---------------
 
-CLONE_HASHES = [a for a in algorithms.of_type("hash") if a.oracle]
+# poly1305 (random_inputs=False) takes its one-time key as the first 32 bytes hashed: the
+# clone points below cut inside it, which is not a request (its vectors run in test_kat).
+CLONE_HASHES = [a for a in algorithms.of_type("hash") if a.oracle and a.random_inputs]
 _TEMPLATE = re.compile(r"^(hmac|cmac|xcbc)\(([^(),]+)\)$")
 
 
