@@ -52,6 +52,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="pytest workers in the guest, sharing the tests (default: --cpus; TCG runs each "
                         "vCPU on its own host core). Tests marked serial run alone")
+    p.add_argument("--sweep-budget", type=int, default=None, metavar="N",
+                   help="vectors per vector file and driver in the every-driver sweep (default 50, evenly "
+                        "spread; 0: every vector through every driver, ten times the sweep's time). Under "
+                        "--driver the focused drivers get every vector regardless")
     p.add_argument("--shrink", action="store_true",
                    help="let Hypothesis shrink a failing property example to the smallest (slow under TCG; "
                         "default: the first failing example is reported as found)")
@@ -70,6 +74,8 @@ def check_run_options(a) -> None:
     validate.cpus(a.cpus)
     if a.jobs is not None:
         validate.cpus(a.jobs, "--jobs")
+    if a.sweep_budget is not None and a.sweep_budget < 0:
+        raise HarnessError(f"--sweep-budget {a.sweep_budget}: expected 0 (every vector) or more")
     for opt in ("test_timeout", "boot_timeout", "run_timeout"):
         validate.positive("--" + opt.replace("_", "-"), getattr(a, opt))
     if a.max_restarts < 0:

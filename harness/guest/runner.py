@@ -59,10 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--claims", default=None, help=argparse.SUPPRESS)   # the workers' shared claim folder
     ap.add_argument("--driver", action="append", default=[], metavar="NAME",
                     help="driver focus: a driver name or glob; conformance/conftest.py reads AFALG_DRIVERS")
+    ap.add_argument("--sweep-budget", type=int, default=None,
+                    help="vectors per file and driver in the driver sweep (0: all); test_drivers.py reads "
+                         "AFALG_SWEEP_BUDGET")
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args(argv)
     if a.kat_budget:
         os.environ["AFALG_KAT_BUDGET"] = str(a.kat_budget)
+    if a.sweep_budget is not None:
+        os.environ["AFALG_SWEEP_BUDGET"] = str(a.sweep_budget)
     if a.shrink:
         os.environ["AFALG_SHRINK"] = "1"
 

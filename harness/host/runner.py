@@ -50,6 +50,7 @@ class RunOptions:
     kat_budget: int = 0               # vectors per CAVP GCM file (0: all; run --quick: 800)
     jobs: int | None = None           # pytest workers in the guest (None: one per vCPU; 1 on the host)
     shrink: bool = False              # let Hypothesis shrink failing examples in the guest
+    sweep_budget: int | None = None   # vectors per file and driver in the sweep (None: the suite's 50; 0: all)
     drivers: list[str] = field(default_factory=list)   # run --driver: driver names or globs to focus on
     progress: bool | None = None      # None: when stderr is a terminal
     ktap_out: object = None           # a text stream for streamed KTAP; None: sys.stdout
@@ -67,6 +68,7 @@ def options_from(a, **overrides) -> RunOptions:
                       restrict=getattr(a, "restrict", "auto"),
                       kat_budget=QUICK_KAT_BUDGET if getattr(a, "quick", False) else 0,
                       jobs=getattr(a, "jobs", None), shrink=getattr(a, "shrink", False),
+                      sweep_budget=getattr(a, "sweep_budget", None),
                       drivers=list(getattr(a, "driver", None) or []))
     for k, v in overrides.items():
         setattr(opts, k, v)
@@ -268,6 +270,8 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
         args += ["--jobs", str(jobs)]
     if opts.shrink:
         args.append("--shrink")
+    if opts.sweep_budget is not None:
+        args += ["--sweep-budget", str(opts.sweep_budget)]
     for d in opts.drivers:
         args += ["--driver", d]
     return args + list(opts.paths)
@@ -480,6 +484,8 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
     info.extra["timeline"] = session.breakdown()
     if opts.kat_budget:        # the report says the GCM files were sampled
         info.extra["kat_budget"] = opts.kat_budget
+    if opts.sweep_budget is not None:   # the sweep's vectors per file and driver, as asked
+        info.extra["sweep_budget"] = opts.sweep_budget
     try:                       # the af_alg_restrict mode found and the one the run used
         info.extra["af_alg_restrict"] = json.loads((results_dir / "af-alg-restrict.json").read_text())
     except (OSError, ValueError):
