@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import mmap
 import os
 import select
 import socket
 import struct
+import subprocess
+import threading
+import time
 
 import pytest
 
@@ -60,6 +64,7 @@ def test_socket_types_and_protocols(spec):
 
 # -- bind() -----------------------------------------------------------------------------------
 
+@pytest.mark.serial        # bind('hash', '') races with another worker's template instance (SOCK-28)
 @pytest.mark.clause("SOCK-4", "SOCK-5", "SOCK-6", "SOCK-7", "SOCK-8", "SOCK-10")
 def test_bind_checks(spec):
     good = sockaddr_alg("hash", "sha256")
@@ -408,3 +413,52 @@ def test_op_sockets_do_not_inherit_sndbuf(spec):
             vb = b.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
     seen = "not-inherited" if vb == va and vb != tuned_val else f"inherited(op={vb},tfm={tuned_val},default={va})"
     spec.check("SOCK-27", seen, sent="SO_SNDBUF 8192 on the tfm socket; SO_SNDBUF of its op socket")
+
+
+# Template instances whose module (and so a long larval window) comes back each round:
+# (name bound, module removed afterwards).
+_REBUILT = [("cmac(aes-generic)", "cmac"), ("xcbc(aes-generic)", "xcbc"), ("hmac(rmd160-generic)", "rmd160"),
+            ("cmac(des3_ede-generic)", "cmac")]
+
+
+@pytest.mark.serial        # it removes modules and counts on no other bind running
+@pytest.mark.clause("SOCK-28")
+def test_empty_name_while_another_request_builds(spec):
+    """SOCK-28: the known defect is reported as an XFAIL naming the clause when seen; a kernel
+    where 60 s of rebuilding never lets '' bind passes (with the attempts in the evidence)."""
+    stop, building, seen = threading.Event(), [""], []
+
+    def rebuild():
+        i = 0
+        while not stop.is_set():
+            name, module = _REBUILT[i % len(_REBUILT)]
+            i += 1
+            building[0] = name
+            with contextlib.suppress(OSError):
+                AfalgSocket.bound("hash", name).close()
+            us.crypto_netlink(us.CRYPTO_MSG_DELALG, driver=name, flags=us.NLM_F_REQUEST | us.NLM_F_ACK)
+            subprocess.run(["rmmod", module], capture_output=True, timeout=60)
+        building[0] = ""
+
+    t = threading.Thread(target=rebuild, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and not any(tok == "ok" for tok, _ in seen):
+            during = building[0]
+            with AfalgSocket.new() as s:
+                _r, tok = us.outcome(s.bind_raw, sockaddr_alg("hash", ""))
+            seen.append((tok, during))
+    finally:
+        stop.set()
+        t.join(timeout=120)
+    hits = [d for tok, d in seen if tok == "ok"]
+    other = sorted({tok for tok, _ in seen} - {"ok", "ENOENT"})
+    spec.observe("SOCK-28", "ok" if hits else "ENOENT",
+                 sent=f"bind('hash', '') x{len(seen)} while rebuilding {', '.join(n for n, _ in _REBUILT)}",
+                 note=f"bound during: {', '.join(hits)}" if hits else (f"also seen: {other}" if other else ""))
+    if hits:
+        pytest.xfail(f"SOCK-28 known kernel defect: bind('hash', '') succeeded {len(hits)} of {len(seen)} times, "
+                     f"bound to the request larval of {hits[0]} (crypto/api.c: a request larval's empty "
+                     f"cra_driver_name matches the name '')")
+    spec.check("SOCK-28", "ENOENT" if not other else other[0], sent=f"bind('hash', '') x{len(seen)}")
