@@ -27,23 +27,22 @@ SUITE = textwrap.dedent('''\
         yield
         note("teardown", "module")
 
+    def work(name, seconds=0.3):
+        note("start", name)
+        time.sleep(seconds)
+        note("end", name)
+
     @pytest.mark.parametrize("i", range(8))
     def test_parallel(shared, i):
-        note("start", f"p{i}")
-        time.sleep(0.3)
-        note("end", f"p{i}")
+        work(f"p{i}")
 
     @pytest.mark.serial
     def test_alone():
-        note("start", "serial")
-        time.sleep(0.6)
-        note("end", "serial")
+        work("serial", 0.6)
 
     @pytest.mark.parametrize("i", range(4))
     def test_after(shared, i):
-        note("start", f"q{i}")
-        time.sleep(0.3)
-        note("end", f"q{i}")
+        work(f"q{i}")
 ''')
 
 
