@@ -58,6 +58,8 @@ class TestResult:
     kernel_log: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
     longrepr: str = ""
+    # `afalg-conform coverage` runs only: {pcs: [hex KCOV PCs in af_alg/algif], truncated, distinct}
+    kcov: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, d: dict) -> "TestResult":
