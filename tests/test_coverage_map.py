@@ -208,11 +208,30 @@ def test_guest_records_only_af_alg_pcs_of_each_test(monkeypatch):
     monkeypatch.setattr(plugin, "kcov_available", lambda: (True, "ok"))
     monkeypatch.setattr(plugin, "Symbols", lambda: types.SimpleNamespace(ok=True, range_of=lambda a: (0x100, 0x200)))
     monkeypatch.setattr(plugin, "Kcov", FakeKcov)
+    monkeypatch.setattr(plugin.sys, "addaudithook", lambda hook: None)
     t = plugin.TestKcov(64)
     assert t.status["range"] == ["0x100", "0x200"]
     t.begin()
     t.kcov.pcs = {0x50, 0x100, 0x1ff, 0x200}
-    assert t.end() == {"pcs": ["0x100", "0x1ff"], "truncated": False, "distinct": 4}
+    assert t.end() == {"pcs": ["0x100", "0x1ff"], "truncated": False, "distinct": 4, "drains": 0}
+
+
+def test_a_long_test_is_drained_in_its_own_thread_before_the_buffer_fills():
+    """The audit hook sets the PCs aside when a socket is made with the buffer over half full."""
+    buf = (ctypes.c_uint64 * 8)()
+    k = kcov.Kcov.__new__(kcov.Kcov)
+    k.size, k.addr, k.area, k.truncated = 8, ctypes.addressof(buf), buf, 0
+    t = plugin.TestKcov.__new__(plugin.TestKcov)
+    t.kcov, t.range, t.half, t.thread = k, (0x100, 0x200), 4, plugin.threading.get_ident()
+    t.begin()
+    buf[0], buf[1], buf[2], buf[3], buf[4], buf[5] = 5, 0x110, 0x50, 0x120, 0x110, 0x60
+    t._audit("open", ())                   # not a drain point
+    t._audit("socket.__new__", ())
+    assert t.drains == 1 and buf[0] == 0 and t.kept == {0x110, 0x120}
+    buf[0], buf[1] = 1, 0x130
+    t._audit("socket.sendmsg", ())         # under half full: left alone
+    assert t.drains == 1
+    assert t.end() == {"pcs": ["0x110", "0x120", "0x130"], "truncated": False, "distinct": 5, "drains": 1}
 
 
 def test_plugin_without_kcov_says_why_in_the_session_event(tmp_path):
