@@ -254,6 +254,11 @@ def render_text(cov: dict) -> str:
     for k in ("suite_runs", "fuzz_runs"):
         if cov.get(k):
             out.append(f"  {k.replace('_', ' ')}: {cov[k]}")
+    if cov.get("kat_budget"):
+        out.append(f"  CAVP GCM files sampled: {cov['kat_budget']} vectors each (--quick)")
+    if cov.get("wall_s"):
+        out.append(f"  wall {cov['wall_s']:.0f} s (suite guest {cov.get('suite_s') or 0:.0f} s, "
+                   f"replay guest {cov.get('replay_s') or 0:.0f} s)")
     out += [f"  note: {n}" for n in cov["notes"]]
     out += ["", "## Functions (sites reached / sites; file inferred from the name)", "",
             f"{'function':40} {'file':18} {'sites':>5} {'suite':>5} {'fuzz':>5} {'union':>5}"]

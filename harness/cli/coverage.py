@@ -105,7 +105,8 @@ def cmd_coverage(a) -> int:
     print(f"afalg-conform: {len(sites)} KCOV sites in af_alg/algif ({rng[0]:#x}-{rng[1]:#x}) of {vmlinux}",
           file=sys.stderr)
     opts = runner.RunOptions(keyword=a.keyword, paths=list(a.paths), kcov=a.buffer, jobs=a.jobs,
-                             memory=a.memory, cpus=a.cpus, append=list(a.append), test_timeout=a.test_timeout)
+                             memory=a.memory, cpus=a.cpus, append=list(a.append), test_timeout=a.test_timeout,
+                             kat_budget=runner.QUICK_KAT_BUDGET if a.quick else 0)
     ts = time.monotonic()
     run = runner.execute(target, results, opts)
     suite_s = round(time.monotonic() - ts, 1)
@@ -132,7 +133,8 @@ def cmd_coverage(a) -> int:
     wall = round(time.monotonic() - t0, 1)
     meta = {"target": target.name, "kernel_release": run.run.kernel_release, "vmlinux": str(vmlinux),
             "system_map": str(system_map), "wall_s": wall, "suite_s": suite_s,
-            "replay_s": replay.get("seconds"), "sources": [f"{lbl}:{n}" for lbl, n, _f in sources]}
+            "replay_s": replay.get("seconds"), "sources": [f"{lbl}:{n}" for lbl, n, _f in sources],
+            "kat_budget": opts.kat_budget}
     cov = make_map(results, rng, sites, functions, meta)
     covmap.write(cov, results)
     finish(cov, results, wall)
@@ -186,7 +188,7 @@ def remap(a) -> int:
     target = vm.resolve_target(name)
     vmlinux, system_map = kernel_files(target, a.vmlinux or old.get("vmlinux"), a.system_map or old.get("system_map"))
     rng, sites, functions, _syms = covmap.load_sites(vmlinux, system_map)
-    keep = {k: old[k] for k in ("wall_s", "suite_s", "replay_s", "sources") if k in old}
+    keep = {k: old[k] for k in ("wall_s", "suite_s", "replay_s", "sources", "kat_budget") if k in old}
     meta = {"target": target.name, "kernel_release": Run.load(str(results / "results.json")).run.kernel_release,
             "vmlinux": str(vmlinux), "system_map": str(system_map), **keep}
     cov = make_map(results, rng, sites, functions, meta)
@@ -206,6 +208,8 @@ def add_parser(sub) -> None:
     p.add_argument("--remap", default=None, metavar="DIR", help="no boot: write the map again from a coverage run")
     p.add_argument("-k", dest="keyword", default=None, help="pytest -k expression to select tests")
     p.add_argument("--jobs", type=int, default=None, help="pytest workers in the guest (each traces itself)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"as run --quick: {runner.QUICK_KAT_BUDGET} vectors per CAVP GCM file (the map says so)")
     p.add_argument("--buffer", type=int, default=BUFFER, help=f"KCOV trace entries per worker (default {BUFFER})")
     p.add_argument("--vmlinux", default=None, help="the target's vmlinux (default: beside its image)")
     p.add_argument("--system-map", default=None, help="the target's System.map (default: beside its image)")
