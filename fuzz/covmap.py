@@ -65,10 +65,10 @@ def file_of(function: str) -> str:
     return "af_alg.c"
 
 
-def parse_sites(disassembly: str, after: int = 3) -> list[Site]:
+def parse_sites(disassembly: str, after: int = 4) -> list[Site]:
     """Sites from `objdump -d --no-show-raw-insn` text: each call to __sanitizer_cov_trace_pc,
     its return address (the next instruction's address) and up to `after` instructions
-    that follow it (the other calls to the tracer left out)."""
+    that follow it (KCOV's own calls, __sanitizer_cov_trace_cmp* included, left out)."""
     insns: list[tuple[int, str]] = []
     for line in disassembly.splitlines():
         m = _INSN.match(line)
@@ -79,7 +79,7 @@ def parse_sites(disassembly: str, after: int = 3) -> list[Site]:
         if "<__sanitizer_cov_trace_pc>" not in text or not text.startswith("call"):
             continue
         pc = insns[i + 1][0] if i + 1 < len(insns) else addr + 5
-        nxt = [t for _a, t in insns[i + 1:i + 1 + after] if "<__sanitizer_cov_trace_pc>" not in t]
+        nxt = [t for _a, t in insns[i + 1:i + 1 + 2 * after] if "<__sanitizer_cov_" not in t][:after]
         sites.append(Site(addr, pc, after=[re.sub(r"\b[0-9a-f]{16} <", "<", t) for t in nxt]))
     return sites
 
