@@ -100,11 +100,15 @@ def test_map_summary_per_function_unreached_and_unmatched(kernel):
     sites, functions, _syms, _m = kernel
     suite = {"conformance/test_a.py::test_bind": {S["create0"], S["bind"]},
              "conformance/test_a.py::test_hash": {S["create0"], S["hash"], 0xFFFFFFFF81003010}}   # not a site
-    fuzz = {"seeds/fuzz_cmsg/x": {S["create0"], S["create1"]}}
-    cov = covmap.build(sites, RANGE, functions, suite, fuzz, {"target": "kcov-fake"})
+    # crypto_alg_lookup ended with `jmp __sanitizer_cov_trace_pc`: its PC is alg_bind's return address
+    fuzz = {"seeds/fuzz_cmsg/x": {S["create0"], S["create1"], 0xFFFFFFFF8100304A}}
+    after = covmap.call_returns(OBJDUMP)
+    assert after == {0xFFFFFFFF8100304A}
+    cov = covmap.build(sites, RANGE, functions, suite, fuzz, {"target": "kcov-fake"}, after)
     assert covmap.summary_line(cov) == "sites reached: suite 3, fuzz 2, union 4 of 5"
     assert cov["summary"]["suite_only"] == 2 and cov["summary"]["fuzz_only"] == 1
     assert cov["unmatched_pcs"] == {"suite": ["0xffffffff81003010"], "fuzz": []}
+    assert cov["callee_pcs"] == {"suite": [], "fuzz": ["0xffffffff8100304a"]}
     fn = {f["name"]: f for f in cov["functions"]}
     assert (fn["alg_create"]["sites"], fn["alg_create"]["suite"], fn["alg_create"]["fuzz"]) == (2, 1, 2)
     assert fn["hash_sendmsg"]["file"] == "algif_hash.c" and fn["aead_sock_destruct"]["file"] == "algif_aead.c"
@@ -156,7 +160,7 @@ def test_remap_writes_the_three_files_and_prints_the_summary(kernel, tmp_path, m
               "conformance/test_a.py::test_crash": None}).save(str(res / "results.json"))
     (res / cli.REPLAY_FILE).write_text(json.dumps({"kcov": {"inputs": 1}}) + "\n" + json.dumps(
         {"input": "x/seeds/fuzz_sequence/rng", "pcs": [hex(S["aead"])]}) + "\n" + '{"end": 1}\n')
-    monkeypatch.setattr(covmap, "load_sites", lambda v, s: (RANGE, sites, functions, syms))
+    monkeypatch.setattr(covmap, "load_sites", lambda v, s: (RANGE, sites, functions, syms, set()))
     monkeypatch.setattr(cli, "kernel_files", lambda t, v, s: (tmp_path / "vmlinux", m))
     monkeypatch.setattr(cli.vm, "resolve_target", lambda n: types.SimpleNamespace(name=n))
     a = types.SimpleNamespace(remap=str(res), kernel="kcov-6.12", kernel_given=True, vmlinux=None, system_map=None)

@@ -94,7 +94,7 @@ def cmd_coverage(a) -> int:
         raise HarnessError("coverage boots a KCOV guest; --kernel host is not supported")
     check_kcov_config(target)
     vmlinux, system_map = kernel_files(target, a.vmlinux, a.system_map)
-    rng, sites, functions, _syms = covmap.load_sites(vmlinux, system_map)     # before any boot
+    rng, sites, functions, _syms, after_calls = covmap.load_sites(vmlinux, system_map)     # before any boot
     sources = covmap.corpus_sources(a.corpus, seeds=not a.no_seeds)
     validate.test_paths(a.paths)
     if a.jobs is not None:
@@ -135,13 +135,13 @@ def cmd_coverage(a) -> int:
             "system_map": str(system_map), "wall_s": wall, "suite_s": suite_s,
             "replay_s": replay.get("seconds"), "sources": [f"{lbl}:{n}" for lbl, n, _f in sources],
             "kat_budget": opts.kat_budget}
-    cov = make_map(results, rng, sites, functions, meta)
+    cov = make_map(results, rng, sites, functions, meta, after_calls)
     covmap.write(cov, results)
     finish(cov, results, wall)
     return 0
 
 
-def make_map(results: Path, rng, sites, functions, meta: dict) -> dict:
+def make_map(results: Path, rng, sites, functions, meta: dict, after_calls: set[int]) -> dict:
     run = Run.load(str(results / "results.json"))
     suite, s_trunc, s_missing = covmap.suite_pcs(run)
     fuzz, f_trunc, info = covmap.fuzz_pcs(results / REPLAY_FILE)
@@ -162,7 +162,7 @@ def make_map(results: Path, rng, sites, functions, meta: dict) -> dict:
                            f"{len(info['failures'])} failed an oracle or a call" if fuzz or info.get("kcov") else ""),
                 truncated_tests=s_trunc, truncated_inputs=f_trunc, untraced_tests=s_missing,
                 fuzz_failures=info["failures"])
-    return covmap.build(sites, rng, functions, suite, fuzz, meta)
+    return covmap.build(sites, rng, functions, suite, fuzz, meta, after_calls)
 
 
 def finish(cov: dict, results: Path, wall: float) -> None:
@@ -187,11 +187,11 @@ def remap(a) -> int:
     name = a.kernel if a.kernel_given else old.get("target") or Run.load(str(results / "results.json")).run.target
     target = vm.resolve_target(name)
     vmlinux, system_map = kernel_files(target, a.vmlinux or old.get("vmlinux"), a.system_map or old.get("system_map"))
-    rng, sites, functions, _syms = covmap.load_sites(vmlinux, system_map)
+    rng, sites, functions, _syms, after_calls = covmap.load_sites(vmlinux, system_map)
     keep = {k: old[k] for k in ("wall_s", "suite_s", "replay_s", "sources", "kat_budget") if k in old}
     meta = {"target": target.name, "kernel_release": Run.load(str(results / "results.json")).run.kernel_release,
             "vmlinux": str(vmlinux), "system_map": str(system_map), **keep}
-    cov = make_map(results, rng, sites, functions, meta)
+    cov = make_map(results, rng, sites, functions, meta, after_calls)
     covmap.write(cov, results)
     finish(cov, results, old.get("wall_s", 0.0))
     return 0
