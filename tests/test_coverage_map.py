@@ -221,15 +221,17 @@ def test_guest_records_only_af_alg_pcs_of_each_test(monkeypatch):
 
 
 def test_a_long_test_is_drained_in_its_own_thread_before_the_buffer_fills():
-    """The audit hook sets the PCs aside when a socket is made with the buffer over half full."""
+    """The audit hook sets the PCs aside, in the traced thread only, once the buffer is half full."""
     buf = (ctypes.c_uint64 * 8)()
     k = kcov.Kcov.__new__(kcov.Kcov)
     k.size, k.addr, k.area, k.truncated = 8, ctypes.addressof(buf), buf, 0
     t = plugin.TestKcov.__new__(plugin.TestKcov)
-    t.kcov, t.range, t.half, t.thread = k, (0x100, 0x200), 4, plugin.threading.get_ident()
+    t.kcov, t.range, t.half, t.thread, t.busy = k, (0x100, 0x200), 4, plugin.threading.get_ident(), False
     t.begin()
     buf[0], buf[1], buf[2], buf[3], buf[4], buf[5] = 5, 0x110, 0x50, 0x120, 0x110, 0x60
-    t._audit("open", ())                   # not a drain point
+    other = plugin.threading.Thread(target=t._audit, args=("open", ()))   # another thread: never
+    other.start()
+    other.join()
     t._audit("socket.__new__", ())
     assert t.drains == 1 and buf[0] == 0 and t.kept == {0x110, 0x120}
     buf[0], buf[1] = 1, 0x130

@@ -31,7 +31,7 @@ from harness.errors import HarnessError
 from harness.host import runner, validate, vm
 from harness.results.model import Run
 
-BUFFER = 1 << 21            # KCOV trace entries per worker (16 MiB)
+BUFFER = 1 << 23            # KCOV trace entries per worker (64 MiB): one recvmsg can trace millions
 REPLAY_FILE = "fuzz-kcov.jsonl"
 
 
@@ -171,7 +171,8 @@ def finish(cov: dict, results: Path, wall: float) -> None:
         print(f"afalg-conform: warning: {len(um['suite']) + len(um['fuzz'])} recorded PCs are no site's "
               "return address (another build's addresses?)", file=sys.stderr)
     un = cov["unreached_functions"]
-    print(f"afalg-conform: unreached functions: {len(un)} ({', '.join(un) or 'none'}); map in "
+    names = ", ".join(un[:12]) + (f", +{len(un) - 12} more" if len(un) > 12 else "")
+    print(f"afalg-conform: unreached functions: {len(un)} ({names or 'none'}); map in "
           f"{results}/coverage.txt, coverage.html, coverage.json ({wall:.0f} s wall)", file=sys.stderr)
     print(covmap.summary_line(cov), flush=True)
 

@@ -219,13 +219,12 @@ class TestKcov:
     Only the test's own thread is traced: threads it starts, children it forks and kernel
     work done in other contexts (workqueues, interrupts) are not.
 
-    A test running thousands of vectors fills any buffer: so when the main thread makes a
-    socket or calls sendmsg (Python audit events, seen in the thread that traces) and the
-    buffer is over half full, its af_alg/algif PCs are set aside and the buffer reset. The
-    drain runs in the traced thread itself, so nothing the kernel writes is lost; a test is
-    `truncated` only when one stretch between two such events filled the whole buffer."""
-
-    DRAIN_EVENTS = ("socket.__new__", "socket.sendmsg")
+    A test running thousands of vectors fills any buffer: so at any Python audit event of
+    the main thread (socket.__new__, socket.sendmsg, open, ctypes calls...) with the buffer
+    over half full, its af_alg/algif PCs are set aside and the buffer reset. The drain runs
+    in the traced thread itself, so nothing the kernel writes is lost; a test is `truncated`
+    only when one stretch between two events filled the rest of the buffer (one system call
+    can: a recvmsg of a large ccm(aes) request traces the generic cipher block by block)."""
 
     def __init__(self, entries: int):
         self.kcov: Kcov | None = None
@@ -236,6 +235,7 @@ class TestKcov:
         self.drains = 0
         self.full = False
         self.active = False
+        self.busy = False
         self.thread = threading.get_ident()
         ok, why = kcov_available()
         if not ok:
@@ -256,10 +256,14 @@ class TestKcov:
         sys.addaudithook(self._audit)
 
     def _audit(self, event: str, args) -> None:
-        if (self.active and event in self.DRAIN_EVENTS and self.kcov.area[0] > self.half
-                and threading.get_ident() == self.thread):
-            self._drain()
-            self.drains += 1
+        # busy: the drain's own ctypes.string_at is an audit event too
+        if self.active and not self.busy and self.kcov.area[0] > self.half and threading.get_ident() == self.thread:
+            self.busy = True
+            try:
+                self._drain()
+                self.drains += 1
+            finally:
+                self.busy = False
 
     def _drain(self) -> None:
         pcs, full = self.kcov.distinct()
