@@ -15,21 +15,17 @@ In every mode each call's outcome (call, detail, length class, errno) is a featu
 
 from __future__ import annotations
 
-import bisect
-import ctypes
-import ctypes.util
 import json
 import os
 import re
 import time
 import zlib
 
-KCOV_PATH = "/sys/kernel/debug/kcov"
-KCOV_INIT_TRACE = 0x80086301
-KCOV_ENABLE = 0x6364
-KCOV_DISABLE = 0x6365
-KCOV_TRACE_PC = 0
-COVER_SIZE = 1 << 18
+# KCOV itself and the af_alg/algif text range live in the AF_ALG leaf, which the guest's
+# coverage map uses too; the names stay importable from here.
+from harness.afalg.kcov import (AFALG_ANCHORS, COVER_SIZE, KCOV_DISABLE, KCOV_ENABLE,  # noqa: F401
+                                KCOV_INIT_TRACE, KCOV_PATH, KCOV_TRACE_PC, Kcov, Symbols,
+                                kcov_available)
 
 EDGE_BITS = 16
 EDGE_COUNTERS = 1 << EDGE_BITS
@@ -45,115 +41,6 @@ FILTER_RE = re.compile(
 # paths, so every drbg seeding looks "new" and kernel feedback filled a sequence campaign's
 # corpus with rng binds (30% of inputs, 53,000 PCs each, 1.9 execs/s; 2026-11-27 run).
 NOISE_RE = re.compile(r"^jent_|jitterentropy")
-# The AF_ALG core and its four interfaces (crypto/af_alg.c, algif_*.c) for statistics:
-# functions between the first and last of these anchors in the (link-ordered) text.
-AFALG_ANCHORS = {"af_alg_release", "af_alg_sendmsg", "af_alg_accept", "alg_bind", "alg_setsockopt",
-                 "alg_accept", "alg_create", "af_alg_register_type", "af_alg_cmsg_send",
-                 "hash_sendmsg", "hash_recvmsg", "hash_accept", "skcipher_sendmsg", "skcipher_recvmsg",
-                 "_skcipher_recvmsg", "aead_recvmsg", "_aead_recvmsg", "aead_sendmsg", "rng_recvmsg",
-                 "rng_accept_parent", "aead_release", "skcipher_release", "hash_release", "rng_release",
-                 "aead_sock_destruct", "skcipher_sock_destruct", "hash_sock_destruct", "rng_sock_destruct"}
-
-
-class Symbols:
-    """Kernel text symbols from /proc/kallsyms, in KCOV's (KASLR-canonical) address space."""
-
-    CANONICAL_TEXT = 0xFFFFFFFF81000000
-
-    def __init__(self, path: str = "/proc/kallsyms"):
-        addrs, names = [], []
-        text_addr = None
-        try:
-            with open(path) as f:
-                for line in f:
-                    parts = line.split()
-                    if len(parts) < 3 or parts[1] not in "tTwW" or len(parts) > 3:
-                        continue   # only core-kernel text (module symbols carry [mod])
-                    a = int(parts[0], 16)
-                    if parts[2] == "_text":
-                        text_addr = a
-                    addrs.append(a)
-                    names.append(parts[2])
-        except OSError:
-            pass
-        if not addrs or all(a == 0 for a in addrs[:10]):
-            self.ok = False
-            self.addrs, self.names = [], []
-            return
-        self.ok = True
-        offset = (text_addr - self.CANONICAL_TEXT) if text_addr else 0
-        order = sorted(range(len(addrs)), key=addrs.__getitem__)
-        self.addrs = [addrs[i] - offset for i in order]
-        self.names = [names[i] for i in order]
-
-    def name_of(self, pc: int) -> str | None:
-        i = bisect.bisect_right(self.addrs, pc) - 1
-        return self.names[i] if i >= 0 else None
-
-    # names of af_alg.c and algif_*.c functions (the anchors may not be the outermost ones)
-    _AFALG_NAME = re.compile(r"^_*(aead|algif|af_alg|alg_|rng_|hash_|skcipher_|crypto_aead_copy)")
-
-    def range_of(self, anchors: set[str]) -> tuple[int, int] | None:
-        idx = [i for i, n in enumerate(self.names) if n in anchors]
-        if not idx:
-            return None
-        lo, hi = min(idx), max(idx)
-        # Extend both ways over neighbouring af_alg/algif functions. Kernels built with
-        # function padding put a `__pfx_<name>` symbol before each function: skip those
-        # (they belong to the function that follows), but stop at a foreign function.
-        def member(i: int) -> bool:
-            n = self.names[i]
-            return bool(self._AFALG_NAME.match(n.removeprefix("__pfx_")))
-        while lo - 1 >= 0 and member(lo - 1):
-            lo -= 1
-        while hi + 1 < len(self.names) and member(hi + 1):
-            hi += 1
-        end = self.addrs[hi + 1] if hi + 1 < len(self.addrs) else self.addrs[hi] + 0x1000
-        return self.addrs[lo], end
-
-
-class Kcov:
-    """KCOV on the calling thread, mapped with libc.mmap (Python's mmap refuses the file)."""
-
-    def __init__(self, size: int = COVER_SIZE):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_int, ctypes.c_long]
-        libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong]
-        self.size = size
-        self.fd = os.open(KCOV_PATH, os.O_RDWR)
-        if libc.ioctl(self.fd, KCOV_INIT_TRACE, size) != 0:
-            raise OSError(ctypes.get_errno(), "KCOV_INIT_TRACE")
-        addr = libc.mmap(None, size * 8, 3, 1, self.fd, 0)   # PROT_READ|WRITE, MAP_SHARED
-        if addr in (None, ctypes.c_void_p(-1).value):
-            raise OSError(ctypes.get_errno(), "mmap kcov")
-        self.area = (ctypes.c_uint64 * size).from_address(addr)
-        if libc.ioctl(self.fd, KCOV_ENABLE, KCOV_TRACE_PC) != 0:
-            raise OSError(ctypes.get_errno(), "KCOV_ENABLE")
-        self.truncated = 0
-
-    def reset(self) -> None:
-        self.area[0] = 0
-
-    def collect(self) -> list[int]:
-        n = self.area[0]
-        if n >= self.size - 1:
-            self.truncated += 1
-            n = self.size - 1
-        return self.area[1:n + 1]
-
-
-def kcov_available() -> tuple[bool, str]:
-    if not os.path.exists(KCOV_PATH):
-        return False, f"{KCOV_PATH} does not exist (kernel without CONFIG_KCOV, or debugfs not mounted)"
-    try:
-        fd = os.open(KCOV_PATH, os.O_RDWR)
-        os.close(fd)
-    except OSError as e:
-        return False, f"cannot open {KCOV_PATH}: {e.strerror}"
-    return True, "KCOV available"
-
 
 class Feedback:
     """The tracer the Executor calls around every system call."""

@@ -217,11 +217,10 @@ def make(out: Path, src: Path, jobs: int) -> dict:
             "maxrss_kib": after.ru_maxrss}
 
 
-def afalg_kcov_sites(vmlinux: Path, system_map: Path) -> dict | None:
-    """How many KCOV call sites af_alg.c and algif_*.c have: the denominator of the
-    fuzzers' 'distinct af_alg/algif PCs'. The range is the one fuzz/coverage.py uses;
-    the sites are the calls to __sanitizer_cov_trace_pc inside it (objdump)."""
-    from fuzz.coverage import AFALG_ANCHORS, Symbols
+def afalg_kcov_objdump(vmlinux: Path, system_map: Path) -> tuple[tuple[int, int], str] | None:
+    """The af_alg/algif text range (the one fuzz/coverage.py uses) and its disassembly
+    (objdump -d --no-show-raw-insn), or None without vmlinux, symbols or objdump."""
+    from fuzz.coverage import AFALG_ANCHORS, Symbols   # vms/ is data; the range is the fuzzers'
     syms = Symbols(str(system_map))
     rng = syms.range_of(AFALG_ANCHORS) if syms.ok else None
     if not rng or not vmlinux.exists() or not shutil.which("objdump"):
@@ -230,9 +229,24 @@ def afalg_kcov_sites(vmlinux: Path, system_map: Path) -> dict | None:
                         f"--stop-address={rng[1]:#x}", str(vmlinux)], capture_output=True, text=True)
     if r.returncode != 0:
         return None
-    sites = [line.split(":")[0].strip() for line in r.stdout.splitlines()
-             if "<__sanitizer_cov_trace_pc>" in line and "call" in line]
-    return {"range": [hex(rng[0]), hex(rng[1])], "sites": len(sites)}
+    return rng, r.stdout
+
+
+def kcov_site_lines(disassembly: str) -> list[str]:
+    """The addresses (hex, no 0x) of the calls to __sanitizer_cov_trace_pc: KCOV's sites."""
+    return [line.split(":")[0].strip() for line in disassembly.splitlines()
+            if "<__sanitizer_cov_trace_pc>" in line and "call" in line]
+
+
+def afalg_kcov_sites(vmlinux: Path, system_map: Path) -> dict | None:
+    """How many KCOV call sites af_alg.c and algif_*.c have: the denominator of the
+    fuzzers' 'distinct af_alg/algif PCs'. The range is the one fuzz/coverage.py uses;
+    the sites are the calls to __sanitizer_cov_trace_pc inside it (objdump)."""
+    got = afalg_kcov_objdump(vmlinux, system_map)
+    if got is None:
+        return None
+    rng, text = got
+    return {"range": [hex(rng[0]), hex(rng[1])], "sites": len(kcov_site_lines(text))}
 
 
 def target_entry(b: Build, image: Path) -> str:

@@ -14,7 +14,7 @@ import threading
 
 from fuzz import cli as fuzz
 from fuzz import report as fuzz_report
-from harness.cli import bench, doctor, merge, mutants, report, run, spec, targets
+from harness.cli import bench, coverage, doctor, merge, mutants, report, run, spec, targets
 from harness.errors import HarnessError
 from harness.host import processes, vm
 
@@ -22,7 +22,7 @@ from harness.host import processes, vm
 # add_parser registers its own (fuzz: fuzz, fuzz-bench, build-kernel; report: report,
 # diff, kcidb; targets: targets, bootstrap). None imports a third-party package at its top:
 # `doctor` and the pre-boot checks run on a machine where nothing is installed yet.
-SUBCOMMANDS = (run, targets, doctor, report, merge, bench, mutants, spec, fuzz, fuzz_report)
+SUBCOMMANDS = (run, targets, doctor, report, merge, bench, mutants, spec, fuzz, fuzz_report, coverage)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,8 @@ kernel panic loses nothing already reported), marks the start and end of every
 test in the kernel log (so a splat on the console is attributed to its test),
 reads /dev/kmsg after each test for oopses/WARNs/KASAN reports, and bounds each
 test with a watchdog: a hung test is reported as a timeout and the run goes on.
+With --afalg-kcov N (`afalg-conform coverage`) each result also carries the KCOV PCs the
+test reached inside af_alg.c and algif_*.c (TestKcov below).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Callable
 import pytest
 from _pytest.runner import runtestprotocol
 
+from harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
 from harness.results import klog
 from harness.results.order import canonical_order_key, shard_of
 from harness.results.model import ktap_name
@@ -127,6 +130,8 @@ def pytest_addoption(parser):
     g.addoption("--afalg-allow-crash", action="store_true", help="run tests that crash the kernel on purpose")
     g.addoption("--afalg-worker", default=None, help="I/N: this process is worker I of N sharing the tests")
     g.addoption("--afalg-claims", default=None, help="the workers' shared folder of claimed tests")
+    g.addoption("--afalg-kcov", type=int, default=0, metavar="ENTRIES",
+                help="record each test's KCOV PCs in af_alg/algif (a trace buffer of ENTRIES PCs)")
 
 
 def pytest_configure(config):
@@ -213,6 +218,83 @@ def clauses_of(item) -> list[str]:
     return out
 
 
+class TestKcov:
+    """KCOV (KCOV_TRACE_PC) on this worker's main thread, enabled once for the session; each
+    test's trace runs from its start event to its result, setup and teardown included.
+    Only the test's own thread is traced: threads it starts, children it forks and kernel
+    work done in other contexts (workqueues, interrupts) are not.
+
+    A test running thousands of vectors fills any buffer: so at any Python audit event of
+    the main thread (socket.__new__, socket.sendmsg, open, ctypes calls...) with the buffer
+    over half full, its af_alg/algif PCs are set aside and the buffer reset. The drain runs
+    in the traced thread itself, so nothing the kernel writes is lost; a test is `truncated`
+    only when one stretch between two events filled the rest of the buffer (one system call
+    can: a recvmsg of a large ccm(aes) request traces the generic cipher block by block)."""
+
+    def __init__(self, entries: int):
+        self.kcov: Kcov | None = None
+        self.range: tuple[int, int] | None = None
+        self.status: dict = {"entries": entries, "pid": os.getpid()}
+        self.kept: set[int] = set()
+        self.distinct: set[int] = set()
+        self.drains = 0
+        self.full = False
+        self.active = False
+        self.busy = False
+        self.thread = threading.get_ident()
+        ok, why = kcov_available()
+        if not ok:
+            self.status["error"] = why
+            return
+        syms = Symbols()
+        self.range = syms.range_of(AFALG_ANCHORS) if syms.ok else None
+        if self.range is None:
+            self.status["error"] = "no af_alg/algif symbols in /proc/kallsyms (kptr_restrict, or AF_ALG not built in)"
+            return
+        try:
+            self.kcov = Kcov(entries)
+        except OSError as e:
+            self.status["error"] = f"KCOV: {e}"
+            return
+        self.status["range"] = [hex(self.range[0]), hex(self.range[1])]
+        self.half = entries // 2
+        sys.addaudithook(self._audit)
+
+    def _audit(self, event: str, args) -> None:
+        # busy: the drain's own ctypes.string_at is an audit event too
+        if self.active and not self.busy and self.kcov.area[0] > self.half and threading.get_ident() == self.thread:
+            self.busy = True
+            try:
+                self._drain()
+                self.drains += 1
+            finally:
+                self.busy = False
+
+    def _drain(self) -> None:
+        pcs, full = self.kcov.distinct()
+        self.kcov.reset()
+        lo, hi = self.range
+        self.kept.update(pc for pc in pcs if lo <= pc < hi)
+        self.distinct |= pcs
+        self.full = self.full or full
+
+    def begin(self) -> None:
+        if self.kcov is not None:
+            self.kept, self.distinct, self.drains, self.full = set(), set(), 0, False
+            self.kcov.reset()
+            self.active = True
+
+    def end(self) -> dict:
+        """{pcs: af_alg/algif PCs as hex (KASLR-canonical: System.map's addresses), truncated:
+        the buffer filled and PCs were lost, distinct: kernel PCs of any function, drains}."""
+        if self.kcov is None:
+            return {}
+        self.active = False
+        self._drain()
+        return {"pcs": [hex(pc) for pc in sorted(self.kept)], "truncated": self.full,
+                "distinct": len(self.distinct), "drains": self.drains}
+
+
 class EventStream:
     def __init__(self, config, path: str):
         self.config = config
@@ -226,6 +308,8 @@ class EventStream:
         self._timed_out = False
         self._recorder_by_id: dict[str, Recorder] = {}
         self._clauses: dict[str, list[str]] = {}
+        entries = config.getoption("--afalg-kcov")
+        self.kcov = TestKcov(entries) if entries else None     # on the main thread: KCOV is per task
         signal.signal(signal.SIGUSR1, self._on_timeout_signal)
 
     # -- output ---------------------------------------------------------------------------
@@ -242,7 +326,8 @@ class EventStream:
     def pytest_sessionstart(self, session):
         self.emit(event="session", kernel_release=platform.release(), machine=platform.machine(),
                   python=sys.version.split()[0], pid=os.getpid(),
-                  worker=self.config.getoption("--afalg-worker") or "1/1")
+                  worker=self.config.getoption("--afalg-worker") or "1/1",
+                  **({"kcov": self.kcov.status} if self.kcov else {}))
 
     def pytest_collection_finish(self, session):
         self.emit(event="collected", tests=[
@@ -262,6 +347,8 @@ class EventStream:
         self.started_at[nodeid] = time.monotonic()
         self.reports[nodeid] = {"outcome": "pass", "reason": "", "longrepr": ""}
         self._arm(nodeid)
+        if self.kcov:
+            self.kcov.begin()
 
     def _arm(self, nodeid: str) -> None:
         self._disarm()
@@ -320,6 +407,7 @@ class EventStream:
             st["outcome"], st["reason"] = "fail", f"XPASS: {rep.wasxfail}"
 
     def pytest_runtest_logfinish(self, nodeid, location):
+        cover = self.kcov.end() if self.kcov else None      # first: the plugin's own work is not the test's
         self._disarm()
         item_rec = self._recorder_by_id.pop(nodeid, None)
         st = self.reports.pop(nodeid, {"outcome": "error", "reason": "no report"})
@@ -335,7 +423,8 @@ class EventStream:
                   clauses=sorted(set(self._clauses.get(nodeid, [])) | rec.clauses),
                   evidence=rec.evidence, subtests=rec.subtests, kernel_log=problems,
                   **({"binds": rec.binds} if rec.binds else {}),
-                  duration=round(time.monotonic() - self.started_at.get(nodeid, time.monotonic()), 3))
+                  duration=round(time.monotonic() - self.started_at.get(nodeid, time.monotonic()), 3),
+                  **({"kcov": cover} if cover is not None else {}))
 
     def _siblings_own(self, problem) -> bool:
         """A kernel report whose task belongs to another worker (parallel runs) is that

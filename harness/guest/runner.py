@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="pytest workers sharing the tests (one per vCPU: TCG runs each vCPU on a host core)")
     ap.add_argument("--shrink", action="store_true",
                     help="let Hypothesis shrink a failing example (slow under TCG; off: the first one is reported)")
+    ap.add_argument("--kcov", type=int, default=0, metavar="ENTRIES",
+                    help="record each test's KCOV PCs in af_alg/algif (trace buffer of ENTRIES PCs per worker)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)   # I/N, set by the parent runner
     ap.add_argument("--claims", default=None, help=argparse.SUPPRESS)   # the workers' shared claim folder
     ap.add_argument("--driver", action="append", default=[], metavar="NAME",
@@ -164,6 +166,8 @@ def run_pytest(a, events: Path, log_path: Path) -> int:
         args += ["-k", a.keyword]
     if a.worker:
         args += ["--afalg-worker", a.worker, "--afalg-claims", a.claims]
+    if a.kcov:
+        args += ["--afalg-kcov", str(a.kcov)]
 
     import pytest   # late: a guest without AF_ALG is reported without waiting for pytest's import over 9p
     # pytest's own report goes to the log; the host prints KTAP, so stdout stays clean.

@@ -52,6 +52,7 @@ class RunOptions:
     shrink: bool = False              # let Hypothesis shrink failing examples in the guest
     sweep_budget: int | None = None   # vectors per file and driver in the sweep (None: the suite's 50; 0: all)
     drivers: list[str] = field(default_factory=list)   # run --driver: driver names or globs to focus on
+    kcov: int = 0                     # record each test's af_alg/algif KCOV PCs (trace buffer entries)
     progress: bool | None = None      # None: when stderr is a terminal
     ktap_out: object = None           # a text stream for streamed KTAP; None: sys.stdout
 
@@ -157,6 +158,7 @@ class Session:
         # attempt as the host saw them, and the guest's own clock for what happens inside it.
         self.timeline: dict[str, float] = {}
         self._guest_t: dict[str, list[float]] = {"session": [], "collected": [], "end": []}
+        self.kcov: list[dict] = []             # each worker's KCOV status (run.kcov only)
 
     @property
     def ended(self) -> bool:
@@ -180,6 +182,8 @@ class Session:
             if self.attempt_no == 1:
                 self.timeline.setdefault("suite_started", round(time.time() - self._attempt_started, 1))
             self.run.run.kernel_release = ev.get("kernel_release", self.run.run.kernel_release)
+            if "kcov" in ev:
+                self.kcov.append(dict(ev["kcov"], attempt=self.attempt_no))
             if self.run.run.boot_seconds is None and "t" in ev:
                 self.run.run.boot_seconds = round(ev["t"] - self._attempt_started, 1)
         elif kind == "collected":
@@ -274,6 +278,8 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
         args += ["--sweep-budget", str(opts.sweep_budget)]
     for d in opts.drivers:
         args += ["--driver", d]
+    if opts.kcov:
+        args += ["--kcov", str(opts.kcov)]
     return args + list(opts.paths)
 
 
@@ -482,6 +488,8 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         say(f"{info.harness_reason}; restarting the guest for the {len(session.remaining())} tests left")
 
     info.extra["timeline"] = session.breakdown()
+    if session.kcov:           # per worker: KCOV on, its buffer and af_alg/algif range, or why not
+        info.extra["kcov"] = session.kcov
     if opts.kat_budget:        # the report says the GCM files were sampled
         info.extra["kat_budget"] = opts.kat_budget
     if opts.sweep_budget is not None:   # the sweep's vectors per file and driver, as asked

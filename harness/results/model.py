@@ -61,6 +61,8 @@ class TestResult:
     # run --driver: each bind the test made, {type, name, bound, driver}: the name asked for,
     # the name bound in its place (the focused driver, or the name itself) and the driver serving it
     binds: list[dict[str, Any]] = field(default_factory=list)
+    # `afalg-conform coverage` runs only: {pcs: [hex KCOV PCs in af_alg/algif], truncated, distinct}
+    kcov: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, d: dict) -> "TestResult":

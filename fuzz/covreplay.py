@@ -1,0 +1,100 @@
+"""Replay fuzz inputs under KCOV, in the guest (`afalg-conform coverage` boots it):
+
+  python3 -m fuzz.covreplay --out FILE [--entries N] NAME=DIR [NAME=DIR ...]
+
+NAME is a fuzzer (fuzz_cmsg, fuzz_setsockopt, fuzz_sequence), DIR a folder of its inputs.
+Every input is decoded as the fuzzer decodes it and run once by the fuzzers' Executor (the
+same system calls, oracles on) in this process, on the thread that enabled KCOV: unlike
+fuzz/replay.py, which runs each input in a forked child to survive it, since a forked
+child is not traced. FILE gets one JSON line per input, fsynced, so a guest that dies keeps
+what ran: {input, fuzzer, pcs (hex, af_alg/algif only), truncated, distinct, failure}.
+The first line is {kcov: status} (its range, or why KCOV is off).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
+
+from . import decoders
+from .engine import runtime_names
+from .program import Executor, FdpSource, Names
+
+
+class InputTimeout(BaseException):
+    """Raised by SIGALRM when one input runs too long (calls are bounded; this is a backstop)."""
+
+
+def inputs(pairs: list[str]) -> list[tuple[str, Path]]:
+    out = []
+    for pair in pairs:
+        name, _, folder = pair.partition("=")
+        name = decoders.canonical(name)
+        for f in sorted(Path(folder).iterdir()):
+            if f.is_file() and not f.name.startswith(".") and f.suffix != ".json":
+                out.append((name, f))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="fuzz.covreplay")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--entries", type=int, default=1 << 21)
+    ap.add_argument("--timeout", type=float, default=60.0, help="seconds per input")
+    ap.add_argument("dirs", nargs="+", metavar="NAME=DIR")
+    a = ap.parse_args(argv)
+    out = open(a.out, "a", buffering=1)
+
+    def emit(d: dict) -> None:
+        out.write(json.dumps(d) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+    status: dict = {"entries": a.entries, "kernel_release": os.uname().release}
+    ok, why = kcov_available()
+    syms = Symbols() if ok else None
+    rng = syms.range_of(AFALG_ANCHORS) if syms is not None and syms.ok else None
+    if not ok or rng is None:
+        status["error"] = why if not ok else "no af_alg/algif symbols in /proc/kallsyms"
+        emit({"kcov": status})
+        return 2
+    status["range"] = [hex(rng[0]), hex(rng[1])]
+    todo = inputs(a.dirs)
+    status["inputs"] = len(todo)
+    names = Names(runtime_names())
+    kcov = Kcov(a.entries)
+    emit({"kcov": status})
+
+    def alarm(signum, frame):
+        raise InputTimeout(f"input still running after {a.timeout:g} s")
+    signal.signal(signal.SIGALRM, alarm)
+    lo, hi = rng
+    for name, f in todo:
+        prog = decoders.DECODERS[name](FdpSource(f.read_bytes()), names)
+        ex = Executor()
+        failure = None
+        t0 = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, a.timeout)
+        kcov.reset()
+        try:
+            ex.run(prog)
+        except (Exception, InputTimeout) as e:   # noqa: BLE001 - an oracle or a stuck call: record, go on
+            failure = f"{type(e).__name__}: {e}"[:300]
+        pcs, full = kcov.distinct()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        emit({"input": str(f), "fuzzer": name, "pcs": [hex(pc) for pc in sorted(pcs) if lo <= pc < hi],
+              "truncated": full, "distinct": len(pcs), "failure": failure,
+              "seconds": round(time.monotonic() - t0, 3)})
+    emit({"end": len(todo)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
