@@ -456,6 +456,11 @@ def test_every_driver(spec, kat, alg_name):
             differential(spec, kat, alg, drivers)
         elif not alg.random_inputs:
             spec.observe("DRV-3", "not-run", sent=f"{alg_name}: random inputs are not requests for it")
+            for d in focused(drivers):          # what was checked: each listed driver binds (DRV-1)
+                spec.check("DRV-1", "ok", expected="ok", sent=f"bind({d.bind_name}) -> {d.driver}", soft=True)
+                kat.case(d.bind_name, "pass", "binds; DRV-3 not run (random inputs are not requests for "
+                         f"{alg_name}; its vectors run in test_driver_vectors)", driver=d.driver,
+                         priority=d.priority, kind="bind")
     finally:
         _close(drivers)
     done = {d.driver for d in drivers}
