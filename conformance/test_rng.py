@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conformance import _util_socket as us
-from conformance.conftest import bind_or_skip
+from conformance.conftest import _kernel_config, bind_or_skip
 from harness.afalg import proccrypto
 from harness.afalg.constants import SOL_ALG, AlgOpt
 
@@ -167,10 +167,13 @@ def test_drbg_entropy_cavp(spec):
     name = "drbg_nopr_hmac_sha256"
     tfm = bind_or_skip("rng", name)
     with tfm:
+        too_long = _entropy(tfm, b"\x02" * 129)         # refused before anything is stored
+        if too_long == "ENOPROTOOPT" and _kernel_config() is None:
+            pytest.skip("unsupported:config-missing=CONFIG_CRYPTO_USER_API_RNG_CAVP (by evidence: the config "
+                        "is unreadable and the rng type has no ALG_SET_DRBG_ENTROPY)")
+        spec.check("RNG-11", too_long, expected="EMSGSIZE", sent="ALG_SET_DRBG_ENTROPY(129 bytes)", soft=True)
         spec.check("RNG-11", _unprivileged_entropy(tfm), expected="EACCES",
                    sent=f"{name}: ALG_SET_DRBG_ENTROPY(32 bytes) as uid 65534", soft=True)
-        spec.check("RNG-11", _entropy(tfm, b"\x02" * 129), expected="EMSGSIZE",
-                   sent="ALG_SET_DRBG_ENTROPY(129 bytes)", soft=True)
         spec.check("RNG-11", _entropy(tfm, b""), sent="ALG_SET_DRBG_ENTROPY(0 bytes): nothing stored", soft=True)
         spec.check("RNG-11", _entropy(tfm, b"\x03" * 48), sent="ALG_SET_DRBG_ENTROPY(48 bytes) after an empty one",
                    soft=True)

@@ -69,6 +69,8 @@ FAKE_VNG = textwrap.dedent('''\
             print("[    1.2] Kernel panic - not syncing: Fatal exception", file=sys.stderr)
             sys.exit(255)
         for i, t in reversed(list(enumerate(first, 1))):
+            if scenario == "par-vanish" and i == 2:
+                continue                # worker 2 stops reporting, yet ends its session
             emitw(i, event="result", id=t, name=t.split("::")[1], outcome="pass", clauses=[])
         for t in tests:
             if t not in first:
@@ -163,6 +165,12 @@ def test_the_run_records_where_the_first_guests_time_went(fake):
 def test_a_worker_that_never_ends_its_session_is_not_a_complete_run(fake):
     run, ktap, res = fake("par-lost-worker", jobs=2, max_restarts=0)
     assert run.run.harness_status == "crashed"     # not "ok": one worker's session never ended
+
+
+def test_a_planned_test_that_never_reports_makes_the_run_a_harness_error_not_a_skip(fake):
+    run, ktap, res = fake("par-vanish", jobs=2)
+    assert run.run.harness_status == "harness-error" and "never reported" in run.run.harness_reason
+    assert outcomes(run)["t2"] == "skip" and run.run.exit_code != 0
 
 
 def test_a_parallel_crash_is_blamed_on_the_test_whose_process_the_kernel_names(fake):

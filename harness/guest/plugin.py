@@ -180,7 +180,10 @@ class Claims:
         try:
             # The previous test of this worker was torn down for the item after it, which the
             # other worker may have taken: finish tearing down what this item does not share.
-            item.session._setupstate.teardown_exact(item)
+            # A finalizer that fails here must not take the worker down with the test unreported:
+            # the item then runs and its setup reports the stale state as its own ERROR.
+            with contextlib.suppress(Exception):
+                item.session._setupstate.teardown_exact(item)
             item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
             runtestprotocol(item, nextitem=nextitem)
             item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)

@@ -243,8 +243,14 @@ class Session:
             # A torn event line or a crash between tests: trust the kernel-log marker.
             name = klog.last_started_test(lines)
             return next((p for p in self.planned if p["name"] == name), None) if name else None
-        pids = {next((int(m.group(1)) for m in map(klog.TASK_PID.search, [p.line, *p.context]) if m), None)
-                for p in problems if p.kind in klog.DEATHS}
+        # The task of the report that killed the guest: the last death report naming one (the
+        # final "Kernel panic" line names none), not an earlier report another test survived.
+        pids = set()
+        for p in reversed([p for p in problems if p.kind in klog.DEATHS]):
+            pid = next((int(m.group(1)) for m in map(klog.TASK_PID.search, [p.line, *p.context]) if m), None)
+            if pid is not None:
+                pids = {pid}
+                break
         named = [r for r in running if r.get("pid") in pids]
         return named[0] if len(named) == 1 else None
 
@@ -503,6 +509,11 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
             info.extra["preload_modules"] = json.loads((results_dir / "preload-modules.json").read_text())
         except (OSError, ValueError) as e:
             info.extra["preload_modules"] = {"dir": opts.preload_modules, "error": f"no record: {e}"}
+    if info.harness_status == "ok" and session.remaining():
+        # Every worker ended its session, yet planned tests never reported: a worker stopped
+        # early (pytest's INTERNALERROR). The machinery broke; the tests are not just skipped.
+        info.harness_status = "harness-error"
+        info.harness_reason = f"{len(session.remaining())} planned tests never reported (a guest worker stopped early)"
     # Tests that never ran are reported as such, never as passes.
     for p in session.remaining():
         why = info.harness_reason or "not run"
