@@ -262,14 +262,18 @@ def _who(r: dict, limit: int = 3) -> str:
     return "; ".join(parts) or "UNREACHED"
 
 
+def _details(cov: dict) -> str:
+    """What the summary line leaves out: the one-sided sites and the PCs that count for none."""
+    s, un, ca = cov["summary"], cov["unmatched_pcs"], cov["callee_pcs"]
+    return (f"suite only {s['suite_only']}, fuzz only {s['fuzz_only']}; recorded PCs that are no site: "
+            f"suite {len(un['suite'])}, fuzz {len(un['fuzz'])}; callees' tail calls into the tracer, "
+            f"not counted: suite {len(ca['suite'])}, fuzz {len(ca['fuzz'])}")
+
+
 def render_text(cov: dict) -> str:
     out = [f"# KCOV coverage of crypto/af_alg.c and crypto/algif_*.c on {cov.get('target', '?')} "
            f"({cov.get('kernel_release', '?')}), text {cov['range'][0]}-{cov['range'][1]}",
-           summary_line(cov),
-           f"  suite only {cov['summary']['suite_only']}, fuzz only {cov['summary']['fuzz_only']}; "
-           f"PCs that are no site: suite {len(cov['unmatched_pcs']['suite'])}, "
-           f"fuzz {len(cov['unmatched_pcs']['fuzz'])} (and callees' tail calls into the tracer, "
-           f"not counted: suite {len(cov['callee_pcs']['suite'])}, fuzz {len(cov['callee_pcs']['fuzz'])})"]
+           summary_line(cov), f"  {_details(cov)}"]
     for k in ("suite_runs", "fuzz_runs"):
         if cov.get(k):
             out.append(f"  {k.replace('_', ' ')}: {cov[k]}")
@@ -316,15 +320,11 @@ code,pre{font:12px ui-monospace,monospace}details{margin:2px 0}summary{cursor:po
 
 
 def render_html(cov: dict) -> str:
-    s = cov["summary"]
     h = [f"<!doctype html><meta charset=utf-8><title>AF_ALG KCOV coverage {escape(cov.get('target', ''))}</title>",
          f"<style>{_CSS}</style>",
          f"<h1>KCOV coverage of af_alg.c and algif_*.c</h1><p>{escape(cov.get('target', '?'))} "
          f"({escape(cov.get('kernel_release', '?'))}), text <code>{cov['range'][0]}-{cov['range'][1]}</code></p>",
-         f"<p><b>{escape(summary_line(cov))}</b> (suite only {s['suite_only']}, fuzz only {s['fuzz_only']}; "
-         f"recorded PCs that are no site: suite {len(cov['unmatched_pcs']['suite'])}, "
-         f"fuzz {len(cov['unmatched_pcs']['fuzz'])}; callees' tail calls into the tracer, not counted: "
-         f"suite {len(cov['callee_pcs']['suite'])}, fuzz {len(cov['callee_pcs']['fuzz'])})</p>"]
+         f"<p><b>{escape(summary_line(cov))}</b> ({escape(_details(cov))})</p>"]
     for k in ("suite_runs", "fuzz_runs"):
         if cov.get(k):
             h.append(f"<p>{escape(k.replace('_', ' '))}: {escape(str(cov[k]))}</p>")
