@@ -270,6 +270,16 @@ def _details(cov: dict) -> str:
             f"not counted: suite {len(ca['suite'])}, fuzz {len(ca['fuzz'])}")
 
 
+def _sites_by_function(cov: dict):
+    """(function, its site rows) in the map's function order, functions without sites left out."""
+    by_fn: dict[str, list[dict]] = {}
+    for r in cov["sites"]:
+        by_fn.setdefault(r["function"], []).append(r)
+    for f in cov["functions"]:
+        if by_fn.get(f["name"]):
+            yield f, by_fn[f["name"]]
+
+
 def render_text(cov: dict) -> str:
     out = [f"# KCOV coverage of crypto/af_alg.c and crypto/algif_*.c on {cov.get('target', '?')} "
            f"({cov.get('kernel_release', '?')}), text {cov['range'][0]}-{cov['range'][1]}",
@@ -293,13 +303,7 @@ def render_text(cov: dict) -> str:
     out += ["", f"## Unreached sites ({len(cov['unreached_sites'])})", ""]
     out += [f"  {x}" for x in cov["unreached_sites"]] or ["  (none)"]
     out += ["", "## Sites (S suite, F fuzz; the instructions after the call)", ""]
-    by_fn: dict[str, list[dict]] = {}
-    for r in cov["sites"]:
-        by_fn.setdefault(r["function"], []).append(r)
-    for f in cov["functions"]:
-        rows = by_fn.get(f["name"], [])
-        if not rows:
-            continue
+    for f, rows in _sites_by_function(cov):
         out.append(f"{f['name']} ({f['file']}): {f['union']}/{f['sites']}")
         for r in rows:
             flags = ("S" if r["suite"] else "-") + ("F" if r["fuzz"] else "-")
@@ -344,13 +348,7 @@ def render_html(cov: dict) -> str:
                  f"<td class=n>{f['fuzz']}</td><td class=n>{f['union']}</td>"
                  f"<td><span class=bar><span style='width:{pct}%'></span></span></td></tr>")
     h.append("</table><h2>Sites</h2>")
-    by_fn: dict[str, list[dict]] = {}
-    for r in cov["sites"]:
-        by_fn.setdefault(r["function"], []).append(r)
-    for f in cov["functions"]:
-        rows = by_fn.get(f["name"], [])
-        if not rows:
-            continue
+    for f, rows in _sites_by_function(cov):
         h.append(f"<h3 id='f-{escape(f['name'])}'><code>{escape(f['name'])}</code> {escape(f['file'])}: "
                  f"{f['union']}/{f['sites']}</h3><table><tr><th>site</th><th>after the call</th>"
                  "<th>suite</th><th>fuzz</th></tr>")
