@@ -436,8 +436,7 @@ class EventStream:
         claims = self.config.getoption("--afalg-claims")
         if not claims:
             return False
-        pid = next((int(m.group(1)) for m in map(klog.TASK_PID.search, [problem.line, *problem.context]) if m),
-                   None)   # the report's own task line comes first; later ones may be another report's
+        pid = klog.task_of(problem)
         if pid is None:
             return False
         siblings = set()

@@ -247,7 +247,7 @@ class Session:
         # final "Kernel panic" line names none), not an earlier report another test survived.
         pids = set()
         for p in reversed([p for p in problems if p.kind in klog.DEATHS]):
-            pid = next((int(m.group(1)) for m in map(klog.TASK_PID.search, [p.line, *p.context]) if m), None)
+            pid = klog.task_of(p)
             if pid is not None:
                 pids = {pid}
                 break

@@ -111,6 +111,12 @@ def scan(lines: list[str], context: int = 12) -> list[Problem]:
 TASK_PID = re.compile(r"\bCPU: \d+ (?:UID: \d+ )?PID: (\d+)\b")
 
 
+def task_of(problem: "Problem") -> int | None:
+    """The task a report names: its own line first, then the lines after it (a later task
+    line may be another report's)."""
+    return next((int(m.group(1)) for m in map(TASK_PID.search, [problem.line, *problem.context]) if m), None)
+
+
 def task_group(tid: int) -> int | None:
     """The process (thread group) a task belongs to, while it exists."""
     try:
