@@ -95,6 +95,10 @@ FAKE_VNG = textwrap.dedent('''\
             sys.exit(255)
         if name == "t2" and scenario == "hang":
             time.sleep(60)
+        if name == "t2" and scenario == "stop":     # --stop-after-fail: t2 fails, the guest ends
+            emit(event="result", id=t, name=name, outcome="fail", clauses=["X-1"])
+            emit(event="stopped", id=t, reason="stopped after the first failure (fail: " + t + ")")
+            break
         emit(event="result", id=t, name=name, outcome="pass", clauses=["X-1"])
         print(f"[    1.3] afalg-conform: end {{name}}", file=sys.stderr)
     emit(event="end", exitstatus=0)
@@ -145,6 +149,29 @@ def test_panic_keeps_earlier_results_names_culprit_and_resumes(fake):
     saved = Run.load(str(res / "results.json"))
     assert outcomes(saved) == outcomes(run)
     assert (res / "junit.xml").exists() and (res / "results.ktap").exists()
+
+
+def test_a_run_stopped_at_its_first_failure_reports_the_rest_as_not_run_on_purpose(fake):
+    run, ktap, res = fake("stop", stop_after_fail="-")
+    assert outcomes(run) == {"t1": "pass", "t2": "fail", "t3": "skip"}
+    t3 = next(t for t in run.tests if t.name == "t3")
+    assert t3.reason.startswith("not-run:stopped-after-first-failure")
+    assert run.run.harness_status == "ok" and run.run.exit_code == 1     # the failure, not the machinery
+    assert "stopped" in run.run.extra
+
+
+def test_a_crash_in_a_stop_at_first_failure_run_ends_it_without_a_restart(fake):
+    run, ktap, res = fake("crash", stop_after_fail="-")
+    assert outcomes(run) == {"t1": "pass", "t2": "crash", "t3": "skip"}
+    assert run.run.restarts == 0
+    assert next(t for t in run.tests if t.name == "t3").reason.startswith("not-run:stopped-after-first-failure")
+
+
+def test_a_crash_of_a_test_the_control_also_loses_does_not_stop_the_run(fake, tmp_path):
+    ignore = tmp_path / "control-failures.txt"
+    ignore.write_text("t/test_x.py::t2\n")
+    run, ktap, res = fake("crash", stop_after_fail=str(ignore))
+    assert outcomes(run) == {"t1": "pass", "t2": "crash", "t3": "pass"} and run.run.restarts == 1
 
 
 def test_parallel_workers_are_folded_into_one_run_in_the_canonical_order(fake):

@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from harness.host.vm import PROJECT_ROOT
 
 SUITE = textwrap.dedent('''\
@@ -113,3 +115,39 @@ def test_the_crasher_among_interleaved_markers_is_the_newest_unfinished_test():
     assert klog.last_started_test(lines) == "c"
     assert klog.last_started_test(lines[:3]) == "a"
     assert klog.last_started_test(["afalg-conform: start a", "afalg-conform: end a"]) is None
+
+
+STOPPING = textwrap.dedent('''\
+    import time
+    import pytest
+
+    @pytest.mark.parametrize("i", range(12))
+    def test_a(i):
+        time.sleep(0.2)
+        assert i not in (3, 5)
+''')
+
+
+@pytest.mark.parametrize("ignored", [False, True])
+def test_stop_after_fail_ends_every_worker_after_the_first_failure_not_in_the_control(tmp_path, ignored):
+    (tmp_path / "test_s.py").write_text(STOPPING)
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    ignore = tmp_path / "ignore.txt"
+    ignore.write_text("test_s.py::test_a[3]\n" if ignored else "")
+    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "harness.guest.plugin",
+                               "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path / "test_s.py"),
+                               "--afalg-events", str(tmp_path / f"ev-{i}.jsonl"), "--afalg-stop-after-fail",
+                               str(ignore), "--afalg-worker", f"{i}/2", "--afalg-claims", str(claims)],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in (1, 2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 2 for p in procs), outs        # pytest's "interrupted", both workers
+    events = [json.loads(x) for i in (1, 2) for x in (tmp_path / f"ev-{i}.jsonl").read_text().splitlines()]
+    stopped = [e for e in events if e["event"] == "stopped"]
+    first = "test_s.py::test_a[5]" if ignored else "test_s.py::test_a[3]"
+    assert [e["id"] for e in stopped] == [first]
+    ran = {e["id"] for e in events if e["event"] == "result"}
+    assert first in ran and len(ran) < 12                     # the rest of the list was left
+    assert sum(e["event"] == "end" for e in events) == 2      # both sessions ended (no harness error)

@@ -39,6 +39,13 @@ def add_parser(sub) -> None:
     p.add_argument("--boot-timeout", type=float, default=900.0,
                    help="seconds to reach the suite (default 900: shared machines boot slowly under TCG)")
     p.add_argument("--run-timeout", type=float, default=3600.0, help="seconds per guest (default 3600)")
+    p.add_argument("--whole", action="store_true",
+                   help="every module set runs the whole catalogue (vector sets and driver sweep included); "
+                        "each mutant stops at its first failing test, the control runs everything")
+    p.add_argument("--every-failure", action="store_true",
+                   help="with --whole: run each mutant through the whole catalogue too, not to its first failure")
+    p.add_argument("--workers", type=int, default=None,
+                   help="pytest workers in each guest (default: one per vCPU, as `run`)")
     p.add_argument("--reuse", action="store_true",
                    help="keep the results (control included) already in --results: resume or extend a run")
     p.add_argument("--tests", dest="paths", action="append", default=[], metavar="PATH",

@@ -30,7 +30,7 @@ from _pytest.runner import runtestprotocol
 from harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
 from harness.results import klog
 from harness.results.order import canonical_order_key, shard_of
-from harness.results.model import ktap_name
+from harness.results.model import FAILING, ktap_name
 
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 
@@ -130,6 +130,9 @@ def pytest_addoption(parser):
     g.addoption("--afalg-allow-crash", action="store_true", help="run tests that crash the kernel on purpose")
     g.addoption("--afalg-worker", default=None, help="I/N: this process is worker I of N sharing the tests")
     g.addoption("--afalg-claims", default=None, help="the workers' shared folder of claimed tests")
+    g.addoption("--afalg-stop-after-fail", default=None, metavar="IGNORE",
+                help="stop at the first failing test (every worker), except the ids listed in the file "
+                     "IGNORE ('-' for none): afalg-conform mutants run --whole")
     g.addoption("--afalg-kcov", type=int, default=0, metavar="ENTRIES",
                 help="record each test's KCOV PCs in af_alg/algif (a trace buffer of ENTRIES PCs)")
 
@@ -161,6 +164,15 @@ class Claims:
         with open(os.path.join(folder, f"pid-{self.worker.split('/')[0]}"), "w") as f:
             f.write(str(os.getpid()))
 
+    STOP = "stop"       # written by the worker whose test failed first (--afalg-stop-after-fail)
+
+    def stop(self) -> None:
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(os.path.join(self.folder, self.STOP), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+    def stopped(self) -> bool:
+        return os.path.exists(os.path.join(self.folder, self.STOP))
+
     def claim(self, nodeid: str) -> bool:
         name = hashlib.sha1(nodeid.encode()).hexdigest()
         try:
@@ -173,6 +185,11 @@ class Claims:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item, nextitem):
+        if self.stopped():
+            # The other worker's test failed first: end this session too (the host reports
+            # the tests left as not run, stopped after the first failure).
+            item.session.shouldstop = "another worker's test failed (--afalg-stop-after-fail)"
+            return True
         if not self.claim(item.nodeid):
             return True            # another worker runs it: no report from this one
         serial = item.get_closest_marker("serial") is not None
@@ -314,6 +331,13 @@ class EventStream:
         entries = config.getoption("--afalg-kcov")
         self.kcov = TestKcov(entries) if entries else None     # on the main thread: KCOV is per task
         signal.signal(signal.SIGUSR1, self._on_timeout_signal)
+        self.session = None
+        ignore = config.getoption("--afalg-stop-after-fail")
+        self.stop_after_fail = ignore is not None
+        self.stop_ignore = set()
+        if ignore and ignore != "-":
+            with open(ignore) as f:
+                self.stop_ignore = {line.strip() for line in f if line.strip()}
 
     # -- output ---------------------------------------------------------------------------
     def emit(self, **event) -> None:
@@ -327,6 +351,7 @@ class EventStream:
 
     # -- session --------------------------------------------------------------------------
     def pytest_sessionstart(self, session):
+        self.session = session
         self.emit(event="session", kernel_release=platform.release(), machine=platform.machine(),
                   python=sys.version.split()[0], pid=os.getpid(),
                   worker=self.config.getoption("--afalg-worker") or "1/1",
@@ -428,6 +453,18 @@ class EventStream:
                   **({"binds": rec.binds} if rec.binds else {}),
                   duration=round(time.monotonic() - self.started_at.get(nodeid, time.monotonic()), 3),
                   **({"kcov": cover} if cover is not None else {}))
+        if self.stop_after_fail and st["outcome"] in FAILING and nodeid not in self.stop_ignore:
+            self._stop(nodeid, st["outcome"])
+
+    def _stop(self, nodeid: str, outcome: str) -> None:
+        """--afalg-stop-after-fail: this worker, and every other, ends after this test. The
+        event tells the host that the tests left were not run on purpose (no harness error)."""
+        self.emit(event="stopped", id=nodeid, reason=f"stopped after the first failure ({outcome}: {nodeid})")
+        claims = self.config.pluginmanager.get_plugin("afalg-claims")
+        if claims is not None:
+            claims.stop()
+        if self.session is not None:
+            self.session.shouldstop = f"stopped after the first failure: {nodeid}"
 
     def _siblings_own(self, problem) -> bool:
         """A kernel report whose task belongs to another worker (parallel runs) is that

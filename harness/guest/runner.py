@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep-budget", type=int, default=None,
                     help="vectors per file and driver in the driver sweep (0: all); test_drivers.py reads "
                          "AFALG_SWEEP_BUDGET")
+    ap.add_argument("--stop-after-fail", default=None, metavar="IGNORE",
+                    help="end every worker after the first failing test, but for the ids in the file IGNORE "
+                         "('-' for none)")
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args(argv)
     if a.kat_budget:
@@ -141,10 +144,12 @@ def run_workers(a, argv: list[str], events: Path) -> int:
     rcs = [p.wait() for p in procs]
     # pytest's codes: 0 passed, 1 failed, 5 nothing collected (a worker that found every
     # test claimed by the other); anything else is the worst news and wins.
-    bad = [rc for rc in rcs if rc not in (0, 1, 5)]
+    # 2 is pytest's "interrupted": what --stop-after-fail does to every worker by design.
+    fine = (0, 1, 5) + ((2,) if a.stop_after_fail is not None else ())
+    bad = [rc for rc in rcs if rc not in fine]
     if bad:
         return bad[0]
-    return 1 if 1 in rcs else 0 if 0 in rcs else 5
+    return 1 if 1 in rcs or 2 in rcs else 0 if 0 in rcs else 5
 
 
 def run_pytest(a, events: Path, log_path: Path) -> int:
@@ -168,6 +173,8 @@ def run_pytest(a, events: Path, log_path: Path) -> int:
         args += ["--afalg-worker", a.worker, "--afalg-claims", a.claims]
     if a.kcov:
         args += ["--afalg-kcov", str(a.kcov)]
+    if a.stop_after_fail is not None:
+        args += ["--afalg-stop-after-fail", a.stop_after_fail]
 
     import pytest   # late: a guest without AF_ALG is reported without waiting for pytest's import over 9p
     # pytest's own report goes to the log; the host prints KTAP, so stdout stays clean.

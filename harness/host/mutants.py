@@ -15,7 +15,6 @@ not in the control run; a mutant no test catches SURVIVED: a gap in the suite.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import io
 import json
@@ -27,11 +26,9 @@ import time
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.host import processes as guests
 from harness.host import runner, vm
 from harness.host.vm import CACHE_DIR, PROJECT_ROOT
-from harness.results import klog
-from harness.results.model import FAILING, Run, RunInfo, TestResult
+from harness.results.model import FAILING
 
 MUTANTS_FILE = PROJECT_ROOT / "vms" / "mutants" / "mutants.toml"
 WORK_DIR = CACHE_DIR / "mutants"
@@ -296,109 +293,6 @@ def load_defaults(path: Path = MUTANTS_FILE) -> dict:
     return vm.read_toml(path, "mutant list", MutantError).get("defaults", {})
 
 
-def _fold(target, rdir: Path, accel: str, console: Path, crashed: bool, paths: list[str]):
-    """Turn one plan entry's events into results.json (like runner.execute does for a guest)."""
-    info = RunInfo(target=target.name, kernel_release=target.release, accel=accel,
-                   started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    run = Run(run=info)
-    sess = runner.Session(run, runner.RunOptions(progress=False, ktap_out=io.StringIO()))
-    for ev in runner.EventTail(rdir / "events-0.jsonl").read():
-        sess.handle(ev)
-    if sess.fatal:
-        info.harness_status, info.harness_reason = "harness-error", sess.fatal
-    elif not sess.ended:
-        lines = runner._console_lines(console)
-        culprit = sess.culprit(lines, klog.scan(lines))
-        if culprit and culprit["id"] not in sess.done_ids:
-            own = [x.to_json() for x in klog.scan(lines) if x.test in (None, culprit.get("name"))]
-            first = next((x for x in own if x["kind"] in klog.DEATHS), None)
-            sess.add(TestResult(id=culprit["id"], name=culprit.get("name", culprit["id"]), outcome="crash",
-                                reason=(f"guest kernel died: {first['kind']}: {first['line']}" if first
-                                        else "guest died with this test running")[:300],
-                                clauses=culprit.get("clauses", []), kernel_log=own[:5]))
-        info.harness_status = "crashed" if crashed else "timeout"
-        info.harness_reason = "the guest stopped during this mutant's tests"
-    for t in sess.remaining():
-        sess.add(TestResult(id=t["id"], name=t["name"], outcome="skip",
-                            reason=f"not run: {info.harness_reason or 'not run'}"[:300], clauses=t.get("clauses", [])))
-    try:
-        info.extra["preload_modules"] = json.loads((rdir / "preload-modules.json").read_text())
-    except (OSError, ValueError) as e:
-        info.extra["preload_modules"] = {"error": f"no record: {e}"}
-    info.extra["paths"] = paths
-    info.exit_code = run.verdict()
-    runner.write_outputs(run, rdir)
-
-
-def run_batches(target, results: Path, plan: list[dict], a) -> None:
-    """Boot as few guests as possible: one runs the plan in order; after a crash or hang,
-    the next guest resumes after the entry that died."""
-    vng, qemu = vm.find_tools()
-    use_kvm, why = vm.probe_kvm(qemu, target.image)
-    accel = "kvm" if use_kvm else "tcg"
-    todo = list(plan)
-    n = 0
-    while todo:
-        n += 1
-        plan_name = f"batch-{n}.json"
-        (results / plan_name).write_text(json.dumps(todo, indent=1))
-        progress = results / "batch-progress.jsonl"
-        progress.unlink(missing_ok=True)
-        for e in todo:
-            if (results / e["name"]).exists():
-                shutil.rmtree(results / e["name"])
-        guest = (f"PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={PROJECT_ROOT} PYTHONUNBUFFERED=1 "
-                 f"{sys.executable} -m harness.guest.mutants --results {results} --plan {plan_name} "
-                 f"--test-timeout {a.test_timeout}")
-        cmd = vm.vng_command(vng, target, str(results), guest, use_kvm)
-        console = results / f"console-{n}.log"
-        runner.say(f"guest {n} ({accel}: {why}) for {len(todo)} module sets: {', '.join(e['name'] for e in todo)}")
-        started = time.monotonic()
-        status = "ok"
-        with open(console, "wb") as con:
-            proc = guests.start(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT)
-            last = time.monotonic()
-            seen = 0
-            while proc.poll() is None:
-                time.sleep(2)
-                stamps = [f.stat().st_mtime for f in results.glob("*/events-0.jsonl")]
-                newest = max(stamps, default=0)
-                if newest > seen:
-                    seen, last = newest, time.monotonic()
-                idle = time.monotonic() - last
-                if (not stamps and idle > a.boot_timeout) or (stamps and idle > max(600, 4 * a.test_timeout)) \
-                        or time.monotonic() - started > a.run_timeout:
-                    status = "timeout"
-                    guests.kill_group(proc)
-                    break
-        states = {}
-        for line in progress.read_text().splitlines() if progress.exists() else []:
-            ev = json.loads(line)
-            states[ev["name"]] = ev["state"]
-        if status == "ok" and not states:
-            status = "crashed"
-        done = []
-        for e in todo:
-            st = states.get(e["name"])
-            if st is None:
-                break
-            crashed = st != "end"
-            if crashed and status == "ok":
-                status = "crashed"
-            _fold(target, results / e["name"], accel, console, status == "crashed", e["paths"])
-            done.append(e["name"])
-            runner.say(f"{e['name']}: {'done' if not crashed else 'the guest died or hung during it'}")
-            if crashed:
-                break
-        if not done:
-            runner.say(f"guest {n} never started the plan ({status}); see {console}")
-            for e in todo:
-                (results / e["name"]).mkdir(exist_ok=True)
-                _fold(target, results / e["name"], accel, console, True, e["paths"])
-            return
-        todo = [e for e in todo if e["name"] not in done]
-
-
 def summarise(target, results: Path, mutants: list[Mutant]) -> int:
     """Verdicts from the per-mutant results in results; writes mutants.json and mutants.md."""
     runs = {}
@@ -432,21 +326,31 @@ def summarise(target, results: Path, mutants: list[Mutant]) -> int:
 
 
 def table_only(a) -> int:
-    """Fold module sets a guest finished (even if the batch was stopped) and tabulate."""
+    """Tabulate the module sets a stopped or finished run completed."""
     target = vm.resolve_target(a.kernel)
     results = Path(a.results).resolve()
-    mutants = [m for m in select(load_mutants(), a.only) if (results / m.name).exists()]
-    for name in [CONTROL] + [m.name for m in mutants]:
-        rdir = results / name
-        if (rdir / "results.json").exists() or not (rdir / "events-0.jsonl").exists():
-            continue
-        if any(json.loads(x).get("event") == "end" for x in (rdir / "events-0.jsonl").read_text().splitlines()
-               if x.strip().startswith("{")):
-            plan = {}
-            for f in results.glob("batch-*.json"):
-                plan.update({e["name"]: e for e in json.loads(f.read_text())})
-            _fold(target, rdir, "tcg", results / "console-1.log", False, plan.get(name, {}).get("paths", []))
+    mutants = [m for m in select(load_mutants(), a.only) if (results / m.name / "results.json").exists()]
     return summarise(target, results, mutants)
+
+
+def run_one(target, results: Path, entry: dict, a, stop_after_fail: str | None) -> None:
+    """One module set in its own guest, through the launcher `run` uses (runner.execute):
+    the same crash attribution, restarts, workers and outputs."""
+    rdir = results / entry["name"]
+    if rdir.exists():
+        shutil.rmtree(rdir)
+    opts = runner.RunOptions(suite=a.suite, boot_timeout=a.boot_timeout, run_timeout=a.run_timeout,
+                             test_timeout=a.test_timeout, max_restarts=a.max_restarts, keyword=a.keyword,
+                             paths=entry["paths"], preload_modules=entry["dir"], jobs=a.workers,
+                             stop_after_fail=stop_after_fail, progress=False, ktap_out=io.StringIO())
+    started = time.monotonic()
+    run = runner.execute(target, rdir, opts)
+    run.run.extra["paths"] = entry["paths"]
+    runner.write_outputs(run, rdir)
+    first = next((t.id for t in run.tests if t.outcome in FAILING), None)
+    runner.say(f"{entry['name']}: {time.monotonic() - started:.0f} s, {len(run.tests)} tests"
+               + (f", first failing: {first}" if first else ", none failed")
+               + (f" ({run.run.harness_status}: {run.run.harness_reason})" if run.run.harness_status != "ok" else ""))
 
 
 def run_all(a) -> int:
@@ -459,12 +363,14 @@ def run_all(a) -> int:
     results.mkdir(parents=True, exist_ok=True)
     built = build_all(a.kernel, [m.name for m in mutants], a.jobs)
     defaults = load_defaults()
-    everything = default_paths(defaults.get("exclude", []))
-    plan = []
+    # --whole: the catalogue, vector sets and driver sweep included, for every module set.
+    everything = default_paths([] if a.whole else defaults.get("exclude", []))
     for name in [CONTROL] + [m.name for m in mutants]:
         m = next((x for x in mutants if x.name == name), None)
         if a.paths:
             paths = list(a.paths)
+        elif a.whole:
+            paths = everything
         elif name == CONTROL:    # the control runs every file any chosen mutant runs
             paths = sorted(set().union(*((x.tests or everything) for x in mutants)))
         else:
@@ -476,7 +382,15 @@ def run_all(a) -> int:
         if a.reuse and (results / name / "results.json").exists():
             runner.say(f"{name}: reusing {results / name / 'results.json'}")
             continue
-        plan.append({"name": name, "dir": str(built[name]), "paths": paths})
-    if plan:
-        run_batches(target, results, plan, a)
+        stop = None
+        if a.whole and not a.every_failure and name != CONTROL:
+            # A mutant is caught by its first failing test (mutation testing's "killed"): the
+            # rest of the catalogue is not run. Tests failing in the control do not count.
+            control = results / CONTROL / "results.json"
+            if not control.exists():
+                raise MutantError(f"no control results in {control}: the control runs first")
+            ignore = results / "control-failures.txt"
+            ignore.write_text("".join(f"{t}\n" for t in failing_tests(json.loads(control.read_text()))))
+            stop = str(ignore)
+        run_one(target, results, {"name": name, "dir": str(built[name]), "paths": paths}, a, stop)
     return summarise(target, results, mutants)

@@ -53,6 +53,7 @@ class RunOptions:
     sweep_budget: int | None = None   # vectors per file and driver in the sweep (None: the suite's 50; 0: all)
     drivers: list[str] = field(default_factory=list)   # run --driver: driver names or globs to focus on
     kcov: int = 0                     # record each test's af_alg/algif KCOV PCs (trace buffer entries)
+    stop_after_fail: str | None = None  # end at the first failing test but those listed in this file ("-": none)
     progress: bool | None = None      # None: when stderr is a terminal
     ktap_out: object = None           # a text stream for streamed KTAP; None: sys.stdout
 
@@ -151,6 +152,7 @@ class Session:
         self.done_ids: set[str] = set()
         self.running: dict[str, dict] = {}     # test id -> its start event (one per guest worker)
         self.fatal: str | None = None
+        self.stopped: str | None = None        # why the guest ended early on purpose (--stop-after-fail)
         self.sessions = 0
         self.attempt_sessions = 0              # pytest sessions (workers) of the current guest
         self.attempt_ends = 0
@@ -205,6 +207,8 @@ class Session:
             self.attempt_ends += 1
         elif kind == "fatal":
             self.fatal = ev.get("reason", "guest runner failed")
+        elif kind == "stopped":
+            self.stopped = self.stopped or ev.get("reason", "stopped after the first failure")
 
     def add(self, t: TestResult) -> None:
         self.done_ids.add(t.id)
@@ -286,6 +290,8 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
         args += ["--driver", d]
     if opts.kcov:
         args += ["--kcov", str(opts.kcov)]
+    if opts.stop_after_fail is not None:
+        args += ["--stop-after-fail", opts.stop_after_fail]
     return args + list(opts.paths)
 
 
@@ -489,6 +495,9 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
                                 if culprit is None or p.test not in (None, culprit.get("name"))]
         if not session.remaining() or info.restarts >= opts.max_restarts or target.is_host:
             break
+        if opts.stop_after_fail is not None and crashed_ids and crashed_ids[-1] not in _ignored(opts):
+            session.stopped = session.stopped or f"stopped after the first failure ({outcome}: {crashed_ids[-1]})"
+            break
         attempt += 1
         info.restarts += 1
         say(f"{info.harness_reason}; restarting the guest for the {len(session.remaining())} tests left")
@@ -509,16 +518,22 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
             info.extra["preload_modules"] = json.loads((results_dir / "preload-modules.json").read_text())
         except (OSError, ValueError) as e:
             info.extra["preload_modules"] = {"dir": opts.preload_modules, "error": f"no record: {e}"}
-    if info.harness_status == "ok" and session.remaining():
+    if info.harness_status == "ok" and session.remaining() and not session.stopped:
         # Every worker ended its session, yet planned tests never reported: a worker stopped
         # early (pytest's INTERNALERROR). The machinery broke; the tests are not just skipped.
         info.harness_status = "harness-error"
         info.harness_reason = f"{len(session.remaining())} planned tests never reported (a guest worker stopped early)"
     # Tests that never ran are reported as such, never as passes.
+    if session.stopped:
+        info.extra["stopped"] = session.stopped
     for p in session.remaining():
-        why = info.harness_reason or "not run"
+        if session.stopped:
+            # Asked for: the first failure is the answer (mutants run --whole), the rest not run.
+            why = f"not-run:stopped-after-first-failure ({session.stopped})"
+        else:
+            why = f"not run: {info.harness_reason or 'not run'}"
         session.add(TestResult(id=p["id"], name=p["name"], outcome="skip",
-                               reason=f"not run: {why}"[:300], clauses=p.get("clauses", [])))
+                               reason=why[:300], clauses=p.get("clauses", [])))
     info.duration = round(time.monotonic() - t0, 1)
     session.progress.clear()
     if opts.drivers:           # run --driver: what the guest matched, and what went through it
@@ -535,6 +550,13 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
     run.tests.sort(key=lambda t: canonical_order_key(t.id))   # workers finish in any order
     write_outputs(run, results_dir)
     return run
+
+
+def _ignored(opts: RunOptions) -> set[str]:
+    """The test ids --stop-after-fail does not stop for (those failing in the control run)."""
+    if not opts.stop_after_fail or opts.stop_after_fail == "-":
+        return set()
+    return {x.strip() for x in Path(opts.stop_after_fail).read_text().splitlines() if x.strip()}
 
 
 def write_outputs(run: Run, results_dir: Path) -> None:
