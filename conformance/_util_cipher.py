@@ -345,21 +345,6 @@ def pipe_buffers(data_len: int, first_offset: int = 0) -> list[int]:
     return out
 
 
-_libc_splice = ctypes.CDLL(None, use_errno=True).splice
-_libc_splice.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
-                         ctypes.c_uint]
-_libc_splice.restype = ctypes.c_ssize_t
-
-
-def splice_raw(fd_in: int, fd_out: int, n: int, flags: int = 0) -> int:
-    """libc splice(): unlike os.splice, an EINTR is returned, not retried."""
-    r = _libc_splice(fd_in, None, fd_out, None, n, flags)
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return r
-
-
 def interrupted(fn, first: float = 0.4, every: float = 0.25, limit: float = 10.0):
     """Run fn() in the main thread while a helper thread signals it (SIGUSR2, a handler that
     does nothing, no SA_RESTART) until it returns: a blocking AF_ALG write that sleeps for

@@ -9,7 +9,6 @@ so a table-driven test can compare them with a clause.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import socket
 import struct
@@ -17,14 +16,7 @@ import struct
 from harness.afalg import algorithms
 from harness.afalg.client import AfalgSocket, errno_name, outcome
 from harness.afalg.constants import SOL_ALG
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.accept.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-_libc.syscall.restype = ctypes.c_long
-_libc.recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-_libc.recv.restype = ctypes.c_ssize_t
-_libc.socket.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-_libc.getsockopt.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+from harness.afalg.libc import libc as _libc, recv_raw  # noqa: F401 (recv_raw: the tests' us.recv_raw)
 
 NR_ADD_KEY = 248      # x86_64
 NR_KEYCTL = 250
@@ -45,16 +37,6 @@ CRYPTO_USER_ALG = struct.Struct("=64s64s64sIIII")   # struct crypto_user_alg
 
 # errno_name already spells 95 as the kernel does (EOPNOTSUPP).
 errno_token = errno_name
-
-
-def recv_raw(fd: int, n: int, flags: int = 0) -> bytes:
-    """libc recv(): CPython's recv(0) returns b'' without a system call, this one does not."""
-    buf = ctypes.create_string_buffer(max(n, 1))
-    r = _libc.recv(fd, buf, n, flags)
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return buf.raw[:r]
 
 
 def socket_raw(family: int, type_: int, proto: int) -> int:

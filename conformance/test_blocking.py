@@ -17,11 +17,12 @@ import time
 import pytest
 
 from conformance._util_cipher import (ENC, PollingReader, TxBudget, UserPages, interrupted, outcome, pipe_buffers,
-                                      recv_token, send_budget, set_sndbuf, splice_raw)
+                                      recv_token, send_budget, set_sndbuf)
 from harness.afalg import algorithms
 from harness.afalg.client import errno_name, vmsplice_segments
 from harness.afalg.bounded import WaitTimeout
 from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, SPLICE_F_MORE
+from harness.afalg.libc import splice_raw
 
 # Serial: these tests time blocking calls, which a test running beside them would slow.
 pytestmark = pytest.mark.serial
@@ -209,12 +210,9 @@ def test_aead_request_must_fit(spec, alg_socket):
 @pytest.mark.clause("BLOCK-8")
 def test_blocked_reader_not_woken_by_blocked_writer(spec, alg_socket):
     import ctypes
-    import ctypes.util
     import signal
 
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    libc.recv.restype = ctypes.c_ssize_t
+    from harness.afalg.libc import libc
     key, iv, data = os.urandom(16), os.urandom(16), os.urandom(BIG)
     old = signal.signal(signal.SIGUSR2, lambda *_: None)   # no SA_RESTART: the thread's recv gets EINTR
     result: dict = {}

@@ -126,3 +126,15 @@ def test_imports_inside_functions_say_why():
             if inner and "#" not in ctx:
                 bad.append(f"{path.relative_to(ROOT)}:{line} ({name})")
     assert not bad, "an import inside a function needs its reason in a comment beside it: " + ", ".join(sorted(set(bad)))
+
+
+def test_the_c_library_is_bound_once():
+    """harness/afalg/libc.py is the one ctypes.CDLL: prototypes declared in two places on the
+    same library object would change each other's calls without a word."""
+    where = []
+    for folder in PROJECT:
+        for f in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.Attribute) and node.attr == "CDLL":
+                    where.append(str(f.relative_to(ROOT)))
+    assert sorted(set(where)) == ["harness/afalg/libc.py"]

@@ -14,46 +14,19 @@ Rules it keeps:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno as errno_mod
-import os
 import socket
 import struct
 import time
 
 from harness.afalg import cmsg as cm
 from harness.afalg.bounded import WaitTimeout, deadline, in_main_thread
+from harness.afalg.libc import IoVec as _IoVec, MsgHdr as _MsgHdr, libc, raise_errno as _raise_errno
 from harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOCK_SEQPACKET, SOL_ALG, AlgOpt
 
 DEFAULT_WAIT = 10.0
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
-class _IoVec(ctypes.Structure):
-    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
-
-
-class _MsgHdr(ctypes.Structure):
-    _fields_ = [
-        ("msg_name", ctypes.c_void_p), ("msg_namelen", ctypes.c_uint32),
-        ("msg_iov", ctypes.POINTER(_IoVec)), ("msg_iovlen", ctypes.c_size_t),
-        ("msg_control", ctypes.c_void_p), ("msg_controllen", ctypes.c_size_t),
-        ("msg_flags", ctypes.c_int),
-    ]
-
-
-_libc.sendmsg.argtypes = [ctypes.c_int, ctypes.POINTER(_MsgHdr), ctypes.c_int]
-_libc.sendmsg.restype = ctypes.c_ssize_t
-_libc.bind.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-_libc.setsockopt.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
-_libc.vmsplice.argtypes = [ctypes.c_int, ctypes.POINTER(_IoVec), ctypes.c_size_t, ctypes.c_uint]
-_libc.vmsplice.restype = ctypes.c_ssize_t
-
-
-def _raise_errno(what: str) -> None:
-    e = ctypes.get_errno()
-    raise OSError(e, f"{what}: {os.strerror(e)}")
+_libc = libc
 
 
 def errno_name(e: int | None) -> str:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import bisect
 import ctypes
-import ctypes.util
 import os
 import re
 from array import array
+
+from harness.afalg.libc import libc
 
 KCOV_PATH = "/sys/kernel/debug/kcov"
 KCOV_INIT_TRACE = 0x80086301
@@ -99,11 +100,6 @@ class Kcov:
     """KCOV on the calling thread, mapped with libc.mmap (Python's mmap refuses the file)."""
 
     def __init__(self, size: int = COVER_SIZE):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_int, ctypes.c_long]
-        libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong]
         self.size = size
         self.fd = os.open(KCOV_PATH, os.O_RDWR)
         if libc.ioctl(self.fd, KCOV_INIT_TRACE, size) != 0:
