@@ -24,12 +24,10 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from harness.host import processes as guests
+from harness.host import launch
 from harness.results import klog
 from harness.host import validate
 from harness.host import vm
@@ -137,12 +135,6 @@ def _results_dir(a, label: str) -> Path:
     return (Path("results") / f"{stamp}-{label}").resolve()
 
 
-def _guest_cmd(args: list[str]) -> str:
-    import shlex
-    env = f"PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={shlex.quote(str(vm.PROJECT_ROOT))} PYTHONUNBUFFERED=1"
-    return f"{env} {shlex.quote(sys.executable)} " + " ".join(shlex.quote(x) for x in args)
-
-
 # When minimising, reports that the kernel survives must not stop it: each try runs in a
 # child process and is judged by what /dev/kmsg gained (fuzz/replay.py).
 MINIMIZE_APPEND = ["no_timer_check"]
@@ -154,28 +146,18 @@ def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, l
     results.mkdir(parents=True, exist_ok=True)
     console = results / f"console-{label}.log"
     append = list(CRASH_APPEND if base_append is None else base_append) + list(a.append or [])
-    if target.is_host:
-        cmd = [sys.executable] + guest_args
-        env = None
-    else:
-        vng, qemu = vm.find_tools()
+    use_kvm = False
+    if not target.is_host:
+        _, qemu = vm.find_tools()
         use_kvm, why = vm.probe_kvm(qemu, target.image)
-        cmd = vm.vng_command(vng, target, str(results), _guest_cmd(guest_args), use_kvm, a.memory, a.cpus, append)
         print(f"afalg-conform: booting {target.name} ({target.release}) under {'KVM' if use_kvm else 'TCG'}",
               file=sys.stderr, flush=True)
-        env = None
+    cmd, env = launch.command(target, str(results), guest_args, use_kvm=use_kvm, memory=a.memory, cpus=a.cpus,
+                              append=append)
     (results / f"command-{label}.json").write_text(json.dumps(cmd))
-    t0 = time.monotonic()
-    with open(console, "wb") as con:
-        p = guests.start(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT,
-                         env=env, cwd=str(vm.PROJECT_ROOT))
-        try:
-            rc = p.wait(timeout=timeout)
-            guests.forget(p)
-        except subprocess.TimeoutExpired:
-            guests.kill_group(p)
-            rc = None
-    return rc, console, time.monotonic() - t0
+    console.unlink(missing_ok=True)
+    done = launch.launch(cmd, console, env=env, timeout=timeout)
+    return (done.rc if done.status == "exited" else None), console, done.wall
 
 
 def collect_crashes(results: Path, names: list[str], console: Path, rc: int | None, store: CrashStore,

@@ -138,3 +138,17 @@ def test_the_c_library_is_bound_once():
                 if isinstance(node, ast.Attribute) and node.attr == "CDLL":
                     where.append(str(f.relative_to(ROOT)))
     assert sorted(set(where)) == ["harness/afalg/libc.py"]
+
+
+def test_every_guest_starts_in_the_one_launcher():
+    """run, matrix, bench, mutants, fuzz and coverage all boot through harness/host/launch.py:
+    one place builds the vng command and registers the process for Ctrl-C."""
+    where = []
+    for folder in PROJECT:
+        for f in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                        node.func.attr in ("vng_command", "start") and \
+                        getattr(node.func.value, "id", "") in ("vm", "processes", "guests"):
+                    where.append(str(f.relative_to(ROOT)))
+    assert sorted(set(where)) == ["harness/host/launch.py"]

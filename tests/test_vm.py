@@ -32,7 +32,7 @@ def test_command_shares_host_read_only_and_results_writable():
 
 
 def test_guest_command_uses_this_interpreter_and_project():
-    cmd = vm.guest_python_command("/tmp/res dir", ["--suite", "smoke"])
+    cmd = vm.guest_python_command(["-m", "harness.guest.runner", "--results", "/tmp/res dir", "--suite", "smoke"])
     assert "PYTHONDONTWRITEBYTECODE=1" in cmd and str(vm.PROJECT_ROOT) in cmd
     assert "-m harness.guest.runner --results '/tmp/res dir' --suite smoke" in cmd
 
@@ -213,6 +213,6 @@ def test_a_targets_config_is_found_beside_its_image_and_reaches_the_guest(tmp_pa
     (img.parent / "config").write_text("CONFIG_CRYPTO_USER_API_RNG_CAVP=y\n# CONFIG_KEYS is not set\n")
     t = vm.Target("k", str(img), "6.12.0")
     assert t.config == str(img.parent / "config")
-    assert f"AFALG_KERNEL_CONFIG={t.config}" in vm.guest_python_command("/r", [], t.config)
+    assert f"AFALG_KERNEL_CONFIG={t.config}" in vm.guest_python_command(["-m", "x"], t.config)
     monkeypatch.setenv("AFALG_KERNEL_CONFIG", t.config)
     assert absent.kernel_config("no-such-release") == {"CRYPTO_USER_API_RNG_CAVP": "y", "KEYS": "n"}

@@ -13,14 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.host import processes as guests
+from harness.host import launch, processes as guests
 from harness.results import junit
 from harness.results import klog
 from harness.results import ktap
@@ -310,42 +308,31 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
         for extra in sorted(events.parent.glob(events.stem + "-w*.jsonl")):
             tails.setdefault(extra, EventTail(extra))
         return [ev for t in tails.values() for ev in t.read()]
-    suite_started = 0.0
-    booted = 0.0
-    with open(console, "ab") as con:
-        p = guests.start(cmd, stdin=subprocess.DEVNULL, stdout=con, stderr=subprocess.STDOUT, env=env)
-        status = None
-        while True:
-            try:
-                rc = p.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
-                rc = None
-            now = time.monotonic()
-            head = b"" if booted else _console_head(console)
-            if not booted and BOOT_DONE in head:
-                booted = now
-                session.timeline.setdefault("kernel_booted", round(now - started, 1))
-            for ev in read_events():
-                session.handle(ev)
-            if rc is not None:
-                guests.forget(p)
-                break
-            if session.sessions == before:
-                # Two allowances: the kernel and init to reach the script, then the
-                # interpreter and pytest to start (both slow under a loaded TCG host).
-                # KVM leaves the guest stopped, not dead: without this it waits out the timeout.
-                if now - (booted or started) > opts.boot_timeout or b"KVM internal error" in head:
-                    status = "boot-failure"
-            else:
-                suite_started = suite_started or now
-                if now - suite_started > opts.run_timeout:
-                    status = "timeout"
-            if status:
-                guests.kill_group(p)
-                rc = p.returncode
-                for ev in read_events():
-                    session.handle(ev)
-                break
+    clock = {"suite": 0.0, "booted": 0.0}
+
+    def watch(ended: bool) -> str | None:
+        now = time.monotonic()
+        if not clock["booted"] and BOOT_DONE in _console_head(console):
+            clock["booted"] = now
+            session.timeline.setdefault("kernel_booted", round(now - started, 1))
+        for ev in read_events():
+            session.handle(ev)
+        if ended:
+            return None
+        if session.sessions == before:
+            # Two allowances: the kernel and init to reach the script, then the
+            # interpreter and pytest to start (both slow under a loaded TCG host).
+            # KVM leaves the guest stopped, not dead: without this it waits out the timeout.
+            if now - (clock["booted"] or started) > opts.boot_timeout or \
+                    (not clock["booted"] and b"KVM internal error" in _console_head(console)):
+                return "boot-failure"
+        else:
+            clock["suite"] = clock["suite"] or now
+            if now - clock["suite"] > opts.run_timeout:
+                return "timeout"
+        return None
+    done = launch.launch(cmd, console, env=env, watch=watch)
+    status, rc = (done.status if done.status != "exited" else None), done.rc
     if status:
         return status, rc
     if session.ended:
@@ -411,9 +398,8 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
     if target.is_host:
         info.accel, info.accel_reason = "host", "running kernel, no VM"
         use_kvm = False
-        vng = None
     else:
-        vng, qemu = vm.find_tools()
+        _, qemu = vm.find_tools()
         use_kvm, why = vm.probe_kvm(qemu, target.image)
         info.accel = "kvm" if use_kvm else "tcg"
         info.accel_reason = why
@@ -431,14 +417,9 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
             skip_file = str(results_dir / f"skip-{attempt}.txt")
             Path(skip_file).write_text("\n".join(sorted(session.done_ids)) + "\n")
         gargs = _guest_args(opts, events.name, skip_file, target.is_host)
-        if target.is_host:
-            cmd = [sys.executable, "-m", "harness.guest.runner", "--results", str(results_dir), *gargs]
-            env = dict(os.environ, PYTHONPATH=str(vm.PROJECT_ROOT), PYTHONDONTWRITEBYTECODE="1")
-        else:
-            cmd = vm.vng_command(vng, target, str(results_dir),
-                                 vm.guest_python_command(str(results_dir), gargs, target.config), use_kvm,
-                                 opts.memory, opts.cpus, opts.append)
-            env = None
+        cmd, env = launch.command(target, str(results_dir),
+                                  ["-m", "harness.guest.runner", "--results", str(results_dir), *gargs],
+                                  use_kvm=use_kvm, memory=opts.memory, cpus=opts.cpus, append=opts.append)
         info.command = cmd
         status, rc = _attempt(session, cmd, events, console, opts, env)
         if session.fatal:

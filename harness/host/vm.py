@@ -332,14 +332,13 @@ def _probe_kvm_boot(cmd: list[str], seconds: float) -> tuple[bool, str]:
     return False, f"KVM unusable: the probe guest printed no kernel banner in {seconds:g} s"
 
 
-def guest_python_command(results_dir: str, guest_args: list[str], kernel_config: str | None = None) -> str:
-    """The command the guest runs: this very interpreter and project, read-only."""
+def guest_python_command(argv: list[str], kernel_config: str | None = None) -> str:
+    """The command a guest runs: this very interpreter and project (read-only), with argv
+    after the interpreter (["-m", "harness.guest.runner", ...], ["-m", "fuzz.guestrun", ...])."""
     env = f"PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={shlex.quote(str(PROJECT_ROOT))} PYTHONUNBUFFERED=1"
     if kernel_config:
         env += f" AFALG_KERNEL_CONFIG={shlex.quote(kernel_config)}"
-    args = " ".join(shlex.quote(a) for a in guest_args)
-    return (f"{env} {shlex.quote(sys.executable)} -m harness.guest.runner "
-            f"--results {shlex.quote(results_dir)} {args}").strip()
+    return f"{env} {shlex.quote(sys.executable)} " + " ".join(shlex.quote(a) for a in argv)
 
 
 def vng_command(vng: str, target: Target, results_dir: str, guest_cmd: str, use_kvm: bool,
