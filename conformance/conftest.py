@@ -74,10 +74,15 @@ class Spec:
         self.rec.finishers.append(self.finish)
 
     def require(self, clause_id: str) -> None:
-        """Skip now when the kernel's config contradicts the clause's `needs` (a test whose
-        calls only make sense where the clause applies; others just check, see check())."""
-        if why := catalogue.get(clause_id).missing_config(_kernel_config()):
+        """Skip now when the kernel's config contradicts the clause's `needs`, or an algorithm
+        it needs is absent (decided as bind_or_skip decides: a broken one fails); for a test
+        whose calls only make sense where the clause applies (others just check, see check())."""
+        clause = catalogue.get(clause_id)
+        if why := clause.missing_config(_kernel_config()):
             pytest.skip(why)
+        for want in clause.needs.get("alg", []):    # "type:name": absent skips, broken fails
+            alg_type, name = want.split(":", 1)
+            bind_or_skip(alg_type, name, focus=False).close()
 
     def expected(self, clause_id: str) -> str:
         return catalogue.get(clause_id).linux_expect(self.release)

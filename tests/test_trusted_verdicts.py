@@ -88,6 +88,20 @@ def test_all_inexpressible(spec, kat):
 @pytest.mark.clause("HASH-1")
 def test_no_evidence(spec):
     pass
+
+
+@pytest.mark.clause("HASH-1")
+def test_needs_an_absent_alg(spec, monkeypatch):
+    import errno
+    from conformance import catalogue
+    from harness.afalg.client import AfalgSocket
+
+    def bound(alg_type, name):
+        raise OSError(errno.ENOENT, "no such algorithm")
+    monkeypatch.setitem(catalogue.get("HASH-1").needs, "alg", ["hash:nosuchalg"])
+    monkeypatch.setattr(AfalgSocket, "bound", staticmethod(bound))
+    spec.require("HASH-1")
+    spec.check("HASH-1", "mismatch", expected="match", sent="must not be reached")
 """
 
 
@@ -134,7 +148,8 @@ def test_soft_checks_outcomes(tiny_run):
     got = {t.id.split("::")[1]: t.outcome for t in run.tests}
     assert got == {"test_soft_fail": "fail", "test_soft_pass": "pass", "test_soft_fail_then_skip": "fail",
                    "test_hard_fail_after_soft": "fail", "test_vector_fails": "fail",
-                   "test_no_vector_ran": "fail", "test_all_inexpressible": "skip", "test_no_evidence": "fail"}
+                   "test_no_vector_ran": "fail", "test_all_inexpressible": "skip", "test_no_evidence": "fail",
+                   "test_needs_an_absent_alg": "skip"}
     assert "fails before the skip" in outcome(run, "test_soft_fail_then_skip").reason
     assert "seen EINVAL" in outcome(run, "test_hard_fail_after_soft").reason
     # the soft failure stays in the evidence, and no teardown raised it again as an ERROR
@@ -147,6 +162,8 @@ def test_nothing_passes_vacuously(tiny_run):
     assert "no vector checked" in outcome(run, "test_no_vector_ran").reason
     assert outcome(run, "test_all_inexpressible").reason == "unsupported:all-1-vectors-inexpressible"
     assert "no evidence recorded for HASH-1" in outcome(run, "test_no_evidence").reason
+    # a clause's needs.alg, absent: the test skips before its first call (spec.require)
+    assert outcome(run, "test_needs_an_absent_alg").reason.startswith("unsupported:alg-missing=nosuchalg")
 
 
 # -- absent or broken --------------------------------------------------------------------------
