@@ -300,3 +300,20 @@ def test_nested_block_matches_the_single_run_ktap():
     block = matrix.kernel_block(1, "k", run).splitlines()
     single = ktap.render(run, ["afalg-conformance on 1.0 (k, kvm)"]).splitlines()
     assert block[:-1] == ["  " + line for line in single] and block[-1] == "ok 1 k"
+
+
+def test_jobs_are_each_guests_workers_and_kernels_at_once_the_guests(tmp_path, monkeypatch, capsys):
+    fake_targets(monkeypatch)
+    seen = []
+
+    def execute(target, results_dir, opts):
+        seen.append(opts.jobs)
+        run = Run(run=RunInfo(target=target.name, kernel_release=target.release), tests=[tr("c/test_a.py::t")])
+        runner.write_outputs(run, results_dir)
+        return run
+    monkeypatch.setattr(runner, "execute", execute)
+    monkeypatch.setenv("AFALG_JOBS", "1")
+    cli.main(["run", "--kernel", "k-6.12", "--kernel", "k-6.1", "--suite", "smoke", "--jobs", "1",
+              "--kernels-at-once", "2", "--results", str(tmp_path / "m")])
+    assert "2 kernels, 2 at a time" in capsys.readouterr().err
+    assert seen == [1, 1]

@@ -52,6 +52,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="pytest workers in the guest, sharing the tests (default: --cpus; TCG runs each "
                         "vCPU on its own host core). Tests marked serial run alone")
+    p.add_argument("--kernels-at-once", type=int, default=None, metavar="N",
+                   help="with several --kernel: how many guests boot at a time (default: AFALG_JOBS, else "
+                        "the host's CPUs); --jobs stays the workers inside each guest")
     p.add_argument("--sweep-budget", type=int, default=None, metavar="N",
                    help="vectors per vector file and driver in the every-driver sweep (default 50, evenly "
                         "spread; 0: every vector through every driver, ten times the sweep's time). Under "
@@ -74,6 +77,8 @@ def check_run_options(a) -> None:
     validate.cpus(a.cpus)
     if a.jobs is not None:
         validate.cpus(a.jobs, "--jobs")
+    if getattr(a, "kernels_at_once", None) is not None:
+        validate.cpus(a.kernels_at_once, "--kernels-at-once")
     if a.sweep_budget is not None and a.sweep_budget < 0:
         raise HarnessError(f"--sweep-budget {a.sweep_budget}: expected 0 (every vector) or more")
     for opt in ("test_timeout", "boot_timeout", "run_timeout"):

@@ -1,8 +1,8 @@
 """`afalg-conform run --kernel A --kernel B ...`: several kernels at once, then a matrix.
 
 Each kernel runs through runner.execute in its own worker thread (the work is in the
-guest; the thread only tails its events), at most --jobs / AFALG_JOBS / the number of
-CPUs at a time, each into its own folder under one parent results folder. Their KTAP
+guest; the thread only tails its events), at most --kernels-at-once / AFALG_JOBS / the
+number of CPUs at a time (--jobs is each guest's pytest workers, not this), each into its own folder under one parent results folder. Their KTAP
 is kept off stdout while they run; stdout carries one KTAP document with one
 top-level test per kernel and that kernel's results nested under it, printed kernel
 by kernel in command-line order as each finishes. The combined verdict and the
@@ -117,7 +117,7 @@ def run_many(kernels: list[str], a, out=None, summarise=None) -> int:
     parent = validate.results_dir(Path(a.results) if a.results else runner.default_results_dir("matrix"),
                                   fresh=True)
     names = folder_names(targets)
-    jobs = jobs_for(len(targets), getattr(a, "jobs", None))
+    jobs = jobs_for(len(targets), getattr(a, "kernels_at_once", None))
     runner.say(f"{len(targets)} kernels, {jobs} at a time, results under {parent}")
 
     out.write("KTAP version 1\n")
