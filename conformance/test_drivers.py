@@ -108,17 +108,53 @@ class Driver:
     tfm: AfalgSocket
 
 
+# What bind_drivers found for an algorithm, per worker process: its next vector files bind
+# the same drivers by the names that worked, at once. Asking again costs: a template name
+# whose instance registers under another driver name (xts(aes-generic) is built as
+# xts(ecb(aes-generic)), then EEXIST) runs a module-autoload attempt, the instantiation and
+# the kernel's self-test every time (7 s under TCG); every /proc/crypto read about 0.1 s.
+_PLANS: dict[tuple[str, str], tuple[list[tuple], list[tuple], list[str]]] = {}
+
+
 def bind_drivers(alg: algorithms.Algorithm, kat, spec) -> tuple[list[Driver], list[str]]:
     """Every driver of alg bound once by name (one per resolved driver), and the internal
     ones. A listed driver that does not bind is a failed subtest (DRV-1); a template
     instance the kernel will not build, or a name af_alg_restrict refuses, a skipped one."""
+    plan = _PLANS.get((alg.type, alg.name))
+    if plan is not None:
+        bound, skipped, internal = plan
+        out: list[Driver] = []
+        try:
+            for bind_name, driver, prio in bound:
+                out.append(Driver(bind_name, driver, prio, AfalgSocket.bound(alg.type, bind_name)))
+        except OSError:
+            _close(out)                  # the kernel changed under us: find them again
+            del _PLANS[(alg.type, alg.name)]
+        else:
+            for name, outcome, reason in skipped:
+                kat.case(name, outcome, reason)
+            return out, internal
+    skipped: list[tuple] = []
+
+    def case(name: str, outcome: str, reason: str) -> None:
+        kat.case(name, outcome, reason)
+        if outcome == "skip":
+            skipped.append((name, outcome, reason))
+    drivers, internal, complete = _bind_drivers(alg, case, spec)
+    if complete:                         # a listed driver that failed is tried again next time
+        _PLANS[(alg.type, alg.name)] = ([(d.bind_name, d.driver, d.priority) for d in drivers], skipped, internal)
+    return drivers, internal
+
+
+def _bind_drivers(alg: algorithms.Algorithm, case, spec) -> tuple[list[Driver], list[str], bool]:
     entries = proccrypto.read()
     listed, internal = candidates(entries, alg)
     out: list[Driver] = []
     done: set[str] = set()
+    complete = True
     for bind_name, inner in listed:
         if refused := restrict.refusal(alg.type, bind_name):     # run --restrict 1: no driver names
-            kat.case(bind_name, "skip", refused)
+            case(bind_name, "skip", refused)
             continue
         try:
             tfm = AfalgSocket.bound(alg.type, bind_name)
@@ -142,9 +178,10 @@ def bind_drivers(alg: algorithms.Algorithm, kat, spec) -> tuple[list[Driver], li
             if not existing:
                 if inner is None:                      # a listed driver must bind
                     spec.check("DRV-1", errno_name(e.errno), expected="ok", sent=f"bind({bind_name})", soft=True)
-                    kat.case(bind_name, "fail", f"listed driver does not bind: {errno_name(e.errno)}")
+                    case(bind_name, "fail", f"listed driver does not bind: {errno_name(e.errno)}")
+                    complete = False
                 else:
-                    kat.case(bind_name, "skip", f"unsupported:template-instance={errno_name(e.errno)}")
+                    case(bind_name, "skip", f"unsupported:template-instance={errno_name(e.errno)}")
                 continue
         now = proccrypto.read()
         driver = resolved_driver(now, alg, bind_name, inner)
@@ -154,7 +191,18 @@ def bind_drivers(alg: algorithms.Algorithm, kat, spec) -> tuple[list[Driver], li
         done.add(driver)
         prio = next((e.priority for e in now if e.driver == driver), None)
         out.append(Driver(bind_name, driver, prio, tfm))
-    return out, internal
+    return out, internal, complete
+
+
+_GENERIC_BINDS: dict[tuple[str, str], str | None] = {}
+
+
+def _generic_binds(alg: algorithms.Algorithm) -> str | None:
+    """The driver the generic name binds (test_kat's), read once per algorithm and worker."""
+    key = (alg.type, alg.name)
+    if key not in _GENERIC_BINDS:
+        _GENERIC_BINDS[key] = proccrypto.driver_of(proccrypto.read(), alg.type, alg.name)
+    return _GENERIC_BINDS[key]
 
 
 def focused(drivers: list[Driver]) -> list[Driver]:
@@ -195,7 +243,7 @@ def test_driver_vectors(spec, kat, set_id, request):
         # The driver the generic name binds ran this file in test_kat already: the sweep is
         # about the others (under run --driver, the focused driver runs here regardless).
         kat_runs = any(it.nodeid.endswith(f"test_kat.py::test_vector_file[{set_id}]") for it in request.session.items)
-        by_kat = None if FOCUS or not kat_runs else proccrypto.driver_of(proccrypto.read(), alg.type, alg.name)
+        by_kat = None if FOCUS or not kat_runs else _generic_binds(alg)
         todo = [d for d in focused(drivers) if d.driver != by_kat]
         for d in focused(drivers):
             if d not in todo:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness.afalg import algorithms
 
+from . import cache as _cache
 from . import cases as _cases
 from . import blake2_kat, cavp, nist_txt, wycheproof
 from .common import locate
@@ -47,6 +48,11 @@ class VectorSet:
         return LOADERS[self.format](self.file())
 
     def cases(self) -> list[_cases.Case]:
+        """The file's cases: from the host's parse (vectors/cache.py) when there is one."""
+        cached = _cache.load(self)
+        return cached if cached is not None else self.parse()
+
+    def parse(self) -> list[_cases.Case]:
         out = _cases.ADAPTERS[self.adapter](self.load(), self)
         seen: set[str] = set()
         for c in out:                       # names must be unique within one test

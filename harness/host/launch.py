@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from harness.host import bytecode, processes, vm
+from harness.host import prepare, processes, vm
 
 
 @dataclasses.dataclass
@@ -36,9 +36,11 @@ def command(target: vm.Target, rwdir: str, argv: list[str], *, use_kvm: bool = F
     if target.is_host:
         return [sys.executable, *argv], dict(os.environ, PYTHONPATH=str(vm.PROJECT_ROOT), PYTHONDONTWRITEBYTECODE="1")
     vng, _ = vm.find_tools()
-    if argv:
-        bytecode.warm()          # compiled on the host once, not in every guest worker under TCG
-    guest = vm.guest_python_command(argv, target.config) if argv else "true"
+    env = {}
+    if argv:                     # made on the host once, not in every guest worker under TCG
+        prepare.warm()
+        env = prepare.vector_cache()
+    guest = vm.guest_python_command(argv, target.config, env) if argv else "true"
     return vm.vng_command(vng, target, rwdir, guest, use_kvm, memory, cpus, list(append), verbose), None
 
 

@@ -332,12 +332,14 @@ def _probe_kvm_boot(cmd: list[str], seconds: float) -> tuple[bool, str]:
     return False, f"KVM unusable: the probe guest printed no kernel banner in {seconds:g} s"
 
 
-def guest_python_command(argv: list[str], kernel_config: str | None = None) -> str:
+def guest_python_command(argv: list[str], kernel_config: str | None = None, extra_env: dict | None = None) -> str:
     """The command a guest runs: this very interpreter and project (read-only), with argv
     after the interpreter (["-m", "harness.guest.runner", ...], ["-m", "fuzz.guestrun", ...])."""
     env = f"PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={shlex.quote(str(PROJECT_ROOT))} PYTHONUNBUFFERED=1"
     if kernel_config:
         env += f" AFALG_KERNEL_CONFIG={shlex.quote(kernel_config)}"
+    for k, v in sorted((extra_env or {}).items()):
+        env += f" {k}={shlex.quote(v)}"
     return f"{env} {shlex.quote(sys.executable)} " + " ".join(shlex.quote(a) for a in argv)
 
 

@@ -1,4 +1,7 @@
-"""Compiled bytecode for the guest, made on the host.
+"""What every guest would otherwise redo at each boot under TCG, made once on the host:
+compiled bytecode (warm) and the parsed vector files (vector_cache).
+
+Bytecode:
 
 A guest runs this tree read-only with PYTHONDONTWRITEBYTECODE, so whatever has no
 up-to-date .pyc beside its source is compiled again at every boot, in every worker, under
@@ -19,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.host.vm import PROJECT_ROOT
+from harness.host.vm import CACHE_DIR, PROJECT_ROOT
 
 PACKAGES = ("harness", "conformance", "fuzz", "vectors", "vms")
 _done = False
@@ -69,3 +72,24 @@ def warm(root: Path = PROJECT_ROOT) -> str:
     left = stale_rewrites(root)
     return (f"bytecode: compiled{'' if ok else ' (some modules failed)'}; "
             f"{len(stale) - len(left)} rewritten test modules written" + (f", {len(left)} not" if left else ""))
+
+
+VECTOR_CACHE = CACHE_DIR / "vectors"
+_vectors: dict[str, str] | None = None
+
+
+def vector_cache(root: Path = PROJECT_ROOT, folder: Path = VECTOR_CACHE) -> dict[str, str]:
+    """The vector files parsed into folder by `python -m vectors.cache build` (a no-op for
+    files done before), once per command; the guest's environment that points at it
+    ({} when it could not be made: the guest then parses the files itself, as before).
+    A subprocess, so the host layer does not import the vector loaders."""
+    global _vectors
+    if _vectors is None:
+        env = dict(os.environ, PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1")
+        try:
+            r = subprocess.run([sys.executable, "-m", "vectors.cache", "build", str(folder)], cwd=root, env=env,
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+            _vectors = {"AFALG_VECTOR_CACHE": str(folder)} if r.returncode == 0 else {}
+        except (OSError, subprocess.TimeoutExpired):
+            _vectors = {}
+    return _vectors

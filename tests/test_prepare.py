@@ -1,0 +1,77 @@
+"""The host makes what every guest would redo at each boot (harness/host/prepare.py)."""
+
+import textwrap
+
+import pickle
+
+from harness.host import prepare as bytecode
+
+
+def tree(root):
+    for pkg in ("harness", "harness/guest", "conformance"):
+        (root / pkg).mkdir(parents=True, exist_ok=True)
+        (root / pkg / "__init__.py").write_text("")
+    (root / "harness" / "guest" / "plugin.py").write_text("X = 1\n")
+    (root / "harness" / "lib.py").write_text("def f():\n    return 1\n")
+    (root / "conformance" / "conftest.py").write_text("")
+    (root / "conformance" / "test_a.py").write_text(textwrap.dedent("""\
+        def test_a():
+            assert 1 + 1 == 2
+    """))
+    return root
+
+
+def test_warm_compiles_modules_and_pytests_rewritten_tests_once(tmp_path, monkeypatch):
+    root = tree(tmp_path / "p")
+    monkeypatch.setattr(bytecode, "_done", False)
+    assert root / "conformance" / "test_a.py" in bytecode.stale_rewrites(root)
+    said = bytecode.warm(root)
+    assert "rewritten test modules written" in said, said
+    assert list((root / "harness" / "__pycache__").glob("lib.*.pyc"))
+    assert bytecode._rewritten(root / "conformance" / "test_a.py") is not None
+    assert root / "conformance" / "test_a.py" not in bytecode.stale_rewrites(root)
+    assert bytecode.warm(root) == "bytecode: up to date"       # once per command
+
+
+def test_a_read_only_tree_is_left_alone(tmp_path, monkeypatch):
+    root = tree(tmp_path / "p")
+    monkeypatch.setattr(bytecode, "_done", False)
+    monkeypatch.setattr(bytecode.os, "access", lambda path, mode: False)
+    assert "read-only" in bytecode.warm(root)
+    assert not (root / "harness" / "__pycache__").exists()
+
+
+def test_vector_files_are_parsed_once_on_the_host_and_read_back_in_the_guest(tmp_path, monkeypatch):
+    from vectors import cache
+    from vectors.sets import SETS
+    vs = next(v for v in SETS if v.id == "cavp-sha256-shortmsg")
+    monkeypatch.setattr(bytecode, "_vectors", None)
+    env = bytecode.vector_cache(folder=tmp_path / "vc")
+    assert env == {"AFALG_VECTOR_CACHE": str(tmp_path / "vc")}
+    assert cache.path(tmp_path / "vc", vs).exists()
+    assert bytecode.vector_cache(folder=tmp_path / "other") == env          # once per command
+
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "vc"))
+    got = vs.cases()
+    assert [(c.name, c.where) for c in got] == [(c.name, c.where) for c in vs.parse()]
+    # The guest really reads the pickle: a doctored one shows through (and a stale or
+    # missing one is parsed again from the file).
+    p = cache.path(tmp_path / "vc", vs)
+    doctored = got[:1]
+    p.write_bytes(pickle.dumps(doctored))
+    assert len(vs.cases()) == 1
+    p.unlink()
+    assert len(vs.cases()) == len(got)
+
+
+def test_a_changed_vector_file_or_loader_is_parsed_again(tmp_path, monkeypatch):
+    from vectors import cache
+    from vectors.sets import SETS
+    vs = next(v for v in SETS if v.id == "cavp-sha256-shortmsg")
+    before = cache.path(tmp_path, vs)
+    monkeypatch.setattr(cache, "file_key", lambda v: "another-mtime")
+    assert cache.path(tmp_path, vs) != before
+    monkeypatch.setattr(cache, "_code_key", "another-loader")
+    assert cache.path(tmp_path, vs).parent.name == "another-loader"
+    monkeypatch.delenv(cache.ENV, raising=False)
+    assert cache.load(vs) is None                      # no cache: the guest parses
