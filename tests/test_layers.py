@@ -13,15 +13,15 @@ PROJECT = ("harness", "fuzz", "conformance", "vectors", "vms")
 # imports `cli`. The guest side needs the client and the results model, never the host's.
 ALLOWED = {
     "harness": set(),
-    "harness.errors": set(),
-    "harness.afalg": {"harness.errors"},
-    "harness.results": {"harness.errors"},
-    "harness.guest": {"harness.afalg", "harness.results", "harness.errors"},
-    "harness.host": {"harness.results", "harness.errors"},
-    "harness.report": {"harness.results", "harness.errors", "conformance"},
-    "fuzz": {"harness.afalg", "harness.results", "harness.host", "harness.errors", "vms"},
+    "afalg_conformance.harness.errors": set(),
+    "afalg_conformance.harness.afalg": {"afalg_conformance.harness.errors"},
+    "afalg_conformance.harness.results": {"afalg_conformance.harness.errors"},
+    "afalg_conformance.harness.guest": {"afalg_conformance.harness.afalg", "afalg_conformance.harness.results", "afalg_conformance.harness.errors"},
+    "afalg_conformance.harness.host": {"afalg_conformance.harness.results", "afalg_conformance.harness.errors"},
+    "afalg_conformance.harness.report": {"afalg_conformance.harness.results", "afalg_conformance.harness.errors", "conformance"},
+    "fuzz": {"afalg_conformance.harness.afalg", "afalg_conformance.harness.results", "afalg_conformance.harness.host", "afalg_conformance.harness.errors", "vms"},
 }
-NEVER = {"harness.host": {"pytest"}, "harness.results": {"pytest", "subprocess"}}
+NEVER = {"afalg_conformance.harness.host": {"pytest"}, "afalg_conformance.harness.results": {"pytest", "subprocess"}}
 
 
 def modules():
@@ -73,7 +73,7 @@ def test_layer_rules(mod, path):
     for name, line, _, _ in imports(path):
         if name.split(".")[0] in NEVER.get(own, set()):
             pytest.fail(f"{mod}:{line} imports {name}: {own} must not")
-    if own == "harness.cli":
+    if own == "afalg_conformance.harness.cli":
         return
     allowed = ALLOWED.get(own)
     assert allowed is not None, f"{mod}: layer {own} has no rule; add it to ALLOWED and docs/ARCHITECTURE.md"
@@ -87,10 +87,10 @@ def test_layer_rules(mod, path):
 
 def test_nothing_imports_the_command_line():
     for mod, path in modules():
-        if layer(mod) == "harness.cli":
+        if layer(mod) == "afalg_conformance.harness.cli":
             continue
         for name, line, _, _ in project_imports(path):
-            assert layer(name) != "harness.cli", f"{mod}:{line} imports {name}"
+            assert layer(name) != "afalg_conformance.harness.cli", f"{mod}:{line} imports {name}"
 
 
 def test_no_import_circles():

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.afalg import algorithms
+from afalg_conformance.harness.afalg import algorithms
 
 from . import cases as _cases
 from . import blake2_kat, cavp, nist_txt, wycheproof

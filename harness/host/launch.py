@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from harness.host import processes, vm
+from afalg_conformance.harness.host import processes, vm
 
 
 @dataclasses.dataclass

@@ -21,8 +21,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.host import kernels
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.host import kernels
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TARGETS_FILE = PROJECT_ROOT / "vms" / "targets.toml"
@@ -334,7 +334,7 @@ def _probe_kvm_boot(cmd: list[str], seconds: float) -> tuple[bool, str]:
 
 def guest_python_command(argv: list[str], kernel_config: str | None = None) -> str:
     """The command a guest runs: this very interpreter and project (read-only), with argv
-    after the interpreter (["-m", "harness.guest.runner", ...], ["-m", "fuzz.guestrun", ...])."""
+    after the interpreter (["-m", "afalg_conformance.harness.guest.runner", ...], ["-m", "afalg_conformance.fuzz.guestrun", ...])."""
     env = f"PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={shlex.quote(str(PROJECT_ROOT))} PYTHONUNBUFFERED=1"
     if kernel_config:
         env += f" AFALG_KERNEL_CONFIG={shlex.quote(kernel_config)}"
