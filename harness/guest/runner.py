@@ -94,14 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         if why:
             with open(events, "a") as f:
                 f.write(json.dumps({"event": "fatal", "reason": why, "t": time.time()}) + "\n")
-            print(f"harness.guest.runner: {why}", file=sys.stderr)
+            print(f"afalg_conformance.harness.guest.runner: {why}", file=sys.stderr)
             return 2
 
     why, put_back = apply_restriction(a.restrict, results / RESTRICT_RECORD)
     if why:
         with open(events, "a") as f:
             f.write(json.dumps({"event": "fatal", "reason": why, "t": time.time()}) + "\n")
-        print(f"harness.guest.runner: {why}", file=sys.stderr)
+        print(f"afalg_conformance.harness.guest.runner: {why}", file=sys.stderr)
         return 2
 
     from afalg_conformance.harness.afalg.client import afalg_available  # imported late: keeps --help fast
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(events, "a") as f:
             f.write(json.dumps({"event": "fatal", "reason": f"this kernel has no AF_ALG: {why}",
                                 "t": time.time()}) + "\n")
-        print(f"harness.guest.runner: this kernel has no AF_ALG: {why}", file=sys.stderr)
+        print(f"afalg_conformance.harness.guest.runner: this kernel has no AF_ALG: {why}", file=sys.stderr)
         return 2
     if a.driver:
         driver_focus(a.driver, results / FOCUS_RECORD)
