@@ -162,6 +162,7 @@ print(json.dumps({
     "path": list(sys.modules["afalg_conformance"].__path__),
     "bare": {n: origin(n) for n in ("harness", "conformance", "fuzz", "vectors", "vms")},
     "clauses": len(catalogue.load()), "targets": len(vm.load_targets()), "root": str(vm.PROJECT_ROOT),
+    "import_root": str(vm.IMPORT_ROOT),
     "vector_files": len(list(common.DATA_DIR.iterdir())),
 }))
 """
@@ -179,7 +180,7 @@ def test_the_wheel_works_from_a_folder_of_its_own(wheel, tmp_path):
     assert out["path"] == [str(site / PKG)], "an installed afalg_conformance must not reach past its folder"
     outside = {n: f for n, f in out["files"].items() if not Path(f).is_relative_to(site)}
     assert not outside, f"imported from elsewhere than the wheel: {outside}"
-    assert out["root"] == str(site / PKG)
+    assert out["root"] == str(site / PKG) and out["import_root"] == str(site)   # a guest's PYTHONPATH
     assert out["clauses"] > 50 and out["targets"] > 2 and out["vector_files"] >= 1, out
     # Nothing called harness, fuzz, ... comes with the wheel (the venv may still hold an old
     # editable install of the project that maps them: that one is not the wheel's).

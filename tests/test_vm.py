@@ -33,7 +33,8 @@ def test_command_shares_host_read_only_and_results_writable():
 
 def test_guest_command_uses_this_interpreter_and_project():
     cmd = vm.guest_python_command(["-m", "afalg_conformance.harness.guest.runner", "--results", "/tmp/res dir", "--suite", "smoke"])
-    assert "PYTHONDONTWRITEBYTECODE=1" in cmd and str(vm.PROJECT_ROOT) in cmd
+    assert "PYTHONDONTWRITEBYTECODE=1" in cmd and f"PYTHONPATH={vm.PROJECT_ROOT} " in cmd
+    assert vm.IMPORT_ROOT == vm.PROJECT_ROOT       # the checkout: afalg_conformance/ is at its root
     assert "-m afalg_conformance.harness.guest.runner --results '/tmp/res dir' --suite smoke" in cmd
 
 

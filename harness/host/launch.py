@@ -34,7 +34,7 @@ def command(target: vm.Target, rwdir: str, argv: list[str], *, use_kvm: bool = F
             cpus: int = 2, append: list[str] = (), verbose: bool = True) -> tuple[list[str], dict | None]:
     """(command, env) that runs `python argv` in a guest of target (on the host target: here)."""
     if target.is_host:
-        return [sys.executable, *argv], dict(os.environ, PYTHONPATH=str(vm.PROJECT_ROOT), PYTHONDONTWRITEBYTECODE="1")
+        return [sys.executable, *argv], dict(os.environ, PYTHONPATH=str(vm.IMPORT_ROOT), PYTHONDONTWRITEBYTECODE="1")
     vng, _ = vm.find_tools()
     guest = vm.guest_python_command(argv, target.config) if argv else "true"
     return vm.vng_command(vng, target, rwdir, guest, use_kvm, memory, cpus, list(append), verbose), None
