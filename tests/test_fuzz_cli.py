@@ -215,7 +215,7 @@ def test_a_kernel_report_during_an_attempt_is_the_failure(monkeypatch):
 
 
 def test_a_kernel_report_the_guest_survived_is_one_kernel_crash(tmp_path):
-    """fuzz.engine raised KernelReport (libFuzzer saved the input); the same WARNING also
+    """The fuzz engine raised KernelReport (libFuzzer saved the input); the same WARNING also
     reached the console. One crash, kind kernel, keyed by the kernel signature."""
     sig = ("warning: WARNING: CPU: N PID: N at fuzz/engine.py:N afalg_fuzz_selftest_warn+N/N (synthetic: "
            "--crash-hook) | afalg_fuzz_selftest_warn < af_alg_accept")

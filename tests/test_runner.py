@@ -256,7 +256,7 @@ def test_a_missing_piece_is_not_retried(fake):
 
 
 def test_the_smoke_suite_collects_only_files_that_hold_smoke_tests():
-    """harness.guest.runner collects SUITE_FILES for the smoke suite (not the whole catalogue): a
+    """The guest runner collects SUITE_FILES for the smoke suite (not the whole catalogue): a
     smoke-marked test anywhere else would silently not run."""
     import re
     from pathlib import Path
