@@ -168,7 +168,7 @@ def test_every_guest_starts_in_the_one_launcher():
 
 BARE = "|".join(PROJECT)
 BARE_MODULE = re.compile(rf"(?:{BARE})(?:\.\w+)+")
-# `-m harness.cli`, `-p harness.guest.plugin`, `from fuzz.replay_api import *`
+# A bare name after -m or -p (harness.cli, harness.guest.plugin), or imported from (fuzz.replay_api)
 BARE_COMMAND = re.compile(rf"-[mp]\s+(?:{BARE})\.\w+|\bfrom\s+(?<![\w.])(?:{BARE})(?:\.\w+)*\s+import\b")
 
 
