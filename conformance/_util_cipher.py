@@ -13,10 +13,10 @@ import socket
 import threading
 import time
 
-from harness.afalg import algorithms
-from harness.afalg.client import AfalgSocket, errno_name, outcome, vmsplice
-from harness.afalg.bounded import deadline
-from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, outcome, vmsplice
+from afalg_conformance.harness.afalg.bounded import deadline
+from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
 
 ENC, DEC = AlgOp.ENCRYPT, AlgOp.DECRYPT
 PAGE = 4096
@@ -145,7 +145,7 @@ def send_parts(op: AfalgSocket, parts: list[bytes], op_value=None, iv=None, asso
 
 def splice_parts(op: AfalgSocket, parts: list[bytes], last_more: bool = False) -> int:
     """Each part written to a pipe of our own and spliced in; SPLICE_F_MORE on all but the last."""
-    from harness.afalg.constants import SPLICE_F_MORE
+    from afalg_conformance.harness.afalg.constants import SPLICE_F_MORE
     total = 0
     r, w = os.pipe()
     try:
@@ -222,7 +222,7 @@ class UserPages:
 
 def pipe_to_op(r: int, op: AfalgSocket, n: int, more: bool) -> int:
     """Splice n bytes already in the pipe r into op; SPLICE_F_MORE when more."""
-    from harness.afalg.constants import SPLICE_F_MORE
+    from afalg_conformance.harness.afalg.constants import SPLICE_F_MORE
     total = 0
     while total < n:
         with deadline(10.0, "splice"):

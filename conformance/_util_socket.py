@@ -13,10 +13,10 @@ import os
 import socket
 import struct
 
-from harness.afalg import algorithms
-from harness.afalg.client import AfalgSocket, errno_name, outcome
-from harness.afalg.constants import SOL_ALG
-from harness.afalg.libc import libc as _libc, recv_raw  # noqa: F401 (recv_raw: the tests' us.recv_raw)
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, outcome
+from afalg_conformance.harness.afalg.constants import SOL_ALG
+from afalg_conformance.harness.afalg.libc import libc as _libc, recv_raw  # noqa: F401 (recv_raw: the tests' us.recv_raw)
 
 NR_ADD_KEY = 248      # x86_64
 NR_KEYCTL = 250

@@ -23,12 +23,12 @@ import platform
 
 import pytest
 
-from conformance import catalogue
-from harness.afalg import absent
-from harness.afalg import client as afalg
-from harness.afalg import proccrypto, restrict
-from harness.afalg.client import AfalgSocket, errno_name
-from harness.guest.plugin import recorder_for
+from afalg_conformance.conformance import catalogue
+from afalg_conformance.harness.afalg import absent
+from afalg_conformance.harness.afalg import client as afalg
+from afalg_conformance.harness.afalg import proccrypto, restrict
+from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name
+from afalg_conformance.harness.guest.plugin import recorder_for
 
 from hypothesis import HealthCheck, Phase, settings
 

@@ -26,11 +26,11 @@ import errno as errno_mod
 import struct
 from dataclasses import dataclass
 
-from harness.afalg.bounded import deadline
-from harness.afalg.client import AfalgSocket, errno_name
-from harness.afalg.constants import MSG_DONTWAIT, AlgOp
+from afalg_conformance.harness.afalg.bounded import deadline
+from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name
+from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, AlgOp
 
-from vectors.cases import Case, cbc_mct_chain, sha_mct_chain
+from afalg_conformance.vectors.cases import Case, cbc_mct_chain, sha_mct_chain
 
 MCT_WAIT = 300.0        # one Monte Carlo checkpoint: 1000 requests under one deadline
 
@@ -277,7 +277,7 @@ class KatRun:
     def _known_no_carry(self, c: Case) -> None:
         """A valid vector whose keystream crosses a 2^32-block boundary of the 64-bit
         stream position: the kernel's answer is the no-carry keystream (KAT-10)."""
-        from conformance import catalogue
+        from afalg_conformance.conformance import catalogue
         ok = catalogue.get(XCHACHA_CARRY).linux_expect() == "no-carry"
         self._note(XCHACHA_CARRY, ok, "no-carry")
         self.emit(c, "xfail" if ok else "fail",
@@ -294,7 +294,7 @@ class KatRun:
         """data XOR the keystream of a block counter that wraps in its low 32-bit word
         and never carries (chacha20: word 12 of an LE32 counter; xchacha20: the low
         word of the LE64 stream position)."""
-        from harness.afalg.algorithms import get
+        from afalg_conformance.harness.afalg.algorithms import get
         oracle = get(c.alg).oracle
         off = 0 if c.alg == "chacha20" else 24
         ctr = struct.unpack("<I", c.iv[off:off + 4])[0]
@@ -308,7 +308,7 @@ class KatRun:
         """Wycheproof CounterOverflow 'invalid': a 32-bit block counter that would pass
         0xffffffff. An skcipher request cannot be refused for it; what the kernel does
         with the counter is the observation (KAT-9)."""
-        from harness.afalg.algorithms import get
+        from afalg_conformance.harness.afalg.algorithms import get
         try:
             out = self._crypt(c.pt, AlgOp.ENCRYPT, c.iv)
         except OSError as e:
@@ -317,7 +317,7 @@ class KatRun:
         else:
             carried = get(c.alg).oracle(c.key, c.iv, c.pt, True)
             seen = "wraps" if out == self._no_carry(c, c.pt) else "carries" if out == carried else "other"
-        from conformance import catalogue
+        from afalg_conformance.conformance import catalogue
         expected = catalogue.get(CHACHA_WRAP).linux_expect()
         ok = seen == expected
         self._result(c, CHACHA_WRAP, ok, seen,

@@ -10,11 +10,11 @@ import os
 
 import pytest
 
-from conformance._util_cipher import DEC, ENC, aead_aad, aead_iv, aead_pt, outcome, recv_token
-from harness.afalg import algorithms
-from harness.afalg.client import AfalgSocket
-from harness.afalg.bounded import deadline
-from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE
+from afalg_conformance.conformance._util_cipher import DEC, ENC, aead_aad, aead_iv, aead_pt, outcome, recv_token
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg.client import AfalgSocket
+from afalg_conformance.harness.afalg.bounded import deadline
+from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE
 
 AEADS = algorithms.of_type("aead")
 GCM = algorithms.get("gcm(aes)")

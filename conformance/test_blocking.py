@@ -16,13 +16,13 @@ import time
 
 import pytest
 
-from conformance._util_cipher import (ENC, PollingReader, TxBudget, UserPages, interrupted, outcome, pipe_buffers,
+from afalg_conformance.conformance._util_cipher import (ENC, PollingReader, TxBudget, UserPages, interrupted, outcome, pipe_buffers,
                                       recv_token, send_budget, set_sndbuf)
-from harness.afalg import algorithms
-from harness.afalg.client import errno_name, vmsplice_segments
-from harness.afalg.bounded import WaitTimeout
-from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, SPLICE_F_MORE
-from harness.afalg.libc import splice_raw
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg.client import errno_name, vmsplice_segments
+from afalg_conformance.harness.afalg.bounded import WaitTimeout
+from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, SPLICE_F_MORE
+from afalg_conformance.harness.afalg.libc import splice_raw
 
 # Serial: these tests time blocking calls, which a test running beside them would slow.
 pytestmark = pytest.mark.serial
@@ -212,7 +212,7 @@ def test_blocked_reader_not_woken_by_blocked_writer(spec, alg_socket):
     import ctypes
     import signal
 
-    from harness.afalg.libc import libc
+    from afalg_conformance.harness.afalg.libc import libc
     key, iv, data = os.urandom(16), os.urandom(16), os.urandom(BIG)
     old = signal.signal(signal.SIGUSR2, lambda *_: None)   # no SA_RESTART: the thread's recv gets EINTR
     result: dict = {}

@@ -13,12 +13,12 @@ import struct
 
 import pytest
 
-from conformance import _util_socket as us
-from harness.afalg import algorithms
-from harness.afalg import cmsg as cm
-from harness.afalg.client import AfalgSocket
-from conformance.conftest import bind_focused
-from harness.afalg.constants import SOL_ALG, AlgOp, AlgOpt
+from afalg_conformance.conformance import _util_socket as us
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg import cmsg as cm
+from afalg_conformance.harness.afalg.client import AfalgSocket
+from afalg_conformance.conformance.conftest import bind_focused
+from afalg_conformance.harness.afalg.constants import SOL_ALG, AlgOp, AlgOpt
 
 ENC, DEC = AlgOp.ENCRYPT, AlgOp.DECRYPT
 KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")

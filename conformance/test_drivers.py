@@ -37,15 +37,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from conformance.conftest import FOCUS, bind_or_skip
-from conformance.kat_runner import KatRun
-from conformance.test_kat import BUDGET, load_cases, sample
-from harness.afalg import algorithms
-from harness.afalg import proccrypto, restrict
-from harness.afalg.bounded import WaitTimeout
-from harness.afalg.client import AfalgSocket, errno_name
-from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
-from vectors.sets import SETS, algorithms_covered
+from afalg_conformance.conformance.conftest import FOCUS, bind_or_skip
+from afalg_conformance.conformance.kat_runner import KatRun
+from afalg_conformance.conformance.test_kat import BUDGET, load_cases, sample
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg import proccrypto, restrict
+from afalg_conformance.harness.afalg.bounded import WaitTimeout
+from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name
+from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
+from afalg_conformance.vectors.sets import SETS, algorithms_covered
 
 SEED = 14                  # DRV-3's random cases: random.Random(f"{SEED}/{alg}")
 # Vectors per file and driver in the sweep (run --sweep-budget; 0: every vector through every

@@ -13,11 +13,11 @@ import socket
 
 import pytest
 
-from conformance import _util_socket as us
-from conformance.conftest import bind_or_skip
-from harness.afalg import algorithms, proccrypto
-from harness.afalg.client import AfalgSocket, errno_name
-from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_TRUNC
+from afalg_conformance.conformance import _util_socket as us
+from afalg_conformance.conformance.conftest import bind_or_skip
+from afalg_conformance.harness.afalg import algorithms, proccrypto
+from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name
+from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_TRUNC
 
 HASHES = ["sha256", "sha1", "sha512", "sha3-256", "hmac(sha256)"]
 HMAC_KEY = b"hash-tests-key-0123456789abcdef!"

@@ -15,12 +15,12 @@ import os
 
 import pytest
 
-from conformance.conftest import bind_or_skip
-from conformance.kat_runner import (AEAD_BADTAG, AEAD_DEC, AEAD_ENC, AUTHSIZE, CHACHA_WRAP, DIGEST, KW_BADMSG,
+from afalg_conformance.conformance.conftest import bind_or_skip
+from afalg_conformance.conformance.kat_runner import (AEAD_BADTAG, AEAD_DEC, AEAD_ENC, AUTHSIZE, CHACHA_WRAP, DIGEST, KW_BADMSG,
                                     KW_LENGTH, MAC, SETKEY, SKCIPHER, XCHACHA_CARRY, KatRun)
-from harness.afalg import proccrypto
-from vectors.common import VectorError
-from vectors.sets import SETS, VectorSet
+from afalg_conformance.harness.afalg import proccrypto
+from afalg_conformance.vectors.common import VectorError
+from afalg_conformance.vectors.sets import SETS, VectorSet
 
 ERRNO_CLAUSES = {AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP, XCHACHA_CARRY, KW_BADMSG, KW_LENGTH}   # token clauses
 

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance._util_cipher import DEC, ENC, send_parts, splits
-from harness.afalg import algorithms
-from harness.afalg.bounded import deadline
-from harness.afalg.constants import MSG_MORE
+from afalg_conformance.conformance._util_cipher import DEC, ENC, send_parts, splits
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg.bounded import deadline
+from afalg_conformance.harness.afalg.constants import MSG_MORE
 
 EXAMPLES = 20
 

@@ -11,10 +11,10 @@ import socket
 
 import pytest
 
-from conformance import _util_socket as us
-from harness.afalg import algorithms, proccrypto, restrict
-from harness.afalg.client import AfalgSocket, outcome
-from harness.afalg.constants import AlgOp
+from afalg_conformance.conformance import _util_socket as us
+from afalg_conformance.harness.afalg import algorithms, proccrypto, restrict
+from afalg_conformance.harness.afalg.client import AfalgSocket, outcome
+from afalg_conformance.harness.afalg.constants import AlgOp
 
 # Serial: each clause sets the kernel-wide af_alg_restrict, which a test running beside it would see.
 pytestmark = pytest.mark.serial

@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from conformance import _util_socket as us
-from conformance.conftest import _kernel_config, bind_or_skip
-from harness.afalg import proccrypto
-from harness.afalg.constants import SOL_ALG, AlgOpt
+from afalg_conformance.conformance import _util_socket as us
+from afalg_conformance.conformance.conftest import _kernel_config, bind_or_skip
+from afalg_conformance.harness.afalg import proccrypto
+from afalg_conformance.harness.afalg.constants import SOL_ALG, AlgOpt
 
 DRBGS = ["stdrng", "drbg_nopr_hmac_sha256", "drbg_pr_hmac_sha256"]
 

@@ -11,13 +11,13 @@ import struct
 
 import pytest
 
-from conformance import _util_socket as us
-from conformance.conftest import absent_reason, bind_focused, bind_or_skip
-from fuzz import surface
-from harness.afalg import algorithms
-from harness.afalg import proccrypto
-from harness.afalg.client import AfalgSocket
-from harness.afalg.constants import SOL_ALG, AlgOp
+from afalg_conformance.conformance import _util_socket as us
+from afalg_conformance.conformance.conftest import absent_reason, bind_focused, bind_or_skip
+from afalg_conformance.fuzz import surface
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg import proccrypto
+from afalg_conformance.harness.afalg.client import AfalgSocket
+from afalg_conformance.harness.afalg.constants import SOL_ALG, AlgOp
 
 ABSURD = 0x7FFFFFFF
 UNKNOWN_OPTS = (0, 8, 100, 0x7FFFFFFF, -1)

@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from conformance._util_cipher import DEC, ENC, outcome, recv_token
-from harness.afalg import algorithms
-from harness.afalg.constants import MSG_DONTWAIT, MSG_MORE
+from afalg_conformance.conformance._util_cipher import DEC, ENC, outcome, recv_token
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE
 
 CBC = algorithms.get("cbc(aes)")
 CTR = algorithms.get("ctr(aes)")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.afalg.client import AfalgSocket, outcome
-from harness.afalg.constants import AlgOp
+from afalg_conformance.harness.afalg.client import AfalgSocket, outcome
+from afalg_conformance.harness.afalg.constants import AlgOp
 
 pytestmark = pytest.mark.smoke
 

@@ -15,12 +15,12 @@ import time
 
 import pytest
 
-from conformance import _util_socket as us
-from harness.afalg import restrict
-from harness.afalg.client import AfalgSocket, sockaddr_alg
-from harness.afalg.constants import (AF_ALG, MSG_MORE, SOCK_SEQPACKET, SOL_ALG, AlgOp, AlgOpt)
+from afalg_conformance.conformance import _util_socket as us
+from afalg_conformance.harness.afalg import restrict
+from afalg_conformance.harness.afalg.client import AfalgSocket, sockaddr_alg
+from afalg_conformance.harness.afalg.constants import (AF_ALG, MSG_MORE, SOCK_SEQPACKET, SOL_ALG, AlgOp, AlgOpt)
 
-from conformance.conftest import bind_focused, bind_or_skip
+from afalg_conformance.conformance.conftest import bind_focused, bind_or_skip
 
 H = bytes.fromhex
 AES_KEY = H("2b7e151628aed2a6abf7158809cf4f3c")
@@ -192,7 +192,7 @@ def test_accepts_are_independent(spec, alg_socket):
                soft=True)
     # AEAD: AAD travels inline on one socket; a second op socket is another request, not an AD fd.
     aead = alg_socket("aead", "gcm(aes)")
-    from harness.afalg import algorithms
+    from afalg_conformance.harness.afalg import algorithms
     gcm = algorithms.get("gcm(aes)")
     aead.setkey(AES_KEY)
     aead.set_authsize(16)
@@ -309,7 +309,7 @@ NOKEY_CASES = [("hash", "hmac(sha256)", b"k" * 32), ("hash", "cmac(aes)", AES_KE
 @pytest.mark.clause("SOCK-24")
 @pytest.mark.parametrize("alg_type,name,key", NOKEY_CASES, ids=[c[1] for c in NOKEY_CASES])
 def test_nokey_op_socket(spec, alg_socket, alg_type, name, key):
-    from harness.afalg import algorithms
+    from afalg_conformance.harness.afalg import algorithms
     alg = algorithms.get(name)
     tfm = alg_socket(alg_type, name)
     op, tok = us.outcome(tfm.accept)
@@ -363,7 +363,7 @@ def test_op_sockets_outlive_tfm(spec):
                 clone.send(b"b")
                 spec.check("SOCK-25", clone.recv(32), us.oracle("sha256", b"prefix-b"),
                            sent="clone made after closing the tfm fd", soft=True)
-    from harness.afalg import algorithms
+    from afalg_conformance.harness.afalg import algorithms
     cbc = algorithms.get("cbc(aes)")
     tfm = bind_or_skip("skcipher", "cbc(aes)")
     tfm.setkey(AES_KEY)

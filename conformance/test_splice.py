@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from conformance._util_cipher import (DEC, ENC, PAGE, UserPages, VmspliceBuffer, outcome, pipe_to_op, send_parts,
+from afalg_conformance.conformance._util_cipher import (DEC, ENC, PAGE, UserPages, VmspliceBuffer, outcome, pipe_to_op, send_parts,
                                       splice_parts, splits, tmpfs_dir)
-from harness.afalg import algorithms
-from harness.afalg.bounded import deadline
-from harness.afalg.client import vmsplice_segments
-from harness.afalg.constants import MSG_MORE, SPLICE_F_MORE, SPLICE_F_MOVE
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg.bounded import deadline
+from afalg_conformance.harness.afalg.client import vmsplice_segments
+from afalg_conformance.harness.afalg.constants import MSG_MORE, SPLICE_F_MORE, SPLICE_F_MOVE
 
 CBC = algorithms.get("cbc(aes)")
 GCM = algorithms.get("gcm(aes)")

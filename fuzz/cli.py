@@ -27,11 +27,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from harness.host import launch
-from harness.results import klog
-from harness.host import validate
-from harness.host import vm
-from harness.errors import HarnessError
+from afalg_conformance.harness.host import launch
+from afalg_conformance.harness.results import klog
+from afalg_conformance.harness.host import validate
+from afalg_conformance.harness.host import vm
+from afalg_conformance.harness.errors import HarnessError
 
 FUZZERS = ["fuzz_setsockopt", "fuzz_cmsg", "fuzz_sequence"]
 # Make every kernel problem fatal, so the guest stops at the first report and the
@@ -194,7 +194,7 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
         running = [n for n in names if n not in finished]
         culprit = running[0] if running else (names[-1] if names else "unknown")
         journal = results / f"journal-{culprit}"
-        from fuzz.engine import read_journal
+        from afalg_conformance.fuzz.engine import read_journal
         data = read_journal(journal.read_bytes()) if journal.exists() else b""
         if ks is None:
             sig, excerpt = (f"{'timeout' if rc is None else 'guest-died'}: no kernel report on the console",
@@ -245,7 +245,7 @@ def cmd_fuzz(a) -> int:
     names = [canonical(n) for n in a.name.split(",")]
     target = _target(a)
     results = validate.results_dir(_results_dir(a, f"fuzz-{'+'.join(n.removeprefix('fuzz_') for n in names)}-{target.name}"))
-    gargs = ["-m", "fuzz.guestrun", "fuzz", "--results", str(results), "--names", ",".join(names),
+    gargs = ["-m", "afalg_conformance.fuzz.guestrun", "fuzz", "--results", str(results), "--names", ",".join(names),
              "--coverage", a.coverage]
     if a.time:
         gargs += ["--time", str(a.time)]
@@ -256,7 +256,7 @@ def cmd_fuzz(a) -> int:
         for n in names:
             (seed_root / n).mkdir(parents=True, exist_ok=True)
             if a.crash_hook == "warn":
-                from fuzz.seeds import selftest_warn_input
+                from afalg_conformance.fuzz.seeds import selftest_warn_input
                 (seed_root / n / "kmsg-warn").write_bytes(selftest_warn_input(n))
             else:
                 (seed_root / n / "sysrq-crash").write_bytes(CRASH_MAGIC + bytes(16))
@@ -323,7 +323,7 @@ def cmd_reproduce(a) -> int:
     if copy != src:
         shutil.copyfile(src, copy)
     out = results / "replay.txt"
-    gargs = ["-m", "fuzz.replay", str(copy), "--fuzzer", name, "--json", str(results / "replay.json"),
+    gargs = ["-m", "afalg_conformance.fuzz.replay", str(copy), "--fuzzer", name, "--json", str(results / "replay.json"),
              "--out", str(out)]
     if a.minimize:
         gargs.append("--minimize")
@@ -366,7 +366,7 @@ def cmd_bench(a) -> int:
     names = [canonical(n) for n in (a.name.split(",") if a.name else FUZZERS)]
     target = _target(a)
     results = _results_dir(a, f"fuzz-bench-{target.name}")
-    gargs = ["-m", "fuzz.guestrun", "bench", "--results", str(results), "--names", ",".join(names),
+    gargs = ["-m", "afalg_conformance.fuzz.guestrun", "bench", "--results", str(results), "--names", ",".join(names),
              "--time", str(a.time), "--coverage", a.coverage]
     rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + len(names) * (2 * a.time + 360),
                                   "bench")
@@ -425,7 +425,7 @@ def add_parser(sub) -> None:
     p.set_defaults(fn=cmd_bench)
 
     try:
-        from vms import build_kernel
+        from afalg_conformance.vms import build_kernel
         build_kernel.add_parser(sub)
     except ModuleNotFoundError:
         pass

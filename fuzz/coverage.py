@@ -23,7 +23,7 @@ import zlib
 
 # KCOV itself and the af_alg/algif text range live in the AF_ALG leaf, which the guest's
 # coverage map uses too; the names stay importable from here.
-from harness.afalg.kcov import (AFALG_ANCHORS, COVER_SIZE, KCOV_DISABLE, KCOV_ENABLE,  # noqa: F401
+from afalg_conformance.harness.afalg.kcov import (AFALG_ANCHORS, COVER_SIZE, KCOV_DISABLE, KCOV_ENABLE,  # noqa: F401
                                 KCOV_INIT_TRACE, KCOV_PATH, KCOV_TRACE_PC, Kcov, Symbols,
                                 kcov_available)
 

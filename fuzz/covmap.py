@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from harness.afalg.kcov import AFALG_ANCHORS, Symbols
-from harness.errors import HarnessError
-from harness.results.model import Run
-from vms import build_kernel
+from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Symbols
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.results.model import Run
+from afalg_conformance.vms import build_kernel
 
 SEEDS = Path(__file__).resolve().parent / "corpus"
 FUZZERS = ("fuzz_setsockopt", "fuzz_cmsg", "fuzz_sequence")

@@ -1,6 +1,6 @@
 """Replay fuzz inputs under KCOV, in the guest (`afalg-conform coverage` boots it):
 
-  python3 -m fuzz.covreplay --out FILE [--entries N] NAME=DIR [NAME=DIR ...]
+  python3 -m afalg_conformance.fuzz.covreplay --out FILE [--entries N] NAME=DIR [NAME=DIR ...]
 
 NAME is a fuzzer (fuzz_cmsg, fuzz_setsockopt, fuzz_sequence), DIR a folder of its inputs.
 Every input is decoded as the fuzzer decodes it and run once by the fuzzers' Executor (the
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
+from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
 
 from . import decoders
 from .engine import runtime_names
@@ -44,7 +44,7 @@ def inputs(pairs: list[str]) -> list[tuple[str, Path]]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="fuzz.covreplay")
+    ap = argparse.ArgumentParser(prog="afalg_conformance.fuzz.covreplay")
     ap.add_argument("--out", required=True)
     ap.add_argument("--entries", type=int, default=1 << 21)
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per input")

@@ -17,8 +17,8 @@
 
 from __future__ import annotations
 
-from harness.afalg import algorithms
-from harness.afalg.constants import AlgOp, AlgOpt
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg.constants import AlgOp, AlgOpt
 
 from . import surface
 from .program import (MAX_SLOTS, Names, Program, Source, decode_bind, decode_cmsg_item,

@@ -193,7 +193,7 @@ class KmsgWatch:
     """New /dev/kmsg records since the last look, turned into a kernel signature."""
 
     def __init__(self):
-        from harness.results import klog
+        from afalg_conformance.harness.results import klog
         self.klog = klog
         self.reader = klog.KmsgReader()
 
@@ -288,12 +288,12 @@ def main(name: str, argv: list[str] | None = None) -> None:
         # Third-party and pure-data modules are imported first so only our own code is
         # instrumented (instrumenting pyca/cryptography costs minutes under TCG).
         import cryptography.hazmat.primitives.ciphers  # noqa: F401
-        from harness.afalg import algorithms  # noqa: F401
-        from harness.afalg import constants
-        from harness.afalg import proccrypto
+        from afalg_conformance.harness.afalg import algorithms  # noqa: F401
+        from afalg_conformance.harness.afalg import constants
+        from afalg_conformance.harness.afalg import proccrypto
         with atheris.instrument_imports(include=["harness", "fuzz"]):
-            from harness.afalg import client as afalg  # noqa: F401
-            from harness.afalg import cmsg
+            from afalg_conformance.harness.afalg import client as afalg  # noqa: F401
+            from afalg_conformance.harness.afalg import cmsg
             from . import decoders, program
     decode = decoders.DECODERS[name]
     names = program.Names(runtime_names())

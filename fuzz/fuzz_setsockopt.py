@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fuzz import engine  # noqa: E402
+from afalg_conformance.fuzz import engine  # noqa: E402
 
 
 def main():

@@ -1,7 +1,7 @@
 """In-guest driver for `afalg-conform fuzz` / `fuzz-bench` (runs inside the VM only).
 
-  python3 -m fuzz.guestrun fuzz  --results DIR --names a,b --time T [--coverage M] [-- libFuzzer flags]
-  python3 -m fuzz.guestrun bench --results DIR --names a,b --time T
+  python3 -m afalg_conformance.fuzz.guestrun fuzz  --results DIR --names a,b --time T [--coverage M] [-- libFuzzer flags]
+  python3 -m afalg_conformance.fuzz.guestrun bench --results DIR --names a,b --time T
 
 Each fuzzer runs as its own process (libFuzzer exits the process when it is done),
 sequentially, with everything written into DIR (the one writable host folder):
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     if "--" in argv:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1:]
-    ap = argparse.ArgumentParser(prog="fuzz.guestrun")
+    ap = argparse.ArgumentParser(prog="afalg_conformance.fuzz.guestrun")
     ap.add_argument("mode", choices=["fuzz", "bench"])
     ap.add_argument("--results", required=True)
     ap.add_argument("--names", required=True)

@@ -19,10 +19,10 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from harness.afalg import algorithms
-from harness.afalg import cmsg as cm
-from harness.afalg.client import AfalgSocket, errno_name, sockaddr_alg
-from harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOL_ALG, AlgOp, AlgOpt
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg import cmsg as cm
+from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, sockaddr_alg
+from afalg_conformance.harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOL_ALG, AlgOp, AlgOpt
 
 from . import surface
 
@@ -180,8 +180,8 @@ class Program:
         return c
 
     def to_python(self, results: list | None = None) -> str:
-        lines = [f"# {self.fuzzer}: {len(self.calls)} calls. Guest only: python3 -m fuzz.replay FILE",
-                 "from fuzz.replay_api import *   # sock, accept, check_*, splice_own_pipe, SOL_ALG, ...",
+        lines = [f"# {self.fuzzer}: {len(self.calls)} calls. Guest only: python3 -m afalg_conformance.fuzz.replay FILE",
+                 "from afalg_conformance.fuzz.replay_api import *   # sock, accept, check_*, splice_own_pipe, SOL_ALG, ...",
                  "s = {}"]
         for i, c in enumerate(self.calls):
             code, _, comment = c.to_python().partition("  # ")

@@ -1,4 +1,4 @@
-"""Replay one fuzz input: `python3 -m fuzz.replay [--fuzzer NAME] FILE [--minimize] [--json OUT]`.
+"""Replay one fuzz input: `python3 -m afalg_conformance.fuzz.replay [--fuzzer NAME] FILE [--minimize] [--json OUT]`.
 
 Decodes FILE with the fuzzer's decoder, prints the program as readable Python,
 runs it (with the semantic oracles) in a forked child and prints each call's
@@ -140,7 +140,7 @@ def minimize(prog: Program, failure: str, run, log=None) -> Program:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="fuzz.replay")
+    ap = argparse.ArgumentParser(prog="afalg_conformance.fuzz.replay")
     ap.add_argument("file")
     ap.add_argument("--fuzzer", default=None)
     ap.add_argument("--minimize", action="store_true")

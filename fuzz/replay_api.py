@@ -1,4 +1,4 @@
-"""Names the printed reproducers use (`from fuzz.replay_api import *`).
+"""Names the printed reproducers use (`from afalg_conformance.fuzz.replay_api import *`).
 
 A reproducer printed by `afalg-conform fuzz --reproduce` is plain Python over
 harness.afalg.client; every call is wrapped in call(), which prints the errno instead of
@@ -8,10 +8,10 @@ stopping, as the fuzzer's executor does. Run it only inside a guest.
 import os
 import socket
 
-from harness.afalg.client import AfalgSocket, errno_name, outcome, sockaddr_alg  # noqa: F401
-from harness.afalg.constants import (AF_ALG, MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC,  # noqa: F401
+from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, outcome, sockaddr_alg  # noqa: F401
+from afalg_conformance.harness.afalg.constants import (AF_ALG, MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC,  # noqa: F401
                                SOL_ALG)
-from fuzz.program import splice_own_pipe  # noqa: F401
+from afalg_conformance.fuzz.program import splice_own_pipe  # noqa: F401
 
 SOL_SOCKET = socket.SOL_SOCKET
 SOL_IP = socket.SOL_IP

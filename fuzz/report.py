@@ -18,9 +18,9 @@ from collections import defaultdict
 from functools import cached_property
 from pathlib import Path
 
-from harness.host import vm
-from fuzz.cli import FUZZERS, parse_log
-from harness.errors import HarnessError
+from afalg_conformance.harness.host import vm
+from afalg_conformance.fuzz.cli import FUZZERS, parse_log
+from afalg_conformance.harness.errors import HarnessError
 
 # length classes in the order surface.length_class produces them, for stable listings
 _LEN_ORDER = ["none", "neg", "0", "<16", "16", "20", "24", "28", "32", "36", "48", "<64", "64", "<=256",

@@ -1,4 +1,4 @@
-"""Write the seed corpus: `python3 -m fuzz.seeds [--out fuzz/corpus] [--check]`.
+"""Write the seed corpus: `python3 -m afalg_conformance.fuzz.seeds [--out fuzz/corpus] [--check]`.
 
 Seeds are valid requests, one per algorithm and request type, written as the
 bytes the fuzzers' decoders turn back into those requests (EncodingSource runs
@@ -13,7 +13,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from harness.afalg import algorithms
+from afalg_conformance.harness.afalg import algorithms
 
 from . import decoders, surface
 from .program import EncodingSource, Names
@@ -146,7 +146,7 @@ def check(root: Path) -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="fuzz.seeds")
+    ap = argparse.ArgumentParser(prog="afalg_conformance.fuzz.seeds")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "corpus"))
     ap.add_argument("--check", action="store_true")
     a = ap.parse_args(argv)

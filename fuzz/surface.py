@@ -22,8 +22,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from harness.afalg import algorithms
-from harness.afalg.constants import (MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC, SOL_ALG,
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg.constants import (MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC, SOL_ALG,
                                SPLICE_F_MORE, SPLICE_F_MOVE, SPLICE_F_NONBLOCK, AlgOpt)
 
 # -- sockets and binds ---------------------------------------------------------------------
@@ -65,7 +65,7 @@ def static_names() -> list[tuple[str, str]]:
 
 def runtime_names(proc_crypto: str = "/proc/crypto") -> list[tuple[str, str]]:
     """(type, driver name) pairs of the running kernel, sorted (so stable per kernel)."""
-    from harness.afalg import proccrypto
+    from afalg_conformance.harness.afalg import proccrypto
     out = set()
     for e in proccrypto.read(proc_crypto):
         if e.internal:

@@ -1,6 +1,6 @@
 import pytest
 
-from harness.host import prepare
+from afalg_conformance.harness.host import prepare
 
 
 @pytest.fixture(autouse=True)

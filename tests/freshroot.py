@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.host.kernels import debian_mirror
+from afalg_conformance.harness.host.kernels import debian_mirror
 
 PROJECT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("AFALG_FRESH_CACHE", "/var/cache/afalg-conformance/fresh"))

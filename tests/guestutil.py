@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from harness.host import vm
-from harness.errors import HarnessError
+from afalg_conformance.harness.host import vm
+from afalg_conformance.harness.errors import HarnessError
 
 
 def _cannot_run(reason: str):
@@ -35,5 +35,5 @@ def target_or_skip(name="debian-6.12", needs=()):
 
 def cli(*args, timeout=1800):
     """`afalg-conform ARGS` as CI runs it, with no standard input."""
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "afalg_conformance.harness.cli", *args], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)

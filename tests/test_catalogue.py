@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import catalogue
+from afalg_conformance.conformance import catalogue
 
 CONF = Path(__file__).resolve().parent.parent / "conformance"
 SELF_CHECKS = {"test_zz_selfcheck_crash.py"}   # harness self-checks: no spec clause

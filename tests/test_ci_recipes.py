@@ -189,8 +189,8 @@ def test_documented_commands_parse(monkeypatch):
     """Every report/diff/kcidb/merge line in docs/CI.md and README.md is accepted by the CLI."""
     import shlex
 
-    from harness import cli
-    from harness.cli import merge, report
+    from afalg_conformance.harness import cli
+    from afalg_conformance.harness.cli import merge, report
     called = []
     for mod, name in ((report, "cmd_report"), (report, "cmd_diff"), (report, "cmd_kcidb"), (merge, "cmd_merge")):
         monkeypatch.setattr(mod, name, lambda a, n=name: called.append(n) or 0)

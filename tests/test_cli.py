@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.afalg.client import afalg_available
-from harness.errors import HarnessError
+from afalg_conformance.harness.afalg.client import afalg_available
+from afalg_conformance.harness.errors import HarnessError
 
 
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "afalg_conformance.harness.cli", *args], capture_output=True, text=True,
                           env=env, timeout=120)
 
 
@@ -110,7 +110,7 @@ def test_a_sidecar_that_is_not_json_is_named(tmp_path):
 
 
 def test_a_full_results_folder_is_refused_before_boot(monkeypatch, tmp_path):
-    from harness.host import validate
+    from afalg_conformance.harness.host import validate
     monkeypatch.setattr(validate.shutil, "disk_usage", lambda p: type("U", (), {"free": 48 << 10})())
     with pytest.raises(HarnessError, match=r"only 48 KiB free; a run needs at least 20 MiB"):
         validate.results_dir(tmp_path / "r")
@@ -168,7 +168,7 @@ def test_doctor_runs_where_nothing_is_installed_yet():
     root = Path(__file__).resolve().parent.parent
 
     def bare(*args):
-        return subprocess.run([sys.executable, "-S", "-m", "harness.cli", *args], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-S", "-m", "afalg_conformance.harness.cli", *args], capture_output=True, text=True,
                               cwd=root, timeout=120)
     r = bare("doctor")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr

@@ -3,8 +3,8 @@
 import socket
 import struct
 
-from harness.afalg import cmsg
-from harness.afalg.constants import SOL_ALG, AlgOp, AlgOpt
+from afalg_conformance.harness.afalg import cmsg
+from afalg_conformance.harness.afalg.constants import SOL_ALG, AlgOp, AlgOpt
 
 
 def test_lengths_match_libc():

@@ -12,13 +12,13 @@ import types
 
 import pytest
 
-from fuzz import covmap
-from harness.afalg import kcov
-from harness.cli import coverage as cli
-from harness.errors import HarnessError
-from harness.guest import plugin
-from harness.host.vm import PROJECT_ROOT
-from harness.results.model import Run, RunInfo, TestResult
+from afalg_conformance.fuzz import covmap
+from afalg_conformance.harness.afalg import kcov
+from afalg_conformance.harness.cli import coverage as cli
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.guest import plugin
+from afalg_conformance.harness.host.vm import PROJECT_ROOT
+from afalg_conformance.harness.results.model import Run, RunInfo, TestResult
 
 SYSTEM_MAP = """\
 ffffffff81000000 T _text
@@ -243,7 +243,7 @@ def test_a_long_test_is_drained_in_its_own_thread_before_the_buffer_fills():
 def test_plugin_without_kcov_says_why_in_the_session_event(tmp_path):
     (tmp_path / "test_x.py").write_text("def test_one():\n    pass\n")
     ev = tmp_path / "ev.jsonl"
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "harness.guest.plugin", "-p", "no:cacheprovider",
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "afalg_conformance.harness.guest.plugin", "-p", "no:cacheprovider",
                         "--afalg-events", str(ev), "--afalg-kcov", "1024", "test_x.py"],
                        cwd=tmp_path, env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"},
                        capture_output=True, text=True)

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from harness.afalg import proccrypto
-from harness.errors import HarnessError
-from harness.host import runner, validate
-from harness.results.model import Run, RunInfo, Subtest, TestResult
+from afalg_conformance.harness.afalg import proccrypto
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.host import runner, validate
+from afalg_conformance.harness.results.model import Run, RunInfo, Subtest, TestResult
 
 
 def block(name, driver, prio, type_="skcipher", internal=False, module="kernel"):
@@ -113,8 +113,8 @@ def test_the_option_reaches_the_guest_in_order():
 
 
 def test_the_guest_runner_records_what_the_patterns_matched(tmp_path, monkeypatch):
-    from harness.afalg import client
-    from harness.guest import runner as guest
+    from afalg_conformance.harness.afalg import client
+    from afalg_conformance.harness.guest import runner as guest
     bound = []
 
     class Sock:
@@ -171,7 +171,7 @@ def test_the_results_count_what_went_through_the_driver():
 
 
 def test_a_missing_driver_is_said_in_the_ktap_header_and_footer():
-    from harness.results import ktap
+    from afalg_conformance.harness.results import ktap
     rec = {"patterns": ["sha256-avx512"], "drivers": {"sha256-avx512": []}, "missing": ["sha256-avx512"]}
     run = _run(rec, [TestResult("a", "hash.x", "skip", "unsupported:driver-missing=sha256-avx512")])
     text = ktap.render(run, runner.header_comments(run, rec["patterns"]))

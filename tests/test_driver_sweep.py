@@ -4,9 +4,9 @@ one that gets a byte wrong: the failure names driver, algorithm, seed and sizes.
 
 import pytest
 
-from conformance import test_drivers as drv
-from harness.afalg import algorithms
-from harness.afalg.constants import AlgOp
+from afalg_conformance.conformance import test_drivers as drv
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg.constants import AlgOp
 
 
 @pytest.mark.parametrize("driver,share", [

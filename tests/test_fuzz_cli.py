@@ -8,10 +8,10 @@ import tomllib
 
 import pytest
 
-from harness import cli
-from fuzz import cli as fuzzcli
-from harness.results import klog
-from vms import build_kernel
+from afalg_conformance.harness import cli
+from afalg_conformance.fuzz import cli as fuzzcli
+from afalg_conformance.harness.results import klog
+from afalg_conformance.vms import build_kernel
 
 SYSRQ_CONSOLE = """\
 [   40.100000] afalg-fuzz: start fuzz_setsockopt
@@ -132,7 +132,7 @@ def test_build_kernel_dry_run(argv, capsys):
 
 
 def test_journal_holds_the_last_input_in_one_record(tmp_path, monkeypatch):
-    from fuzz.engine import Journal, read_journal
+    from afalg_conformance.fuzz.engine import Journal, read_journal
     monkeypatch.delenv("AFALG_FUZZ_JOURNAL_FSYNC", raising=False)
     j = Journal(str(tmp_path / "journal"), kmsg=False)
     j.write(b"a much longer first input")
@@ -143,8 +143,8 @@ def test_journal_holds_the_last_input_in_one_record(tmp_path, monkeypatch):
 
 
 def test_replay_minimises_a_python_level_failure(monkeypatch):
-    from fuzz import replay
-    from fuzz.program import Program
+    from afalg_conformance.fuzz import replay
+    from afalg_conformance.fuzz.program import Program
     prog = Program("fuzz_sequence")
     for i in range(6):
         prog.add("close", i)
@@ -159,7 +159,7 @@ def test_replay_minimises_a_python_level_failure(monkeypatch):
 
 
 def test_failures_compare_by_kind_and_kernel_reports_by_title():
-    from fuzz.replay import same_failure
+    from afalg_conformance.fuzz.replay import same_failure
     k = "KernelReport: warning: WARNING: CPU: N PID: N at x | a < b"
     assert same_failure(k, "KernelReport: warning: WARNING: CPU: N PID: N at x | c < d")
     assert not same_failure(k, "KernelReport: oops: BUG: kernel NULL pointer | a")
@@ -168,7 +168,7 @@ def test_failures_compare_by_kind_and_kernel_reports_by_title():
 
 
 def _sock_prog():
-    from fuzz.program import Program
+    from afalg_conformance.fuzz.program import Program
     prog = Program("fuzz_sequence")
     prog.add("close", 0)
     return prog
@@ -185,7 +185,7 @@ def test_each_attempt_runs_in_a_child_and_reports_how_it_failed(monkeypatch, beh
     import signal
     import time
 
-    from fuzz import replay
+    from afalg_conformance.fuzz import replay
 
     def fake_run(self, prog):
         if behaviour == "assert":
@@ -202,7 +202,7 @@ def test_each_attempt_runs_in_a_child_and_reports_how_it_failed(monkeypatch, beh
 
 
 def test_a_kernel_report_during_an_attempt_is_the_failure(monkeypatch):
-    from fuzz import replay
+    from afalg_conformance.fuzz import replay
     monkeypatch.setattr(replay.Executor, "run", lambda self, prog: ["ok"])
     att = replay.Attempt(b"", timeout=5)
 
@@ -215,7 +215,7 @@ def test_a_kernel_report_during_an_attempt_is_the_failure(monkeypatch):
 
 
 def test_a_kernel_report_the_guest_survived_is_one_kernel_crash(tmp_path):
-    """fuzz.engine raised KernelReport (libFuzzer saved the input); the same WARNING also
+    """The fuzz engine raised KernelReport (libFuzzer saved the input); the same WARNING also
     reached the console. One crash, kind kernel, keyed by the kernel signature."""
     sig = ("warning: WARNING: CPU: N PID: N at fuzz/engine.py:N afalg_fuzz_selftest_warn+N/N (synthetic: "
            "--crash-hook) | afalg_fuzz_selftest_warn < af_alg_accept")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fuzz import coverage
+from afalg_conformance.fuzz import coverage
 
 KALLSYMS = """\
 ffffffffa1000000 T _text

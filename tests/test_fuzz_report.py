@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from harness import cli
-from fuzz import report as fuzzreport
+from afalg_conformance.harness import cli
+from afalg_conformance.fuzz import report as fuzzreport
 
 
 def _campaign(root, name, outcomes, mode="kcov", fed=True, afalg=None, execs=100):
@@ -60,7 +60,7 @@ def test_a_missing_folder_is_named(tmp_path, capsys, missing):
 
 
 def test_af_alg_pcs_are_shown_against_the_builds_kcov_sites(tmp_path, monkeypatch, capsys):
-    from harness.host import vm
+    from afalg_conformance.harness.host import vm
     kdir = tmp_path / "kernel"
     kdir.mkdir()
     (kdir / "build.json").write_text(json.dumps({"afalg_kcov_sites": {"range": ["0x10", "0x20"], "sites": 658}}))

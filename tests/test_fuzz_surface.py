@@ -14,11 +14,11 @@ import pytest
 
 atheris = pytest.importorskip("atheris")
 
-from fuzz import decoders, seeds, surface  # noqa: E402
-from fuzz.program import (EncodingSource, Executor, FdpSource, Names, Program, encode_cmsgs,  # noqa: E402
+from afalg_conformance.fuzz import decoders, seeds, surface  # noqa: E402
+from afalg_conformance.fuzz.program import (EncodingSource, Executor, FdpSource, Names, Program, encode_cmsgs,  # noqa: E402
                           request_model)
-from harness.afalg import algorithms  # noqa: E402
-from harness.afalg.constants import SOL_ALG, AlgOp, AlgOpt  # noqa: E402
+from afalg_conformance.harness.afalg import algorithms  # noqa: E402
+from afalg_conformance.harness.afalg.constants import SOL_ALG, AlgOp, AlgOpt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,7 +126,7 @@ def test_encoding_source_round_trips_through_fuzzed_data_provider():
 
 
 def test_seed_corpus_is_current_and_small():
-    assert seeds.check(ROOT / "fuzz" / "corpus") == [], "run: python3 -m fuzz.seeds"
+    assert seeds.check(ROOT / "fuzz" / "corpus") == [], "run: python3 -m afalg_conformance.fuzz.seeds"
     files = [p for p in (ROOT / "fuzz" / "corpus").rglob("*") if p.is_file()]
     assert len(files) >= 40
     assert max(p.stat().st_size for p in files) < 512
@@ -185,7 +185,7 @@ def test_dry_run_prints_programs_without_syscalls():
 
 
 def test_executor_reports_errnos_when_there_is_no_af_alg():
-    from harness.afalg.client import afalg_available
+    from afalg_conformance.harness.afalg.client import afalg_available
     if afalg_available()[0]:
         pytest.skip("this machine has AF_ALG; the no-AF_ALG path is what CI exercises")
     seed = ROOT / "fuzz" / "corpus" / "fuzz_cmsg" / "encrypt-cbc_aes_"
@@ -198,7 +198,7 @@ def test_executor_reports_errnos_when_there_is_no_af_alg():
 
 def test_fuzzer_runs_on_a_kernel_without_af_alg(tmp_path):
     """The same script OSS-Fuzz would run: libFuzzer flags, python coverage fallback."""
-    from harness.afalg.client import afalg_available
+    from afalg_conformance.harness.afalg.client import afalg_available
     if afalg_available()[0]:
         pytest.skip("this machine has AF_ALG: never fuzz the host kernel")
     stats = tmp_path / "stats.json"
@@ -237,7 +237,7 @@ def test_a_second_bind_forgets_the_old_transforms_key(monkeypatch):
     must not expect the old key to still be set (that was a false positive in waiting)."""
     import socket as socket_mod
 
-    from fuzz import program
+    from afalg_conformance.fuzz import program
     real = socket_mod.socket
     monkeypatch.setattr(program.socket, "socket", lambda *a, **k: real(socket_mod.AF_INET, socket_mod.SOCK_DGRAM))
     monkeypatch.setattr(program.AfalgSocket, "bind_raw", lambda self, addr, n=None: None)

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from harness import cli
-from fuzz import report as fuzzreport
-from harness.host import processes as guests
+from afalg_conformance.harness import cli
+from afalg_conformance.fuzz import report as fuzzreport
+from afalg_conformance.harness.host import processes as guests
 
 
 def _alive(pid: int) -> bool:

@@ -4,8 +4,8 @@ kernel would: a vector can only pass when the kernel's answer is the right one."
 from cryptography.hazmat.primitives.cmac import CMAC
 from cryptography.hazmat.primitives.ciphers import algorithms as cipher_algs
 
-from conformance.kat_runner import KatRun
-from vectors.cases import Case
+from afalg_conformance.conformance.kat_runner import KatRun
+from afalg_conformance.vectors.cases import Case
 
 KEY, MSG = bytes(range(16)), b"message"
 
@@ -67,7 +67,7 @@ import errno
 
 from cryptography.hazmat.primitives import keywrap
 
-from vectors.sets import BY_ID
+from afalg_conformance.vectors.sets import BY_ID
 
 
 class FakeKwOp:
@@ -83,7 +83,7 @@ class FakeKwOp:
         self.pending = (data, op)
 
     def recv_exact(self, n):
-        from harness.afalg.constants import AlgOp
+        from afalg_conformance.harness.afalg.constants import AlgOp
         data, op = self.pending
         if len(data) < 16 or len(data) % 8:
             raise OSError(errno.EINVAL, "EINVAL")

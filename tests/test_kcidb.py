@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from harness import cli
-from harness.results import kcidb
-from harness.results.model import Run, RunInfo, Subtest
-from harness.results.model import TestResult as _TestResult
+from afalg_conformance.harness import cli
+from afalg_conformance.harness.results import kcidb
+from afalg_conformance.harness.results.model import Run, RunInfo, Subtest
+from afalg_conformance.harness.results.model import TestResult as _TestResult
 
 
 def tr(name, outcome, reason="", **kw):

@@ -9,7 +9,7 @@ that consoles add.
 
 from pathlib import Path
 
-from harness.results import klog
+from afalg_conformance.harness.results import klog
 
 DATA = Path(__file__).parent / "data"
 

@@ -5,9 +5,9 @@ import xml.etree.ElementTree as ET
 import pytest
 from tap.parser import Parser
 
-from harness.results import junit
-from harness.results import ktap
-from harness.results.model import Run, RunInfo, Subtest, TestResult
+from afalg_conformance.harness.results import junit
+from afalg_conformance.harness.results import ktap
+from afalg_conformance.harness.results.model import Run, RunInfo, Subtest, TestResult
 
 
 def sample_run() -> Run:

@@ -2,7 +2,7 @@
 
 import sys
 
-from harness.host import launch, processes
+from afalg_conformance.harness.host import launch, processes
 
 
 def test_a_process_that_ends_is_exited_with_its_code_and_its_output_kept(tmp_path):

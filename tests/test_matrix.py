@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
-from harness.results import ktap
-from harness.host import matrix
-from harness.results import merge
-from harness.host import runner
-from harness.host import vm
-from harness.results.order import canonical_order_key, shard_of
-from harness.results.model import Run, RunInfo, Subtest
-from harness.results.model import TestResult as _TestResult
-from harness.errors import HarnessError
+from afalg_conformance.harness import cli
+from afalg_conformance.harness.results import ktap
+from afalg_conformance.harness.host import matrix
+from afalg_conformance.harness.results import merge
+from afalg_conformance.harness.host import runner
+from afalg_conformance.harness.host import vm
+from afalg_conformance.harness.results.order import canonical_order_key, shard_of
+from afalg_conformance.harness.results.model import Run, RunInfo, Subtest
+from afalg_conformance.harness.results.model import TestResult as _TestResult
+from afalg_conformance.harness.errors import HarnessError
 
 RESULT = re.compile(r"^(ok|not ok) (\d+) ([^#]*?)(?: # (.*))?$")
 
@@ -169,7 +169,7 @@ def test_the_plugin_runs_tests_in_canonical_order_and_shards_partition_them(tmp_
 
     def collect(*extra):
         p = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                            "-p", "harness.guest.plugin", "--rootdir", str(tmp_path), str(tmp_path), *extra],
+                            "-p", "afalg_conformance.harness.guest.plugin", "--rootdir", str(tmp_path), str(tmp_path), *extra],
                            capture_output=True, text=True, cwd=tmp_path, timeout=120,
                            env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
         return [line.split("::")[1] for line in p.stdout.splitlines() if "::" in line]
@@ -254,7 +254,7 @@ def test_an_interrupt_stops_the_other_kernels_guests(tmp_path, monkeypatch, caps
     the pool waits for the workers, so the command ends now, not when the guests would."""
     import sys
 
-    from harness.host import processes as guests
+    from afalg_conformance.harness.host import processes as guests
     fake_targets(monkeypatch)
     started = []
 

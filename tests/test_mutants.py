@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.host import mutants
+from afalg_conformance.harness.host import mutants
 
 RELEASE = os.environ.get("AFALG_MUTANT_RELEASE", "6.12.117+deb12-amd64")
 

@@ -4,7 +4,7 @@ import textwrap
 
 import pickle
 
-from harness.host import prepare as bytecode
+from afalg_conformance.harness.host import prepare as bytecode
 
 
 def tree(root):
@@ -42,8 +42,8 @@ def test_a_read_only_tree_is_left_alone(tmp_path, monkeypatch):
 
 
 def test_vector_files_are_parsed_once_on_the_host_and_read_back_in_the_guest(tmp_path, monkeypatch):
-    from vectors import cache
-    from vectors.sets import SETS
+    from afalg_conformance.vectors import cache
+    from afalg_conformance.vectors.sets import SETS
     vs = next(v for v in SETS if v.id == "cavp-sha256-shortmsg")
     monkeypatch.setattr(bytecode, "_vectors", None)
     env = bytecode.vector_cache(folder=tmp_path / "vc")
@@ -65,8 +65,8 @@ def test_vector_files_are_parsed_once_on_the_host_and_read_back_in_the_guest(tmp
 
 
 def test_a_changed_vector_file_or_loader_is_parsed_again(tmp_path, monkeypatch):
-    from vectors import cache
-    from vectors.sets import SETS
+    from afalg_conformance.vectors import cache
+    from afalg_conformance.vectors.sets import SETS
     vs = next(v for v in SETS if v.id == "cavp-sha256-shortmsg")
     before = cache.path(tmp_path, vs)
     monkeypatch.setattr(cache, "file_key", lambda v: "another-mtime")

@@ -8,15 +8,15 @@ from html.parser import HTMLParser
 
 import pytest
 
-from conformance import catalogue
-from harness import cli
-from harness.report import text as report
-from harness.report import html as report_html
-from harness.report import rows as rows_
-from harness.results import rundiff
-from harness.report import verdicts
-from harness.results.model import Run, RunInfo, Subtest, TestResult
-from harness.results.model import TestResult as _TestResult
+from afalg_conformance.conformance import catalogue
+from afalg_conformance.harness import cli
+from afalg_conformance.harness.report import text as report
+from afalg_conformance.harness.report import html as report_html
+from afalg_conformance.harness.report import rows as rows_
+from afalg_conformance.harness.results import rundiff
+from afalg_conformance.harness.report import verdicts
+from afalg_conformance.harness.results.model import Run, RunInfo, Subtest, TestResult
+from afalg_conformance.harness.results.model import TestResult as _TestResult
 
 SPEC = '''
 [[clause]]
@@ -303,7 +303,7 @@ def test_linux_doc_deviations_as_a_patch_that_applies(tmp_path):
     (tests/data/userspace-if-6.12.rst is linux-source-6.12's Documentation/crypto/userspace-if.rst)."""
     import shutil
     import subprocess
-    from harness.report import docpatch
+    from afalg_conformance.harness.report import docpatch
     doc = Path(__file__).parent / "data" / "userspace-if-6.12.rst"
     ev = {"clause": "RNG-2", "sent": "stdrng unseeded: recv(32)", "expected": "EINVAL", "seen": "EINVAL", "ok": True}
     run = Run(run=RunInfo(target="debian-6.12", kernel_release="6.12.117+deb12-amd64"),

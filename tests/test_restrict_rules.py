@@ -3,7 +3,7 @@
 
 import pytest
 
-from harness.afalg import restrict
+from afalg_conformance.harness.afalg import restrict
 
 
 @pytest.mark.parametrize("alg_type,name,privileged,mode,ok", [
@@ -40,7 +40,7 @@ def test_the_unprivileged_list_is_a_subset_of_each_type():
 
 
 def test_the_guest_runner_sets_the_mode_and_records_what_it_found(tmp_path, monkeypatch):
-    from harness.guest import runner
+    from afalg_conformance.harness.guest import runner
     state = {"value": 1, "held": False}
     monkeypatch.setattr(restrict, "hold_af_alg", lambda: state.update(held=True) or True)
     monkeypatch.setattr(restrict, "release", lambda: state.update(held=False))
@@ -61,7 +61,7 @@ def test_the_guest_runner_sets_the_mode_and_records_what_it_found(tmp_path, monk
 
 
 def test_a_host_run_keeps_the_hosts_setting():
-    from harness.host import runner
+    from afalg_conformance.harness.host import runner
     opts = runner.RunOptions()
     assert runner._guest_args(opts, "e.jsonl", None, host=True)[-2:] == ["--restrict", "keep"]
     assert "--restrict" not in runner._guest_args(opts, "e.jsonl", None)

@@ -12,10 +12,10 @@ import textwrap
 
 import pytest
 
-from harness.host import runner
-from harness.host import vm
-from harness.results.model import Run
-from harness.errors import HarnessError
+from afalg_conformance.harness.host import runner
+from afalg_conformance.harness.host import vm
+from afalg_conformance.harness.results.model import Run
+from afalg_conformance.harness.errors import HarnessError
 
 FAKE_VNG = textwrap.dedent('''\
     #!{python}
@@ -256,12 +256,12 @@ def test_a_missing_piece_is_not_retried(fake):
 
 
 def test_the_smoke_suite_collects_only_files_that_hold_smoke_tests():
-    """harness.guest.runner collects SUITE_FILES for the smoke suite (not the whole catalogue): a
+    """The guest runner collects SUITE_FILES for the smoke suite (not the whole catalogue): a
     smoke-marked test anywhere else would silently not run."""
     import re
     from pathlib import Path
 
-    from harness.guest import runner as guest
+    from afalg_conformance.harness.guest import runner as guest
     root = Path(guest.PROJECT_ROOT) / "conformance"
     holders = {p.name for p in root.glob("test_*.py") if re.search(r"mark\.smoke\b", p.read_text())}
     assert holders and holders <= set(guest.SUITE_FILES["smoke"]), holders
@@ -270,7 +270,7 @@ def test_the_smoke_suite_collects_only_files_that_hold_smoke_tests():
 
 def test_results_that_cannot_be_written_are_one_clear_error(fake, monkeypatch):
     import errno
-    from harness.results.model import Run as R
+    from afalg_conformance.harness.results.model import Run as R
 
     def full(self, path):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -14,20 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from harness.afalg import absent
-from harness.results import junit
-from harness.results import kcidb
-from harness.results import ktap
-from harness.afalg import proccrypto
-from harness.results.model import Run, RunInfo, TestResult
+from afalg_conformance.harness.afalg import absent
+from afalg_conformance.harness.results import junit
+from afalg_conformance.harness.results import kcidb
+from afalg_conformance.harness.results import ktap
+from afalg_conformance.harness.afalg import proccrypto
+from afalg_conformance.harness.results.model import Run, RunInfo, TestResult
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # The real spec/kat fixtures, without conformance/conftest.py's no-AF_ALG skip; the
 # host's kernel log is not these tests' to read or mark.
 CONFTEST = """
-from conformance.conftest import kat, kernel, spec  # noqa: F401
-from harness.results import klog
+from afalg_conformance.conformance.conftest import kat, kernel, spec  # noqa: F401
+from afalg_conformance.harness.results import klog
 
 
 class _NoKmsg:
@@ -93,8 +93,8 @@ def test_no_evidence(spec):
 @pytest.mark.clause("HASH-1")
 def test_needs_an_absent_alg(spec, monkeypatch):
     import errno
-    from conformance import catalogue
-    from harness.afalg.client import AfalgSocket
+    from afalg_conformance.conformance import catalogue
+    from afalg_conformance.harness.afalg.client import AfalgSocket
 
     def bound(alg_type, name):
         raise OSError(errno.ENOENT, "no such algorithm")
@@ -112,7 +112,7 @@ def tiny_run(tmp_path_factory):
     (d / "test_tiny.py").write_text(textwrap.dedent(TESTS))
     events = d / "events.jsonl"
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        "-p", "harness.guest.plugin", "--afalg-events", str(events),
+                        "-p", "afalg_conformance.harness.guest.plugin", "--afalg-events", str(events),
                         "--rootdir", str(d), str(d)],
                        capture_output=True, text=True, cwd=d, timeout=120,
                        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(d)})
@@ -259,7 +259,7 @@ def test_kernel_config_is_found_and_modules_count_only_when_installed(tmp_path):
 
 
 def test_vectors_are_counted_as_run_sampled_or_inexpressible():
-    from harness.results.model import Subtest, vector_counts
+    from afalg_conformance.harness.results.model import Subtest, vector_counts
     subs = [Subtest("a", "pass"), Subtest("b", "fail", "x"), Subtest("c", "xfail", "known"),
             Subtest("d", "skip", "inexpressible:gcm-ivlen=8"), Subtest("e", "skip", "inexpressible:xts-bits=129"),
             Subtest("f", "skip", "not-run:sampled=800-of-2625"), Subtest("g", "skip", "unsupported:internal-driver")]

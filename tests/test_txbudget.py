@@ -1,7 +1,7 @@
 """The send-budget model BLOCK-9 asserts (conformance/_util_cipher.py TxBudget), against counts
 worked out by hand from crypto/af_alg.c af_alg_sendmsg / af_alg_pull_tsgl (6.1 and 6.12)."""
 
-from conformance._util_cipher import PAGE, TxBudget, pipe_buffers
+from afalg_conformance.conformance._util_cipher import PAGE, TxBudget, pipe_buffers
 
 
 def test_empty_queue_takes_the_budget():

@@ -18,11 +18,11 @@ from collections import Counter
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from harness.afalg import algorithms
-from vectors import cavp, nist_txt, wycheproof
-from vectors.cases import ADAPTERS
-from vectors.common import VectorError, locate, source_root
-from vectors.sets import BY_ID, SETS, VectorSet
+from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.vectors import cavp, nist_txt, wycheproof
+from afalg_conformance.vectors.cases import ADAPTERS
+from afalg_conformance.vectors.common import VectorError, locate, source_root
+from afalg_conformance.vectors.sets import BY_ID, SETS, VectorSet
 
 @functools.lru_cache(maxsize=None)
 def cases_of(set_id: str):
@@ -231,7 +231,7 @@ def test_tdes_keys_are_k1_k2_k3():
 
 
 def test_blake2_kat_loader(tmp_path):
-    from vectors import blake2_kat
+    from afalg_conformance.vectors import blake2_kat
     recs = blake2_kat.load(locate("pycryptodome", "Hash/BLAKE2b/blake2b-test.txt"))
     assert len(recs) == 256 and recs[0].bytes("in") == b"" and len(recs[0].bytes("key")) == 64
     assert len(recs[-1].bytes("hash")) == 64            # the generator's trailing "ok" is cut off
@@ -278,7 +278,7 @@ class _CbcSocket:
 
 @pytest.mark.parametrize("set_id", ["cavp-cbc-mct128", "cavp-cbc-mct256"])
 def test_cbc_mct_chain_reproduces_the_file(set_id):
-    from vectors.cases import cbc_mct_chain
+    from afalg_conformance.vectors.cases import cbc_mct_chain
     cases = cases_of(set_id)
     for c in (cases[0], cases[99], cases[100], cases[-1]):        # first / last, encrypt and decrypt
         enc = c.ops == ("encrypt",)
@@ -289,7 +289,7 @@ def test_cbc_mct_chain_reproduces_the_file(set_id):
 
 @pytest.mark.parametrize("alg", ["sha1", "sha224", "sha384", "sha512", "sha3-224", "sha3-512"])
 def test_sha_mct_chain_reproduces_the_file(alg):
-    from vectors.cases import sha_mct_chain
+    from afalg_conformance.vectors.cases import sha_mct_chain
     cases = cases_of(f"cavp-{alg}-monte")
     assert len(cases) == 100 and cases[1].pt == cases[0].ct        # each checkpoint starts at the last
     assert cases[0].flags == ("mct-sha3",) if alg in ("sha3-224", "sha3-512") else ("mct-sha2",)  # sha384 is SHA-2

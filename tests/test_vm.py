@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.host import vm
-from harness.errors import HarnessError
-from harness.host.vm import Target
+from afalg_conformance.harness.host import vm
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.host.vm import Target
 
 
 def fake_exe(path, body):
@@ -19,7 +19,7 @@ def fake_exe(path, body):
 
 def test_command_shares_host_read_only_and_results_writable():
     t = Target("debian-6.12", "/boot/vmlinuz-6.12.117+deb12-amd64", "6.12.117+deb12-amd64")
-    cmd = vm.vng_command("vng", t, "/tmp/res", "python3 -m harness.guest.runner", use_kvm=False,
+    cmd = vm.vng_command("vng", t, "/tmp/res", "python3 -m afalg_conformance.harness.guest.runner", use_kvm=False,
                          append=["panic_on_warn=0"])
     assert cmd[:3] == ["vng", "-r", t.image]
     assert "--rw" not in cmd
@@ -27,14 +27,15 @@ def test_command_shares_host_read_only_and_results_writable():
     assert cmd.count("--rwdir") == 1
     assert "--disable-kvm" in cmd and "--verbose" in cmd
     assert cmd[cmd.index("--append") + 1] == "panic_on_warn=0"
-    assert cmd[-2:] == ["--exec", "python3 -m harness.guest.runner"]
+    assert cmd[-2:] == ["--exec", "python3 -m afalg_conformance.harness.guest.runner"]
     assert "--disable-kvm" not in vm.vng_command("vng", t, "/r", "true", use_kvm=True)
 
 
 def test_guest_command_uses_this_interpreter_and_project():
-    cmd = vm.guest_python_command(["-m", "harness.guest.runner", "--results", "/tmp/res dir", "--suite", "smoke"])
-    assert "PYTHONDONTWRITEBYTECODE=1" in cmd and str(vm.PROJECT_ROOT) in cmd
-    assert "-m harness.guest.runner --results '/tmp/res dir' --suite smoke" in cmd
+    cmd = vm.guest_python_command(["-m", "afalg_conformance.harness.guest.runner", "--results", "/tmp/res dir", "--suite", "smoke"])
+    assert "PYTHONDONTWRITEBYTECODE=1" in cmd and f"PYTHONPATH={vm.PROJECT_ROOT} " in cmd
+    assert vm.IMPORT_ROOT == vm.PROJECT_ROOT       # the checkout: afalg_conformance/ is at its root
+    assert "-m afalg_conformance.harness.guest.runner --results '/tmp/res dir' --suite smoke" in cmd
 
 
 def test_unknown_target_names_the_known_ones():
@@ -177,7 +178,7 @@ def test_flavoured_kernels_are_not_picked(tmp_path, monkeypatch):
 def test_cached_debian_targets_resolve_in_the_cache(tmp_path, monkeypatch):
     """debian-7.3 / debian-sid live in the cache (downloaded by bootstrap with a private apt
     configuration), the newest unpacked release wins, and doctor looks for their modules there."""
-    from harness.cli import doctor
+    from afalg_conformance.harness.cli import doctor
     monkeypatch.setattr(vm, "CACHE_DIR", tmp_path)
     with pytest.raises(HarnessError, match="install it with: afalg-conform bootstrap debian-7.3"):
         vm.resolve_target("debian-7.3")
@@ -194,7 +195,7 @@ def test_cached_debian_targets_resolve_in_the_cache(tmp_path, monkeypatch):
 
 
 def test_private_apt_picks_the_newest_matching_release(tmp_path, monkeypatch):
-    from harness.host import kernels
+    from afalg_conformance.harness.host import kernels
     apt = kernels.PrivateApt(tmp_path, "trixie-backports", mirror="http://deb.example/debian")
     assert "trixie-backports main" in (tmp_path / "sources.list").read_text()
     assert any(o.startswith("-o=Dir::State::status=") for o in apt.opts)     # never the host's dpkg status
@@ -205,7 +206,7 @@ def test_private_apt_picks_the_newest_matching_release(tmp_path, monkeypatch):
 
 
 def test_a_targets_config_is_found_beside_its_image_and_reaches_the_guest(tmp_path, monkeypatch):
-    from harness.afalg import absent
+    from afalg_conformance.harness.afalg import absent
     img = tmp_path / "kcov-6.12" / "bzImage"
     img.parent.mkdir()
     img.write_bytes(b"")

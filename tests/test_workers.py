@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.host.vm import PROJECT_ROOT
+from afalg_conformance.harness.host.vm import PROJECT_ROOT
 
 SUITE = textwrap.dedent('''\
     import os, time
@@ -54,7 +54,7 @@ def test_two_workers_share_the_tests_once_each_and_serial_runs_alone(tmp_path):
     claims.mkdir()
     log = tmp_path / "log"
     env = dict(os.environ, WORKERS_LOG=str(log), PYTHONPATH=str(PROJECT_ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
-    procs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "harness.guest.plugin",
+    procs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "afalg_conformance.harness.guest.plugin",
                                "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path / "test_w.py"),
                                "--afalg-events", str(tmp_path / f"ev-{i}.jsonl"),
                                "--afalg-worker", f"{i}/2", "--afalg-claims", str(claims)],
@@ -88,8 +88,8 @@ def test_two_workers_share_the_tests_once_each_and_serial_runs_alone(tmp_path):
 def test_a_kernel_report_naming_the_other_workers_process_is_not_this_tests(tmp_path):
     from types import SimpleNamespace
 
-    from harness.guest.plugin import EventStream
-    from harness.results import klog
+    from afalg_conformance.harness.guest.plugin import EventStream
+    from afalg_conformance.harness.results import klog
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         (tmp_path / "pid-1").write_text(str(os.getpid()))
@@ -109,7 +109,7 @@ def test_a_kernel_report_naming_the_other_workers_process_is_not_this_tests(tmp_
 
 
 def test_the_crasher_among_interleaved_markers_is_the_newest_unfinished_test():
-    from harness.results import klog
+    from afalg_conformance.harness.results import klog
     lines = ["afalg-conform: start a", "afalg-conform: start b", "afalg-conform: end b",
              "afalg-conform: start c", "afalg-conform: end a", "BUG: kernel NULL pointer dereference"]
     assert klog.last_started_test(lines) == "c"
@@ -136,7 +136,7 @@ def test_stop_after_fail_ends_every_worker_after_the_first_failure_not_in_the_co
     ignore = tmp_path / "ignore.txt"
     ignore.write_text("test_s.py::test_a[3]\n" if ignored else "")
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
-    procs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "harness.guest.plugin",
+    procs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "afalg_conformance.harness.guest.plugin",
                                "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path / "test_s.py"),
                                "--afalg-events", str(tmp_path / f"ev-{i}.jsonl"), "--afalg-stop-after-fail",
                                str(ignore), "--afalg-worker", f"{i}/2", "--afalg-claims", str(claims)],

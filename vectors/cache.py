@@ -3,7 +3,7 @@
 Parsing the 189 vector files takes about 4 s of host CPU; a full run parsed each file
 twice (the driver sweep, then test_kat), in the guest, under TCG: minutes of emulated
 CPU. So before a guest boots, the host parses each file into a pickle
-(`python -m vectors.cache build DIR`, a no-op for files already done) and the guest loads
+(`python -m afalg_conformance.vectors.cache build DIR`, a no-op for files already done) and the guest loads
 the pickle instead (AFALG_VECTOR_CACHE=DIR, vectors/sets.py VectorSet.cases()).
 
 A pickle is used only when it was made from the same vector file (path, size, mtime) by
@@ -62,8 +62,8 @@ def load(vs):
 def build(root: Path) -> tuple[int, int, list[str]]:
     """Parse every set not cached yet; (written, already there, problems). A file that does
     not parse is left out (the guest then reports it the usual way)."""
-    from vectors.common import VectorError
-    from vectors.sets import SETS
+    from afalg_conformance.vectors.common import VectorError
+    from afalg_conformance.vectors.sets import SETS
     folder = root / code_key()
     folder.mkdir(parents=True, exist_ok=True)
     written, there, problems = 0, 0, []
@@ -101,7 +101,7 @@ def build(root: Path) -> tuple[int, int, list[str]]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "build":
-        print("usage: python -m vectors.cache build DIR", file=sys.stderr)
+        print("usage: python -m afalg_conformance.vectors.cache build DIR", file=sys.stderr)
         return 2
     written, there, problems = build(Path(argv[1]))
     print(f"vector cache: {written} parsed, {there} up to date" +

@@ -17,7 +17,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from harness.afalg import algorithms
+from afalg_conformance.harness.afalg import algorithms
 
 from .common import VectorError
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.afalg import algorithms
+from afalg_conformance.harness.afalg import algorithms
 
 from . import cache as _cache
 from . import cases as _cases

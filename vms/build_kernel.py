@@ -13,7 +13,7 @@ interrupted build resumes where make stopped:
   4. publish  CACHE/NAME/bzImage, System.map, config; build.json with the timings;
               a [NAME] table in CACHE/targets.toml (kind "build"), which harness/host/vm.py reads
 
-Run it standalone too: python3 -m vms.build_kernel kcov-6.12 [--jobs N] [--dry-run]
+Run it standalone too: python3 -m afalg_conformance.vms.build_kernel kcov-6.12 [--jobs N] [--dry-run]
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ def make(out: Path, src: Path, jobs: int) -> dict:
 def afalg_kcov_objdump(vmlinux: Path, system_map: Path) -> tuple[tuple[int, int], str] | None:
     """The af_alg/algif text range (the one fuzz/coverage.py uses) and its disassembly
     (objdump -d --no-show-raw-insn), or None without vmlinux, symbols or objdump."""
-    from fuzz.coverage import AFALG_ANCHORS, Symbols   # vms/ is data; the range is the fuzzers'
+    from afalg_conformance.fuzz.coverage import AFALG_ANCHORS, Symbols   # vms/ is data; the range is the fuzzers'
     syms = Symbols(str(system_map))
     rng = syms.range_of(AFALG_ANCHORS) if syms.ok else None
     if not rng or not vmlinux.exists() or not shutil.which("objdump"):

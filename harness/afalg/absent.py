@@ -17,7 +17,7 @@ import os
 import platform
 import re
 
-from harness.afalg.proccrypto import BINDABLE, Entry
+from afalg_conformance.harness.afalg.proccrypto import BINDABLE, Entry
 
 # Kconfig symbols that build a name component; any one of them provides it
 # (arch drivers register the generic name too). A component missing here leaves

@@ -19,10 +19,10 @@ import socket
 import struct
 import time
 
-from harness.afalg import cmsg as cm
-from harness.afalg.bounded import WaitTimeout, deadline, in_main_thread
-from harness.afalg.libc import IoVec as _IoVec, MsgHdr as _MsgHdr, libc, raise_errno as _raise_errno
-from harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOCK_SEQPACKET, SOL_ALG, AlgOpt
+from afalg_conformance.harness.afalg import cmsg as cm
+from afalg_conformance.harness.afalg.bounded import WaitTimeout, deadline, in_main_thread
+from afalg_conformance.harness.afalg.libc import IoVec as _IoVec, MsgHdr as _MsgHdr, libc, raise_errno as _raise_errno
+from afalg_conformance.harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOCK_SEQPACKET, SOL_ALG, AlgOpt
 
 DEFAULT_WAIT = 10.0
 

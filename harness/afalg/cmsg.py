@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from harness.afalg.constants import SOL_ALG, AlgOpt
+from afalg_conformance.harness.afalg.constants import SOL_ALG, AlgOpt
 
 CMSG_HDR = struct.Struct("=QiI")  # struct cmsghdr on 64-bit Linux: size_t len; int level; int type
 CMSG_ALIGN_TO = 8

@@ -19,7 +19,7 @@ import os
 import re
 from array import array
 
-from harness.afalg.libc import libc
+from afalg_conformance.harness.afalg.libc import libc
 
 KCOV_PATH = "/sys/kernel/debug/kcov"
 KCOV_INIT_TRACE = 0x80086301

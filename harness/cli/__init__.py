@@ -12,11 +12,11 @@ import signal
 import sys
 import threading
 
-from fuzz import cli as fuzz
-from fuzz import report as fuzz_report
-from harness.cli import bench, coverage, doctor, merge, mutants, report, run, spec, targets
-from harness.errors import HarnessError
-from harness.host import processes, vm
+from afalg_conformance.fuzz import cli as fuzz
+from afalg_conformance.fuzz import report as fuzz_report
+from afalg_conformance.harness.cli import bench, coverage, doctor, merge, mutants, report, run, spec, targets
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.host import processes, vm
 
 # Every subcommand, in the order `afalg-conform --help` lists them; each module's
 # add_parser registers its own (fuzz: fuzz, fuzz-bench, build-kernel; report: report,

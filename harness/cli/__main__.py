@@ -1,7 +1,7 @@
-"""python -m harness.cli: the afalg-conform command."""
+"""python -m afalg_conformance.harness.cli: the afalg-conform command."""
 
 import sys
 
-from harness.cli import main
+from afalg_conformance.harness.cli import main
 
 sys.exit(main())

@@ -7,8 +7,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.host import bench, runner, vm
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.host import bench, runner, vm
 
 
 def cmd_bench(a) -> int:

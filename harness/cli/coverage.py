@@ -24,12 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-from fuzz import covmap
-from fuzz.cli import run_guest
-from harness.cli.doctor import preflight
-from harness.errors import HarnessError
-from harness.host import runner, validate, vm
-from harness.results.model import Run
+from afalg_conformance.fuzz import covmap
+from afalg_conformance.fuzz.cli import run_guest
+from afalg_conformance.harness.cli.doctor import preflight
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.host import runner, validate, vm
+from afalg_conformance.harness.results.model import Run
 
 BUFFER = 1 << 23            # KCOV trace entries per worker (64 MiB): one recvmsg can trace millions
 REPLAY_FILE = "fuzz-kcov.jsonl"
@@ -118,7 +118,7 @@ def cmd_coverage(a) -> int:
     replay = {}
     if sources:
         pairs = copy_inputs(sources, results / "fuzz-inputs")
-        gargs = ["-m", "fuzz.covreplay", "--out", str(results / REPLAY_FILE), "--entries", str(a.buffer), *pairs]
+        gargs = ["-m", "afalg_conformance.fuzz.covreplay", "--out", str(results / REPLAY_FILE), "--entries", str(a.buffer), *pairs]
         n = sum(len(list(Path(p.split("=", 1)[1]).iterdir())) for p in pairs)
         print(f"afalg-conform: replaying {n} fuzz inputs under KCOV in a second guest", file=sys.stderr)
         tr = time.monotonic()

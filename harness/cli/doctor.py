@@ -16,9 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.afalg.client import afalg_available
-from harness.host import validate, vm
-from harness.errors import HarnessError
+from afalg_conformance.harness.afalg.client import afalg_available
+from afalg_conformance.harness.host import validate, vm
+from afalg_conformance.harness.errors import HarnessError
 
 # Python packages the harness and the guest import (the guest runs this same interpreter).
 PY_PACKAGES = {
@@ -120,7 +120,7 @@ def check_disk(folder: Path) -> Check:
 
 def check_vectors() -> Check:
     # late: the vector table needs cryptography, and doctor must run before it is installed
-    from vectors import common, sets
+    from afalg_conformance.vectors import common, sets
     missing = []
     for vs in sets.SETS:
         try:

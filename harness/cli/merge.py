@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.host import runner
-from harness.results import merge
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.host import runner
+from afalg_conformance.harness.results import merge
 
 
 def cmd_merge(a) -> int:

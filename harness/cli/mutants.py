@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.host import mutants
+from afalg_conformance.harness.host import mutants
 
 
 def cmd_mutants(a) -> int:

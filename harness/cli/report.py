@@ -6,11 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from conformance import catalogue
-from harness.errors import HarnessError
-from harness.report import docpatch
-from harness.report import text as report
-from harness.results import kcidb, rundiff
+from afalg_conformance.conformance import catalogue
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.report import docpatch
+from afalg_conformance.harness.report import text as report
+from afalg_conformance.harness.results import kcidb, rundiff
 
 
 def cmd_patch(a) -> int:

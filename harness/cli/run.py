@@ -10,12 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.afalg.client import afalg_available
-from harness.cli.doctor import preflight
-from harness.errors import HarnessError
-from harness.host import matrix, runner, validate, vm
-from harness.report import text as report
-from harness.results.model import vector_counts
+from afalg_conformance.harness.afalg.client import afalg_available
+from afalg_conformance.harness.cli.doctor import preflight
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.host import matrix, runner, validate, vm
+from afalg_conformance.harness.report import text as report
+from afalg_conformance.harness.results.model import vector_counts
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:

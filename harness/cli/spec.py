@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from conformance import catalogue
-from harness.host import vm
+from afalg_conformance.conformance import catalogue
+from afalg_conformance.harness.host import vm
 
 
 def cmd_spec(a) -> int:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.errors import HarnessError
-from harness.host import vm
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.host import vm
 
 
 def cmd_targets(a) -> int:

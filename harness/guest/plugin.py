@@ -27,10 +27,10 @@ from typing import Callable
 import pytest
 from _pytest.runner import runtestprotocol
 
-from harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
-from harness.results import klog
-from harness.results.order import canonical_order_key, shard_of
-from harness.results.model import FAILING, ktap_name
+from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
+from afalg_conformance.harness.results import klog
+from afalg_conformance.harness.results.order import canonical_order_key, shard_of
+from afalg_conformance.harness.results.model import FAILING, ktap_name
 
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 

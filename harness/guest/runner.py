@@ -1,4 +1,4 @@
-"""The in-guest runner: `python -m harness.guest.runner --results DIR [options] [pytest args]`.
+"""The in-guest runner: `python -m afalg_conformance.harness.guest.runner --results DIR [options] [pytest args]`.
 
 Runs the suite under pytest with the results plugin. Everything it produces
 goes to DIR (the one writable host folder): events.jsonl (the stream the host
@@ -36,7 +36,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="harness.guest.runner")
+    ap = argparse.ArgumentParser(prog="afalg_conformance.harness.guest.runner")
     ap.add_argument("--results", required=True)
     ap.add_argument("--suite", default="full", choices=sorted(SUITES))
     ap.add_argument("--events", default="events.jsonl", help="file name inside --results")
@@ -94,23 +94,23 @@ def main(argv: list[str] | None = None) -> int:
         if why:
             with open(events, "a") as f:
                 f.write(json.dumps({"event": "fatal", "reason": why, "t": time.time()}) + "\n")
-            print(f"harness.guest.runner: {why}", file=sys.stderr)
+            print(f"afalg_conformance.harness.guest.runner: {why}", file=sys.stderr)
             return 2
 
     why, put_back = apply_restriction(a.restrict, results / RESTRICT_RECORD)
     if why:
         with open(events, "a") as f:
             f.write(json.dumps({"event": "fatal", "reason": why, "t": time.time()}) + "\n")
-        print(f"harness.guest.runner: {why}", file=sys.stderr)
+        print(f"afalg_conformance.harness.guest.runner: {why}", file=sys.stderr)
         return 2
 
-    from harness.afalg.client import afalg_available  # imported late: keeps --help fast
+    from afalg_conformance.harness.afalg.client import afalg_available  # imported late: keeps --help fast
     ok, why = afalg_available()
     if not ok:
         with open(events, "a") as f:
             f.write(json.dumps({"event": "fatal", "reason": f"this kernel has no AF_ALG: {why}",
                                 "t": time.time()}) + "\n")
-        print(f"harness.guest.runner: this kernel has no AF_ALG: {why}", file=sys.stderr)
+        print(f"afalg_conformance.harness.guest.runner: this kernel has no AF_ALG: {why}", file=sys.stderr)
         return 2
     if a.driver:
         driver_focus(a.driver, results / FOCUS_RECORD)
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_workers(a, argv if argv is not None else sys.argv[1:], events)
         return run_pytest(a, events, results / "pytest.log")
     finally:
-        from harness.afalg import restrict   # imported late: keeps --help fast
+        from afalg_conformance.harness.afalg import restrict   # imported late: keeps --help fast
         if put_back is not None:
             with contextlib.suppress(OSError):
                 restrict.write(put_back)
@@ -138,7 +138,7 @@ def run_workers(a, argv: list[str], events: Path) -> int:
     stem = events.name.removesuffix(".jsonl")
     procs = []
     for i in range(1, a.jobs + 1):
-        cmd = [sys.executable, "-m", "harness.guest.runner", *base, "--worker", f"{i}/{a.jobs}",
+        cmd = [sys.executable, "-m", "afalg_conformance.harness.guest.runner", *base, "--worker", f"{i}/{a.jobs}",
                "--claims", claims, "--events", f"{stem}-w{i}.jsonl"]
         procs.append(subprocess.Popen(cmd))
     rcs = [p.wait() for p in procs]
@@ -156,7 +156,7 @@ def run_pytest(a, events: Path, log_path: Path) -> int:
     default = [str(PROJECT_ROOT / "conformance" / f) for f in SUITE_FILES.get(a.suite, [])] or \
         [str(PROJECT_ROOT / "conformance")]
     args = [*(a.paths or default), *SUITES[a.suite],
-            "-p", "harness.guest.plugin", "-p", "no:cacheprovider", "-q", "-rN", "--rootdir", str(PROJECT_ROOT),
+            "-p", "afalg_conformance.harness.guest.plugin", "-p", "no:cacheprovider", "-q", "-rN", "--rootdir", str(PROJECT_ROOT),
             "--afalg-events", str(events), "--afalg-test-timeout", str(a.test_timeout)]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         if importlib.util.find_spec("_hypothesis_pytestplugin"):
@@ -196,8 +196,8 @@ def driver_focus(patterns: list[str], record: Path) -> dict:
     recorded; the suite (conformance/conftest.py) binds through them (AFALG_DRIVERS) and skips
     every test, `unsupported:driver-missing=NAME`, when a pattern matches nothing
     (AFALG_DRIVERS_MISSING): a run asked for a driver is never a silent run of the generic one."""
-    from harness.afalg import algorithms, proccrypto   # imported late: keeps --help fast
-    from harness.afalg.client import AfalgSocket
+    from afalg_conformance.harness.afalg import algorithms, proccrypto   # imported late: keeps --help fast
+    from afalg_conformance.harness.afalg.client import AfalgSocket
     tried = [(a.type, a.name) for a in algorithms.ALGORITHMS.values()]
     tried += [(t, p) for p in patterns if not any(c in p for c in proccrypto.GLOB_CHARS)
               for t in proccrypto.BINDABLE]
@@ -223,7 +223,7 @@ def apply_restriction(requested: str, record: Path) -> tuple[str | None, int | N
     then sets its own mode; `keep` leaves it as found (a run on the host itself). The value
     found and the one used go to record and to the tests' environment.
     Returns (a reason when the request cannot be met, the value to put back afterwards)."""
-    from harness.afalg import restrict   # imported late: keeps --help fast
+    from afalg_conformance.harness.afalg import restrict   # imported late: keeps --help fast
     restrict.hold_af_alg()              # autoloads af_alg
     found = restrict.read()
     if found is None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from harness.host import launch, vm
-from harness.errors import HarnessError
+from afalg_conformance.harness.host import launch, vm
+from afalg_conformance.harness.errors import HarnessError
 
 
 def bare_boot(target: vm.Target, use_kvm: bool, memory: str, cpus: int, timeout: float = 600) -> float:

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness.errors import HarnessError
+from afalg_conformance.harness.errors import HarnessError
 
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"   # bookworm's verifies trixie and sid
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from harness.host import prepare, processes, vm
+from afalg_conformance.harness.host import prepare, processes, vm
 
 
 @dataclasses.dataclass
@@ -34,7 +34,7 @@ def command(target: vm.Target, rwdir: str, argv: list[str], *, use_kvm: bool = F
             cpus: int = 2, append: list[str] = (), verbose: bool = True) -> tuple[list[str], dict | None]:
     """(command, env) that runs `python argv` in a guest of target (on the host target: here)."""
     if target.is_host:
-        return [sys.executable, *argv], dict(os.environ, PYTHONPATH=str(vm.PROJECT_ROOT), PYTHONDONTWRITEBYTECODE="1")
+        return [sys.executable, *argv], dict(os.environ, PYTHONPATH=str(vm.IMPORT_ROOT), PYTHONDONTWRITEBYTECODE="1")
     vng, _ = vm.find_tools()
     env = {}
     if argv:                     # made on the host once, not in every guest worker under TCG

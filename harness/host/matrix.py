@@ -21,13 +21,13 @@ import sys
 import time
 from pathlib import Path
 
-from harness.host import processes as guests
-from harness.results import ktap
-from harness.host import runner
-from harness.host import validate
-from harness.host import vm
-from harness.results.model import Run, RunInfo
-from harness.errors import HarnessError
+from afalg_conformance.harness.host import processes as guests
+from afalg_conformance.harness.results import ktap
+from afalg_conformance.harness.host import runner
+from afalg_conformance.harness.host import validate
+from afalg_conformance.harness.host import vm
+from afalg_conformance.harness.results.model import Run, RunInfo
+from afalg_conformance.harness.errors import HarnessError
 
 
 def jobs_for(n_kernels: int, requested: int | None = None) -> int:

@@ -25,10 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.host import runner, vm
-from harness.host.vm import CACHE_DIR, PROJECT_ROOT
-from harness.results.model import FAILING
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.host import runner, vm
+from afalg_conformance.harness.host.vm import CACHE_DIR, PROJECT_ROOT
+from afalg_conformance.harness.results.model import FAILING
 
 MUTANTS_FILE = PROJECT_ROOT / "vms" / "mutants" / "mutants.toml"
 WORK_DIR = CACHE_DIR / "mutants"

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.host.vm import CACHE_DIR, PROJECT_ROOT
+from afalg_conformance.harness.host.vm import CACHE_DIR, PROJECT_ROOT
 
 PACKAGES = ("harness", "conformance", "fuzz", "vectors", "vms")
 _done = False
@@ -63,7 +63,7 @@ def warm(root: Path = PROJECT_ROOT) -> str:
         env.update(PYTHONPATH=str(root), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
         try:
             subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                            "-p", "harness.guest.plugin", "-p", "_hypothesis_pytestplugin",
+                            "-p", "afalg_conformance.harness.guest.plugin", "-p", "_hypothesis_pytestplugin",
                             "--rootdir", str(root), str(root / "conformance")],
                            cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, timeout=300)
@@ -79,7 +79,7 @@ _vectors: dict[str, str] | None = None
 
 
 def vector_cache(root: Path = PROJECT_ROOT, folder: Path = VECTOR_CACHE) -> dict[str, str]:
-    """The vector files parsed into folder by `python -m vectors.cache build` (a no-op for
+    """The vector files parsed into folder by `python -m afalg_conformance.vectors.cache build` (a no-op for
     files done before), once per command; the guest's environment that points at it
     ({} when it could not be made: the guest then parses the files itself, as before).
     A subprocess, so the host layer does not import the vector loaders."""
@@ -87,7 +87,7 @@ def vector_cache(root: Path = PROJECT_ROOT, folder: Path = VECTOR_CACHE) -> dict
     if _vectors is None:
         env = dict(os.environ, PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1")
         try:
-            r = subprocess.run([sys.executable, "-m", "vectors.cache", "build", str(folder)], cwd=root, env=env,
+            r = subprocess.run([sys.executable, "-m", "afalg_conformance.vectors.cache", "build", str(folder)], cwd=root, env=env,
                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
             _vectors = {"AFALG_VECTOR_CACHE": str(folder)} if r.returncode == 0 else {}
         except (OSError, subprocess.TimeoutExpired):

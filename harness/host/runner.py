@@ -18,14 +18,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.host import launch, processes as guests
-from harness.results import junit
-from harness.results import klog
-from harness.results import ktap
-from harness.host import vm
-from harness.results.model import Run, RunInfo, TestResult
-from harness.results.order import canonical_order_key
-from harness.errors import HarnessError
+from afalg_conformance.harness.host import launch, processes as guests
+from afalg_conformance.harness.results import junit
+from afalg_conformance.harness.results import klog
+from afalg_conformance.harness.results import ktap
+from afalg_conformance.harness.host import vm
+from afalg_conformance.harness.results.model import Run, RunInfo, TestResult
+from afalg_conformance.harness.results.order import canonical_order_key
+from afalg_conformance.harness.errors import HarnessError
 
 
 @dataclass
@@ -418,7 +418,7 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
             Path(skip_file).write_text("\n".join(sorted(session.done_ids)) + "\n")
         gargs = _guest_args(opts, events.name, skip_file, target.is_host)
         cmd, env = launch.command(target, str(results_dir),
-                                  ["-m", "harness.guest.runner", "--results", str(results_dir), *gargs],
+                                  ["-m", "afalg_conformance.harness.guest.runner", "--results", str(results_dir), *gargs],
                                   use_kvm=use_kvm, memory=opts.memory, cpus=opts.cpus, append=opts.append)
         info.command = cmd
         status, rc = _attempt(session, cmd, events, console, opts, env)

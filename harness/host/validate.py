@@ -13,7 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
-from harness.host.vm import PROJECT_ROOT, HarnessError
+from afalg_conformance.harness.host.vm import PROJECT_ROOT, HarnessError
 
 # A full run writes a few MB (events, results.json with vectors, console logs); a fuzz
 # campaign more. Below this a run would die on ENOSPC halfway.

@@ -21,10 +21,14 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.host import kernels
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.host import kernels
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Where `afalg_conformance` is imported from (a guest's PYTHONPATH): the checkout's root, whose
+# afalg_conformance/__init__.py finds harness/ beside it; in an installed wheel PROJECT_ROOT is
+# site-packages/afalg_conformance itself, and the folder above it holds the package.
+IMPORT_ROOT = PROJECT_ROOT if (PROJECT_ROOT / "afalg_conformance").is_dir() else PROJECT_ROOT.parent
 TARGETS_FILE = PROJECT_ROOT / "vms" / "targets.toml"
 CACHE_DIR = Path(os.environ.get("AFALG_CACHE", Path.home() / ".cache" / "afalg-conformance"))
 
@@ -334,8 +338,9 @@ def _probe_kvm_boot(cmd: list[str], seconds: float) -> tuple[bool, str]:
 
 def guest_python_command(argv: list[str], kernel_config: str | None = None, extra_env: dict | None = None) -> str:
     """The command a guest runs: this very interpreter and project (read-only), with argv
-    after the interpreter (["-m", "harness.guest.runner", ...], ["-m", "fuzz.guestrun", ...])."""
-    env = f"PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={shlex.quote(str(PROJECT_ROOT))} PYTHONUNBUFFERED=1"
+    after the interpreter (["-m", "afalg_conformance.harness.guest.runner", ...],
+    ["-m", "afalg_conformance.fuzz.guestrun", ...])."""
+    env = f"PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={shlex.quote(str(IMPORT_ROOT))} PYTHONUNBUFFERED=1"
     if kernel_config:
         env += f" AFALG_KERNEL_CONFIG={shlex.quote(kernel_config)}"
     for k, v in sorted((extra_env or {}).items()):

@@ -13,9 +13,9 @@ import difflib
 import re
 import textwrap
 
-from harness.report import verdicts
-from harness.report.rows import short
-from harness.results.model import Run
+from afalg_conformance.harness.report import verdicts
+from afalg_conformance.harness.report.rows import short
+from afalg_conformance.harness.results.model import Run
 
 DOC_PATH = "Documentation/crypto/userspace-if.rst"
 

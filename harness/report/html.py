@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from html import escape
 
-from harness.report import verdicts
-from harness.report.rows import (DIFF_HEADERS, difference_rows, labels, matrix_rows, matrix_verdict,
+from afalg_conformance.harness.report import verdicts
+from afalg_conformance.harness.report.rows import (DIFF_HEADERS, difference_rows, labels, matrix_rows, matrix_verdict,
                                  run_summary)
-from harness.results.model import Run
-from harness.report.verdicts import Cell, Row
+from afalg_conformance.harness.results.model import Run
+from afalg_conformance.harness.report.verdicts import Cell, Row
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1200px;

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from conformance.catalogue import PROFILES
-from harness.report import verdicts
-from harness.report.verdicts import Row
-from harness.results.model import Run, vector_counts
+from afalg_conformance.conformance.catalogue import PROFILES
+from afalg_conformance.harness.report import verdicts
+from afalg_conformance.harness.report.verdicts import Row
+from afalg_conformance.harness.results.model import Run, vector_counts
 
 MARK = {"conforms": "conforms", "deviates": "DEVIATES", "not covered": "not covered",
         "untestable": "untestable", "not in profile": "—"}

@@ -10,15 +10,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from conformance import catalogue
-from conformance.catalogue import PROFILES
+from afalg_conformance.conformance import catalogue
+from afalg_conformance.conformance.catalogue import PROFILES
 
-from harness.report import html as report_html
-from harness.report import verdicts
-from harness.report.rows import (DIFF_HEADERS, MARK, difference_rows, evidence_line, labels, matrix_rows,
+from afalg_conformance.harness.report import html as report_html
+from afalg_conformance.harness.report import verdicts
+from afalg_conformance.harness.report.rows import (DIFF_HEADERS, MARK, difference_rows, evidence_line, labels, matrix_rows,
                                  matrix_verdict, run_summary, short)
-from harness.results.model import Run
-from harness.report.verdicts import Cell, Row
+from afalg_conformance.harness.results.model import Run
+from afalg_conformance.harness.report.verdicts import Cell, Row
 
 
 # -- inputs ---------------------------------------------------------------------------------

@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.catalogue import PROFILES, Clause
+from afalg_conformance.conformance.catalogue import PROFILES, Clause
 
-from harness.results.model import Run, TestResult
+from afalg_conformance.harness.results.model import Run, TestResult
 
 VERDICTS = ("conforms", "deviates", "not covered", "untestable", "not in profile")
 FAILED_OUTCOMES = {"fail", "xfail", "crash", "timeout"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from harness.results.model import Run
+from afalg_conformance.harness.results.model import Run
 
 
 def render(run: Run, suite_name: str = "afalg-conformance") -> bytes:

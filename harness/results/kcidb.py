@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from harness.results.model import Run, TestResult
+from afalg_conformance.harness.results.model import Run, TestResult
 
 SCHEMA_VERSION = {"major": 5, "minor": 3}
 ORIGIN_RE = re.compile(r"^[a-z0-9_]+$")

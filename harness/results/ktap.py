@@ -14,7 +14,7 @@ import io
 import sys
 from typing import TextIO
 
-from harness.results.model import Run, TestResult
+from afalg_conformance.harness.results.model import Run, TestResult
 
 DIRECTIVE = {"skip": "SKIP", "xfail": "XFAIL", "timeout": "TIMEOUT", "crash": "ERROR", "error": "ERROR"}
 

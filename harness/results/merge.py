@@ -15,8 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.results.order import canonical_order_key, shard_of
-from harness.results.model import Run, RunInfo
+from afalg_conformance.harness.results.order import canonical_order_key, shard_of
+from afalg_conformance.harness.results.model import Run, RunInfo
 
 STATUS_RANK = ["ok", "timeout", "crashed", "boot-failure", "harness-error"]
 

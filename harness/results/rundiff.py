@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.results.model import Run
+from afalg_conformance.harness.results.model import Run
 
 
 @dataclass
