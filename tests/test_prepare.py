@@ -3,6 +3,7 @@
 import textwrap
 
 import pickle
+from pathlib import Path
 
 from afalg_conformance.harness.host import prepare as bytecode
 
@@ -14,6 +15,10 @@ def tree(root):
     (root / "harness" / "guest" / "plugin.py").write_text("X = 1\n")
     (root / "harness" / "lib.py").write_text("def f():\n    return 1\n")
     (root / "conformance" / "conftest.py").write_text("")
+    (root / "pyproject.toml").write_text("")              # a checkout: afalg_conformance covers it
+    (root / "afalg_conformance").mkdir()
+    (root / "afalg_conformance" / "__init__.py").write_text(
+        (Path(__file__).resolve().parent.parent / "afalg_conformance" / "__init__.py").read_text())
     (root / "conformance" / "test_a.py").write_text(textwrap.dedent("""\
         def test_a():
             assert 1 + 1 == 2
