@@ -363,7 +363,7 @@ def cmd_reproduce(a) -> int:
 
 
 def cmd_bench(a) -> int:
-    names = [canonical(n) for n in (a.name.split(",") if a.name else FUZZERS)]
+    names = [canonical(n) for n in (a.name.split(",") if a.name and a.name != "all" else FUZZERS)]
     target = _target(a)
     results = _results_dir(a, f"fuzz-bench-{target.name}")
     gargs = ["-m", "afalg_conformance.fuzz.guestrun", "bench", "--results", str(results), "--names", ",".join(names),

@@ -232,3 +232,13 @@ def test_a_kernel_report_the_guest_survived_is_one_kernel_crash(tmp_path):
     assert counts == {"fuzz_cmsg": 1}
     (entry,) = store.index.values()
     assert entry["kind"] == "kernel" and list(store.index) == [sig]
+
+
+def test_fuzz_bench_all_means_every_fuzzer(monkeypatch):
+    seen = []
+
+    def target(a):
+        seen.append(a.name)
+        raise fuzzcli.HarnessError("stop here")
+    monkeypatch.setattr(fuzzcli, "_target", target)
+    assert cli.main(["fuzz-bench", "all"]) == 2 and seen == ["all"]     # not 'unknown fuzzer fuzz_all'
