@@ -70,12 +70,15 @@ def test_pc_filter_edges_and_statistics(syms):
     pcs = [0xFFFFFFFF81001010, 0xFFFFFFFF81003110, 0xFFFFFFFF81003210, 0xFFFFFFFF81002010]
     fb._pcs(pcs)
     assert fb.input_pcs == 4
+    edges = fb.edges()                            # PCs are named and counted once, here
     assert len(fb.distinct_pcs) == 4
     assert len(fb.afalg_pcs) == 2                 # alg_bind, af_alg_sendmsg
-    assert len(fb.input_edges) == 3               # do_page_fault is filtered out
+    assert len(edges) == 3                        # do_page_fault is filtered out
     assert fb.pc_cache[0xFFFFFFFF81001010] is False
-    assert all(0 <= e < coverage.EDGE_COUNTERS for e in fb.input_edges)
+    assert all(0 <= e < coverage.EDGE_COUNTERS for e in edges)
+    assert fb.edges() == edges                    # seen pairs map to the same counters
     fb._pcs([0xFFFFFFFF81003910, 0xFFFFFFFF81003A10])
+    fb.edges()
     assert fb.pc_cache[0xFFFFFFFF81003910] is False      # jitterentropy: timing noise, not fed
     assert fb.pc_cache[0xFFFFFFFF81003A10] is True
     assert fb.snapshot()["afalg_functions"] == {"af_alg_sendmsg": 1, "alg_bind": 1}
