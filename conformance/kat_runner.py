@@ -26,13 +26,19 @@ import errno as errno_mod
 import struct
 from dataclasses import dataclass
 
-from afalg_conformance.harness.afalg.bounded import deadline
+from afalg_conformance.harness.afalg.bounded import WaitTimeout, deadline
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name
 from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, AlgOp
 
 from afalg_conformance.vectors.cases import Case, cbc_mct_chain, sha_mct_chain
 
+def _token(e: OSError) -> str:
+    """The errno's name, or `blocks` for a call a deadline stopped (WaitTimeout has no errno)."""
+    return "blocks" if isinstance(e, WaitTimeout) else errno_name(e.errno)
+
+
 MCT_WAIT = 300.0        # one Monte Carlo checkpoint: 1000 requests under one deadline
+CASE_WAIT = 10.0        # one vector's calls, under one deadline (each call had its own 10 s)
 
 # clause ids (conformance/spec/kat.toml)
 DIGEST, MAC, SKCIPHER, AEAD_ENC, AEAD_DEC, AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP, XCHACHA_CARRY = (
@@ -75,11 +81,12 @@ class KatRun:
     def _op(self) -> AfalgSocket:
         if self.op is None:
             self.op = self.tfm.accept()
+            self.op.outer_deadline = True      # run() holds one deadline per vector
         return self.op
 
     def _refused(self, c: Case, clause: str, e: OSError, where: str) -> None:
         """setkey / set_authsize refused the case's parameters."""
-        name = errno_name(e.errno)
+        name = _token(e)
         if c.expect in ("invalid", "acceptable"):
             ok = e.errno == errno_mod.EINVAL
             self._result(c, clause, ok, name,
@@ -96,9 +103,20 @@ class KatRun:
                 if c.unsupported:
                     self.emit(c, "skip", c.unsupported)
                     continue
-                getattr(self, f"_{c.kind}")(c)
+                if c.mct:
+                    self._one(c)                  # a Monte Carlo checkpoint bounds itself (MCT_WAIT)
+                    continue
+                try:
+                    with deadline(CASE_WAIT, f"{c.alg} vector {c.name}"):
+                        self._one(c)
+                except WaitTimeout as e:          # outside a call: the vector as a whole was too slow
+                    self._close_op()
+                    self.emit(c, "fail", f"{e}")
         finally:
             self._close_op()
+
+    def _one(self, c: Case) -> None:
+        getattr(self, f"_{c.kind}")(c)
 
     # -- hash / MAC --------------------------------------------------------------------------
     _cur_key: bytes | None = None
@@ -130,7 +148,7 @@ class KatRun:
             digest = op.recv(c.algorithm.digestsize)[:len(c.ct)]
         except OSError as e:
             self._close_op()
-            return self._result(c, clause, False, errno_name(e.errno), f"send/recv: {errno_name(e.errno)}")
+            return self._result(c, clause, False, _token(e), f"send/recv: {_token(e)}")
         same = digest == c.ct
         if c.expect == "valid":
             self._result(c, clause, same, "match" if same else "mismatch",
@@ -164,7 +182,7 @@ class KatRun:
                 md = sha_mct_chain(h, c.pt, "mct-sha3" in c.flags)
         except OSError as e:
             self._close_op()
-            return self._result(c, DIGEST, False, errno_name(e.errno), f"send/recv: {errno_name(e.errno)}")
+            return self._result(c, DIGEST, False, _token(e), f"send/recv: {_token(e)}")
         same = md == c.ct
         self._result(c, DIGEST, same, "match" if same else "mismatch",
                      "" if same else f"checkpoint {md.hex()[:32]} != {c.ct.hex()[:32]}")
@@ -193,7 +211,7 @@ class KatRun:
                 out = self._crypt(src, AlgOp.ENCRYPT if d == "encrypt" else AlgOp.DECRYPT, c.iv)
             except OSError as e:
                 self._close_op()
-                return self._result(c, SKCIPHER, False, errno_name(e.errno), f"{d}: {errno_name(e.errno)}")
+                return self._result(c, SKCIPHER, False, _token(e), f"{d}: {_token(e)}")
             if out != want:
                 if c.alg in ("chacha20", "xchacha20") and out == self._no_carry(c, c.pt if d == "encrypt" else c.ct):
                     return self._known_no_carry(c)
@@ -219,7 +237,7 @@ class KatRun:
                 seen = "ok"
             except OSError as e:
                 self._close_op()
-                out, seen = None, errno_name(e.errno)
+                out, seen = None, _token(e)
             if c.expect != "valid":
                 bad_length = len(src) < 16 or len(src) % 8
                 clause, expected = (KW_LENGTH, "EINVAL") if bad_length else (KW_BADMSG, "EBADMSG")
@@ -239,9 +257,9 @@ class KatRun:
                     back = self._crypt(out, AlgOp.DECRYPT, None)
                 except OSError as e:
                     self._close_op()
-                    return self._result(c, SKCIPHER, False, errno_name(e.errno),
+                    return self._result(c, SKCIPHER, False, _token(e),
                                         f"unwrap with the first semiblock the wrap left in the IV: "
-                                        f"{errno_name(e.errno)}")
+                                        f"{_token(e)}")
                 if back != c.pt:
                     return self._result(c, SKCIPHER, False, "mismatch", "unwrap with the first semiblock the wrap "
                                         f"left in the IV: {back.hex()[:32]} != {c.pt.hex()[:32]}")
@@ -269,7 +287,7 @@ class KatRun:
                 out = cbc_mct_chain(first, more, c.iv, src)
         except OSError as e:
             self._close_op()
-            return self._result(c, SKCIPHER, False, errno_name(e.errno), f"{d}: {errno_name(e.errno)}")
+            return self._result(c, SKCIPHER, False, _token(e), f"{d}: {_token(e)}")
         ok = out == want
         self._result(c, SKCIPHER, ok, "match" if ok else "mismatch",
                      "" if ok else f"{d}: {out.hex()[:32]} != {want.hex()[:32]}")
@@ -313,7 +331,7 @@ class KatRun:
             out = self._crypt(c.pt, AlgOp.ENCRYPT, c.iv)
         except OSError as e:
             self._close_op()
-            seen = errno_name(e.errno)
+            seen = _token(e)
         else:
             carried = get(c.alg).oracle(c.key, c.iv, c.pt, True)
             seen = "wraps" if out == self._no_carry(c, c.pt) else "carries" if out == carried else "other"
@@ -363,7 +381,7 @@ class KatRun:
                 out = op.recv_exact(alen + len(c.pt) + c.authsize)
             except OSError as e:
                 self._close_op()
-                return self._result(c, AEAD_ENC, False, errno_name(e.errno), f"encrypt: {errno_name(e.errno)}")
+                return self._result(c, AEAD_ENC, False, _token(e), f"encrypt: {_token(e)}")
             want = c.aad + c.ct + c.tag
             if out != want:
                 return self._result(c, AEAD_ENC, False, "mismatch",
@@ -377,7 +395,7 @@ class KatRun:
                 seen = "ok"
             except OSError as e:
                 self._close_op()
-                seen = errno_name(e.errno)
+                seen = _token(e)
             if c.expect == "valid":
                 if seen != "ok":
                     return self._result(c, AEAD_DEC, False, seen, f"decrypt of a valid vector: {seen}")

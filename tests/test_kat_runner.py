@@ -173,3 +173,33 @@ def test_sha_monte_carlo_through_the_runner():
     KatRun(FakeHashTfm(lambda m: hashlib.sha256(m[:32]).digest()),
            lambda c, outcome, reason: out.append(outcome)).run(cases)
     assert out == ["fail", "fail"]
+
+
+# -- one deadline per vector ------------------------------------------------------------------
+
+def test_a_vector_runs_under_one_deadline_and_a_stuck_one_fails_alone(monkeypatch):
+    import time
+
+    from afalg_conformance.conformance import kat_runner
+    monkeypatch.setattr(kat_runner, "CASE_WAIT", 0.3)
+    ops = []
+
+    def answer(key, msg):
+        if msg == b"stuck":
+            time.sleep(5)                  # a kernel that never answers this one
+        return cmac(key, msg)
+
+    class Tfm(FakeTfm):
+        def accept(self):
+            op = super().accept()
+            ops.append(op)
+            return op
+    out = []
+    stuck = Case("stuck", "t:1", "cmac(aes)", "hash", key=KEY, pt=b"stuck", ct=bytes(16), expect="valid")
+    t0 = time.monotonic()
+    KatRun(Tfm(answer), lambda c, outcome, reason: out.append((c.name, outcome, reason))).run(
+        [stuck, case("after", cmac(KEY, MSG), "valid")])
+    assert time.monotonic() - t0 < 3
+    assert out[0][:2] == ("stuck", "fail") and "blocks" in out[0][2]     # not "ok": WaitTimeout has no errno
+    assert out[1][:2] == ("after", "pass")                     # the next vector still runs
+    assert ops and all(op.outer_deadline for op in ops)        # the calls skip their own deadline
