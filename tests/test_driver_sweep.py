@@ -151,3 +151,49 @@ def test_under_a_driver_focus_the_sweep_runs_the_matching_drivers(monkeypatch):
     rec = Rec()
     drv.differential(rec, rec, alg, [mine, ref])            # the generic one answers, is not judged
     assert [(n, o) for n, o, _, _ in rec.cases] == [("sha256-avx2", "fail")]
+
+
+def test_a_plan_is_reused_only_once_binding_makes_nothing_new(monkeypatch):
+    """bind_drivers remembers how an algorithm's drivers bound (the next vector files bind
+    them by those names at once), but not while binding still registers new drivers: the
+    second file must find ccm_base(ctr(aes-aesni),...) that the first one's binds created."""
+    from afalg_conformance.harness.afalg import proccrypto
+    alg = algorithms.get("ccm(aes)")
+    E = proccrypto.Entry
+    kernel = [E("ccm(aes)", "ccm_base(ctr(aes-generic),cbcmac(aes-generic))", priority=100, type="aead"),
+              E("aes", "aes-generic", priority=100, type="cipher"), E("aes", "aes-aesni", priority=300, type="cipher")]
+    reads, binds = [], []
+
+    class Tfm:
+        def __init__(self, name):
+            self.name = name
+
+        def close(self):
+            pass
+
+    def bound(alg_type, name):
+        binds.append(name)
+        if name == "ccm(aes-aesni)" and not any("aes-aesni" in e.driver and e.name == "ccm(aes)" for e in kernel):
+            kernel.append(E("ccm(aes)", "ccm_base(ctr(aes-aesni),cbcmac(aes-aesni))", priority=100, type="aead"))
+        return Tfm(name)
+
+    def read():
+        reads.append(1)
+        return list(kernel)
+    monkeypatch.setattr(proccrypto, "read", read)
+    monkeypatch.setattr(drv.AfalgSocket, "bound", staticmethod(bound))
+    monkeypatch.setattr(drv.restrict, "refusal", lambda t, n: None)
+    monkeypatch.setattr(drv, "_PLANS", {})
+
+    class Kat:
+        def case(self, *a, **k):
+            pass
+
+    def drivers():
+        return sorted(d.driver for d in drv.bind_drivers(alg, Kat(), None)[0])
+    first = drivers()
+    second = drivers()                       # the new instance is listed now: found afresh
+    assert "ccm_base(ctr(aes-aesni),cbcmac(aes-aesni))" in second
+    n_reads = len(reads)
+    assert drivers() == second and len(reads) == n_reads    # the plan: no /proc/crypto read, same drivers
+    assert set(first) <= set(second)
