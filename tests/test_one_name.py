@@ -93,8 +93,11 @@ def test_collecting_the_suite_loads_each_file_of_the_project_once(tmp_path, how,
 def source_copy(dest: Path) -> Path:
     """The checkout's own files in dest: setuptools builds in the source folder (build/,
     *.egg-info), where a stale build/lib would also leak removed modules into the wheel."""
-    p = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, timeout=60)
-    if p.returncode == 0:
+    try:
+        p = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, timeout=60)
+    except FileNotFoundError:               # no git at all (a fresh machine runs from a copy)
+        p = None
+    if p is not None and p.returncode == 0:
         for rel in p.stdout.decode().split("\0"):
             if rel and (ROOT / rel).is_file():
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
