@@ -90,6 +90,18 @@ def test_collecting_the_suite_loads_each_file_of_the_project_once(tmp_path, how,
     assert not elsewhere, elsewhere
 
 
+def _untracked(folder: str, names: list[str]) -> set[str]:
+    """What .gitignore keeps out of a checkout, by where it is (harness/results is source)."""
+    out = {n for n in names if n in (".git", ".venv", "__pycache__", ".tox", ".hypothesis", ".pytest_cache")
+           or n.endswith(".egg-info")}
+    here = Path(folder).resolve()
+    if here == ROOT:
+        out |= {n for n in names if n in ("results", "build")}
+    if here == ROOT / "fuzz":
+        out |= {n for n in names if n in ("artifacts", "work")}
+    return out
+
+
 def source_copy(dest: Path) -> Path:
     """The checkout's own files in dest: setuptools builds in the source folder (build/,
     *.egg-info), where a stale build/lib would also leak removed modules into the wheel."""
@@ -103,8 +115,7 @@ def source_copy(dest: Path) -> Path:
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(ROOT / rel, dest / rel)
     else:                                   # not a git checkout (an unpacked sdist, a copy)
-        shutil.copytree(ROOT, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
-            ".git", ".venv", "build", "*.egg-info", "__pycache__", "results", ".tox", ".hypothesis", "artifacts", "work"))
+        shutil.copytree(ROOT, dest, dirs_exist_ok=True, ignore=_untracked)
     return dest
 
 
