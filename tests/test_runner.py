@@ -291,3 +291,12 @@ def test_boot_failure_kinds():
     oops = ["[ 3.0] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI", "[ 3.0] RIP: 0010:sched_clock_cpu+0x10/0x1a0"]
     kind, why = runner.classify_boot_failure(oops, 255)
     assert kind == "panic" and why.startswith("kernel panicked during boot: oops: Oops: int3")
+
+
+def test_workers_default_to_one_per_vcpu_but_one_for_the_smoke_suite():
+    def jobs(**kw):
+        args = runner._guest_args(runner.RunOptions(**kw), "events-0.jsonl", None)
+        return int(args[args.index("--jobs") + 1]) if "--jobs" in args else 1
+    assert jobs(suite="full", cpus=2) == 2
+    assert jobs(suite="smoke", cpus=2) == 1
+    assert jobs(suite="smoke", cpus=2, jobs=2) == 2          # asked for: as asked
