@@ -116,31 +116,25 @@ class Kcov:
     def reset(self) -> None:
         self.area[0] = 0
 
-    def collect(self) -> list[int]:
-        n = self.area[0]
-        if n >= self.size - 1:
-            self.truncated += 1
-            n = self.size - 1
-        return self.area[1:n + 1]
-
-    def collect_array(self) -> array:
-        """collect() as one copy of the buffer into an array (no Python int per entry made)."""
-        n = self.area[0]
-        if n >= self.size - 1:
-            self.truncated += 1
-            n = self.size - 1
-        return array("Q", ctypes.string_at(self.addr + 8, n * 8))
-
-    def distinct(self) -> tuple[set[int], bool]:
-        """The distinct PCs recorded since the last reset, and whether the buffer filled
-        (later PCs were dropped). One copy of the buffer and a set built in C: a test's trace
-        can hold millions of entries, a per-entry Python loop would take minutes under TCG."""
+    def _trace(self) -> tuple[array, bool]:
+        """The PCs recorded since the last reset, as one copy of the buffer into an array (no
+        Python int made per entry: a trace can hold millions under TCG), and whether the buffer
+        filled (later PCs were dropped)."""
         n = self.area[0]
         full = n >= self.size - 1
-        n = min(n, self.size - 1)
         if full:
             self.truncated += 1
-        return set(array("Q", ctypes.string_at(self.addr + 8, n * 8))), full
+            n = self.size - 1
+        return array("Q", ctypes.string_at(self.addr + 8, n * 8)), full
+
+    def collect_array(self) -> array:
+        """The trace in order (the fuzzers' edges)."""
+        return self._trace()[0]
+
+    def distinct(self) -> tuple[set[int], bool]:
+        """The distinct PCs of the trace (a set built in C), and whether the buffer filled."""
+        pcs, full = self._trace()
+        return set(pcs), full
 
 
 def kcov_available() -> tuple[bool, str]:
