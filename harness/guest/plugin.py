@@ -29,7 +29,7 @@ from _pytest.runner import runtestprotocol
 
 from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
 from afalg_conformance.harness.results import klog
-from afalg_conformance.harness.results.order import canonical_order_key, shard_of
+from afalg_conformance.harness.results.order import canonical_order_key, read_ids, shard_of
 from afalg_conformance.harness.results.model import FAILING, ktap_name
 
 RECORDER_KEY = pytest.StashKey["Recorder"]()
@@ -212,10 +212,7 @@ class Claims:
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda it: canonical_order_key(it.nodeid))
     keep, drop = [], []
-    skip_file = config.getoption("--afalg-skip-ids")
-    done = set()
-    if skip_file and os.path.exists(skip_file):
-        done = {line.strip() for line in open(skip_file) if line.strip()}
+    done = read_ids(config.getoption("--afalg-skip-ids"))
     shard = config.getoption("--afalg-shard")
     si, sn = (int(x) for x in shard.split("/")) if shard else (1, 1)
     allow_crash = config.getoption("--afalg-allow-crash")
@@ -334,10 +331,7 @@ class EventStream:
         self.session = None
         ignore = config.getoption("--afalg-stop-after-fail")
         self.stop_after_fail = ignore is not None
-        self.stop_ignore = set()
-        if ignore and ignore != "-":
-            with open(ignore) as f:
-                self.stop_ignore = {line.strip() for line in f if line.strip()}
+        self.stop_ignore = read_ids(ignore)
 
     # -- output ---------------------------------------------------------------------------
     def emit(self, **event) -> None:

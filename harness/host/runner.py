@@ -24,7 +24,7 @@ from afalg_conformance.harness.results import klog
 from afalg_conformance.harness.results import ktap
 from afalg_conformance.harness.host import vm
 from afalg_conformance.harness.results.model import Run, RunInfo, TestResult
-from afalg_conformance.harness.results.order import canonical_order_key
+from afalg_conformance.harness.results.order import canonical_order_key, read_ids
 from afalg_conformance.harness.errors import HarnessError
 
 
@@ -479,7 +479,8 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
                                 if culprit is None or p.test not in (None, culprit.get("name"))]
         if not session.remaining() or info.restarts >= opts.max_restarts or target.is_host:
             break
-        if opts.stop_after_fail is not None and crashed_ids and crashed_ids[-1] not in _ignored(opts):
+        stopping = opts.stop_after_fail is not None
+        if stopping and crashed_ids and crashed_ids[-1] not in read_ids(opts.stop_after_fail):
             session.stopped = session.stopped or f"stopped after the first failure ({outcome}: {crashed_ids[-1]})"
             break
         attempt += 1
@@ -534,13 +535,6 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
     run.tests.sort(key=lambda t: canonical_order_key(t.id))   # workers finish in any order
     write_outputs(run, results_dir)
     return run
-
-
-def _ignored(opts: RunOptions) -> set[str]:
-    """The test ids --stop-after-fail does not stop for (those failing in the control run)."""
-    if not opts.stop_after_fail or opts.stop_after_fail == "-":
-        return set()
-    return {x.strip() for x in Path(opts.stop_after_fail).read_text().splitlines() if x.strip()}
 
 
 def write_outputs(run: Run, results_dir: Path) -> None:
