@@ -80,8 +80,10 @@ class Feedback:
         self.last_dump = 0.0
         # the summary names what guided the fuzzer; kcov-measure is python-guided
         self.coverage_label = self.mode
-        # execute_s includes kcov_s: the KCOV buffer read and turned into edges after each call
-        self.timing = {"journal_s": 0.0, "decode_s": 0.0, "execute_s": 0.0, "feedback_s": 0.0, "kcov_s": 0.0}
+        # execute_s and feedback_s include kcov_s (the KCOV buffer read after each call and
+        # turned into edges); between_s is the time outside the callback, libFuzzer's own
+        self.timing = {"journal_s": 0.0, "decode_s": 0.0, "execute_s": 0.0, "feedback_s": 0.0, "kcov_s": 0.0,
+                       "between_s": 0.0}
 
     # called in the first TestOneInput (after atheris.Fuzz() replaced the stubs)
     def start(self) -> None:

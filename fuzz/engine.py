@@ -315,6 +315,9 @@ def main(name: str, argv: list[str] | None = None) -> None:
             state["started"] = True
             print(f"{name}: {fb.describe()}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
+        if state.get("left") is not None:
+            # libFuzzer's and atheris' own share: mutation, counters, corpus writes
+            fb.timing["between_s"] += t0 - state["left"]
         journal.write(data)
         crash_hook(data)
         t1 = time.perf_counter()
@@ -338,7 +341,8 @@ def main(name: str, argv: list[str] | None = None) -> None:
             tm["decode_s"] += t2 - t1
             tm["execute_s"] += t3 - t2
             fb.input_end()
-            tm["feedback_s"] += time.perf_counter() - t3
+            state["left"] = time.perf_counter()
+            tm["feedback_s"] += state["left"] - t3
 
     atheris.Setup(argv, test_one_input)
     atheris.Fuzz()
