@@ -80,3 +80,47 @@ def test_a_changed_vector_file_or_loader_is_parsed_again(tmp_path, monkeypatch):
     assert cache.path(tmp_path, vs).parent.name == "another-loader"
     monkeypatch.delenv(cache.ENV, raising=False)
     assert cache.load(vs) is None                      # no cache: the guest parses
+
+
+def test_guest_import_stats_asked_once_failures_asked_again(tmp_path):
+    """harness/guest/imports.py in a fresh interpreter (it changes importlib for the process):
+    a module's folder and source are stat'ed once however often they are looked up, and a
+    module written after a failed lookup is still found."""
+    import subprocess
+    import sys
+    (tmp_path / "mod_a.py").write_text("A = 1\n")
+    script = textwrap.dedent(f"""
+        import importlib, importlib._bootstrap_external as be, os, sys
+        asked = []
+        real = be._path_stat
+        be._path_stat = lambda p: (asked.append(p), real(p))[1]
+        from afalg_conformance.harness.guest import imports
+        assert imports.from_environment()
+        sys.path.insert(0, {str(tmp_path)!r})
+        import mod_a
+        n = len(asked)
+        for _ in range(3):
+            sys.modules.pop("mod_a"); importlib.import_module("mod_a")
+        assert len(asked) == n, (n, asked[n:])
+        try:
+            import mod_b
+        except ImportError:
+            pass
+        open(os.path.join({str(tmp_path)!r}, "mod_b.py"), "w").write("B = 2\\n")
+        importlib.invalidate_caches()
+        import mod_b
+        assert mod_b.B == 2
+    """)
+    root = Path(__file__).resolve().parent.parent
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "AFALG_IMPORT_MEMO": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    env["AFALG_IMPORT_MEMO"] = "0"
+    r = subprocess.run([sys.executable, "-c", "from afalg_conformance.harness.guest import imports; "
+                        "assert not imports.from_environment()"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_guest_commands_ask_for_the_import_memo():
+    from afalg_conformance.harness.host import vm
+    assert "AFALG_IMPORT_MEMO=1 " in vm.guest_python_command(["-m", "x"])

@@ -340,7 +340,9 @@ def guest_python_command(argv: list[str], kernel_config: str | None = None, extr
     """The command a guest runs: this very interpreter and project (read-only), with argv
     after the interpreter (["-m", "afalg_conformance.harness.guest.runner", ...],
     ["-m", "afalg_conformance.fuzz.guestrun", ...])."""
-    env = f"PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={shlex.quote(str(IMPORT_ROOT))} PYTHONUNBUFFERED=1"
+    # AFALG_IMPORT_MEMO: the tree is read-only in the guest, so importlib's stats are asked once
+    # (harness/guest/imports.py)
+    env = f"AFALG_IMPORT_MEMO=1 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={shlex.quote(str(IMPORT_ROOT))} PYTHONUNBUFFERED=1"
     if kernel_config:
         env += f" AFALG_KERNEL_CONFIG={shlex.quote(kernel_config)}"
     for k, v in sorted((extra_env or {}).items()):
