@@ -242,3 +242,26 @@ def test_fuzz_bench_all_means_every_fuzzer(monkeypatch):
         raise fuzzcli.HarnessError("stop here")
     monkeypatch.setattr(fuzzcli, "_target", target)
     assert cli.main(["fuzz-bench", "all"]) == 2 and seen == ["all"]     # not 'unknown fuzzer fuzz_all'
+
+
+@pytest.mark.parametrize("argv", [
+    ["fuzz", "all", "--kernel", "kcov-6.12", "--time", "600", "--", "-seed=1", "-max_len=512"],
+    ["fuzz", "all", "--", "-seed=1", "-max_len=512"],
+])
+def test_libfuzzer_flags_after_double_dash_with_options_between(monkeypatch, argv):
+    """`fuzz NAME [options] -- FLAGS` (README): argparse alone refused FLAGS once an option stood
+    between NAME and `--` (the campaigns of 2026-11-30 stopped at that)."""
+    seen = []
+
+    def run(a):
+        seen.append(a.libfuzzer)
+        return 0
+    monkeypatch.setattr(fuzzcli, "cmd_fuzz", run)
+    monkeypatch.setattr(fuzzcli, "_target", lambda a: None)
+    assert cli.main(argv) == 0 and seen == [["-seed=1", "-max_len=512"]]
+
+
+def test_double_dash_elsewhere_is_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["targets", "--", "-seed=1"])
+    assert e.value.code == 2 and "nothing is passed on after --" in capsys.readouterr().err

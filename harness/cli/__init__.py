@@ -31,7 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     for mod in SUBCOMMANDS:
         mod.add_parser(sub)
 
+    # What follows `--` is libFuzzer's (`fuzz NAME [options] -- -seed=1`). argparse would give
+    # it to the `libfuzzer` positional only when no option stands between NAME and `--`
+    # (the positionals are matched together, at NAME), so it is split off here.
+    argv = list(sys.argv[1:] if argv is None else argv)
+    after: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, after = argv[:i], argv[i + 1:]
     a = ap.parse_args(argv)
+    if after:
+        if not hasattr(a, "libfuzzer"):
+            ap.error(f"{a.cmd}: nothing is passed on after --: {' '.join(after)}")
+        a.libfuzzer = [*(a.libfuzzer or []), *after]
     # Tools beside this interpreter (a venv's vng) come first, for us and for what we start,
     # so .venv/bin/afalg-conform works without activating the venv.
     os.environ["PATH"] = vm.tool_path()
