@@ -84,6 +84,30 @@ def test_pc_filter_edges_and_statistics(syms):
     assert fb.snapshot()["afalg_functions"] == {"af_alg_sendmsg": 1, "alg_bind": 1}
 
 
+def test_a_trace_seen_before_gives_its_edges_from_the_cache(syms, monkeypatch):
+    fb = coverage.Feedback("python")
+    fb.symbols = syms
+    trace = [0xFFFFFFFF81003110, 0xFFFFFFFF81003210, 0xFFFFFFFF81002010, 0xFFFFFFFF81003110]
+    fb.input_begin()
+    fb._pcs(trace)
+    first = fb.edges()
+    assert first and (fb.trace_hits, fb.trace_misses) == (0, 1)
+    fb.input_begin()
+    fb._pcs(trace)
+    assert fb.edges() == first and (fb.trace_hits, fb.trace_misses) == (1, 1)
+    # a trace that differs in one PC is its own entry, and both calls' edges count
+    fb.input_begin()
+    fb._pcs(trace[:-1])
+    fb._pcs(trace)
+    assert fb.trace_misses == 2 and fb.edges() >= first and fb.input_pcs == 7
+    assert fb.snapshot()["trace_cache"] == {"hits": 2, "misses": 2}
+    # full: emptied, then filled again (memory stays bounded)
+    monkeypatch.setattr(coverage, "TRACE_CACHE", 2)
+    fb.input_begin()
+    fb._pcs(trace[:2])
+    assert len(fb.trace_edges) == 1
+
+
 def test_auto_mode_falls_back_to_python_without_kcov(monkeypatch):
     monkeypatch.setattr(coverage, "KCOV_PATH", "/nonexistent/kcov")
     fb = coverage.Feedback("auto")

@@ -116,19 +116,23 @@ class Kcov:
     def reset(self) -> None:
         self.area[0] = 0
 
-    def _trace(self) -> tuple[array, bool]:
-        """The PCs recorded since the last reset, as one copy of the buffer into an array (no
-        Python int made per entry: a trace can hold millions under TCG), and whether the buffer
-        filled (later PCs were dropped)."""
+    def trace_bytes(self) -> tuple[bytes, bool]:
+        """The PCs recorded since the last reset, as one copy of the buffer (native u64s; no
+        Python int made per entry: a trace can hold millions under TCG), and whether the
+        buffer filled (later PCs were dropped)."""
         n = self.area[0]
         full = n >= self.size - 1
         if full:
             self.truncated += 1
             n = self.size - 1
-        return array("Q", ctypes.string_at(self.addr + 8, n * 8)), full
+        return ctypes.string_at(self.addr + 8, n * 8), full
+
+    def _trace(self) -> tuple[array, bool]:
+        raw, full = self.trace_bytes()
+        return array("Q", raw), full
 
     def collect_array(self) -> array:
-        """The trace in order (the fuzzers' edges)."""
+        """The trace in order."""
         return self._trace()[0]
 
     def distinct(self) -> tuple[set[int], bool]:
