@@ -25,6 +25,7 @@ import json
 import re
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 from afalg_conformance.harness.host import launch
@@ -138,22 +139,26 @@ def _results_dir(a, label: str) -> Path:
 # When minimising, reports that the kernel survives must not stop it: each try runs in a
 # child process and is judged by what /dev/kmsg gained (fuzz/replay.py).
 MINIMIZE_APPEND = ["no_timer_check"]
+_PREPARING = threading.Lock()
 
 
 def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, label: str,
-              base_append: list[str] | None = None) -> tuple[int | None, Path, float]:
-    """Boot target once and run guest_args (python -m ...). Returns (rc, console, wall)."""
+              base_append: list[str] | None = None, rw: Path | None = None) -> tuple[int | None, Path, float]:
+    """Boot target once and run guest_args (python -m ...). Returns (rc, console, wall).
+    rw: the guest's one writable folder when it is not `results` itself (a job of `fuzz --jobs`
+    writes its own job-I/ and the campaign's shared corpus beside it)."""
     results.mkdir(parents=True, exist_ok=True)
     console = results / f"console-{label}.log"
     append = list(CRASH_APPEND if base_append is None else base_append) + list(a.append or [])
     use_kvm = False
-    if not target.is_host:
-        _, qemu = vm.find_tools()
-        use_kvm, why = vm.probe_kvm(qemu, target.image)
-        print(f"afalg-conform: booting {target.name} ({target.release}) under {'KVM' if use_kvm else 'TCG'}",
-              file=sys.stderr, flush=True)
-    cmd, env = launch.command(target, str(results), guest_args, use_kvm=use_kvm, memory=a.memory, cpus=a.cpus,
-                              append=append)
+    with _PREPARING:             # jobs of `fuzz --jobs` start together: probe and prepare once at a time
+        if not target.is_host:
+            _, qemu = vm.find_tools()
+            use_kvm, why = vm.probe_kvm(qemu, target.image)
+            print(f"afalg-conform: booting {target.name} ({target.release}) under {'KVM' if use_kvm else 'TCG'}",
+                  file=sys.stderr, flush=True)
+        cmd, env = launch.command(target, str(rw or results), guest_args, use_kvm=use_kvm, memory=a.memory,
+                                  cpus=a.cpus, append=append)
     (results / f"command-{label}.json").write_text(json.dumps(cmd))
     console.unlink(missing_ok=True)
     done = launch.launch(cmd, console, env=env, timeout=timeout)
@@ -232,10 +237,96 @@ def summary_line(name: str, results: Path, crashes: int, default_cov: str) -> st
     return f"fuzz {short}: {execs} execs, {rate} execs/s, corpus {p['corpus']}, crashes {crashes}, coverage {cov}"
 
 
+def _boot_fuzzers(target, results: Path, gargs: list[str], a, timeout: float, rw: Path | None = None):
+    """One guest running the fuzzers, booted again once if it never started them (TCG can
+    panic a kernel during boot under load). (rc, console, wall, guest.json or {})."""
+    for attempt in range(2):
+        rc, console, wall = run_guest(target, results, gargs, a, timeout, "fuzz", rw=rw)
+        try:
+            guest = json.loads((results / "guest.json").read_text())
+        except (OSError, ValueError):
+            guest = {}
+        if guest:
+            break
+        tail = " | ".join(klog.strip_prefix(x) for x in console.read_text(errors="replace").splitlines()[-3:])
+        print(f"afalg-conform: {results.name}: the guest never started the fuzzers (vng exit {rc}): {tail[-300:]}",
+              file=sys.stderr)
+        if attempt == 0:
+            print("afalg-conform: boot failure; trying once more", file=sys.stderr)
+            console.rename(console.with_name("console-fuzz-bootfail.log"))
+    return rc, console, wall, guest
+
+
+def fuzz_jobs(a, target, results: Path, names: list[str], gargs: list[str], tail_args: list[str],
+              timeout: float) -> int:
+    """`fuzz NAME --jobs N`: N guests at once. Each job keeps its own journal, console,
+    statistics and libFuzzer artefacts in job-I/; all write and reload one corpus, corpus/NAME
+    (libFuzzer's -reload picks up what the other jobs found); crashes go to one store,
+    deduplicated by signature across the jobs. The guests' one writable folder is this
+    campaign's results folder."""
+    shared = results / "corpus"
+    shared.mkdir(parents=True, exist_ok=True)
+    done: dict[int, tuple] = {}
+
+    def job(i: int) -> None:
+        folder = results / f"job-{i}"
+        args = [*gargs, "--results", str(folder), "--corpus-root", str(shared), *tail_args]
+        done[i] = _boot_fuzzers(target, folder, args, a, timeout, rw=results)
+
+    threads = [threading.Thread(target=job, args=(i,), name=f"fuzz-job-{i}", daemon=True)
+               for i in range(1, a.jobs + 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store = CrashStore(results)
+    crashes = {n: 0 for n in names}
+    per_job: dict[str, dict] = {}
+    for i in sorted(done):
+        rc, console, wall, guest = done[i]
+        folder = results / f"job-{i}"
+        if not guest:
+            per_job[folder.name] = {"vng_rc": rc, "wall_s": round(wall, 1), "started": False}
+            continue
+        counts = collect_crashes(folder, names, console, rc, store, a.crash_hook, guest)
+        for n, c in counts.items():
+            crashes[n] = crashes.get(n, 0) + c
+        per_job[folder.name] = {"vng_rc": rc, "wall_s": round(wall, 1), "started": True,
+                                "kernel_release": guest.get("kernel_release")}
+    started = [k for k, v in per_job.items() if v["started"]]
+    if not started:
+        raise HarnessError(f"boot failure: no job started the fuzzers; see {results}/job-*/console-fuzz.log")
+    summary = {"target": target.name, "jobs": a.jobs, "jobs_started": len(started), "job": per_job, "fuzzers": {}}
+    lines = []
+    for n in names:
+        stats = []
+        for k in started:
+            try:
+                stats.append(json.loads((results / k / f"stats-{n}.json").read_text()))
+            except (OSError, ValueError):
+                pass
+        execs = sum(st.get("execs", 0) for st in stats)
+        rate = round(sum(st["execs"] / st["seconds"] for st in stats if st.get("seconds") and st.get("execs")), 1)
+        afalg = set().union(*(st.get("afalg_pc_list", []) for st in stats)) if stats else set()
+        corpus = len(list((shared / n).glob("*"))) if (shared / n).exists() else 0
+        cov = next((st.get("coverage") for st in stats if st.get("coverage")), a.coverage)
+        line = (f"fuzz {n.removeprefix('fuzz_')}: {len(started)} jobs, {execs} execs, {rate} execs/s together, "
+                f"corpus {corpus}, crashes {crashes.get(n, 0)}, coverage {cov}, af_alg/algif PCs {len(afalg)} (union)")
+        lines.append(line)
+        summary["fuzzers"][n] = {"line": line, "execs": execs, "execs_per_s": rate, "corpus": corpus,
+                                 "crashes": crashes.get(n, 0), "afalg_pcs_union": len(afalg)}
+    (results / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"afalg-conform: results in {results} ({len(started)} of {a.jobs} jobs ran)", file=sys.stderr)
+    for line in lines:
+        print(line, flush=True)
+    return 1 if sum(crashes.values()) else 0
+
+
 def cmd_fuzz(a) -> int:
     extra = list(a.libfuzzer or [])
     validate.memory(a.memory)
     validate.cpus(a.cpus)
+    jobs = validate.cpus(getattr(a, "jobs", 1), "--jobs")
     if a.time is not None and a.time < 0:
         raise HarnessError(f"--time {a.time:g}: expected seconds, 0 for no limit")
     if a.reproduce:
@@ -245,8 +336,7 @@ def cmd_fuzz(a) -> int:
     names = [canonical(n) for n in a.name.split(",")]
     target = _target(a)
     results = validate.results_dir(_results_dir(a, f"fuzz-{'+'.join(n.removeprefix('fuzz_') for n in names)}-{target.name}"))
-    gargs = ["-m", "afalg_conformance.fuzz.guestrun", "fuzz", "--results", str(results), "--names", ",".join(names),
-             "--coverage", a.coverage]
+    gargs = ["-m", "afalg_conformance.fuzz.guestrun", "fuzz", "--names", ",".join(names), "--coverage", a.coverage]
     if a.time:
         gargs += ["--time", str(a.time)]
     if a.runs:
@@ -261,25 +351,14 @@ def cmd_fuzz(a) -> int:
             else:
                 (seed_root / n / "sysrq-crash").write_bytes(CRASH_MAGIC + bytes(16))
         gargs += ["--crash-hook", "--extra-corpus", str(seed_root)]
-    if extra:
-        gargs += ["--", *extra]
+    tail_args = ["--", *extra] if extra else []
     per = a.time or 600
     # interpreter start-up and the warm-up binds take minutes on a loaded TCG host
     timeout = a.boot_timeout + len(names) * (per + 360)
-    for attempt in range(2):
-        rc, console, wall = run_guest(target, results, gargs, a, timeout, "fuzz")
-        try:
-            guest = json.loads((results / "guest.json").read_text())
-        except (OSError, ValueError):
-            guest = {}
-        if guest:
-            break
-        tail = " | ".join(klog.strip_prefix(x) for x in console.read_text(errors="replace").splitlines()[-3:])
-        print(f"afalg-conform: the guest never started the fuzzers (vng exit {rc}): {tail[-300:]}",
-              file=sys.stderr)
-        if attempt == 0:
-            print("afalg-conform: boot failure; trying once more", file=sys.stderr)
-            console.rename(console.with_name("console-fuzz-bootfail.log"))
+    if jobs > 1:
+        return fuzz_jobs(a, target, results, names, gargs, tail_args, timeout)
+    rc, console, wall, guest = _boot_fuzzers(target, results, [*gargs, "--results", str(results), *tail_args],
+                                             a, timeout)
     if not guest:
         raise HarnessError(f"boot failure: the guest never started the fuzzers; see {console}")
     store = CrashStore(results)
@@ -415,6 +494,9 @@ def add_parser(sub) -> None:
                         "op socket (exercises the non-fatal report path and --minimize)")
     p.add_argument("--reproduce", metavar="FILE", help="replay one input in a fresh guest, print it as Python")
     p.add_argument("--minimize", action="store_true", help="with --reproduce: drop calls while it still fails")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="guests fuzzing at once, sharing one corpus (results/corpus/NAME); crashes are "
+                        "deduplicated across them (each guest takes --cpus host cores under TCG)")
     p.add_argument("libfuzzer", nargs="*", help="after --: libFuzzer flags")
     p.set_defaults(fn=_fuzz_entry)
 

@@ -29,7 +29,13 @@ def corpus_dir(name: str, results: Path) -> Path:
     """Where libFuzzer writes new units. Inside the guest (tmpfs overlay) unless
     AFALG_FUZZ_CORPUS_ON_HOST=1: each write to the 9p share costs tens of ms under TCG;
     the corpus is copied to the results folder after each fuzzer (the reproducer of a
-    crash is journalled separately, so a panic loses only corpus entries)."""
+    crash is journalled separately, so a panic loses only corpus entries).
+    AFALG_FUZZ_CORPUS_ROOT (`fuzz --jobs N`, --corpus-root here): the folder on the host that
+    every guest of the campaign writes and reloads (libFuzzer's -reload), so each job takes up
+    what the others found."""
+    shared = os.environ.get("AFALG_FUZZ_CORPUS_ROOT")
+    if shared:
+        return Path(shared) / name
     if os.environ.get("AFALG_FUZZ_CORPUS_ON_HOST") == "1":
         return results / "corpus" / name
     return Path("/tmp/afalg-fuzz-corpus") / name
@@ -37,6 +43,8 @@ def corpus_dir(name: str, results: Path) -> Path:
 
 def copy_corpus(name: str, results: Path) -> int:
     src = corpus_dir(name, results)
+    if os.environ.get("AFALG_FUZZ_CORPUS_ROOT"):
+        return len(list(src.glob("*"))) if src.exists() else 0      # on the host already, shared
     dst = results / "corpus" / name
     if src == dst or not src.exists():
         return len(list(dst.glob("*"))) if dst.exists() else 0
@@ -181,7 +189,10 @@ def main(argv=None) -> int:
     ap.add_argument("--coverage", default="auto")
     ap.add_argument("--crash-hook", action="store_true")
     ap.add_argument("--extra-corpus", default=None, help="comma-separated dirs holding NAME/ subdirs")
+    ap.add_argument("--corpus-root", default=None, help="a corpus folder shared with other guests (NAME/ subdirs)")
     a = ap.parse_args(argv)
+    if a.corpus_root:
+        os.environ["AFALG_FUZZ_CORPUS_ROOT"] = a.corpus_root
     Path(a.results).mkdir(parents=True, exist_ok=True)
     return cmd_fuzz(a, extra) if a.mode == "fuzz" else cmd_bench(a, extra)
 

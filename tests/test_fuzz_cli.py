@@ -265,3 +265,65 @@ def test_double_dash_elsewhere_is_a_one_line_error(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["targets", "--", "-seed=1"])
     assert e.value.code == 2 and "nothing is passed on after --" in capsys.readouterr().err
+
+
+def test_jobs_share_one_corpus_and_one_crash_store(tmp_path, monkeypatch, capsys):
+    """`fuzz NAME --jobs N`: each guest gets its own job-I/ and the shared corpus, writes only
+    within the campaign's folder; the same finding in two jobs is one crash seen twice; a job
+    that never booted leaves the others' results standing."""
+    seen = []
+
+    class T:
+        name, release, is_host, image = "kcov-6.12", "6.12", False, "/boot/x"
+
+    def run_guest(target, results, gargs, a, timeout, label, base_append=None, rw=None):
+        seen.append((results.name, gargs, rw))
+        assert gargs[gargs.index("--results") + 1] == str(results)
+        shared = gargs[gargs.index("--corpus-root") + 1]
+        assert gargs[-2:] == ["--", "-seed=1"] and rw == tmp_path / "camp"
+        console = results / f"console-{label}.log"
+        results.mkdir(parents=True, exist_ok=True)
+        if results.name == "job-3":
+            console.write_text("Kernel panic during boot (TCG)\n")
+            return None, console, 5.0              # never started: no guest.json
+        console.write_text("afalg-fuzz: end fuzz_cmsg rc=0\n")
+        (results / "guest.json").write_text(json.dumps({"kernel_release": "6.12", "fuzzers": {"fuzz_cmsg": {"rc": 0}}}))
+        i = int(results.name[-1])
+        (results / "stats-fuzz_cmsg.json").write_text(json.dumps(
+            {"execs": 100 * i, "seconds": 10.0, "coverage": "kcov", "afalg_pc_list": ["0x1", f"0x{i + 1}"]}))
+        (results / "artifacts").mkdir(exist_ok=True)
+        (results / "artifacts" / f"fuzz_cmsg-crash-{i}").write_bytes(b"same finding %d" % i)
+        from pathlib import Path
+        (Path(shared) / "fuzz_cmsg").mkdir(parents=True, exist_ok=True)
+        (Path(shared) / "fuzz_cmsg" / f"unit-{i}").write_bytes(b"x")
+        return 0, console, 12.0
+
+    monkeypatch.setattr(fuzzcli, "run_guest", run_guest)
+    monkeypatch.setattr(fuzzcli, "_target", lambda a: T())
+    rc = cli.main(["fuzz", "cmsg", "--jobs", "3", "--results", str(tmp_path / "camp"), "--time", "5", "--", "-seed=1"])
+    assert rc == 1                                            # a crash was found
+    assert sorted(r for r, _g, _rw in seen) == ["job-1", "job-2", "job-3", "job-3"]   # job-3 booted twice
+    summary = json.loads((tmp_path / "camp" / "summary.json").read_text())
+    assert summary["jobs_started"] == 2 and summary["job"]["job-3"]["started"] is False
+    f = summary["fuzzers"]["fuzz_cmsg"]
+    assert (f["execs"], f["execs_per_s"], f["corpus"], f["afalg_pcs_union"], f["crashes"]) == (300, 30.0, 2, 3, 2)
+    index = json.loads((tmp_path / "camp" / "crashes" / "index.json").read_text())
+    assert len(index) == 1 and next(iter(index.values()))["count"] == 2
+    out = capsys.readouterr().out
+    assert "fuzz cmsg: 2 jobs, 300 execs, 30.0 execs/s together" in out
+
+
+def test_jobs_is_checked_before_any_guest(capsys):
+    assert cli.main(["fuzz", "cmsg", "--jobs", "0"]) == 2
+    assert "--jobs 0: expected 1 to" in capsys.readouterr().err
+
+
+def test_a_shared_corpus_root_is_written_in_place(tmp_path, monkeypatch):
+    from afalg_conformance.fuzz import guestrun
+    monkeypatch.setenv("AFALG_FUZZ_CORPUS_ROOT", str(tmp_path / "shared"))
+    d = guestrun.corpus_dir("fuzz_cmsg", tmp_path / "job-1")
+    assert d == tmp_path / "shared" / "fuzz_cmsg"
+    d.mkdir(parents=True)
+    (d / "u1").write_bytes(b"1")
+    assert guestrun.copy_corpus("fuzz_cmsg", tmp_path / "job-1") == 1
+    assert not (tmp_path / "job-1" / "corpus").exists()       # nothing copied: it is on the host
