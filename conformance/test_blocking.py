@@ -361,3 +361,68 @@ def test_exact_send_budget_default_sndbuf(spec, alg_socket):
         out, tok = outcome(op.recv_exact, n or 0, 30.0)
     spec.check("BLOCK-9", (out or b"").hex() or tok, CTR.oracle(key, iv, data[:n or 0], True).hex(),
                sent="the output over the bytes accepted")
+
+
+# -- BLOCK-10: what poll() says of an op socket ------------------------------------------------------
+
+POLL_STATES = {                # what is queued before poll: (data bytes, MSG_MORE, then read it all)
+    "fresh": None,
+    "more-no-data": (0, True, False),
+    "more-16": (16, True, False),
+    "more-4112": (4112, True, False),      # past the last page of budget: not writable
+    "ended-unread": (16, False, False),
+    "ended-read": (16, False, True),
+}
+
+
+def _poll_mask(op) -> str:
+    import select
+    p = select.poll()
+    p.register(op.fileno(), select.POLLIN | select.POLLOUT)
+    ev = dict(p.poll(0)).get(op.fileno(), 0)
+    return "+".join(n for n, bit in (("IN", select.POLLIN), ("OUT", select.POLLOUT)) if ev & bit) or "none"
+
+
+def _poll_model(sndbuf: int, used: int, more: bool) -> str:
+    """af_alg_poll: POLLIN when no request is open or data is queued (!ctx->more || ctx->used),
+    POLLOUT while the send budget holds a page (af_alg_writable)."""
+    budget = max(max(sndbuf & ~4095, 4096) - used, 0)
+    return "+".join(n for n, on in (("IN", not more or used > 0), ("OUT", budget >= 4096)) if on) or "none"
+
+
+@pytest.mark.clause("BLOCK-10")
+@pytest.mark.parametrize("kind", ["skcipher", "aead"])
+def test_poll_readable_without_output(spec, alg_socket, kind):
+    alg = CBC if kind == "skcipher" else GCM
+    key = os.urandom(16)
+    readable_but_empty = []
+    for state, queued in POLL_STATES.items():
+        tfm = alg_socket(kind, alg.name)
+        tfm.setkey(key)
+        if kind == "aead":
+            tfm.set_authsize(16)
+        with tfm.accept() as op:
+            sndbuf = set_sndbuf(op, 4096)
+            used, more = 0, False
+            if queued is not None:
+                n, more, read_all = queued
+                iv = os.urandom(16 if kind == "skcipher" else 12)
+                data = os.urandom(n)
+                sent = op.request(data, ENC, iv, 0 if kind == "aead" else None,
+                                  flags=(MSG_MORE if more else 0) | MSG_DONTWAIT)
+                assert sent == n, f"{state}: queued {sent} of {n}"
+                used = n
+                if read_all:
+                    out = op.recv_exact(n + (16 if kind == "aead" else 0))
+                    assert len(out) == n + (16 if kind == "aead" else 0)
+                    used, more = 0, False
+            mask = _poll_mask(op)
+            got, tok = recv_token(op, 64, MSG_DONTWAIT)        # does a read return output now?
+        spec.check("BLOCK-10", mask, expected=_poll_model(sndbuf, used, more), soft=True,
+                   sent=f"{alg.name} op socket, SO_SNDBUF {sndbuf}, {state}: poll(POLLIN|POLLOUT, 0)",
+                   note=f"recv(64, MSG_DONTWAIT) then: {tok}" + (f" ({len(got)} bytes)" if got else ""))
+        if "IN" in mask and not got:
+            readable_but_empty.append(f"{state} ({tok})")
+    spec.check("BLOCK-10", "readable-without-output" if readable_but_empty else "readable-with-output-only",
+               sent=f"{alg.name}: states where poll says POLLIN but recv(MSG_DONTWAIT) returns nothing",
+               note=", ".join(readable_but_empty))
