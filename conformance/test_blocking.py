@@ -375,14 +375,6 @@ POLL_STATES = {                # what is queued before poll: (data bytes, MSG_MO
 }
 
 
-def _poll_mask(op) -> str:
-    import select
-    p = select.poll()
-    p.register(op.fileno(), select.POLLIN | select.POLLOUT)
-    ev = dict(p.poll(0)).get(op.fileno(), 0)
-    return "+".join(n for n, bit in (("IN", select.POLLIN), ("OUT", select.POLLOUT)) if ev & bit) or "none"
-
-
 def _poll_model(sndbuf: int, used: int, more: bool) -> str:
     """af_alg_poll: POLLIN when no request is open or data is queued (!ctx->more || ctx->used),
     POLLOUT while the send budget holds a page (af_alg_writable)."""
@@ -416,7 +408,7 @@ def test_poll_readable_without_output(spec, alg_socket, kind):
                     out = op.recv_exact(n + (16 if kind == "aead" else 0))
                     assert len(out) == n + (16 if kind == "aead" else 0)
                     used, more = 0, False
-            mask = _poll_mask(op)
+            mask = op.poll_mask()
             got, tok = recv_token(op, 64, MSG_DONTWAIT)        # does a read return output now?
         spec.check("BLOCK-10", mask, expected=_poll_model(sndbuf, used, more), soft=True,
                    sent=f"{alg.name} op socket, SO_SNDBUF {sndbuf}, {state}: poll(POLLIN|POLLOUT, 0)",

@@ -189,6 +189,8 @@ class Program:
                 code, comment = f"# {code}", "semantic oracle, run by fuzz.replay"
             elif c.op not in ("socket", "accept"):
                 code = f"call(lambda: {code})"
+            if c.op == "recv":          # the executor polls before every recv
+                lines.append(f"call(lambda: s[{c.slot}].poll_mask())")
             line = code + (f"  # {comment}" if comment else "")
             if results is not None and i < len(results):
                 line += f"{'  #' if not comment else ';'} -> {results[i]}"
@@ -313,7 +315,9 @@ class Executor:
                 st.sends.append((call, n))
                 out = f"ok:{n}"
             elif op == "recv":
-                detail = st.alg_type or "x"
+                # poll first: af_alg_poll is reached by nothing else, and no input byte decides
+                # it (the corpora and seeds keep their meaning); what it says is in the outcome
+                detail = f"{st.alg_type or 'x'}:{st.sock.poll_mask()}"
                 data = st.sock.sock.recv(a["n"], a["flags"] | MSG_DONTWAIT)
                 length = len(data)
                 out = f"ok:{len(data)}"

@@ -254,3 +254,21 @@ def test_a_second_bind_forgets_the_old_transforms_key(monkeypatch):
     prog.add("check", 0, what="usable")
     assert Executor().run(prog) == ["ok", "ok", "ok", "n/a", "ok", "n/a"]
     assert seen == [("cbc(aes)", b"k" * 16), ("ecb(aes)", None)]
+
+
+def test_every_recv_is_preceded_by_a_poll_in_programs_and_reproducers():
+    """af_alg_poll is reached by nothing else the fuzzers do; the executor polls before each
+    recv (no input byte decides it) and the printed reproducer does the same."""
+    import socket as pysocket
+    from afalg_conformance.harness.afalg.client import AfalgSocket
+    p = Program("fuzz_x")
+    p.add("recv", 2, n=16, flags=0)
+    lines = p.to_python(["ok:0"]).splitlines()
+    i = next(k for k, line in enumerate(lines) if ".sock.recv(16" in line)
+    assert lines[i - 1] == "call(lambda: s[2].poll_mask())" and lines[i].endswith("-> ok:0")
+    a, b = pysocket.socketpair()
+    with a, b:
+        s = AfalgSocket(a)
+        assert s.poll_mask() == "OUT"
+        b.send(b"x")
+        assert s.poll_mask() == "IN+OUT"

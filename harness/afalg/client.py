@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import errno as errno_mod
+import select
 import socket
 import struct
 import time
@@ -112,6 +113,13 @@ class AfalgSocket:
 
     def close(self) -> None:
         self.sock.close()
+
+    def poll_mask(self) -> str:
+        """poll(POLLIN|POLLOUT) without waiting: "IN+OUT", "IN", "OUT" or "none"."""
+        p = select.poll()
+        p.register(self.fileno(), select.POLLIN | select.POLLOUT)
+        ev = dict(p.poll(0)).get(self.fileno(), 0)
+        return "+".join(n for n, bit in (("IN", select.POLLIN), ("OUT", select.POLLOUT)) if ev & bit) or "none"
 
     def __enter__(self):
         return self
