@@ -127,18 +127,10 @@ class Kcov:
             n = self.size - 1
         return ctypes.string_at(self.addr + 8, n * 8), full
 
-    def _trace(self) -> tuple[array, bool]:
-        raw, full = self.trace_bytes()
-        return array("Q", raw), full
-
-    def collect_array(self) -> array:
-        """The trace in order."""
-        return self._trace()[0]
-
     def distinct(self) -> tuple[set[int], bool]:
         """The distinct PCs of the trace (a set built in C), and whether the buffer filled."""
-        pcs, full = self._trace()
-        return set(pcs), full
+        raw, full = self.trace_bytes()
+        return set(array("Q", raw)), full
 
 
 def kcov_available() -> tuple[bool, str]:
