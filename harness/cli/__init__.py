@@ -34,16 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     # What follows `--` is libFuzzer's (`fuzz NAME [options] -- -seed=1`). argparse would give
     # it to the `libfuzzer` positional only when no option stands between NAME and `--`
     # (the positionals are matched together, at NAME), so it is split off here.
+    # Other commands keep argparse's own `--` (`run -- conformance/test_x.py`).
     argv = list(sys.argv[1:] if argv is None else argv)
-    after: list[str] = []
+    a = None
     if "--" in argv:
         i = argv.index("--")
-        argv, after = argv[:i], argv[i + 1:]
-    a = ap.parse_args(argv)
-    if after:
-        if not hasattr(a, "libfuzzer"):
-            ap.error(f"{a.cmd}: nothing is passed on after --: {' '.join(after)}")
-        a.libfuzzer = [*(a.libfuzzer or []), *after]
+        a = ap.parse_args(argv[:i])
+        if hasattr(a, "libfuzzer"):
+            a.libfuzzer = [*(a.libfuzzer or []), *argv[i + 1:]]
+        else:
+            a = None
+    if a is None:
+        a = ap.parse_args(argv)
     # Tools beside this interpreter (a venv's vng) come first, for us and for what we start,
     # so .venv/bin/afalg-conform works without activating the venv.
     os.environ["PATH"] = vm.tool_path()
