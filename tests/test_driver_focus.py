@@ -178,3 +178,16 @@ def test_a_missing_driver_is_said_in_the_ktap_header_and_footer():
     assert "# driver focus: --driver sha256-avx512\n" in text
     assert "no driver of this kernel matches sha256-avx512 (the run was skipped)" in text
     assert "ok 1 hash.x # SKIP unsupported:driver-missing=sha256-avx512" in text
+
+
+def test_proc_crypto_is_parsed_again_only_when_its_text_changes(tmp_path):
+    p = tmp_path / "crypto"
+    p.write_text(PROC)
+    first = proccrypto.read(str(p))
+    again = proccrypto.read(str(p))
+    assert again == first and again is not first            # a caller's list is its own
+    assert all(a is b for a, b in zip(first, again))        # the entries are the one parse
+    p.write_text(PROC + "\n" + block("ctr(aes)", "ctr(aes-generic)", 100))   # a bind registered an instance
+    after = proccrypto.read(str(p))
+    assert [e.driver for e in after][-1] == "ctr(aes-generic)" and len(after) == len(first) + 1
+    assert proccrypto.read(str(tmp_path / "absent")) == []
