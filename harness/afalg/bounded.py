@@ -10,10 +10,16 @@ non-blocking retry loop instead (see AfalgSocket.recv_exact).
 
 from __future__ import annotations
 
+# _signal: signal's own C functions. signal.signal() converts handlers and numbers to and from
+# enums on each call: a tenth of a vector file's time under TCG (one deadline per vector).
+import _signal
 import contextlib
 import signal
 import threading
 import time
+
+
+_SIGALRM, _ITIMER_REAL = int(signal.SIGALRM), int(signal.ITIMER_REAL)
 
 
 class WaitTimeout(TimeoutError):
@@ -38,15 +44,15 @@ def deadline(seconds: float, what: str = "AF_ALG call"):
         raise WaitTimeout(f"{what} still blocked after {seconds:g} s")
 
     started = time.monotonic()
-    old_handler = signal.signal(signal.SIGALRM, _raise)
-    old_remaining, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    old_handler = _signal.signal(_SIGALRM, _raise)
+    old_remaining, _ = _signal.setitimer(_ITIMER_REAL, seconds)
     if old_remaining and old_remaining < seconds:
-        signal.setitimer(signal.ITIMER_REAL, old_remaining)
+        _signal.setitimer(_ITIMER_REAL, old_remaining)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old_handler)
+        _signal.setitimer(_ITIMER_REAL, 0)
+        _signal.signal(_SIGALRM, old_handler)
         if old_remaining:
             left = old_remaining - (time.monotonic() - started)
-            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+            _signal.setitimer(_ITIMER_REAL, max(left, 0.001))
