@@ -62,6 +62,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shrink", action="store_true",
                    help="let Hypothesis shrink a failing property example to the smallest (slow under TCG; "
                         "default: the first failing example is reported as found)")
+    p.add_argument("--real-modprobe", action="store_true",
+                   help="in the guest, let every module request of the kernel run /sbin/modprobe (default: "
+                        "crypto names nothing can load, builtins and loaded modules are answered by a script "
+                        "built from the kernel's module indexes, 2-4 s less per template instance under TCG; "
+                        "harness/guest/modprobe.py)")
     p.add_argument("--driver", action="append", default=[], metavar="NAME",
                    help="driver focus (repeatable): every test and vector file that binds an algorithm one of "
                         "whose /proc/crypto drivers matches NAME (a driver name, or a glob such as '*-aesni') "

@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="record each test's KCOV PCs in af_alg/algif (trace buffer of ENTRIES PCs per worker)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)   # I/N, set by the parent runner
     ap.add_argument("--claims", default=None, help=argparse.SUPPRESS)   # the workers' shared claim folder
+    ap.add_argument("--quick-modprobe", action="store_true",
+                    help="answer the kernel's crypto module requests that can load nothing without running "
+                         "modprobe (harness/guest/modprobe.py; guests only)")
     ap.add_argument("--driver", action="append", default=[], metavar="NAME",
                     help="driver focus: a driver name or glob; conformance/conftest.py reads AFALG_DRIVERS")
     ap.add_argument("--sweep-budget", type=int, default=None,
@@ -101,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"afalg_conformance.harness.guest.runner: {why}", file=sys.stderr)
             return 2
 
+    real_modprobe = None
+    if a.quick_modprobe:
+        from afalg_conformance.harness.guest import modprobe   # imported late: keeps --help fast
+        real_modprobe = modprobe.install(results / modprobe.RECORD)
+
     why, put_back = apply_restriction(a.restrict, results / RESTRICT_RECORD)
     if why:
         with open(events, "a") as f:
@@ -130,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(OSError):
                 restrict.write(put_back)
         restrict.release()
+        if real_modprobe:
+            from afalg_conformance.harness.guest import modprobe   # imported late: keeps --help fast
+            modprobe.restore(real_modprobe)
 
 
 def run_workers(a, argv: list[str], events: Path) -> int:

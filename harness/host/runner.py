@@ -48,6 +48,7 @@ class RunOptions:
     kat_budget: int = 0               # vectors per CAVP GCM file (0: all; run --quick: 800)
     jobs: int | None = None           # pytest workers in the guest (None: one per vCPU; 1 on the host)
     shrink: bool = False              # let Hypothesis shrink failing examples in the guest
+    real_modprobe: bool = False       # guest: the kernel's module requests all run /sbin/modprobe
     sweep_budget: int | None = None   # vectors per file and driver in the sweep (None: the suite's 50; 0: all)
     drivers: list[str] = field(default_factory=list)   # run --driver: driver names or globs to focus on
     kcov: int = 0                     # record each test's af_alg/algif KCOV PCs (trace buffer entries)
@@ -68,6 +69,7 @@ def options_from(a, **overrides) -> RunOptions:
                       restrict=getattr(a, "restrict", "auto"),
                       kat_budget=QUICK_KAT_BUDGET if getattr(a, "quick", False) else 0,
                       jobs=getattr(a, "jobs", None), shrink=getattr(a, "shrink", False),
+                      real_modprobe=getattr(a, "real_modprobe", False),
                       sweep_budget=getattr(a, "sweep_budget", None),
                       drivers=list(getattr(a, "driver", None) or []))
     for k, v in overrides.items():
@@ -285,6 +287,8 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
         args += ["--jobs", str(jobs)]
     if opts.shrink:
         args.append("--shrink")
+    if not host and not opts.real_modprobe:
+        args.append("--quick-modprobe")     # harness/guest/modprobe.py; never on the host
     if opts.sweep_budget is not None:
         args += ["--sweep-budget", str(opts.sweep_budget)]
     for d in opts.drivers:
@@ -496,6 +500,10 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         info.extra["sweep_budget"] = opts.sweep_budget
     try:                       # the af_alg_restrict mode found and the one the run used
         info.extra["af_alg_restrict"] = json.loads((results_dir / "af-alg-restrict.json").read_text())
+    except (OSError, ValueError):
+        pass
+    try:                       # how the kernel's module requests were answered (harness/guest/modprobe.py)
+        info.extra["modprobe"] = json.loads((results_dir / "modprobe.json").read_text())
     except (OSError, ValueError):
         pass
     if opts.preload_modules:   # which modules the guest really loaded (harness/guest/runner.py)
