@@ -72,20 +72,20 @@ def script(modules_alias: str, modules_dep: str, modules_builtin: str, builtin_m
         if len(words) >= 2 and words[0] in ("alias", "install", "remove", "softdep", "blacklist", "options"):
             configured.add(words[1])
     configured_arm = sorted({_pattern(n) for n in configured if _crypto(n)})
-    # Keyed by case pattern: names kmod would take for one another share an arm.
+    # Keyed by case pattern: names kmod would take for one another share an arm. The indexes are
+    # searched with regular expressions: line by line in Python, the 27,000 lines of
+    # modules.alias took 2.8 s of the guest's start under TCG.
     serves: dict[str, set[str]] = {}    # a crypto name -> the modules modprobe would load for it
-    for p in (l.split() for l in modules_alias.splitlines()):
-        if len(p) >= 3 and p[0] == "alias" and _crypto(p[1]):
-            if any(c in p[1] for c in "*?["):
-                # one request could match several patterns, and a case takes the first only
-                raise ValueError(f"modules.alias has a crypto alias pattern ({p[1]}): not answered here")
-            serves.setdefault(_pattern(p[1]), set()).add(p[2].replace("-", "_"))
-    for l in modules_dep.splitlines():
-        m = Path(l.split(":")[0]).name.split(".ko")[0].replace("-", "_")
-        if ":" in l and _crypto(m):
-            serves.setdefault(_pattern(m), set()).add(m)
-    builtin = {Path(l.strip()).name.split(".ko")[0] for l in modules_builtin.splitlines() if l.strip()}
-    builtin |= {kv.partition("=")[2] for kv in builtin_modinfo.split("\0") if kv.partition("=")[0].endswith(".alias")}
+    for name, module in re.findall(r"^alias[ \t]+(crypto\S*)[ \t]+(\S+)", modules_alias, re.M):
+        if any(c in name for c in "*?["):
+            # one request could match several patterns, and a case takes the first only
+            raise ValueError(f"modules.alias has a crypto alias pattern ({name}): not answered here")
+        serves.setdefault(_pattern(name), set()).add(module.replace("-", "_"))
+    for m in re.findall(r"^(?:\S*/)?(crypto[^/\s:]*?)\.ko[^/\s:]*:", modules_dep, re.M):
+        m = m.replace("-", "_")
+        serves.setdefault(_pattern(m), set()).add(m)
+    builtin = set(re.findall(r"^(?:\S*/)?([^/\s]+?)\.ko\s*$", modules_builtin, re.M))
+    builtin |= set(re.findall(r"[^\0.]+\.alias=(crypto[^\0]*)", builtin_modinfo))
     # modprobe does nothing for a module the kernel has (libkmod: "already in kernel", 0)
     loaded_arms = ""
     for pat, mods in sorted(serves.items()):
