@@ -30,15 +30,9 @@ from afalg_conformance.harness.afalg import proccrypto, restrict
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name
 from afalg_conformance.harness.guest.plugin import recorder_for
 
-from hypothesis import HealthCheck, Phase, settings
-
-# The guest sees the host read-only: no example database; TCG is slow: no deadline, and
-# no shrinking unless asked (run --shrink): shrinking a failure on a broken kernel replays
-# hundreds of examples through the emulator; the first failing example is reported as found.
-_PHASES = tuple(Phase) if os.environ.get("AFALG_SHRINK") else tuple(p for p in Phase if p != Phase.shrink)
-settings.register_profile("afalg", database=None, deadline=None, max_examples=40, phases=_PHASES,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("afalg")
+# Hypothesis' settings for the property tests live in _util_hypothesis.py, imported by the
+# modules that use Hypothesis: importing it here cost every guest ~5 s of its start under TCG
+# (a cProfile of the smoke suite), property tests or not.
 
 
 # run --driver: the patterns (guest runner: AFALG_DRIVERS), and those no driver of this

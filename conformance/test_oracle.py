@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 
 import pytest
+
+from afalg_conformance.conformance import _util_hypothesis  # noqa: F401  (the guest's profile, before settings())
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
