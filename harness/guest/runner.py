@@ -167,12 +167,19 @@ def run_workers(a, argv: list[str], events: Path) -> int:
     return 1 if 1 in rcs or 2 in rcs else 0 if 0 in rcs else 5
 
 
+# pytest's own plugins the suite has no use for (no doctests, no unittest classes, no JUnit from
+# the guest: the host writes it, no tmpdir/testdir): each is an import over 9p at every
+# worker's start, about a second of TCG together (-X importtime of the smoke suite).
+UNUSED_PLUGINS = ["-p", "no:doctest", "-p", "no:unittest", "-p", "no:junitxml", "-p", "no:legacypath",
+                  "-p", "no:pastebin", "-p", "no:setuponly", "-p", "no:setupplan", "-p", "no:stepwise"]
+
+
 def run_pytest(a, events: Path, log_path: Path) -> int:
     default = [str(PROJECT_ROOT / "conformance" / f) for f in SUITE_FILES.get(a.suite, [])] or \
         [str(PROJECT_ROOT / "conformance")]
     args = [*(a.paths or default), *SUITES[a.suite],
             "-p", "afalg_conformance.harness.guest.plugin", "-p", "no:cacheprovider", "-q", "-rN", "--rootdir", str(PROJECT_ROOT),
-            "--afalg-events", str(events), "--afalg-test-timeout", str(a.test_timeout)]
+            "--afalg-events", str(events), "--afalg-test-timeout", str(a.test_timeout), *UNUSED_PLUGINS]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         if importlib.util.find_spec("_hypothesis_pytestplugin"):
             args += ["-p", "_hypothesis_pytestplugin"]
