@@ -66,7 +66,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="in the guest, let every module request of the kernel run /sbin/modprobe (default: "
                         "crypto names nothing can load, builtins and loaded modules are answered by a script "
                         "built from the kernel's module indexes, 2-4 s less per template instance under TCG; "
-                        "harness/guest/modprobe.py)")
+                        "harness/afalg/modprobe.py)")
     p.add_argument("--driver", action="append", default=[], metavar="NAME",
                    help="driver focus (repeatable): every test and vector file that binds an algorithm one of "
                         "whose /proc/crypto drivers matches NAME (a driver name, or a glob such as '*-aesni') "

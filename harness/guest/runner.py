@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--claims", default=None, help=argparse.SUPPRESS)   # the workers' shared claim folder
     ap.add_argument("--quick-modprobe", action="store_true",
                     help="answer the kernel's crypto module requests that can load nothing without running "
-                         "modprobe (harness/guest/modprobe.py; guests only)")
+                         "modprobe (harness/afalg/modprobe.py; guests only)")
     ap.add_argument("--driver", action="append", default=[], metavar="NAME",
                     help="driver focus: a driver name or glob; conformance/conftest.py reads AFALG_DRIVERS")
     ap.add_argument("--sweep-budget", type=int, default=None,
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     real_modprobe = None
     if a.quick_modprobe:
-        from afalg_conformance.harness.guest import modprobe   # imported late: keeps --help fast
+        from afalg_conformance.harness.afalg import modprobe   # imported late: keeps --help fast
         real_modprobe = modprobe.install(results / modprobe.RECORD)
 
     why, put_back = apply_restriction(a.restrict, results / RESTRICT_RECORD)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 restrict.write(put_back)
         restrict.release()
         if real_modprobe:
-            from afalg_conformance.harness.guest import modprobe   # imported late: keeps --help fast
+            from afalg_conformance.harness.afalg import modprobe   # imported late: keeps --help fast
             modprobe.restore(real_modprobe)
 
 

@@ -288,7 +288,7 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
     if opts.shrink:
         args.append("--shrink")
     if not host and not opts.real_modprobe:
-        args.append("--quick-modprobe")     # harness/guest/modprobe.py; never on the host
+        args.append("--quick-modprobe")     # harness/afalg/modprobe.py; never on the host
     if opts.sweep_budget is not None:
         args += ["--sweep-budget", str(opts.sweep_budget)]
     for d in opts.drivers:
@@ -502,7 +502,7 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         info.extra["af_alg_restrict"] = json.loads((results_dir / "af-alg-restrict.json").read_text())
     except (OSError, ValueError):
         pass
-    try:                       # how the kernel's module requests were answered (harness/guest/modprobe.py)
+    try:                       # how the kernel's module requests were answered (harness/afalg/modprobe.py)
         info.extra["modprobe"] = json.loads((results_dir / "modprobe.json").read_text())
     except (OSError, ValueError):
         pass

@@ -94,7 +94,7 @@ def script(modules_alias: str, modules_dep: str, modules_builtin: str, builtin_m
             loaded_arms += f'{pat}) {have} && exit 0; exec {real} "$@" ;;\n'
     builtin_arm = sorted({_pattern(n) for n in builtin if _crypto(n)} - set(serves) - set(configured_arm))
     return ("#!/bin/sh\n"
-            "# afalg-conformance (harness/guest/modprobe.py): answers the kernel's crypto module\n"
+            "# afalg-conformance (harness/afalg/modprobe.py): answers the kernel's crypto module\n"
             "# requests that can load nothing; everything else is the real modprobe.\n"
             f'[ $# -eq 3 ] && [ "$1" = -q ] && [ "$2" = -- ] || exec {real} "$@"\n'
             'case "$3" in\n'

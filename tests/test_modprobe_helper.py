@@ -1,4 +1,4 @@
-"""harness/guest/modprobe.py: the guest's quick answer to crypto module requests must give the
+"""harness/afalg/modprobe.py: the guest's quick answer to crypto module requests must give the
 kernel what /sbin/modprobe would. Checked on made-up indexes, and against modprobe's own dry run
 (`modprobe -n -q -S REL`) on the Debian kernels' module folders where the host has them."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from afalg_conformance.harness.guest import modprobe
+from afalg_conformance.harness.afalg import modprobe
 
 ALIAS = "alias crypto-cbc(camellia) camellia_aesni_avx\nalias crypto-camellia-generic camellia_generic\n" \
         "alias crypto-aes aesni_intel\nalias crypto-aes padlock_aes\nalias pci:v00008086d* e1000e\n"
