@@ -39,7 +39,7 @@ import pytest
 
 from afalg_conformance.conformance.conftest import FOCUS, bind_or_skip
 from afalg_conformance.conformance.kat_runner import KatRun
-from afalg_conformance.conformance.test_kat import BUDGET, load_cases, sample
+from afalg_conformance.conformance.test_kat import BUDGET, MCT_BUDGET, load_cases, sample
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg import proccrypto, restrict
 from afalg_conformance.harness.afalg.bounded import WaitTimeout
@@ -259,7 +259,11 @@ def test_driver_vectors(spec, kat, set_id, request):
         budget = BUDGET if FOCUS or not SWEEP else SWEEP
         cases = load_cases(vs)
         mct = any(c.mct for c in cases)
-        cases = sample(cases, MCT_SWEEP if mct and budget and budget == SWEEP else budget)
+        if mct and budget and budget == SWEEP:
+            budget = MCT_SWEEP
+        if mct and MCT_BUDGET:
+            budget = min(budget, MCT_BUDGET) if budget else MCT_BUDGET
+        cases = sample(cases, budget)
         runnable = sum(1 for c in cases if not c.unsupported)
         for d in todo:
             outcomes: Counter = Counter()

@@ -29,6 +29,16 @@ ERRNO_CLAUSES = {AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP, XCHACHA_CARRY, KW_B
 # (AFALG_KAT_BUDGET=n in the guest) runs an evenly spread n of each runnable set of the six
 # CAVP GCM files (2625 expressible vectors each); the rest are SKIPPED as `not-run:sampled`.
 BUDGET = int(os.environ.get("AFALG_KAT_BUDGET", "0"))
+# A CAVP Monte Carlo file is 100-200 checkpoints of 1000 requests each, every checkpoint starting
+# from the file's published value: `run --quick` and `coverage` (under KCOV a checkpoint traces
+# ~500,000 kernel PCs) run an evenly spread n of them (AFALG_MCT_BUDGET=n); the rest are SKIPPED as
+# `not-run:sampled`. They take the same af_alg/algif paths as the first.
+MCT_BUDGET = int(os.environ.get("AFALG_MCT_BUDGET", "0"))
+
+
+def budget_for(cases) -> int:
+    """The sample size for a file's cases: MCT_BUDGET for a Monte Carlo file when set, else BUDGET."""
+    return MCT_BUDGET if MCT_BUDGET and any(c.mct for c in cases) else BUDGET
 
 
 def sample(cases, budget: int):
@@ -94,5 +104,6 @@ def run_set(spec, kat, vs: VectorSet, cases, bind_name: str, alg_type: str) -> K
                                     for vs in SETS])
 def test_vector_file(spec, kat, set_id):
     vs = next(v for v in SETS if v.id == set_id)
-    cases = sample(load_cases(vs), BUDGET)
+    cases = load_cases(vs)
+    cases = sample(cases, budget_for(cases))
     run_set(spec, kat, vs, cases, vs.algorithm, vs.alg.type)

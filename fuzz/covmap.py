@@ -289,6 +289,8 @@ def render_text(cov: dict) -> str:
             out.append(f"  {k.replace('_', ' ')}: {cov[k]}")
     if cov.get("kat_budget"):
         out.append(f"  CAVP GCM files sampled: {cov['kat_budget']} vectors each (--quick)")
+    if cov.get("mct_budget"):
+        out.append(f"  CAVP Monte Carlo files sampled: {cov['mct_budget']} checkpoints each")
     if cov.get("wall_s"):
         out.append(f"  wall {cov['wall_s']:.0f} s (suite guest {cov.get('suite_s') or 0:.0f} s, "
                    f"replay guest {cov.get('replay_s') or 0:.0f} s)")

@@ -203,3 +203,23 @@ def test_a_vector_runs_under_one_deadline_and_a_stuck_one_fails_alone(monkeypatc
     assert out[0][:2] == ("stuck", "fail") and "blocks" in out[0][2]     # not "ok": WaitTimeout has no errno
     assert out[1][:2] == ("after", "pass")                     # the next vector still runs
     assert ops and all(op.outer_deadline for op in ops)        # the calls skip their own deadline
+
+
+def test_monte_carlo_files_take_their_own_sample_size(monkeypatch):
+    """run --quick and coverage: a Monte Carlo file runs AFALG_MCT_BUDGET checkpoints, evenly
+    spread; the others are SKIPPED as sampled; other files keep the GCM budget."""
+    from afalg_conformance.conformance import test_kat
+    from afalg_conformance.vectors.sets import SETS
+    mct_set = next(vs for vs in SETS if vs.id == "cavp-sha256-monte")
+    plain_set = next(vs for vs in SETS if vs.id == "cavp-gcm-encrypt128")
+    monkeypatch.setattr(test_kat, "MCT_BUDGET", 3)
+    monkeypatch.setattr(test_kat, "BUDGET", 800)
+    mct = mct_set.cases()
+    assert test_kat.budget_for(mct) == 3
+    kept = test_kat.sample(mct, test_kat.budget_for(mct))
+    runnable = [c for c in kept if not c.unsupported]
+    assert len(runnable) == 3 and runnable[0] is kept[0]
+    assert sum(str(c.unsupported).startswith("not-run:sampled=3-of-") for c in kept) == len(kept) - 3
+    assert test_kat.budget_for(plain_set.cases()) == 800
+    monkeypatch.setattr(test_kat, "MCT_BUDGET", 0)
+    assert test_kat.budget_for(mct_set.cases()) == 800

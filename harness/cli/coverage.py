@@ -106,7 +106,10 @@ def cmd_coverage(a) -> int:
           file=sys.stderr)
     opts = runner.RunOptions(keyword=a.keyword, paths=list(a.paths), kcov=a.buffer, jobs=a.jobs,
                              memory=a.memory, cpus=a.cpus, append=list(a.append), test_timeout=a.test_timeout,
-                             kat_budget=runner.QUICK_KAT_BUDGET if a.quick else 0)
+                             kat_budget=runner.QUICK_KAT_BUDGET if a.quick else 0,
+                             # a Monte Carlo checkpoint traces ~500,000 kernel PCs: all of them
+                             # outlast the test timeout, and the rest add no site to the map
+                             mct_budget=runner.QUICK_MCT_BUDGET)
     ts = time.monotonic()
     run = runner.execute(target, results, opts)
     suite_s = round(time.monotonic() - ts, 1)
@@ -134,7 +137,7 @@ def cmd_coverage(a) -> int:
     meta = {"target": target.name, "kernel_release": run.run.kernel_release, "vmlinux": str(vmlinux),
             "system_map": str(system_map), "wall_s": wall, "suite_s": suite_s,
             "replay_s": replay.get("seconds"), "sources": [f"{lbl}:{n}" for lbl, n, _f in sources],
-            "kat_budget": opts.kat_budget}
+            "kat_budget": opts.kat_budget, "mct_budget": opts.mct_budget}
     cov = make_map(results, rng, sites, functions, meta, after_calls)
     covmap.write(cov, results)
     finish(cov, results, wall)
@@ -189,7 +192,7 @@ def remap(a) -> int:
     target = vm.resolve_target(name)
     vmlinux, system_map = kernel_files(target, a.vmlinux or old.get("vmlinux"), a.system_map or old.get("system_map"))
     rng, sites, functions, _syms, after_calls = covmap.load_sites(vmlinux, system_map)
-    keep = {k: old[k] for k in ("wall_s", "suite_s", "replay_s", "sources", "kat_budget") if k in old}
+    keep = {k: old[k] for k in ("wall_s", "suite_s", "replay_s", "sources", "kat_budget", "mct_budget") if k in old}
     meta = {"target": target.name, "kernel_release": Run.load(str(results / "results.json")).run.kernel_release,
             "vmlinux": str(vmlinux), "system_map": str(system_map), **keep}
     cov = make_map(results, rng, sites, functions, meta, after_calls)

@@ -42,7 +42,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="guest insmods af_alg.ko then algif_*.ko from DIR first (afalg-conform mutants)")
     p.add_argument("--quick", action="store_true",
                    help=f"run an evenly spread {runner.QUICK_KAT_BUDGET} of each CAVP GCM file's vectors "
-                        "(the rest: not-run:sampled) instead of all of them")
+                        f"and {runner.QUICK_MCT_BUDGET} of each CAVP Monte Carlo file's checkpoints (the rest: "
+                        "not-run:sampled) instead of all of them")
     p.add_argument("--restrict", default="auto", choices=["auto", "0", "1"],
                    help="/proc/sys/crypto/af_alg_restrict for the run on kernels that have it (7.3+): "
                         "auto (default) runs the catalogue unrestricted and each restriction clause under "

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="af_alg_restrict for the run (auto: 0 where the kernel has it; keep: as found)")
     ap.add_argument("--kat-budget", type=int, default=0,
                     help="vectors per CAVP GCM file (0: all); conformance/test_kat.py reads AFALG_KAT_BUDGET")
+    ap.add_argument("--mct-budget", type=int, default=0,
+                    help="checkpoints per CAVP Monte Carlo file (0: all); conformance/test_kat.py reads AFALG_MCT_BUDGET")
     ap.add_argument("--jobs", type=int, default=1,
                     help="pytest workers sharing the tests (one per vCPU: TCG runs each vCPU on a host core)")
     ap.add_argument("--shrink", action="store_true",
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.kat_budget:
         os.environ["AFALG_KAT_BUDGET"] = str(a.kat_budget)
+    if a.mct_budget:
+        os.environ["AFALG_MCT_BUDGET"] = str(a.mct_budget)
     if a.sweep_budget is not None:
         os.environ["AFALG_SWEEP_BUDGET"] = str(a.sweep_budget)
     if a.shrink:

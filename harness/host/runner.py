@@ -46,6 +46,7 @@ class RunOptions:
     preload_modules: str | None = None  # guest insmods af_alg.ko, algif_*.ko from this folder first
     restrict: str = "auto"            # af_alg_restrict for the run (Linux 7.3+): auto = 0, clauses set their own
     kat_budget: int = 0               # vectors per CAVP GCM file (0: all; run --quick: 800)
+    mct_budget: int = 0               # checkpoints per CAVP Monte Carlo file (0: all; --quick, coverage: 3)
     jobs: int | None = None           # pytest workers in the guest (None: one per vCPU; 1 on the host)
     shrink: bool = False              # let Hypothesis shrink failing examples in the guest
     real_modprobe: bool = False       # guest: the kernel's module requests all run /sbin/modprobe
@@ -58,6 +59,7 @@ class RunOptions:
 
 
 QUICK_KAT_BUDGET = 800                # run --quick: vectors per CAVP GCM file
+QUICK_MCT_BUDGET = 3                  # run --quick and coverage: checkpoints per CAVP Monte Carlo file
 
 
 def options_from(a, **overrides) -> RunOptions:
@@ -68,6 +70,7 @@ def options_from(a, **overrides) -> RunOptions:
                       allow_crash=a.allow_crash_tests, paths=list(a.paths), append=list(a.append),
                       restrict=getattr(a, "restrict", "auto"),
                       kat_budget=QUICK_KAT_BUDGET if getattr(a, "quick", False) else 0,
+                      mct_budget=QUICK_MCT_BUDGET if getattr(a, "quick", False) else 0,
                       jobs=getattr(a, "jobs", None), shrink=getattr(a, "shrink", False),
                       real_modprobe=getattr(a, "real_modprobe", False),
                       sweep_budget=getattr(a, "sweep_budget", None),
@@ -279,6 +282,8 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
         args += ["--restrict", "keep"]      # never loosen the host's own setting by default
     if opts.kat_budget:
         args += ["--kat-budget", str(opts.kat_budget)]
+    if opts.mct_budget:
+        args += ["--mct-budget", str(opts.mct_budget)]
     # One worker per vCPU, but for the smoke suite: its seven tests take seconds, and a second
     # worker only starts a second interpreter and pytest (bench --suite smoke: 50.7 s with one,
     # 54.7-64.6 s with two).
@@ -496,6 +501,8 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         info.extra["kcov"] = session.kcov
     if opts.kat_budget:        # the report says the GCM files were sampled
         info.extra["kat_budget"] = opts.kat_budget
+    if opts.mct_budget:
+        info.extra["mct_budget"] = opts.mct_budget
     if opts.sweep_budget is not None:   # the sweep's vectors per file and driver, as asked
         info.extra["sweep_budget"] = opts.sweep_budget
     try:                       # the af_alg_restrict mode found and the one the run used
