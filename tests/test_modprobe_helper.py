@@ -129,3 +129,28 @@ def test_the_helper_never_contradicts_modprobes_own_dry_run(tmp_path, release):
         assert r.returncode == (0 if dry.returncode == 0 else 1), (name, r.returncode, dry.returncode)
         decided += 1
     assert decided >= 10           # the helper answered most of them itself: the point of it
+
+
+def test_a_kernel_without_a_module_folder_gets_not_found_for_every_crypto_name(tmp_path, monkeypatch):
+    """The KCOV build has everything built in and no /lib/modules/REL in the guest: modprobe
+    answers every name "not found in directory" (exit 1), and so does the helper, but for a
+    name modprobe.d speaks of."""
+    sysctl = tmp_path / "modprobe"
+    sysctl.write_text("/sbin/modprobe\n")
+    monkeypatch.setattr(modprobe, "SYSCTL", str(sysctl))
+    monkeypatch.setattr(modprobe, "MODPROBE_D", ())
+    rec = tmp_path / "rec.json"
+    assert modprobe.install(rec, release="9.9-none", modules_root=tmp_path / "lib-modules") == "/sbin/modprobe"
+    assert '"modules": "none"' in rec.read_text()
+    helper = sysctl.read_text()
+    for name in ("cryptomgr", "crypto-aes", "crypto-cbc(aes)", "crypto-cbc(aes)-all"):
+        assert subprocess.run(["sh", helper, "-q", "--", name]).returncode == 1, name
+        if os.access(MODPROBE, os.X_OK):        # what modprobe itself says with no module folder
+            assert subprocess.run([MODPROBE, "-n", "-q", "-S", "9.9-none", "--", name]).returncode == 1, name
+    (tmp_path / "real").write_text('#!/bin/sh\necho real\n')
+    (tmp_path / "real").chmod(0o755)
+    text = modprobe.script("", "", "", "", "install crypto-aes /bin/true\n", str(tmp_path / "real"))
+    (tmp_path / "h2").write_text(text)
+    assert subprocess.run(["sh", str(tmp_path / "h2"), "-q", "--", "crypto-aes"], capture_output=True,
+                          text=True).stdout.strip() == "real"
+    assert subprocess.run(["sh", str(tmp_path / "h2"), "-q", "--", "crypto-des"]).returncode == 1
