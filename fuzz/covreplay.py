@@ -48,8 +48,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--entries", type=int, default=1 << 21)
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per input")
-    ap.add_argument("dirs", nargs="+", metavar="NAME=DIR")
+    ap.add_argument("--list", default=None, metavar="FILE",
+                    help="a file of NAME=DIR lines, read as more NAME=DIR arguments (the guest command rides "
+                         "on the kernel command line, which a dozen corpus folders overflow)")
+    ap.add_argument("dirs", nargs="*", metavar="NAME=DIR")
     a = ap.parse_args(argv)
+    if a.list:
+        a.dirs += [line.strip() for line in Path(a.list).read_text().splitlines() if line.strip()]
+    if not a.dirs:
+        ap.error("no NAME=DIR to replay")
     out = open(a.out, "a", buffering=1)
 
     def emit(d: dict) -> None:

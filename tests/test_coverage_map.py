@@ -255,3 +255,15 @@ def test_plugin_without_kcov_says_why_in_the_session_event(tmp_path):
         assert result["kcov"] == {}
     else:
         assert "pcs" in result["kcov"]
+
+
+def test_covreplay_reads_its_folders_from_a_list_file(tmp_path):
+    from afalg_conformance.fuzz import covreplay
+    d = tmp_path / "fed-s1" / "fuzz_cmsg"
+    d.mkdir(parents=True)
+    (d / "a").write_bytes(b"x")
+    (d / "stats.json").write_text("{}")
+    listing = tmp_path / "dirs.txt"
+    listing.write_text(f"fuzz_cmsg={d}\n\n")
+    assert [(n, p.name) for n, p in covreplay.inputs([line for line in listing.read_text().splitlines() if line])] \
+        == [("fuzz_cmsg", "a")]

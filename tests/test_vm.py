@@ -217,3 +217,17 @@ def test_a_targets_config_is_found_beside_its_image_and_reaches_the_guest(tmp_pa
     assert f"AFALG_KERNEL_CONFIG={t.config}" in vm.guest_python_command(["-m", "x"], t.config)
     monkeypatch.setenv("AFALG_KERNEL_CONFIG", t.config)
     assert absent.kernel_config("no-such-release") == {"CRYPTO_USER_API_RNG_CAVP": "y", "KEYS": "n"}
+
+
+def test_a_guest_command_too_long_for_the_kernel_command_line_is_refused_before_boot():
+    """virtme-ng puts the command on the kernel command line (2048 bytes on x86): one that does
+    not fit would be cut with the kernel's own root= arguments, and the guest panics."""
+    from afalg_conformance.harness.host import vm as vm_mod
+    vm_mod.check_cmdline("python -m x " + "a" * 300, "/work/results")
+    with pytest.raises(HarnessError, match="kernel command line"):
+        # the coverage replay that hit it: twelve NAME=DIR folders after the environment
+        vm_mod.check_cmdline("AFALG_IMPORT_MEMO=1 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=/work/main PYTHONUNBUFFERED=1 "
+                             "AFALG_KERNEL_CONFIG=/root/.cache/afalg-conformance/kcov-6.12/config "
+                             "/work/main/.venv/bin/python -m afalg_conformance.fuzz.covreplay " + " ".join(
+                                 f"fuzz_setsockopt=/work/cov-s5/fuzz-inputs/fed-s{i}/fuzz_setsockopt" for i in range(12)),
+                             "/work/cov-s5")

@@ -121,7 +121,12 @@ def cmd_coverage(a) -> int:
     replay = {}
     if sources:
         pairs = copy_inputs(sources, results / "fuzz-inputs")
-        gargs = ["-m", "afalg_conformance.fuzz.covreplay", "--out", str(results / REPLAY_FILE), "--entries", str(a.buffer), *pairs]
+        # the folders go in a file: on the guest's command line (itself on the kernel's, 2048
+        # bytes) twelve of them cut the kernel's own arguments off and the guest found no root
+        listing = results / "fuzz-inputs" / "dirs.txt"
+        listing.write_text("".join(f"{p}\n" for p in pairs))
+        gargs = ["-m", "afalg_conformance.fuzz.covreplay", "--out", str(results / REPLAY_FILE), "--entries", str(a.buffer),
+                 "--list", str(listing)]
         n = sum(len(list(Path(p.split("=", 1)[1]).iterdir())) for p in pairs)
         print(f"afalg-conform: replaying {n} fuzz inputs under KCOV in a second guest", file=sys.stderr)
         tr = time.monotonic()

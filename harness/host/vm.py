@@ -350,6 +350,21 @@ def guest_python_command(argv: list[str], kernel_config: str | None = None, extr
     return f"{env} {shlex.quote(sys.executable)} " + " ".join(shlex.quote(a) for a in argv)
 
 
+# virtme-ng passes the guest command base64-encoded on the kernel command line (virtme.exec=),
+# beside ~730 bytes of its own; x86 keeps 2048 (COMMAND_LINE_SIZE) and cuts the rest, its own
+# root= arguments included: the guest then panics, unable to mount its root.
+KERNEL_CMDLINE_MAX = 2048
+VNG_OWN_CMDLINE = 760
+
+
+def check_cmdline(guest_cmd: str, results_dir: str, append: list[str] = ()) -> None:
+    need = VNG_OWN_CMDLINE + 2 * len(results_dir) + 4 * -(-len(guest_cmd.encode()) // 3) + sum(len(a) + 1 for a in append)
+    if need > KERNEL_CMDLINE_MAX:
+        raise HarnessError(f"the guest command ({len(guest_cmd)} bytes) would not fit the kernel command line "
+                           f"(~{need} of {KERNEL_CMDLINE_MAX} bytes): virtme-ng passes it there; pass long "
+                           "arguments in a file in the results folder")
+
+
 def vng_command(vng: str, target: Target, results_dir: str, guest_cmd: str, use_kvm: bool,
                 memory: str = "2G", cpus: int = 2, append: list[str] = (), verbose: bool = True) -> list[str]:
     """The vng invocation. The host root is shared read-only (vng's default, never --rw);
@@ -364,4 +379,5 @@ def vng_command(vng: str, target: Target, results_dir: str, guest_cmd: str, use_
         cmd += ["--append", a]
     cmd += ["--exec", guest_cmd]
     assert "--rw" not in cmd, "the guest must never get write access to the host root"
+    check_cmdline(guest_cmd, results_dir, append)
     return cmd
