@@ -126,7 +126,7 @@ def cmd_coverage(a) -> int:
         listing = results / "fuzz-inputs" / "dirs.txt"
         listing.write_text("".join(f"{p}\n" for p in pairs))
         gargs = ["-m", "afalg_conformance.fuzz.covreplay", "--out", str(results / REPLAY_FILE), "--entries", str(a.buffer),
-                 "--list", str(listing)]
+                 "--list", str(listing), "--quick-modprobe"]
         n = sum(len(list(Path(p.split("=", 1)[1]).iterdir())) for p in pairs)
         print(f"afalg-conform: replaying {n} fuzz inputs under KCOV in a second guest", file=sys.stderr)
         tr = time.monotonic()
