@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from afalg_conformance.harness.afalg import modprobe
 from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
 
 from . import decoders
@@ -51,13 +52,10 @@ def main(argv=None) -> int:
     ap.add_argument("--list", default=None, metavar="FILE",
                     help="a file of NAME=DIR lines, read as more NAME=DIR arguments (the guest command rides "
                          "on the kernel command line, which a dozen corpus folders overflow)")
-    ap.add_argument("--quick-modprobe", action="store_true",
-                    help="answer the kernel's crypto module requests that can load nothing without running "
-                         "modprobe (harness/afalg/modprobe.py), as the fuzzers' own guests do")
+    modprobe.add_flag(ap)
     ap.add_argument("dirs", nargs="*", metavar="NAME=DIR")
     a = ap.parse_args(argv)
     if a.quick_modprobe:
-        from afalg_conformance.harness.afalg import modprobe   # imported late: only guests use it
         modprobe.install(Path(a.out).parent / "modprobe-replay.json")
     if a.list:
         a.dirs += [line.strip() for line in Path(a.list).read_text().splitlines() if line.strip()]

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from afalg_conformance.harness.afalg import modprobe
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "fuzz" / "corpus"
 
@@ -190,16 +192,12 @@ def main(argv=None) -> int:
     ap.add_argument("--crash-hook", action="store_true")
     ap.add_argument("--extra-corpus", default=None, help="comma-separated dirs holding NAME/ subdirs")
     ap.add_argument("--corpus-root", default=None, help="a corpus folder shared with other guests (NAME/ subdirs)")
-    ap.add_argument("--quick-modprobe", action="store_true",
-                    help="answer the kernel's crypto module requests that can load nothing without running "
-                         "modprobe (harness/afalg/modprobe.py): a bind of a name no driver has costs two "
-                         "requests, ~0.7 s of TCG with the real modprobe")
+    modprobe.add_flag(ap)
     a = ap.parse_args(argv)
     if a.corpus_root:
         os.environ["AFALG_FUZZ_CORPUS_ROOT"] = a.corpus_root
     Path(a.results).mkdir(parents=True, exist_ok=True)
     if a.quick_modprobe:
-        from afalg_conformance.harness.afalg import modprobe   # imported late: only guests use it
         modprobe.install(Path(a.results) / modprobe.RECORD)
     return cmd_fuzz(a, extra) if a.mode == "fuzz" else cmd_bench(a, extra)
 

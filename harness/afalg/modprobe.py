@@ -159,6 +159,14 @@ def install(record: Path, release: str | None = None, modules_root: Path = Path(
     return real if out["installed"] else None
 
 
+def add_flag(ap) -> None:
+    """The guest entry points' switch (guest runner, fuzz guestrun, covreplay): the host passes
+    it to guests only, never to a run on the host itself."""
+    ap.add_argument("--quick-modprobe", action="store_true",
+                    help="answer the kernel's crypto module requests that can load nothing without running "
+                         "modprobe (harness/afalg/modprobe.py; guests only)")
+
+
 def restore(real: str | None) -> None:
     if real:
         try:

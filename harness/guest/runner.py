@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from afalg_conformance.harness.afalg import modprobe   # light: standard library only
+
 SUITES = {
     "smoke": ["-m", "smoke"],
     "full": [],
@@ -65,9 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="record each test's KCOV PCs in af_alg/algif (trace buffer of ENTRIES PCs per worker)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)   # I/N, set by the parent runner
     ap.add_argument("--claims", default=None, help=argparse.SUPPRESS)   # the workers' shared claim folder
-    ap.add_argument("--quick-modprobe", action="store_true",
-                    help="answer the kernel's crypto module requests that can load nothing without running "
-                         "modprobe (harness/afalg/modprobe.py; guests only)")
+    modprobe.add_flag(ap)
     ap.add_argument("--driver", action="append", default=[], metavar="NAME",
                     help="driver focus: a driver name or glob; conformance/conftest.py reads AFALG_DRIVERS")
     ap.add_argument("--sweep-budget", type=int, default=None,
@@ -110,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
 
     real_modprobe = None
     if a.quick_modprobe:
-        from afalg_conformance.harness.afalg import modprobe   # imported late: keeps --help fast
         real_modprobe = modprobe.install(results / modprobe.RECORD)
 
     why, put_back = apply_restriction(a.restrict, results / RESTRICT_RECORD)
@@ -143,7 +142,6 @@ def main(argv: list[str] | None = None) -> int:
                 restrict.write(put_back)
         restrict.release()
         if real_modprobe:
-            from afalg_conformance.harness.afalg import modprobe   # imported late: keeps --help fast
             modprobe.restore(real_modprobe)
 
 
