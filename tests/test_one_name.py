@@ -33,7 +33,7 @@ if how == "runner":
     # The guest runner's own pytest command line (run_pytest), collect-only. --worker goes
     # straight to it: no AF_ALG probe, no af_alg_restrict (the host has neither).
     real = pytest.main
-    pytest.main = lambda args: real([*args, "--collect-only"])
+    pytest.main = lambda args, plugins=None: real([*args, "--collect-only"], plugins=plugins)
     from afalg_conformance.harness.guest import runner
     claims = os.path.join(results, "claims")
     os.makedirs(claims)

@@ -155,3 +155,69 @@ def test_stop_after_fail_ends_every_worker_after_the_first_failure_not_in_the_co
     ran = {e["id"] for e in events if e["event"] == "result"}
     assert first in ran and len(ran) < 12                     # the rest of the list was left
     assert sum(e["event"] == "end" for e in events) == 2      # both sessions ended (no harness error)
+
+
+FORKING = textwrap.dedent('''\
+    import os, sys
+    import pytest
+    from afalg_conformance.harness.guest import plugin
+
+    tmp, claims = sys.argv[1], sys.argv[2]
+    with open(os.path.join(tmp, "pytest.log"), "a") as log:
+        workers = plugin.ForkWorkers(2, lambda i: os.path.join(tmp, f"ev-w{i}.jsonl"),
+                                     lambda i: None if i == 1 else os.path.join(tmp, f"pytest-{i}.log"), log=log)
+        sys.stdout = sys.stderr = log
+        rc = int(pytest.main(["-q", "-p", "afalg_conformance.harness.guest.plugin", "-p", "no:cacheprovider",
+                              "--rootdir", tmp, os.path.join(tmp, "test_w.py"),
+                              "--afalg-events", os.path.join(tmp, "ev-w0.jsonl"),
+                              "--afalg-worker", "0/2", "--afalg-claims", claims], plugins=[workers]))
+        if workers.worker is not None:
+            log.flush()
+            os._exit(rc)
+    sys.exit(workers.exit_code(rc))
+''')
+
+
+def test_forked_workers_share_one_collection(tmp_path):
+    """--jobs N in the guest: one process collects, N forked workers run the tests between
+    them (each once, the serial one alone), each with its own events and log; the collector
+    runs none and exits with the workers' verdict."""
+    (tmp_path / "test_w.py").write_text(SUITE + "\n\ndef test_fails():\n    assert False\n")
+    (tmp_path / "fork.py").write_text(FORKING)
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    log = tmp_path / "log"
+    env = dict(os.environ, WORKERS_LOG=str(log), PYTHONPATH=str(PROJECT_ROOT), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    p = subprocess.run([sys.executable, str(tmp_path / "fork.py"), str(tmp_path), str(claims)], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, (p.stdout, p.stderr, (tmp_path / "pytest.log").read_text())   # test_fails
+
+    def events(i):
+        return [json.loads(x) for x in (tmp_path / f"ev-w{i}.jsonl").read_text().splitlines()]
+    collector = events(0)
+    assert [e["event"] for e in collector] == ["session", "collected", "end"]
+    assert collector[0]["worker"] == "0/2"
+    workers = [events(1), events(2)]
+    for i, ev in enumerate(workers, 1):
+        assert ev[0]["event"] == "session" and ev[0]["worker"] == f"{i}/2" and ev[1]["event"] == "collected"
+        assert ev[-1]["event"] == "end"
+        assert ev[1]["tests"] == collector[1]["tests"]
+    pids = {e["pid"] for ev in workers for e in ev if e["event"] == "start"}
+    assert len(pids) == 2 and collector[0]["pid"] not in pids
+    assert {ev[0]["pid"] for ev in workers} == pids
+    results = {e["id"].split("::")[1]: e["outcome"] for ev in workers for e in ev if e["event"] == "result"}
+    ran = [e["id"] for ev in workers for e in ev if e["event"] == "result"]
+    assert len(ran) == len(set(ran)) == 14                                    # each exactly once
+    assert results.pop("test_fails") == "fail" and set(results.values()) == {"pass"}
+    assert {f.name for f in claims.iterdir() if f.name.startswith("pid-")} == {"pid-0", "pid-1", "pid-2"}
+    assert "test_fails" in (tmp_path / "pytest.log").read_text() + (tmp_path / "pytest-2.log").read_text()
+
+    spans, opened = {}, {}
+    for line in log.read_text().splitlines():
+        t, pid, what, name = line.split()
+        if what == "start":
+            opened[name] = float(t)
+        elif what == "end":
+            spans[name] = (opened.pop(name), float(t))
+    s0, s1 = spans.pop("serial")
+    assert all(e <= s0 or b >= s1 for b, e in spans.values()), "a test ran beside the serial one"

@@ -159,9 +159,18 @@ class Claims:
 
     def __init__(self, folder: str, worker: str | None):
         self.folder = folder
-        self.worker = worker or "1/1"
-        self.lock = os.open(os.path.join(folder, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        with open(os.path.join(folder, f"pid-{self.worker.split('/')[0]}"), "w") as f:
+        self.lock = -1
+        self.become(worker or "1/1")
+
+    def become(self, worker: str) -> None:
+        """This process is worker I/N: its own open of the lock file (flock belongs to the open
+        file, which a forked worker would otherwise share with its parent: no exclusion at
+        all), and its pid where the other workers look for it."""
+        if self.lock >= 0:
+            os.close(self.lock)
+        self.worker = worker
+        self.lock = os.open(os.path.join(self.folder, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        with open(os.path.join(self.folder, f"pid-{self.worker.split('/')[0]}"), "w") as f:
             f.write(str(os.getpid()))
 
     STOP = "stop"       # written by the worker whose test failed first (--afalg-stop-after-fail)
@@ -207,6 +216,83 @@ class Claims:
         finally:
             fcntl.flock(self.lock, fcntl.LOCK_UN)
         return True
+
+
+class ForkWorkers:
+    """N workers from one collection: the process that collected the suite forks N workers
+    once it has the test list, and waits for them (the guest runner's --jobs N).
+
+    Every worker inherits the interpreter, pytest, the imported tests and the collected
+    items: under TCG a second interpreter start and collection is no help (the two
+    processes that did both side by side reached their first test 7 s later than one
+    alone, measured). Each child becomes worker I/N (its own events file, log, /dev/kmsg
+    reader, KCOV, claims lock and pid file: EventStream.become, Claims.become) and runs
+    the default test loop, taking the tests it claims first; the collector runs none.
+    Nothing may run beside the fork: no thread exists before the first test (the watchdog
+    is armed per test) and the collector's files are flushed first."""
+
+    def __init__(self, n: int, events_for: Callable[[int], str], log_for: Callable[[int], str | None], log=None):
+        self.n = n
+        self.events_for = events_for        # worker I's events file
+        self.log_for = log_for              # worker I's pytest log (None: keep the collector's)
+        self.log = log                      # the open file pytest's output goes to (the runner's log)
+        self.worker: int | None = None      # in a forked worker: I
+        self.children: list[int] = []
+        self.codes: list[int] = []          # the workers' exit codes, in the collector
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        cfg = session.config
+        if (session.testsfailed and not cfg.option.continue_on_collection_errors) or cfg.option.collectonly \
+                or not session.items:
+            return None                     # pytest's own loop: a collection error ends the run there
+        others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+        if others:
+            raise pytest.UsageError(f"cannot fork test workers beside running threads: {', '.join(others)}")
+        events = cfg.pluginmanager.get_plugin("afalg-events")
+        claims = cfg.pluginmanager.get_plugin("afalg-claims")
+        if events is None or claims is None:
+            raise pytest.UsageError("forked workers need --afalg-events and --afalg-claims")
+        for i in range(1, self.n + 1):
+            if self.log is not None:
+                self.log.flush()
+            events.f.flush()
+            pid = os.fork()
+            if pid == 0:
+                self._become(i, events, claims)
+                return None                 # this worker's share: pytest's loop, through Claims
+            self.children.append(pid)
+        for pid in self.children:
+            _, status = os.waitpid(pid, 0)
+            self.codes.append(os.waitstatus_to_exitcode(status))
+        return True
+
+    def _become(self, i: int, events: "EventStream", claims: Claims) -> None:
+        import random   # imported here: only a forked worker reseeds (each draws its own values)
+        self.worker = i
+        self.children = []
+        random.seed()
+        path = self.log_for(i)
+        if path is not None and self.log is not None:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(fd, self.log.fileno())  # the same file object, this worker's file
+            os.close(fd)
+        worker = f"{i}/{self.n}"
+        claims.become(worker)
+        events.become(self.events_for(i), worker)
+
+    def exit_code(self, own: int, stopping: bool = False) -> int:
+        """The run's exit code from the collector's and its workers' (pytest's codes: 0 passed,
+        1 failed, 5 nothing collected, which a worker that found every test claimed by the
+        others also says; 2 interrupted, which --afalg-stop-after-fail makes every worker
+        say on purpose). Anything else is the worst news and wins."""
+        if not self.codes:
+            return own
+        fine = (0, 1, 5) + ((2,) if stopping else ())
+        bad = [rc for rc in self.codes if rc not in fine]
+        if bad:
+            return bad[0]
+        return 1 if 1 in self.codes or 2 in self.codes else 0 if 0 in self.codes else 5
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -325,13 +411,31 @@ class EventStream:
         self._timed_out = False
         self._recorder_by_id: dict[str, Recorder] = {}
         self._clauses: dict[str, list[str]] = {}
-        entries = config.getoption("--afalg-kcov")
-        self.kcov = TestKcov(entries) if entries else None     # on the main thread: KCOV is per task
+        self.kcov_entries = config.getoption("--afalg-kcov")
+        collector = (config.getoption("--afalg-worker") or "").startswith("0/")     # runs no test
+        # on the main thread: KCOV is per task (a forked worker opens its own: become)
+        self.kcov = TestKcov(self.kcov_entries) if self.kcov_entries and not collector else None
         signal.signal(signal.SIGUSR1, self._on_timeout_signal)
         self.session = None
         ignore = config.getoption("--afalg-stop-after-fail")
         self.stop_after_fail = ignore is not None
         self.stop_ignore = read_ids(ignore)
+
+    def become(self, path: str, worker: str) -> None:
+        """A forked worker's own stream: its events file, its /dev/kmsg reader (each open
+        reads every record once: shared, the two workers would split the kernel's log
+        between them), its KCOV (per task), then the session and collected events the
+        host counts per worker. The parent flushed everything before the fork."""
+        self.f.close()
+        self.f = open(path, "a", buffering=1)
+        if self.kmsg.fd is not None:
+            os.close(self.kmsg.fd)
+        self.kmsg = klog.KmsgReader()
+        if self.kcov_entries:
+            self.kcov = TestKcov(self.kcov_entries)
+        self.config.option.afalg_worker = worker
+        self.pytest_sessionstart(self.session)
+        self.pytest_collection_finish(self.session)
 
     # -- output ---------------------------------------------------------------------------
     def emit(self, **event) -> None:

@@ -132,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(OSError):
         shutil.copyfile("/proc/crypto", results / "proc-crypto.txt")
     try:
-        if a.jobs > 1:
-            return run_workers(a, argv if argv is not None else sys.argv[1:], events)
         return run_pytest(a, events, results / "pytest.log")
     finally:
         from afalg_conformance.harness.afalg import restrict   # imported late: keeps --help fast
@@ -143,30 +141,6 @@ def main(argv: list[str] | None = None) -> int:
         restrict.release()
         if real_modprobe:
             modprobe.restore(real_modprobe)
-
-
-def run_workers(a, argv: list[str], events: Path) -> int:
-    """N pytest processes over one test list: each collects the whole suite and claims
-    tests one at a time in the shared order (harness/guest/plugin.py), so a long vector
-    file on one worker does not hold up the rest. Each writes its own events file
-    (events-A-wI.jsonl beside events-A.jsonl), which the host tails together."""
-    claims = tempfile.mkdtemp(prefix="afalg-claims-")   # the guest's own tmpfs, not the host
-    base = list(argv)
-    stem = events.name.removesuffix(".jsonl")
-    procs = []
-    for i in range(1, a.jobs + 1):
-        cmd = [sys.executable, "-m", "afalg_conformance.harness.guest.runner", *base, "--worker", f"{i}/{a.jobs}",
-               "--claims", claims, "--events", f"{stem}-w{i}.jsonl"]
-        procs.append(subprocess.Popen(cmd))
-    rcs = [p.wait() for p in procs]
-    # pytest's codes: 0 passed, 1 failed, 5 nothing collected (a worker that found every
-    # test claimed by the other); anything else is the worst news and wins.
-    # 2 is pytest's "interrupted": what --stop-after-fail does to every worker by design.
-    fine = (0, 1, 5) + ((2,) if a.stop_after_fail is not None else ())
-    bad = [rc for rc in rcs if rc not in fine]
-    if bad:
-        return bad[0]
-    return 1 if 1 in rcs or 2 in rcs else 0 if 0 in rcs else 5
 
 
 # pytest's own plugins the suite has no use for (no doctests, no unittest classes, no JUnit from
@@ -181,7 +155,7 @@ def run_pytest(a, events: Path, log_path: Path) -> int:
         [str(PROJECT_ROOT / "conformance")]
     args = [*(a.paths or default), *SUITES[a.suite],
             "-p", "afalg_conformance.harness.guest.plugin", "-p", "no:cacheprovider", "-q", "-rN", "--rootdir", str(PROJECT_ROOT),
-            "--afalg-events", str(events), "--afalg-test-timeout", str(a.test_timeout), *UNUSED_PLUGINS]
+            "--afalg-test-timeout", str(a.test_timeout), *UNUSED_PLUGINS]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         if importlib.util.find_spec("_hypothesis_pytestplugin"):
             args += ["-p", "_hypothesis_pytestplugin"]
@@ -193,17 +167,36 @@ def run_pytest(a, events: Path, log_path: Path) -> int:
         args += ["--afalg-allow-crash"]
     if a.keyword:
         args += ["-k", a.keyword]
+    fork = None
     if a.worker:
         args += ["--afalg-worker", a.worker, "--afalg-claims", a.claims]
+    elif a.jobs > 1:
+        # One collection, then a.jobs forked workers claiming tests from it (plugin.ForkWorkers):
+        # each writes events-A-wI.jsonl beside events-A.jsonl (the host tails them together),
+        # worker 1 pytest.log, the others pytest-I.log; the collector's own events go to -w0.
+        claims = tempfile.mkdtemp(prefix="afalg-claims-")   # the guest's own tmpfs, not the host
+        stem = events.name.removesuffix(".jsonl")
+        args += ["--afalg-worker", f"0/{a.jobs}", "--afalg-claims", claims]
+        events = events.with_name(f"{stem}-w0.jsonl")
+        fork = (a.jobs, lambda i: str(events.with_name(f"{stem}-w{i}.jsonl")),
+                lambda i: None if i == 1 else str(log_path.with_name(f"pytest-{i}.log")))
     if a.kcov:
         args += ["--afalg-kcov", str(a.kcov)]
     if a.stop_after_fail is not None:
         args += ["--afalg-stop-after-fail", a.stop_after_fail]
 
+    args += ["--afalg-events", str(events)]
+
     import pytest   # late: a guest without AF_ALG is reported without waiting for pytest's import over 9p
+    from afalg_conformance.harness.guest import plugin   # the module pytest loads by -p above
     # pytest's own report goes to the log; the host prints KTAP, so stdout stays clean.
     with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        return int(pytest.main(args))
+        workers = plugin.ForkWorkers(*fork, log=log) if fork else None
+        rc = int(pytest.main(args, plugins=[workers] if workers else []))
+        if workers is not None and workers.worker is not None:
+            log.flush()
+            os._exit(rc)            # a forked worker: its session is over; the collector reports
+    return workers.exit_code(rc, stopping=a.stop_after_fail is not None) if workers else rc
 
 
 PRELOAD_RECORD = "preload-modules.json"
