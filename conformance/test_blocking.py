@@ -278,7 +278,7 @@ def _write(op, path: str, mode: str, data: bytes):
         if mode == "nonblocking":
             n, tok = outcome(op.send, data, MSG_MORE | MSG_DONTWAIT)
         else:
-            n, tok = interrupted(lambda: op.sendmsg_raw([data], None, MSG_MORE))
+            n, tok = interrupted(lambda: op.sendmsg_raw([data], None, MSG_MORE), "sendmsg")
         return (n or 0), tok
     r, w = os.pipe()
     mem = None
@@ -296,7 +296,7 @@ def _write(op, path: str, mode: str, data: bytes):
             finally:
                 op.set_nonblocking(False)
         else:
-            n, tok = interrupted(lambda: splice_raw(r, op.fileno(), len(data), SPLICE_F_MORE))
+            n, tok = interrupted(lambda: splice_raw(r, op.fileno(), len(data), SPLICE_F_MORE), "splice")
     finally:
         os.close(r)
         os.close(w)
