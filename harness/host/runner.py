@@ -284,9 +284,9 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
         args += ["--kat-budget", str(opts.kat_budget)]
     if opts.mct_budget:
         args += ["--mct-budget", str(opts.mct_budget)]
-    # One worker per vCPU, but for the smoke suite: its seven tests take seconds, and a second
-    # worker only starts a second interpreter and pytest (bench --suite smoke: 50.7 s with one,
-    # 54.7-64.6 s with two).
+    # One worker per vCPU, but for the smoke suite: its seven tests take seconds (bench --suite
+    # smoke, when each worker started its own interpreter and pytest: 50.7 s with one, 54.7-64.6 s
+    # with two; the workers are forked after one collection since).
     jobs = opts.jobs if opts.jobs is not None else (1 if host or opts.suite == "smoke" else opts.cpus)
     if jobs > 1:
         args += ["--jobs", str(jobs)]
