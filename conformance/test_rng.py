@@ -174,6 +174,9 @@ def test_drbg_entropy_cavp(spec):
         spec.check("RNG-11", too_long, expected="EMSGSIZE", sent="ALG_SET_DRBG_ENTROPY(129 bytes)", soft=True)
         spec.check("RNG-11", _unprivileged_entropy(tfm), expected="EACCES",
                    sent=f"{name}: ALG_SET_DRBG_ENTROPY(32 bytes) as uid 65534", soft=True)
+        # the copy faults before anything is stored: the 48 bytes below must still be taken
+        spec.check("RNG-11", us.setopt_token(tfm, AlgOpt.SET_DRBG_ENTROPY, 32, null=True), expected="EFAULT",
+                   sent="ALG_SET_DRBG_ENTROPY(NULL, 32)", soft=True)
         spec.check("RNG-11", _entropy(tfm, b""), sent="ALG_SET_DRBG_ENTROPY(0 bytes): nothing stored", soft=True)
         spec.check("RNG-11", _entropy(tfm, b"\x03" * 48), sent="ALG_SET_DRBG_ENTROPY(48 bytes) after an empty one",
                    soft=True)
