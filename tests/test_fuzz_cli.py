@@ -330,3 +330,17 @@ def test_a_shared_corpus_root_is_written_in_place(tmp_path, monkeypatch):
     (d / "u1").write_bytes(b"1")
     assert guestrun.copy_corpus("fuzz_cmsg", tmp_path / "job-1") == 1
     assert not (tmp_path / "job-1" / "corpus").exists()       # nothing copied: it is on the host
+
+
+def test_a_shared_corpus_is_reloaded_every_30_s_not_every_second(tmp_path, monkeypatch):
+    """fuzz --jobs: the corpus lives on the host (9p), where libFuzzer's default -reload=1 spent
+    most of a job's time listing it; a -reload the user gives wins."""
+    from afalg_conformance.fuzz import guestrun
+    monkeypatch.delenv("AFALG_FUZZ_CORPUS_ROOT", raising=False)
+    assert not [x for x in guestrun.fuzzer_cmd("fuzz_cmsg", tmp_path, 60, None, [], []) if x.startswith("-reload")]
+    monkeypatch.setenv("AFALG_FUZZ_CORPUS_ROOT", str(tmp_path / "shared"))
+    (tmp_path / "job-1").mkdir()
+    cmd = guestrun.fuzzer_cmd("fuzz_cmsg", tmp_path / "job-1", 60, None, [], [])
+    assert [x for x in cmd if x.startswith("-reload")] == ["-reload=30"]
+    cmd = guestrun.fuzzer_cmd("fuzz_cmsg", tmp_path / "job-1", 60, None, ["-reload=5"], [])
+    assert [x for x in cmd if x.startswith("-reload")] == ["-reload=5"]
