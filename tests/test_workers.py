@@ -48,6 +48,19 @@ SUITE = textwrap.dedent('''\
 ''')
 
 
+def _assert_serial_ran_alone(log: Path) -> None:
+    """From the suite's own log of start/end times: no test overlapped the serial one."""
+    spans, opened = {}, {}
+    for line in log.read_text().splitlines():
+        t, pid, what, name = line.split()
+        if what == "start":
+            opened[name] = float(t)
+        elif what == "end":
+            spans[name] = (opened.pop(name), float(t))
+    s0, s1 = spans.pop("serial")
+    assert all(e <= s0 or b >= s1 for b, e in spans.values()), "a test ran beside the serial one"
+
+
 def test_two_workers_share_the_tests_once_each_and_serial_runs_alone(tmp_path):
     (tmp_path / "test_w.py").write_text(SUITE)
     claims = tmp_path / "claims"
@@ -71,15 +84,7 @@ def test_two_workers_share_the_tests_once_each_and_serial_runs_alone(tmp_path):
     pids = {e["pid"] for e in results if e["event"] == "start"}
     assert len(pids) == 2                                                    # both workers took tests
 
-    spans, opened = {}, {}
-    for line in log.read_text().splitlines():
-        t, pid, what, name = line.split()
-        if what == "start":
-            opened[name] = float(t)
-        elif what == "end":
-            spans[name] = (opened.pop(name), float(t))
-    s0, s1 = spans.pop("serial")
-    assert all(e <= s0 or b >= s1 for b, e in spans.values()), "a test ran beside the serial one"
+    _assert_serial_ran_alone(log)
     # the module fixture is set up and torn down by each worker that used it, in pairs
     setups = log.read_text().count("setup module")
     assert setups == log.read_text().count("teardown module") and 1 <= setups <= 4
@@ -212,12 +217,4 @@ def test_forked_workers_share_one_collection(tmp_path):
     assert {f.name for f in claims.iterdir() if f.name.startswith("pid-")} == {"pid-0", "pid-1", "pid-2"}
     assert "test_fails" in (tmp_path / "pytest.log").read_text() + (tmp_path / "pytest-2.log").read_text()
 
-    spans, opened = {}, {}
-    for line in log.read_text().splitlines():
-        t, pid, what, name = line.split()
-        if what == "start":
-            opened[name] = float(t)
-        elif what == "end":
-            spans[name] = (opened.pop(name), float(t))
-    s0, s1 = spans.pop("serial")
-    assert all(e <= s0 or b >= s1 for b, e in spans.values()), "a test ran beside the serial one"
+    _assert_serial_ran_alone(log)
