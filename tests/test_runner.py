@@ -300,3 +300,12 @@ def test_workers_default_to_one_per_vcpu_but_one_for_the_smoke_suite():
     assert jobs(suite="full", cpus=2) == 2
     assert jobs(suite="smoke", cpus=2) == 1
     assert jobs(suite="smoke", cpus=2, jobs=2) == 2          # asked for: as asked
+
+
+def test_worker_count_is_one_per_vcpu_but_for_smoke_and_the_host():
+    """What the guest runner is told (--jobs) and what bench reports the test time is summed over."""
+    from afalg_conformance.harness.host.runner import RunOptions, worker_count
+    assert worker_count(RunOptions(suite="full", cpus=2)) == 2
+    assert worker_count(RunOptions(suite="smoke", cpus=2)) == 1
+    assert worker_count(RunOptions(suite="full", cpus=2), host=True) == 1
+    assert worker_count(RunOptions(suite="smoke", cpus=2, jobs=2)) == 2

@@ -45,7 +45,7 @@ def cmd_bench(a) -> int:
     for t in run.tests:
         f = t.id.split("::")[0].rsplit("/", 1)[-1]
         by_file[f] = by_file.get(f, 0.0) + (t.duration or 0.0)
-    jobs = opts.jobs or opts.cpus
+    jobs = runner.worker_count(opts)
     print(f"  test time by file (summed over {jobs} worker{'s' if jobs > 1 else ''}):")
     for f, sec in sorted(by_file.items(), key=lambda kv: -kv[1]):
         print(f"    {f:29}{sec:7.1f} s")

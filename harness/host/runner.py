@@ -264,6 +264,13 @@ class Session:
     _attempt_started = 0.0
 
 
+def worker_count(opts: RunOptions, host: bool = False) -> int:
+    """Pytest workers in the guest. One per vCPU, but for the smoke suite: its seven tests take
+    seconds (bench --suite smoke, when each worker started its own interpreter and pytest: 50.7 s
+    with one, 54.7-64.6 s with two; the workers are forked after one collection since)."""
+    return opts.jobs if opts.jobs is not None else (1 if host or opts.suite == "smoke" else opts.cpus)
+
+
 def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host: bool = False) -> list[str]:
     args = ["--suite", opts.suite, "--events", events_name, "--test-timeout", str(opts.test_timeout)]
     if skip_file:
@@ -284,10 +291,7 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
         args += ["--kat-budget", str(opts.kat_budget)]
     if opts.mct_budget:
         args += ["--mct-budget", str(opts.mct_budget)]
-    # One worker per vCPU, but for the smoke suite: its seven tests take seconds (bench --suite
-    # smoke, when each worker started its own interpreter and pytest: 50.7 s with one, 54.7-64.6 s
-    # with two; the workers are forked after one collection since).
-    jobs = opts.jobs if opts.jobs is not None else (1 if host or opts.suite == "smoke" else opts.cpus)
+    jobs = worker_count(opts, host)
     if jobs > 1:
         args += ["--jobs", str(jobs)]
     if opts.shrink:
