@@ -72,6 +72,8 @@ class Feedback:
         self.out_base = None
         self.pc_cache: dict[int, bool] = {}
         self.edge_index: dict[tuple[int, int], int] = {}     # PC pair -> counter, -1: not fed
+        # per upper half of the PCs: (low half -> fed?, u64 pair of low halves -> counter)
+        self.by_top: dict[int, tuple[dict[int, bool], dict[int, int]]] = {}
         self.trace_edges: dict[bytes, frozenset[int]] = {}   # trace digest -> its edge counters
         self.trace_hits = self.trace_misses = 0
         self.afalg_range = None
@@ -129,6 +131,8 @@ class Feedback:
     # a new pair to hash), and the pairs seen before map to their counters through a dict, in
     # C as well. A trace seen before (the same bytes: its digest) gives its edges at once
     # (a campaign of 2026-11-30 spent half its time, 26 ms an input, turning traces into edges).
+    # "What it has not seen" is set.difference(dict): `set - dict.keys()` copies and walks the
+    # whole dict, so each miss got slower as the campaign learned more edges.
     def input_begin(self) -> None:
         self.input_edges: set[int] = set()
         self.input_pcs = 0
@@ -159,7 +163,7 @@ class Feedback:
         edges = self.trace_edges.get(digest)
         if edges is None:
             self.trace_misses += 1
-            edges = self._edges_of(array("Q", raw))
+            edges = self._edges_of_raw(raw)
             if len(self.trace_edges) >= TRACE_CACHE:
                 self.trace_edges.clear()
             self.trace_edges[digest] = edges
@@ -171,15 +175,44 @@ class Feedback:
         """One call's trace given as PCs (tests, replays)."""
         self._trace(array("Q", pcs).tobytes())
 
+    def _edges_of_raw(self, raw: bytes) -> frozenset[int]:
+        """_edges_of for a raw trace, without a Python object per pair: kernel text shares its
+        upper 32 bits (0xffffffff on x86-64), so a pair is one u64, its PCs' low halves side
+        by side, built by array slicing in C. Tuples of two ints per pair, hashed and compared,
+        were most of the miss cost (perf in a guest, 2026-12-01). Falls back when the upper
+        halves differ within the trace."""
+        words = array("I", raw)
+        hi = words[1::2]
+        if hi.count(hi[0]) != len(hi):
+            return self._edges_of(array("Q", raw))
+        lo = words[0::2]
+        n = len(lo)
+        pair = array("I", bytes(8 * n))
+        pair[1::2] = lo                       # this PC in the upper half
+        pair[2::2] = lo[:-1]                  # the previous one in the lower (the first: 0)
+        keys = set(array("Q", pair.tobytes()))
+        top = hi[0] << 32
+        keep_lo, index = self.by_top.setdefault(top, ({}, {}))
+        # a new PC makes every pair that ends in it new: PCs are named while pairs are
+        for k in keys.difference(index):
+            a, b = k & 0xFFFFFFFF, k >> 32
+            keep = keep_lo.get(b)
+            if keep is None:
+                keep = keep_lo[b] = self._keep(top | b)
+            index[k] = ((b ^ ((a & 0xFFFFF) * 0x9E3779B1)) & (EDGE_COUNTERS - 1)) if keep else -1
+        out = set(map(index.__getitem__, keys))
+        out.discard(-1)
+        return frozenset(out)
+
     def _edges_of(self, pcs: array) -> frozenset[int]:
         """A trace's edges into kept code as counter indices: its (previous PC, PC) pairs, the
         first from 0; a pair counts when its second PC is kept (its function is crypto/socket
         code, not jitterentropy's noise). Each new PC is named and counted here, once."""
         pairs = set(zip(chain((0,), pcs), pcs))
-        for pc in set(pcs) - self.pc_cache.keys():
+        for pc in set(pcs).difference(self.pc_cache):
             self._keep(pc)
         index = self.edge_index
-        for a, b in pairs - index.keys():
+        for a, b in pairs.difference(index):
             index[(a, b)] = ((b ^ ((a & 0xFFFFF) * 0x9E3779B1)) & (EDGE_COUNTERS - 1)) if self.pc_cache[b] else -1
         out = set(map(index.__getitem__, pairs))
         out.discard(-1)

@@ -115,3 +115,22 @@ def test_auto_mode_falls_back_to_python_without_kcov(monkeypatch):
     assert "coverage mode: python" in fb.describe()
     with pytest.raises(RuntimeError):
         coverage.Feedback("kcov")
+
+
+def test_raw_trace_edges_equal_the_pair_by_pair_edges(syms):
+    """The u64-pair path (PCs sharing their upper half) and the tuple path give the same
+    counters, statistics and filter; a trace whose upper halves differ takes the tuple path."""
+    from array import array
+    trace = [0xFFFFFFFF81003110, 0xFFFFFFFF81003210, 0xFFFFFFFF81001010, 0xFFFFFFFF81003110,
+             0xFFFFFFFF81003210, 0xFFFFFFFF81003A10, 0xFFFFFFFF81003910, 0xFFFFFFFF81002010]
+    fast, ref = coverage.Feedback("python"), coverage.Feedback("python")
+    for fb in (fast, ref):
+        fb.symbols = syms
+        fb.afalg_range = syms.range_of(coverage.AFALG_ANCHORS)
+    got = fast._edges_of_raw(array("Q", trace).tobytes())
+    want = ref._edges_of(array("Q", trace))
+    assert got == want and len(got) == 5    # 7 distinct pairs: do_page_fault, jitterentropy not fed
+    assert fast.pc_cache == ref.pc_cache and fast.afalg_pcs == ref.afalg_pcs
+    assert fast._edges_of_raw(array("Q", trace).tobytes()) == got      # known pairs: same counters
+    mixed = trace[:3] + [0x00007F0000001000]
+    assert fast._edges_of_raw(array("Q", mixed).tobytes()) == ref._edges_of(array("Q", mixed))
