@@ -134,3 +134,43 @@ def test_raw_trace_edges_equal_the_pair_by_pair_edges(syms):
     assert fast._edges_of_raw(array("Q", trace).tobytes()) == got      # known pairs: same counters
     mixed = trace[:3] + [0x00007F0000001000]
     assert fast._edges_of_raw(array("Q", mixed).tobytes()) == ref._edges_of(array("Q", mixed))
+
+
+FEED_SCRIPT = r"""
+import ctypes, os, sys
+import atheris
+from afalg_conformance.fuzz import coverage
+
+def one(data):
+    fb = coverage.Feedback("python")
+    fb.feed = True                            # feed edges (python mode: no KCOV file opened)
+    fb.start()
+    assert fb.counters, "atheris' counters not found"
+    fb.input_begin()
+    fb.input_edges = {5, 9, coverage.EDGE_COUNTERS - 1}
+    fb.input_end()
+    mem = fb.counters
+    got = [i for i, v in enumerate(mem) if v]
+    atheris._trace_branch(fb.edge_base + 9)   # the same memory as atheris' own counter
+    print("FED", got, mem[9], flush=True)
+    os._exit(0)
+
+atheris.Setup(sys.argv, one)
+atheris.Fuzz()
+"""
+
+
+def test_edges_are_written_into_atheris_counters(tmp_path):
+    """The block write lands where _trace_branch counts (atheris' counter memory)."""
+    pytest.importorskip("atheris")
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "feed.py"
+    script.write_text(FEED_SCRIPT)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, str(script), "-runs=1"], capture_output=True, text=True,
+                         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=root), timeout=120)
+    line = [x for x in out.stdout.splitlines() if x.startswith("FED")]
+    assert line, out.stdout + out.stderr
+    assert line[0] == f"FED [5, 9, {coverage.EDGE_COUNTERS - 1}] 2"
