@@ -98,7 +98,7 @@ class Feedback:
         self.trace_edges: dict[bytes, frozenset[int]] = {}   # trace digest -> its edge counters
         self.trace_hits = self.trace_misses = 0
         self.afalg_range = None
-        self.counters = None          # a view of the edge counters in atheris. memory, when found
+        self.counters = None          # a view of the edge counters in atheris' memory, when found
         self.input_begin()
         # statistics
         self.stats_path = stats_path
