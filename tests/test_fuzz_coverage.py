@@ -100,7 +100,7 @@ def test_a_trace_seen_before_gives_its_edges_from_the_cache(syms, monkeypatch):
     fb._pcs(trace[:-1])
     fb._pcs(trace)
     assert fb.trace_misses == 2 and fb.edges() >= first and fb.input_pcs == 7
-    assert fb.snapshot()["trace_cache"] == {"hits": 2, "misses": 2}
+    assert fb.snapshot()["trace_cache"] == {"hits": 2, "misses": 2, "cut": 0}
     # full: emptied, then filled again (memory stays bounded)
     monkeypatch.setattr(coverage, "TRACE_CACHE", 2)
     fb.input_begin()
@@ -174,3 +174,26 @@ def test_edges_are_written_into_atheris_counters(tmp_path):
     line = [x for x in out.stdout.splitlines() if x.startswith("FED")]
     assert line, out.stdout + out.stderr
     assert line[0] == f"FED [5, 9, {coverage.EDGE_COUNTERS - 1}] 2"
+
+
+def test_a_long_trace_gives_the_edges_of_its_head_and_tail(syms, monkeypatch):
+    """Past 2 x TRACE_ENDS PCs only both ends count (a DRBG seeding in the middle of a bind
+    filled KCOV's buffer with jitterentropy); the PCs are still counted in full."""
+    monkeypatch.setattr(coverage, "TRACE_ENDS", 2)
+    head = [0xFFFFFFFF81003110, 0xFFFFFFFF81003210]
+    middle = [0xFFFFFFFF81002010] * 3 + [0xFFFFFFFF81003A10]
+    tail = [0xFFFFFFFF81003310, 0xFFFFFFFF81003410]
+    fb = coverage.Feedback("python")
+    fb.symbols = syms
+    fb.afalg_range = syms.range_of(coverage.AFALG_ANCHORS)
+    fb.input_begin()
+    fb._pcs(head + middle + tail)
+    ref = coverage.Feedback("python")
+    ref.symbols = syms
+    ref.input_begin()
+    ref._pcs(head + tail)
+    assert fb.edges() == ref.edges() and fb.input_pcs == 8
+    assert 0xFFFFFFFF81002010 not in fb.distinct_pcs and fb.snapshot()["trace_cache"]["cut"] == 1
+    fb.input_begin()
+    fb._pcs(head + tail)                       # short enough: taken whole
+    assert fb.snapshot()["trace_cache"]["cut"] == 1
