@@ -344,3 +344,38 @@ def test_a_shared_corpus_is_reloaded_every_30_s_not_every_second(tmp_path, monke
     assert [x for x in cmd if x.startswith("-reload")] == ["-reload=30"]
     cmd = guestrun.fuzzer_cmd("fuzz_cmsg", tmp_path / "job-1", 60, None, ["-reload=5"], [])
     assert [x for x in cmd if x.startswith("-reload")] == ["-reload=5"]
+
+
+def test_fuzzer_output_reaches_the_log_whole_and_batched(tmp_path, monkeypatch):
+    """The fuzzer writes into a pipe; the log on the host gets all of it, in a few writes
+    (libFuzzer's unbuffered Printf is a write each), and the fuzzer's exit code."""
+    import os
+    import sys
+    from afalg_conformance.fuzz import guestrun
+    monkeypatch.setattr(guestrun, "LOG_BATCH_S", 0.05)
+    child = ("import os, time\n"
+             "for i in range(300):\n"
+             "    os.write(2, b'#%d NEW' % i); os.write(2, b' cov: 1\\n')\n"
+             "    if i % 100 == 99: time.sleep(0.3)\n"
+             "os.write(1, b'done\\n'); raise SystemExit(3)\n")
+    writes = []
+    real_open = open
+
+    class Counting:
+        def __init__(self, f):
+            self.f = f
+        def write(self, b):
+            writes.append(len(b))
+            return self.f.write(b)
+        def __enter__(self):
+            return self
+        def __exit__(self, *a):
+            self.f.close()
+
+    monkeypatch.setattr(guestrun, "open", lambda *a, **k: Counting(real_open(*a, **k)), raising=False)
+    log = tmp_path / "fuzz-x.log"
+    rc = guestrun.run_logged([sys.executable, "-c", child], dict(os.environ), log)
+    lines = log.read_text().splitlines()
+    assert rc == 3
+    assert lines[:2] == ["#0 NEW cov: 1", "#1 NEW cov: 1"] and len(lines) == 301 and lines[-1] == "done"
+    assert 1 <= len(writes) <= 12, writes        # 600 writes of the child, a few of the log
