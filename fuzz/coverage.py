@@ -4,7 +4,8 @@ Modes (AFALG_FUZZ_COVERAGE, default auto):
   kcov          /sys/kernel/debug/kcov on the fuzzing thread; around each system call
                 the PC stream is turned into edges (syzkaller-style hashing), filtered to
                 crypto/socket functions (by kallsyms name), and fed to libFuzzer through
-                atheris counters (atheris._reserve_counter / atheris._trace_branch)
+                atheris counters (atheris._reserve_counter, then stores into atheris'
+                counter memory; atheris._trace_branch where that is not found)
   kcov-measure  KCOV PCs are collected and counted for the statistics but NOT fed to
                 libFuzzer (the "without kernel feedback" arm of a comparison); Python
                 coverage + outcomes guide the fuzzer instead
