@@ -63,8 +63,8 @@ def atheris_counters(first: int, count: int) -> int | None:
 
     atheris keeps every counter it hands out in one mapping (`atheris::counters`, an exported
     pointer in its libFuzzer module; index modulo `atheris::max_counters`), and libFuzzer
-    clears them before each input: writing the edge counters as one block is what
-    _trace_branch would do one edge at a time."""
+    clears them before each input: a store into that memory is what _trace_branch does, without
+    a call into atheris per edge."""
     mod = sys.modules.get("atheris.core_with_libfuzzer")
     try:
         lib = ctypes.CDLL(mod.__file__)
