@@ -58,6 +58,12 @@ FILTER_RE = re.compile(
 # corpus with rng binds (30% of inputs, 53,000 PCs each, 1.9 execs/s; 2026-11-27 run).
 NOISE_RE = re.compile(r"^jent_|jitterentropy")
 
+def edge_counter(prev: int, pc: int) -> int:
+    """The counter of the edge prev -> pc (syzkaller-style hashing; only the low 20 bits of
+    prev and the low EDGE_BITS of pc count, so low halves of the PCs are enough)."""
+    return (pc ^ ((prev & 0xFFFFF) * 0x9E3779B1)) & (EDGE_COUNTERS - 1)
+
+
 def atheris_counters(first: int, count: int) -> int | None:
     """The address of atheris' counters first..first+count-1, or None (then _trace_branch).
 
@@ -236,7 +242,7 @@ class Feedback:
             keep = keep_lo.get(b)
             if keep is None:
                 keep = keep_lo[b] = self._keep(top | b)
-            index[k] = ((b ^ ((a & 0xFFFFF) * 0x9E3779B1)) & (EDGE_COUNTERS - 1)) if keep else -1
+            index[k] = edge_counter(a, b) if keep else -1
         out = set(map(index.__getitem__, keys))
         out.discard(-1)
         return frozenset(out)
@@ -250,7 +256,7 @@ class Feedback:
             self._keep(pc)
         index = self.edge_index
         for a, b in pairs.difference(index):
-            index[(a, b)] = ((b ^ ((a & 0xFFFFF) * 0x9E3779B1)) & (EDGE_COUNTERS - 1)) if self.pc_cache[b] else -1
+            index[(a, b)] = edge_counter(a, b) if self.pc_cache[b] else -1
         out = set(map(index.__getitem__, pairs))
         out.discard(-1)
         return frozenset(out)
