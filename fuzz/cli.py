@@ -142,6 +142,45 @@ MINIMIZE_APPEND = ["no_timer_check"]
 _PREPARING = threading.Lock()
 
 
+# The journal's shared memory (engine.Journal): a file here that the guest sees as a PCI device.
+JOURNAL_SHM = "journal.shm"
+_FUZZER_NAME = re.compile(r"fuzz_[a-z0-9_]+")
+
+
+def make_journal_shm(results: Path) -> str | None:
+    """A zeroed shared-memory file for the guest's journal, or None when qemu cannot take
+    its path (the guest then writes the journal file over 9p, as before)."""
+    from afalg_conformance.fuzz.engine import SHM_BYTES  # engine pulls in the fuzzers' feedback code
+    shm = results / JOURNAL_SHM
+    if not vm.shm_usable(str(shm)):
+        print(f"afalg-conform: {shm}: path not usable by qemu; the journal goes over 9p", file=sys.stderr)
+        return None
+    shm.unlink(missing_ok=True)
+    with open(shm, "wb") as f:
+        f.truncate(SHM_BYTES)
+    return str(shm)
+
+
+def journal_from_shm(results: Path) -> str | None:
+    """After the guest: the last input in the shared memory written out as journal-NAME (what
+    collect_crashes reads, as if the guest had written it), the memory file removed. The
+    name comes from the guest, so only a fuzzer's name is taken as part of a file name."""
+    from afalg_conformance.fuzz.engine import JOURNAL_MAGIC, shm_record  # as in make_journal_shm
+    shm = results / JOURNAL_SHM
+    try:
+        raw = shm.read_bytes()
+    except OSError:
+        return None
+    shm.unlink(missing_ok=True)
+    rec = shm_record(raw)
+    if rec is None or not _FUZZER_NAME.fullmatch(rec[0]):
+        return None
+    name, data = rec
+    if data is not None:
+        (results / f"journal-{name}").write_bytes(JOURNAL_MAGIC + len(data).to_bytes(4, "little") + data)
+    return name
+
+
 def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, label: str,
               base_append: list[str] | None = None, rw: Path | None = None) -> tuple[int | None, Path, float]:
     """Boot target once and run guest_args (python -m ...). Returns (rc, console, wall).
@@ -157,11 +196,15 @@ def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, l
             use_kvm, why = vm.probe_kvm(qemu, target.image)
             print(f"afalg-conform: booting {target.name} ({target.release}) under {'KVM' if use_kvm else 'TCG'}",
                   file=sys.stderr, flush=True)
+        shm = None if target.is_host else make_journal_shm(results)
         cmd, env = launch.command(target, str(rw or results), guest_args, use_kvm=use_kvm, memory=a.memory,
-                                  cpus=a.cpus, append=append)
+                                  cpus=a.cpus, append=append, shm=shm)
     (results / f"command-{label}.json").write_text(json.dumps(cmd))
     console.unlink(missing_ok=True)
-    done = launch.launch(cmd, console, env=env, timeout=timeout)
+    try:
+        done = launch.launch(cmd, console, env=env, timeout=timeout)
+    finally:
+        journal_from_shm(results)
     return (done.rc if done.status == "exited" else None), console, done.wall
 
 

@@ -6,7 +6,8 @@
 Each fuzzer runs as its own process (libFuzzer exits the process when it is done),
 sequentially, with everything written into DIR (the one writable host folder):
   fuzz-NAME.log   libFuzzer's output          stats-NAME.json  our statistics
-  journal-NAME    the input being executed (fsynced before each run)
+  journal-NAME    the input being executed (written before each run; with the host's shared
+                  memory attached, there, and the host writes journal-NAME after the guest)
   corpus/NAME/    new corpus entries          artifacts/       libFuzzer crash-* files
   guest.json      kernel release, KCOV availability, per-fuzzer exit codes
 """
@@ -82,6 +83,30 @@ def fuzzer_cmd(name: str, results: Path, seconds: float | None, runs: int | None
     if os.environ.get("AFALG_FUZZ_CORPUS_ROOT") and not any(x.startswith("-reload=") for x in extra):
         cmd.append(f"-reload={SHARED_RELOAD_S}")
     return cmd + extra
+
+
+# QEMU's ivshmem device (PCI vendor, device): the host's shared memory for the journal
+# (fuzz/cli.py attaches a file of the results folder as one).
+IVSHMEM = ("0x1af4", "0x1110")
+
+
+def journal_shm(sysfs: Path = Path("/sys/bus/pci/devices")) -> str | None:
+    """The sysfs file of the ivshmem device's memory BAR, its memory decoding enabled; None
+    when the host attached none (an older host side, or a results path qemu cannot take)."""
+    for d in sorted(sysfs.glob("*")):
+        try:
+            ids = ((d / "vendor").read_text().strip(), (d / "device").read_text().strip())
+        except OSError:
+            continue
+        if ids != IVSHMEM:
+            continue
+        try:
+            (d / "enable").write_text("1")
+        except OSError:
+            pass
+        bar = d / "resource2"
+        return str(bar) if bar.exists() else None
+    return None
 
 
 def fuzzer_env(name: str, results: Path, coverage: str, crash_hook: bool) -> dict:
@@ -245,6 +270,9 @@ def main(argv=None) -> int:
     Path(a.results).mkdir(parents=True, exist_ok=True)
     if a.quick_modprobe:
         modprobe.install(Path(a.results) / modprobe.RECORD)
+    shm = journal_shm()
+    if shm:
+        os.environ["AFALG_FUZZ_JOURNAL_SHM"] = shm     # every fuzzer's environment (fuzzer_env)
     return cmd_fuzz(a, extra) if a.mode == "fuzz" else cmd_bench(a, extra)
 
 

@@ -142,6 +142,60 @@ def test_journal_holds_the_last_input_in_one_record(tmp_path, monkeypatch):
     assert read_journal(b"plain old journal") == b"plain old journal"
 
 
+def test_shared_memory_journal_reaches_the_host_as_the_journal_file(tmp_path, monkeypatch):
+    """The guest stores each input into the ivshmem memory (a file of the results folder on
+    the host); after the guest, the host writes it out as journal-NAME for collect_crashes."""
+    from afalg_conformance.fuzz.engine import Journal, read_journal
+    monkeypatch.delenv("AFALG_FUZZ_JOURNAL_FSYNC", raising=False)
+    shm = fuzzcli.make_journal_shm(tmp_path)
+    j = Journal(str(tmp_path / "journal-fuzz_cmsg"), kmsg=False, shm=shm, name="fuzz_cmsg")
+    j.write(b"a much longer first input")
+    j.write(b"second")
+    assert (tmp_path / "journal-fuzz_cmsg").read_bytes() == b""      # nothing went over 9p
+    assert fuzzcli.journal_from_shm(tmp_path) == "fuzz_cmsg"
+    assert read_journal((tmp_path / "journal-fuzz_cmsg").read_bytes()) == b"second"
+    assert not (tmp_path / fuzzcli.JOURNAL_SHM).exists()
+
+
+def test_an_input_too_large_for_the_shared_memory_goes_to_the_file(tmp_path, monkeypatch):
+    from afalg_conformance.fuzz.engine import SHM_BYTES, Journal, read_journal
+    monkeypatch.delenv("AFALG_FUZZ_JOURNAL_FSYNC", raising=False)
+    shm = fuzzcli.make_journal_shm(tmp_path)
+    j = Journal(str(tmp_path / "journal-fuzz_cmsg"), kmsg=False, shm=shm, name="fuzz_cmsg")
+    j.write(b"small")
+    big = bytes(range(256)) * (SHM_BYTES // 256)
+    j.write(big)
+    assert fuzzcli.journal_from_shm(tmp_path) == "fuzz_cmsg"
+    assert read_journal((tmp_path / "journal-fuzz_cmsg").read_bytes()) == big   # not "small"
+
+
+@pytest.mark.parametrize("name", ["../../etc/x", "fuzz_cmsg/../../x", "notafuzzer"])
+def test_the_guest_cannot_name_a_journal_outside_the_results(tmp_path, name):
+    from afalg_conformance.fuzz.engine import Journal
+    shm = fuzzcli.make_journal_shm(tmp_path)
+    Journal(None, kmsg=False, shm=shm, name=name).write(b"input")
+    assert fuzzcli.journal_from_shm(tmp_path) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_no_shared_memory_journal_when_no_fuzzer_used_it(tmp_path):
+    fuzzcli.make_journal_shm(tmp_path)
+    assert fuzzcli.journal_from_shm(tmp_path) is None and not list(tmp_path.iterdir())
+
+
+def test_guest_finds_the_ivshmem_device_and_enables_it(tmp_path):
+    from afalg_conformance.fuzz import guestrun
+    for dev, ids in (("0000:00:01.0", ("0x8086", "0x7000")), ("0000:00:0a.0", guestrun.IVSHMEM)):
+        d = tmp_path / dev
+        d.mkdir()
+        (d / "vendor").write_text(ids[0] + "\n")
+        (d / "device").write_text(ids[1] + "\n")
+        (d / "resource2").write_bytes(b"")
+    assert guestrun.journal_shm(tmp_path) == str(tmp_path / "0000:00:0a.0" / "resource2")
+    assert (tmp_path / "0000:00:0a.0" / "enable").read_text() == "1"
+    assert guestrun.journal_shm(tmp_path / "0000:00:01.0") is None
+
+
 def test_replay_minimises_a_python_level_failure(monkeypatch):
     from afalg_conformance.fuzz import replay
     from afalg_conformance.fuzz.program import Program

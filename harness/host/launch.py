@@ -31,8 +31,10 @@ class Launched:
 
 
 def command(target: vm.Target, rwdir: str, argv: list[str], *, use_kvm: bool = False, memory: str = "2G",
-            cpus: int = 2, append: list[str] = (), verbose: bool = True) -> tuple[list[str], dict | None]:
-    """(command, env) that runs `python argv` in a guest of target (on the host target: here)."""
+            cpus: int = 2, append: list[str] = (), verbose: bool = True,
+            shm: str | None = None) -> tuple[list[str], dict | None]:
+    """(command, env) that runs `python argv` in a guest of target (on the host target: here).
+    shm: a file in rwdir the guest gets as shared memory (vm.vng_command); not on the host."""
     if target.is_host:
         return [sys.executable, *argv], dict(os.environ, PYTHONPATH=str(vm.IMPORT_ROOT), PYTHONDONTWRITEBYTECODE="1")
     vng, _ = vm.find_tools()
@@ -41,7 +43,7 @@ def command(target: vm.Target, rwdir: str, argv: list[str], *, use_kvm: bool = F
         prepare.warm()
         env = prepare.vector_cache()
     guest = vm.guest_python_command(argv, target.config, env) if argv else "true"
-    return vm.vng_command(vng, target, rwdir, guest, use_kvm, memory, cpus, list(append), verbose), None
+    return vm.vng_command(vng, target, rwdir, guest, use_kvm, memory, cpus, list(append), verbose, shm=shm), None
 
 
 def launch(cmd: list[str], console: Path, *, env: dict | None = None, timeout: float | None = None,
