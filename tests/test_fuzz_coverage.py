@@ -197,3 +197,20 @@ def test_a_long_trace_gives_the_edges_of_its_head_and_tail(syms, monkeypatch):
     fb.input_begin()
     fb._pcs(head + tail)                       # short enough: taken whole
     assert fb.snapshot()["trace_cache"]["cut"] == 1
+
+
+def test_each_outcome_has_one_counter(monkeypatch):
+    """An outcome (call, detail, length class, errno) is a libFuzzer feature: the same outcome
+    hits the same counter every time, a different one (almost always) another."""
+    import sys
+    import types
+    hits = []
+    monkeypatch.setitem(sys.modules, "atheris", types.SimpleNamespace(_trace_branch=hits.append))
+    fb = coverage.Feedback("python")
+    fb.out_base = 1000
+    for key in [("bind", "aead", "none", "ENOENT"), ("bind", "aead", "none", "ok"),
+                ("bind", "aead", "none", "ENOENT")]:
+        fb.end(key)
+    assert hits[0] == hits[2] != hits[1]
+    assert all(1000 <= h < 1000 + coverage.OUTCOME_COUNTERS for h in hits)
+    assert len(fb.outcomes) == 2
