@@ -2,6 +2,7 @@
 
   afalg-conform fuzz NAME[,NAME...] --kernel TARGET [--results DIR] [--time S] [-- libFuzzer flags]
   afalg-conform fuzz --reproduce FILE --kernel TARGET [--minimize]
+  afalg-conform fuzz NAME --merge --results DIR          (distil DIR/corpus/NAME between campaigns)
   afalg-conform fuzz NAME --crash-hook [panic|warn]   (self-tests of crash capture)
   afalg-conform fuzz-bench --kernel TARGET [--time S]
   afalg-conform build-kernel kcov-6.12
@@ -377,6 +378,8 @@ def cmd_fuzz(a) -> int:
     if not a.name:
         raise HarnessError("give a fuzzer name (" + ", ".join(FUZZERS) + ") or --reproduce FILE")
     names = [canonical(n) for n in a.name.split(",")]
+    if getattr(a, "merge", False):
+        return cmd_merge(a, names, extra)
     target = _target(a)
     results = validate.results_dir(_results_dir(a, f"fuzz-{'+'.join(n.removeprefix('fuzz_') for n in names)}-{target.name}"))
     gargs = ["-m", "afalg_conformance.fuzz.guestrun", "fuzz", "--names", ",".join(names), "--coverage", a.coverage,
@@ -428,6 +431,37 @@ def cmd_fuzz(a) -> int:
     if rc is None:
         return 2 if not guest else 1
     return 1 if sum(counts.values()) else 0
+
+
+def cmd_merge(a, names: list[str], extra: list[str]) -> int:
+    """`fuzz NAME --merge --results R`: distil R/corpus/NAME in a guest (guestrun merge)."""
+    if not a.results:
+        raise HarnessError("--merge distils an earlier campaign's corpus: give its --results folder")
+    results = Path(a.results).resolve()
+    missing = [n for n in names if not (results / "corpus" / n).is_dir()]
+    if missing:
+        raise HarnessError(f"{results}: no corpus/{missing[0]} to merge (run a campaign with --results there first)")
+    target = _target(a)
+    gargs = ["-m", "afalg_conformance.fuzz.guestrun", "merge", "--names", ",".join(names), "--coverage", a.coverage,
+             "--results", str(results), *_modprobe_args(a, target), *(["--", *extra] if extra else [])]
+    before = {n: len(list((results / "corpus" / n).iterdir())) for n in names}
+    rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + sum(before.values()) * 2 + 300 * len(names),
+                                  "merge")
+    try:
+        merged = json.loads((results / "guest.json").read_text()).get("merged", {})
+    except (OSError, ValueError):
+        merged = {}
+    ok = True
+    for n in names:
+        m = merged.get(n)
+        if not m or m.get("rc") != 0:
+            ok = False
+            print(f"merge {n.removeprefix('fuzz_')}: failed (rc {m.get('rc') if m else 'none'}); corpus left as it was "
+                  f"({before[n]} inputs); see {results / f'merge-{n}.log'} and {console}")
+            continue
+        print(f"merge {n.removeprefix('fuzz_')}: {m['before']} -> {m['after']} inputs")
+    print(f"afalg-conform: merged in {results} ({wall:.0f} s wall)", file=sys.stderr)
+    return 0 if ok and rc == 0 else 1
 
 
 def _say_reproduced(what: str, sig: str, meta: dict) -> None:
@@ -548,6 +582,9 @@ def add_parser(sub) -> None:
                         "op socket (exercises the non-fatal report path and --minimize)")
     p.add_argument("--reproduce", metavar="FILE", help="replay one input in a fresh guest, print it as Python")
     p.add_argument("--minimize", action="store_true", help="with --reproduce: drop calls while it still fails")
+    p.add_argument("--merge", action="store_true",
+                   help="distil RESULTS/corpus/NAME instead of fuzzing: libFuzzer -merge=1 under the "
+                        "fuzzer's feedback keeps the inputs that add a feature (run it between campaigns)")
     p.add_argument("--jobs", type=int, default=1,
                    help="guests fuzzing at once, sharing one corpus (results/corpus/NAME); crashes are "
                         "deduplicated across them (each guest takes --cpus host cores under TCG)")

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -400,5 +401,9 @@ def main(name: str, argv: list[str] | None = None) -> None:
             state["left"] = time.perf_counter()
             tm["feedback_s"] += state["left"] - t3
 
+    # libFuzzer's -merge=1 (and -fork, -jobs) runs argv[0] again through the shell: a script
+    # path is not a command, "python script" is.
+    if argv and argv[0].endswith(".py"):
+        argv[0] = shlex.join([sys.executable, os.path.abspath(argv[0])])
     atheris.Setup(argv, test_one_input)
     atheris.Fuzz()

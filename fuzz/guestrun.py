@@ -2,6 +2,7 @@
 
   python3 -m afalg_conformance.fuzz.guestrun fuzz  --results DIR --names a,b --time T [--coverage M] [-- libFuzzer flags]
   python3 -m afalg_conformance.fuzz.guestrun bench --results DIR --names a,b --time T
+  python3 -m afalg_conformance.fuzz.guestrun merge --results DIR --names a,b   (distil DIR/corpus/NAME)
 
 Each fuzzer runs as its own process (libFuzzer exits the process when it is done),
 sequentially, with everything written into DIR (the one writable host folder):
@@ -194,6 +195,43 @@ def cmd_fuzz(a, extra: list[str]) -> int:
     return rc_all
 
 
+MERGE_ROOT = Path("/tmp/afalg-fuzz-merge")     # in the guest's tmpfs: libFuzzer's output corpus
+
+
+def cmd_merge(a, extra: list[str]) -> int:
+    """Distil each fuzzer's corpus on the host (RESULTS/corpus/NAME) with libFuzzer's -merge=1
+    under the fuzzer's own feedback (KCOV edges and outcomes, or Python coverage): the inputs
+    that add a feature the smaller ones before them lack are kept, the rest removed. The next
+    campaign resumes from what is left (fuzzer_cmd)."""
+    results = Path(a.results)
+    info = guest_info()
+    info["merged"] = {}
+    rc_all = 0
+    for name in a.names.split(","):
+        host = results / "corpus" / name
+        before = sorted(host.iterdir()) if host.exists() else []
+        out = MERGE_ROOT / name
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, str(ROOT / "fuzz" / f"{name}.py"), "-merge=1", str(out), str(host), *extra]
+        print(f"afalg-fuzz: merge {name}: {' '.join(cmd)}", flush=True)
+        rc = run_logged(cmd, fuzzer_env(name, results, a.coverage, False), results / f"merge-{name}.log")
+        kept = {f.name: f for f in out.iterdir()}
+        if rc == 0 and before:
+            # libFuzzer names a unit by its SHA-1, as the corpus already does: same name, same bytes
+            for f in before:
+                if f.name not in kept:
+                    f.unlink()
+            for n, f in kept.items():
+                if not (host / n).exists():
+                    (host / n).write_bytes(f.read_bytes())
+        info["merged"][name] = {"rc": rc, "before": len(before), "after": len(kept) if rc == 0 else len(before)}
+        (results / "guest.json").write_text(json.dumps(info, indent=1))
+        print(f"afalg-fuzz: merged {name}: {len(before)} -> {info['merged'][name]['after']} inputs (rc={rc})",
+              flush=True)
+        rc_all = rc_all or rc
+    return rc_all
+
+
 def _kmsg(msg: str) -> None:
     try:
         with open("/dev/kmsg", "w") as f:
@@ -254,7 +292,7 @@ def main(argv=None) -> int:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1:]
     ap = argparse.ArgumentParser(prog="afalg_conformance.fuzz.guestrun")
-    ap.add_argument("mode", choices=["fuzz", "bench"])
+    ap.add_argument("mode", choices=["fuzz", "bench", "merge"])
     ap.add_argument("--results", required=True)
     ap.add_argument("--names", required=True)
     ap.add_argument("--time", type=float, default=None)
@@ -273,7 +311,7 @@ def main(argv=None) -> int:
     shm = journal_shm()
     if shm:
         os.environ["AFALG_FUZZ_JOURNAL_SHM"] = shm     # every fuzzer's environment (fuzzer_env)
-    return cmd_fuzz(a, extra) if a.mode == "fuzz" else cmd_bench(a, extra)
+    return {"fuzz": cmd_fuzz, "bench": cmd_bench, "merge": cmd_merge}[a.mode](a, extra)
 
 
 if __name__ == "__main__":

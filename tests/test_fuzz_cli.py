@@ -196,6 +196,42 @@ def test_guest_finds_the_ivshmem_device_and_enables_it(tmp_path):
     assert guestrun.journal_shm(tmp_path / "0000:00:01.0") is None
 
 
+def test_merge_keeps_what_libfuzzer_kept_and_only_on_success(tmp_path, monkeypatch):
+    """guestrun merge: the host corpus becomes libFuzzer's merged output; a failed merge
+    leaves it as it was."""
+    import argparse
+    from pathlib import Path
+    from afalg_conformance.fuzz import guestrun
+    host = tmp_path / "corpus" / "fuzz_cmsg"
+    host.mkdir(parents=True)
+    for n in "abcd":
+        (host / n).write_bytes(n.encode())
+    seen = {}
+
+    def fake_run(cmd, env, log, rc=0):
+        seen["cmd"] = cmd
+        out = Path(cmd[3])
+        (out / "b").write_bytes(b"b")
+        (out / "e").write_bytes(b"e")          # a unit libFuzzer re-saved under another name
+        return seen.get("rc", 0)
+    monkeypatch.setattr(guestrun, "run_logged", fake_run)
+    monkeypatch.setattr(guestrun, "guest_info", lambda: {})
+    monkeypatch.setattr(guestrun, "MERGE_ROOT", tmp_path / "merge-out")
+    a = argparse.Namespace(results=str(tmp_path), names="fuzz_cmsg", coverage="kcov")
+    seen["rc"] = 1
+    assert guestrun.cmd_merge(a, []) == 1
+    assert sorted(p.name for p in host.iterdir()) == ["a", "b", "c", "d"]
+    seen["rc"] = 0
+    assert guestrun.cmd_merge(a, []) == 0
+    assert seen["cmd"][2:5] == ["-merge=1", seen["cmd"][3], str(host)]
+    assert sorted(p.name for p in host.iterdir()) == ["b", "e"]
+
+
+def test_merge_needs_an_earlier_campaigns_corpus(tmp_path, capsys):
+    assert cli.main(["fuzz", "cmsg", "--merge", "--kernel", "debian-6.12", "--results", str(tmp_path)]) != 0
+    assert "no corpus/fuzz_cmsg to merge" in capsys.readouterr().err
+
+
 def test_replay_minimises_a_python_level_failure(monkeypatch):
     from afalg_conformance.fuzz import replay
     from afalg_conformance.fuzz.program import Program
