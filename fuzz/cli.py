@@ -34,6 +34,7 @@ from afalg_conformance.harness.results import klog
 from afalg_conformance.harness.host import validate
 from afalg_conformance.harness.host import vm
 from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.fuzz.coverage import FEED_DEFAULT, FEED_SCOPES
 
 FUZZERS = ["fuzz_setsockopt", "fuzz_cmsg", "fuzz_sequence"]
 # Make every kernel problem fatal, so the guest stops at the first report and the
@@ -383,6 +384,7 @@ def cmd_fuzz(a) -> int:
     target = _target(a)
     results = validate.results_dir(_results_dir(a, f"fuzz-{'+'.join(n.removeprefix('fuzz_') for n in names)}-{target.name}"))
     gargs = ["-m", "afalg_conformance.fuzz.guestrun", "fuzz", "--names", ",".join(names), "--coverage", a.coverage,
+             "--feed", a.feed,
              *_modprobe_args(a, target)]
     if a.time:
         gargs += ["--time", str(a.time)]
@@ -443,6 +445,7 @@ def cmd_merge(a, names: list[str], extra: list[str]) -> int:
         raise HarnessError(f"{results}: no corpus/{missing[0]} to merge (run a campaign with --results there first)")
     target = _target(a)
     gargs = ["-m", "afalg_conformance.fuzz.guestrun", "merge", "--names", ",".join(names), "--coverage", a.coverage,
+             "--feed", a.feed,
              "--results", str(results), *_modprobe_args(a, target), *(["--", *extra] if extra else [])]
     before = {n: len(list((results / "corpus" / n).iterdir())) for n in names}
     rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + sum(before.values()) * 2 + 300 * len(names),
@@ -524,7 +527,7 @@ def cmd_bench(a) -> int:
     target = _target(a)
     results = _results_dir(a, f"fuzz-bench-{target.name}")
     gargs = ["-m", "afalg_conformance.fuzz.guestrun", "bench", "--results", str(results), "--names", ",".join(names),
-             "--time", str(a.time), "--coverage", a.coverage, *_modprobe_args(a, target)]
+             "--time", str(a.time), "--coverage", a.coverage, "--feed", a.feed, *_modprobe_args(a, target)]
     rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + len(names) * (2 * a.time + 360),
                                   "bench")
     try:
@@ -561,6 +564,9 @@ def _common(p) -> None:
     p.add_argument("--boot-timeout", type=float, default=300.0)
     p.add_argument("--coverage", default="auto", choices=["auto", "kcov", "kcov-measure", "python"],
                    help="kcov-measure: count kernel PCs but do not feed them to libFuzzer")
+    p.add_argument("--feed", default=FEED_DEFAULT, choices=sorted(FEED_SCOPES),
+                   help="which kernel edges guide the fuzzer under KCOV: " +
+                        "; ".join(f"{k}: {v}" for k, v in sorted(FEED_SCOPES.items())) + f" (default {FEED_DEFAULT})")
     p.add_argument("--i-know-this-is-the-host", action="store_true",
                    help="permit --kernel host (the fuzzers can crash the running kernel)")
     p.add_argument("--real-modprobe", action="store_true",

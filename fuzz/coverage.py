@@ -57,6 +57,15 @@ FILTER_RE = re.compile(
 # corpus with rng binds (30% of inputs, 53,000 PCs each, 1.9 execs/s; 2026-11-27 run).
 NOISE_RE = re.compile(r"^jent_|jitterentropy")
 
+# Which kernel edges guide the fuzzer (AFALG_FUZZ_FEED, `fuzz --feed`): an edge counts when its
+# second PC is in scope.
+FEED_SCOPES = {
+    "afalg": "edges into af_alg.c and algif_*.c (the text between AFALG_ANCHORS), the code under test",
+    "crypto": "edges into crypto API, algorithm, socket and splice code (FILTER_RE on kallsyms names)",
+}
+FEED_DEFAULT = "crypto"
+
+
 def edge_counter(prev: int, pc: int) -> int:
     """The counter of the edge prev -> pc (syzkaller-style hashing; only the low 20 bits of
     prev and the low EDGE_BITS of pc count, so low halves of the PCs are enough)."""
@@ -85,7 +94,11 @@ def atheris_counters(first: int, count: int) -> int | None:
 class Feedback:
     """The tracer the Executor calls around every system call."""
 
-    def __init__(self, mode: str = "auto", feed: bool = True, stats_path: str | None = None):
+    def __init__(self, mode: str = "auto", feed: bool = True, stats_path: str | None = None,
+                 scope: str = FEED_DEFAULT):
+        if scope not in FEED_SCOPES:
+            raise ValueError(f"feed scope {scope!r}: expected one of {', '.join(FEED_SCOPES)}")
+        self.scope = scope
         self.requested = mode
         self.kcov: Kcov | None = None
         self.symbols: Symbols | None = None
@@ -152,6 +165,8 @@ class Feedback:
             self.symbols = Symbols()
             if self.symbols.ok:
                 self.afalg_range = self.symbols.range_of(AFALG_ANCHORS)
+            if self.scope == "afalg" and self.afalg_range is None:
+                self.scope = "crypto"        # no af_alg/algif text to scope to: the wider filter
             self.kcov = Kcov()
 
     def describe(self) -> str:
@@ -160,7 +175,8 @@ class Feedback:
             rng = self.afalg_range
             extra = (f"; PC filter {'by kallsyms names' if self.symbols and self.symbols.ok else 'off (no kallsyms)'}"
                      f"; af_alg/algif text {hex(rng[0]) + '-' + hex(rng[1]) if rng else 'unknown'}")
-        fed = "fed to libFuzzer" if self.feed else "measured only" if self.mode == "kcov-measure" else ""
+        fed = f"fed to libFuzzer ({self.scope} edges)" if self.feed else \
+            "measured only" if self.mode == "kcov-measure" else ""
         return f"coverage mode: {self.mode} {fed}{extra}{' (' + self.why + ')' if self.why else ''}"
 
     # -- per input
@@ -271,15 +287,18 @@ class Feedback:
         keep = self.pc_cache.get(pc)
         if keep is None:
             filt = self.symbols if self.symbols is not None and self.symbols.ok else None
+            rng = self.afalg_range
+            in_afalg = bool(rng and rng[0] <= pc < rng[1])
             if filt is None:
                 keep = True
+            elif self.scope == "afalg":
+                keep = in_afalg
             else:
                 name = filt.name_of(pc) or ""
                 keep = bool(FILTER_RE.search(name)) and not NOISE_RE.search(name)
             self.pc_cache[pc] = keep
             self.distinct_pcs.add(pc)
-            rng = self.afalg_range
-            if rng and rng[0] <= pc < rng[1]:
+            if in_afalg:
                 self.afalg_pcs.add(pc)
         return keep
 
@@ -313,7 +332,8 @@ class Feedback:
     def snapshot(self) -> dict:
         el = max(time.time() - self.started, 1e-6)
         return {
-            "mode": self.mode, "fed": self.feed, "coverage": self.coverage_label,
+            "mode": self.mode, "fed": self.feed, "feed_scope": self.scope if self.feed else None,
+            "coverage": self.coverage_label,
             "execs": self.execs, "seconds": round(el, 1), "execs_per_s": round(self.execs / el, 2),
             "outcomes": len(self.outcomes),
             "pcs_per_input": round(self.pcs_total / self.execs, 1) if self.execs else 0,

@@ -6,6 +6,7 @@ ClusterFuzzLite can run it unchanged. Extra modes, handled before libFuzzer star
   --dry-run FILE...   decode inputs and print the programs as Python, no system calls
 Settings come from the environment (never from libFuzzer's flags):
   AFALG_FUZZ_COVERAGE   auto | kcov | kcov-measure | python     (default auto)
+  AFALG_FUZZ_FEED       afalg | crypto: which kernel edges guide the fuzzer (coverage.FEED_SCOPES)
   AFALG_FUZZ_STATS      path of a JSON statistics file, rewritten every 10 s
   AFALG_FUZZ_JOURNAL    path: each input is written here ('AFJ1', u32 length, bytes) before it
                         runs, so a kernel panic never loses the reproducer
@@ -42,7 +43,7 @@ import sys
 import threading
 import time
 
-from .coverage import Feedback
+from .coverage import FEED_DEFAULT, Feedback
 
 CRASH_MAGIC = b"AFALG-FUZZ-SYSRQ-CRASH"
 WARN_MAGIC = b"AFALG-FUZZ-KMSG-WARN"
@@ -336,7 +337,8 @@ def main(name: str, argv: list[str] | None = None) -> None:
     import atheris
 
     mode = os.environ.get("AFALG_FUZZ_COVERAGE", "auto")
-    fb = Feedback(mode, stats_path=os.environ.get("AFALG_FUZZ_STATS"))
+    fb = Feedback(mode, stats_path=os.environ.get("AFALG_FUZZ_STATS"),
+                  scope=os.environ.get("AFALG_FUZZ_FEED") or FEED_DEFAULT)
     if fb.mode == "kcov":
         from . import decoders, program
     else:

@@ -110,13 +110,15 @@ def journal_shm(sysfs: Path = Path("/sys/bus/pci/devices")) -> str | None:
     return None
 
 
-def fuzzer_env(name: str, results: Path, coverage: str, crash_hook: bool) -> dict:
+def fuzzer_env(name: str, results: Path, coverage: str, crash_hook: bool, feed: str | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1",
                AFALG_FUZZ_COVERAGE=coverage, AFALG_FUZZ_STATS=str(results / f"stats-{name}.json"),
                AFALG_FUZZ_JOURNAL=str(results / f"journal-{name}"), AFALG_FUZZ_IN_GUEST="1",
                AFALG_FUZZ_NO_AUTOLOAD="1")
     if crash_hook:
         env["AFALG_FUZZ_CRASH_HOOK"] = "1"
+    if feed:
+        env["AFALG_FUZZ_FEED"] = feed
     return env
 
 
@@ -181,7 +183,7 @@ def cmd_fuzz(a, extra: list[str]) -> int:
         extra_dirs = [d for d in (a.extra_corpus or "").split(",") if d and Path(d, name).exists()]
         extra_dirs = [str(Path(d, name)) for d in extra_dirs]
         cmd = fuzzer_cmd(name, results, a.time, a.runs, extra, extra_dirs)
-        env = fuzzer_env(name, results, a.coverage, a.crash_hook)
+        env = fuzzer_env(name, results, a.coverage, a.crash_hook, a.feed)
         print(f"afalg-fuzz: start {name}: {' '.join(cmd)}", flush=True)
         _kmsg(f"afalg-fuzz: start {name}")
         t0 = time.time()
@@ -214,7 +216,7 @@ def cmd_merge(a, extra: list[str]) -> int:
         out.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, str(ROOT / "fuzz" / f"{name}.py"), "-merge=1", str(out), str(host), *extra]
         print(f"afalg-fuzz: merge {name}: {' '.join(cmd)}", flush=True)
-        rc = run_logged(cmd, fuzzer_env(name, results, a.coverage, False), results / f"merge-{name}.log")
+        rc = run_logged(cmd, fuzzer_env(name, results, a.coverage, False, a.feed), results / f"merge-{name}.log")
         kept = {f.name: f for f in out.iterdir()}
         if rc == 0 and before:
             # libFuzzer names a unit by its SHA-1, as the corpus already does: same name, same bytes
@@ -270,7 +272,7 @@ def cmd_bench(a, extra: list[str]) -> int:
     out = {"guest": guest_info(), "fuzzers": {}}
     for name in a.names.split(","):
         cmd = fuzzer_cmd(name, results, a.time, None, extra, [])
-        env = fuzzer_env(name, results, a.coverage, False)
+        env = fuzzer_env(name, results, a.coverage, False, a.feed)
         t0 = time.time()
         rc = run_logged(cmd, env, results / f"fuzz-{name}.log")
         fuzz_wall = time.time() - t0
@@ -298,6 +300,7 @@ def main(argv=None) -> int:
     ap.add_argument("--time", type=float, default=None)
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--coverage", default="auto")
+    ap.add_argument("--feed", default=None, help="AFALG_FUZZ_FEED for the fuzzers (fuzz.coverage.FEED_SCOPES)")
     ap.add_argument("--crash-hook", action="store_true")
     ap.add_argument("--extra-corpus", default=None, help="comma-separated dirs holding NAME/ subdirs")
     ap.add_argument("--corpus-root", default=None, help="a corpus folder shared with other guests (NAME/ subdirs)")

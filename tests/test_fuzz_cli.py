@@ -217,7 +217,7 @@ def test_merge_keeps_what_libfuzzer_kept_and_only_on_success(tmp_path, monkeypat
     monkeypatch.setattr(guestrun, "run_logged", fake_run)
     monkeypatch.setattr(guestrun, "guest_info", lambda: {})
     monkeypatch.setattr(guestrun, "MERGE_ROOT", tmp_path / "merge-out")
-    a = argparse.Namespace(results=str(tmp_path), names="fuzz_cmsg", coverage="kcov")
+    a = argparse.Namespace(results=str(tmp_path), names="fuzz_cmsg", coverage="kcov", feed="afalg")
     seen["rc"] = 1
     assert guestrun.cmd_merge(a, []) == 1
     assert sorted(p.name for p in host.iterdir()) == ["a", "b", "c", "d"]

@@ -214,3 +214,23 @@ def test_each_outcome_has_one_counter(monkeypatch):
     assert hits[0] == hits[2] != hits[1]
     assert all(1000 <= h < 1000 + coverage.OUTCOME_COUNTERS for h in hits)
     assert len(fb.outcomes) == 2
+
+
+def test_afalg_scope_feeds_only_edges_into_af_alg_and_algif(syms):
+    """--feed afalg: an edge guides the fuzzer when it lands in the af_alg/algif text; crypto
+    API code (crypto_alg_lookup, drbg) is counted in the statistics but not fed."""
+    from array import array
+    alg_bind, af_alg_sendmsg = 0xFFFFFFFF81003110, 0xFFFFFFFF81003210
+    lookup, drbg = 0xFFFFFFFF81002010, 0xFFFFFFFF81003A10
+    trace = [alg_bind, lookup, af_alg_sendmsg, drbg, alg_bind]
+    scoped, wide = coverage.Feedback("python", scope="afalg"), coverage.Feedback("python")
+    for fb in (scoped, wide):
+        fb.symbols = syms
+        fb.afalg_range = syms.range_of(coverage.AFALG_ANCHORS)
+    got = scoped._edges_of_raw(array("Q", trace).tobytes())
+    assert got == {coverage.edge_counter(0, alg_bind), coverage.edge_counter(lookup, af_alg_sendmsg),
+                   coverage.edge_counter(drbg, alg_bind)}
+    assert len(wide._edges_of_raw(array("Q", trace).tobytes())) == 5
+    assert scoped.afalg_pcs == wide.afalg_pcs == {alg_bind, af_alg_sendmsg}
+    with pytest.raises(ValueError):
+        coverage.Feedback("python", scope="everything")
