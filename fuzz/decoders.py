@@ -102,7 +102,11 @@ def decode_cmsg(src: Source, names: Names) -> Program:
     return prog
 
 
-SEQ_OPS = ["socket", "bind", "setkey", "setsockopt", "accept", "sendmsg", "recv", "splice", "close"]
+# New operations go at the end: a choice is encoded as its index (seeds.py), so the seeds keep
+# their meaning. accept-op: accept on an op socket (algif_hash exports the running hash state
+# into the new socket, hash_accept; the other types refuse it), which no campaign reached
+# while accept chose among tfm sockets only (2026-12-01).
+SEQ_OPS = ["socket", "bind", "setkey", "setsockopt", "accept", "sendmsg", "recv", "splice", "close", "accept-op"]
 
 
 def decode_sequence(src: Source, names: Names) -> Program:
@@ -119,7 +123,7 @@ def decode_sequence(src: Source, names: Names) -> Program:
             break
         op = src.pick(SEQ_OPS, "seq-op")
         want = {"accept": "tfm", "setkey": "tfm", "setsockopt": "tfm", "bind": "tfm",
-                "sendmsg": "op", "recv": "op", "splice": "op"}.get(op)
+                "sendmsg": "op", "recv": "op", "splice": "op", "accept-op": "op"}.get(op)
         cands = [s for s, k in kinds.items() if k == want] if want else list(kinds)
         if cands and src.int(0, 7, "slot-random") != 0:
             slot = src.pick(sorted(cands), "slot")
@@ -138,7 +142,7 @@ def decode_sequence(src: Source, names: Names) -> Program:
                      optlen=len(key))
         elif op == "setsockopt":
             decode_option(src, alg, prog, slot)
-        elif op == "accept":
+        elif op in ("accept", "accept-op"):
             dst = src.int(0, MAX_SLOTS - 1, "accept-dst")
             prog.add("accept", slot, dst=dst)
             kinds[dst], algs[dst] = "op", alg

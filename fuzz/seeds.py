@@ -91,15 +91,20 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "hash-sha256-more": ("sha256", ["accept", "sendmsg", "sendmsg", "recv", "accept", "recv"]),
         "hmac-two-ops": ("hmac(sha256)", ["setkey", "accept", "accept", "sendmsg", "recv", "close", "recv"]),
         "rng": ("stdrng", ["accept", "recv", "recv"]),
+        # accept on a hash op socket mid-digest: the state is exported into the new socket
+        "hash-export-accept": ("sha256", ["accept", "sendmsg", "accept-op", "sendmsg", "recv"]),
     }
+    slots = {"hash-export-accept": [0, 1, 1, 2, 2]}
+    flags = {"hash-export-accept": [1, 0]}
     for label, (name, ops) in seq.items():
         alg = algorithms.get(name)
         spec = Spec(name=_name_entry(alg), steps=len(ops), seq_op=ops, key_size=alg.key_sizes[0] if alg.keyed else None,
-                    accept_dst=[1, 2], slot=[0 if o in ("setkey", "setsockopt", "accept", "bind") else 1 for o in ops],
+                    accept_dst=[1, 2],
+                    slot=slots.get(label, [0 if o in ("setkey", "setsockopt", "accept", "bind") else 1 for o in ops]),
                     n_cmsgs=[2 if alg.type != "hash" else 0] * len(ops),
                     cmsg_kind=[surface.CMSGS[0], surface.CMSGS[1]] * 4, op=1,
                     option=[o for o in surface.OPTIONS if o.name == "ALG_SET_AEAD_AUTHSIZE"],
-                    authsize=16, flags=[1 if label.endswith("more") else 0, 0],
+                    authsize=16, flags=flags.get(label, [1 if label.endswith("more") else 0, 0]),
                     data_blocks=2, data_len=32, recv_blocks=2, recv_len=32)
         out["fuzz_sequence"][label] = encode("fuzz_sequence", spec)
     return out
