@@ -57,11 +57,13 @@ FILTER_RE = re.compile(
 # corpus with rng binds (30% of inputs, 53,000 PCs each, 1.9 execs/s; 2026-11-27 run).
 NOISE_RE = re.compile(r"^jent_|jitterentropy")
 
-# Which kernel edges guide the fuzzer (AFALG_FUZZ_FEED, `fuzz --feed`): an edge counts when its
-# second PC is in scope.
+# What guides the fuzzer under KCOV (AFALG_FUZZ_FEED, `fuzz --feed`): kernel edges whose second
+# PC is in scope, and with "+python" also Python coverage of the harness and decoders (what
+# alone guides a kcov-measure run: a new decoder branch is a new shape of program).
 FEED_SCOPES = {
     "afalg": "edges into af_alg.c and algif_*.c (the text between AFALG_ANCHORS), the code under test",
     "crypto": "edges into crypto API, algorithm, socket and splice code (FILTER_RE on kallsyms names)",
+    "afalg+python": "afalg's edges and Python coverage of the harness and decoders",
 }
 FEED_DEFAULT = "crypto"
 
@@ -99,6 +101,8 @@ class Feedback:
         if scope not in FEED_SCOPES:
             raise ValueError(f"feed scope {scope!r}: expected one of {', '.join(FEED_SCOPES)}")
         self.scope = scope
+        self.kernel_scope = scope.split("+")[0]
+        self.python_too = scope.endswith("+python")
         self.requested = mode
         self.kcov: Kcov | None = None
         self.symbols: Symbols | None = None
@@ -165,8 +169,8 @@ class Feedback:
             self.symbols = Symbols()
             if self.symbols.ok:
                 self.afalg_range = self.symbols.range_of(AFALG_ANCHORS)
-            if self.scope == "afalg" and self.afalg_range is None:
-                self.scope = "crypto"        # no af_alg/algif text to scope to: the wider filter
+            if self.kernel_scope == "afalg" and self.afalg_range is None:
+                self.kernel_scope = "crypto"     # no af_alg/algif text to scope to: the wider filter
             self.kcov = Kcov()
 
     def describe(self) -> str:
@@ -175,7 +179,8 @@ class Feedback:
             rng = self.afalg_range
             extra = (f"; PC filter {'by kallsyms names' if self.symbols and self.symbols.ok else 'off (no kallsyms)'}"
                      f"; af_alg/algif text {hex(rng[0]) + '-' + hex(rng[1]) if rng else 'unknown'}")
-        fed = f"fed to libFuzzer ({self.scope} edges)" if self.feed else \
+        fed = f"fed to libFuzzer ({self.kernel_scope} edges{' + Python coverage' if self.python_too else ''})" \
+            if self.feed else \
             "measured only" if self.mode == "kcov-measure" else ""
         return f"coverage mode: {self.mode} {fed}{extra}{' (' + self.why + ')' if self.why else ''}"
 
@@ -291,7 +296,7 @@ class Feedback:
             in_afalg = bool(rng and rng[0] <= pc < rng[1])
             if filt is None:
                 keep = True
-            elif self.scope == "afalg":
+            elif self.kernel_scope == "afalg":
                 keep = in_afalg
             else:
                 name = filt.name_of(pc) or ""
@@ -332,7 +337,8 @@ class Feedback:
     def snapshot(self) -> dict:
         el = max(time.time() - self.started, 1e-6)
         return {
-            "mode": self.mode, "fed": self.feed, "feed_scope": self.scope if self.feed else None,
+            "mode": self.mode, "fed": self.feed,
+            "feed_scope": (self.kernel_scope + ("+python" if self.python_too else "")) if self.feed else None,
             "coverage": self.coverage_label,
             "execs": self.execs, "seconds": round(el, 1), "execs_per_s": round(self.execs / el, 2),
             "outcomes": len(self.outcomes),

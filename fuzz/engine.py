@@ -339,10 +339,11 @@ def main(name: str, argv: list[str] | None = None) -> None:
     mode = os.environ.get("AFALG_FUZZ_COVERAGE", "auto")
     fb = Feedback(mode, stats_path=os.environ.get("AFALG_FUZZ_STATS"),
                   scope=os.environ.get("AFALG_FUZZ_FEED") or FEED_DEFAULT)
-    if fb.mode == "kcov":
+    if fb.mode == "kcov" and not fb.python_too:
         from . import decoders, program
     else:
-        # No kernel feedback: Python coverage of the harness and decoders guides the fuzzer.
+        # No kernel feedback (or --feed afalg+python): Python coverage of the harness and
+        # decoders guides the fuzzer.
         # Third-party and pure-data modules are imported first so only our own code is
         # instrumented (instrumenting pyca/cryptography costs minutes under TCG).
         import cryptography.hazmat.primitives.ciphers  # noqa: F401

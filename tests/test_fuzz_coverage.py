@@ -232,5 +232,7 @@ def test_afalg_scope_feeds_only_edges_into_af_alg_and_algif(syms):
                    coverage.edge_counter(drbg, alg_bind)}
     assert len(wide._edges_of_raw(array("Q", trace).tobytes())) == 5
     assert scoped.afalg_pcs == wide.afalg_pcs == {alg_bind, af_alg_sendmsg}
+    both = coverage.Feedback("python", scope="afalg+python")
+    assert (both.kernel_scope, both.python_too, scoped.python_too) == ("afalg", True, False)
     with pytest.raises(ValueError):
         coverage.Feedback("python", scope="everything")
