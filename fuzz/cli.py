@@ -23,9 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from afalg_conformance.harness.host import validate
 from afalg_conformance.harness.host import vm
 from afalg_conformance.harness.errors import HarnessError
 from afalg_conformance.fuzz.coverage import FEED_DEFAULT, FEED_SCOPES
+from afalg_conformance.fuzz.guestrun import MERGE_RECORD
 
 FUZZERS = ["fuzz_setsockopt", "fuzz_cmsg", "fuzz_sequence"]
 # Make every kernel problem fatal, so the guest stops at the first report and the
@@ -78,6 +81,8 @@ class CrashStore:
         self.index = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
 
     def add(self, data: bytes, meta: dict) -> tuple[Path, bool]:
+        from afalg_conformance.fuzz.decoders import DECODER_VERSION  # decoders pull in the algorithm tables
+        meta = {**meta, "decoder_version": DECODER_VERSION.get(meta.get("fuzzer"))}
         sig = meta["signature"]
         if sig in self.index:
             self.index[sig]["count"] += 1
@@ -144,42 +149,69 @@ MINIMIZE_APPEND = ["no_timer_check"]
 _PREPARING = threading.Lock()
 
 
-# The journal's shared memory (engine.Journal): a file here that the guest sees as a PCI device.
-JOURNAL_SHM = "journal.shm"
+# The journal's shared memory (engine.Journal): a file of the host's own that the guest sees as
+# a PCI device's memory. Not in the results folder: a guest writes there over 9p (symlinks
+# included), and with `fuzz --jobs` other guests run while a job's qemu starts, so a path there
+# could be swapped for a link to any host file before qemu maps it writable.
 _FUZZER_NAME = re.compile(r"fuzz_[a-z0-9_]+")
 
 
-def make_journal_shm(results: Path) -> str | None:
-    """A zeroed shared-memory file for the guest's journal, or None when qemu cannot take
-    its path (the guest then writes the journal file over 9p, as before)."""
+def make_journal_shm() -> str | None:
+    """A zeroed file for the guest's journal memory in a new private folder (tmpfs where there
+    is one), or None when qemu cannot take its path (the guest then writes the journal file
+    over 9p, as before)."""
     from afalg_conformance.fuzz.engine import SHM_BYTES  # engine pulls in the fuzzers' feedback code
-    shm = results / JOURNAL_SHM
-    if not vm.shm_usable(str(shm)):
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
+    folder = tempfile.mkdtemp(prefix="afalg-journal-", dir=base)
+    shm = os.path.join(folder, "journal.shm")
+    if not vm.shm_usable(shm):
+        shutil.rmtree(folder, ignore_errors=True)
         print(f"afalg-conform: {shm}: path not usable by qemu; the journal goes over 9p", file=sys.stderr)
         return None
-    shm.unlink(missing_ok=True)
     with open(shm, "wb") as f:
         f.truncate(SHM_BYTES)
-    return str(shm)
+    return shm
 
 
-def journal_from_shm(results: Path) -> str | None:
-    """After the guest: the last input in the shared memory written out as journal-NAME (what
-    collect_crashes reads, as if the guest had written it), the memory file removed. The
-    name comes from the guest, so only a fuzzer's name is taken as part of a file name."""
-    from afalg_conformance.fuzz.engine import JOURNAL_MAGIC, shm_record  # as in make_journal_shm
-    shm = results / JOURNAL_SHM
+def write_result_file(path: Path, data: bytes) -> None:
+    """Write a file into a folder the guest can write: through a fresh name (O_EXCL|O_NOFOLLOW:
+    never through a link the guest left) renamed over the final one (a rename replaces a link,
+    it does not follow it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
-        raw = shm.read_bytes()
-    except OSError:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def journal_from_shm(shm: str | None, results: Path) -> str | None:
+    """After the guest: the last input in the shared memory written out as results/journal-NAME
+    (what collect_crashes reads, as if the guest had written it); the memory's folder removed.
+    The name comes from the guest, so only a fuzzer's name is taken as part of a file name."""
+    from afalg_conformance.fuzz.engine import JOURNAL_MAGIC, SHM_BYTES, shm_record  # as in make_journal_shm
+    if not shm:
         return None
-    shm.unlink(missing_ok=True)
+    try:
+        with open(shm, "rb") as f:
+            raw = f.read(SHM_BYTES)
+    except OSError:
+        raw = b""
+    finally:
+        shutil.rmtree(os.path.dirname(shm), ignore_errors=True)
     rec = shm_record(raw)
     if rec is None or not _FUZZER_NAME.fullmatch(rec[0]):
         return None
     name, data = rec
     if data is not None:
-        (results / f"journal-{name}").write_bytes(JOURNAL_MAGIC + len(data).to_bytes(4, "little") + data)
+        try:
+            write_result_file(results / f"journal-{name}", JOURNAL_MAGIC + len(data).to_bytes(4, "little") + data)
+        except OSError as e:
+            print(f"afalg-conform: could not write {results / f'journal-{name}'} ({e.strerror}); "
+                  f"the input was {data.hex()}", file=sys.stderr)
     return name
 
 
@@ -192,21 +224,22 @@ def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, l
     console = results / f"console-{label}.log"
     append = list(CRASH_APPEND if base_append is None else base_append) + list(a.append or [])
     use_kvm = False
-    with _PREPARING:             # jobs of `fuzz --jobs` start together: probe and prepare once at a time
-        if not target.is_host:
-            _, qemu = vm.find_tools()
-            use_kvm, why = vm.probe_kvm(qemu, target.image)
-            print(f"afalg-conform: booting {target.name} ({target.release}) under {'KVM' if use_kvm else 'TCG'}",
-                  file=sys.stderr, flush=True)
-        shm = None if target.is_host else make_journal_shm(results)
-        cmd, env = launch.command(target, str(rw or results), guest_args, use_kvm=use_kvm, memory=a.memory,
-                                  cpus=a.cpus, append=append, shm=shm)
-    (results / f"command-{label}.json").write_text(json.dumps(cmd))
-    console.unlink(missing_ok=True)
+    shm = None
     try:
+        with _PREPARING:         # jobs of `fuzz --jobs` start together: probe and prepare once at a time
+            if not target.is_host:
+                _, qemu = vm.find_tools()
+                use_kvm, why = vm.probe_kvm(qemu, target.image)
+                print(f"afalg-conform: booting {target.name} ({target.release}) under {'KVM' if use_kvm else 'TCG'}",
+                      file=sys.stderr, flush=True)
+            shm = None if target.is_host else make_journal_shm()
+            cmd, env = launch.command(target, str(rw or results), guest_args, use_kvm=use_kvm, memory=a.memory,
+                                      cpus=a.cpus, append=append, shm=shm)
+        (results / f"command-{label}.json").write_text(json.dumps(cmd))
+        console.unlink(missing_ok=True)
         done = launch.launch(cmd, console, env=env, timeout=timeout)
     finally:
-        journal_from_shm(results)
+        journal_from_shm(shm, results)
     return (done.rc if done.status == "exited" else None), console, done.wall
 
 
@@ -245,7 +278,10 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
         culprit = running[0] if running else (names[-1] if names else "unknown")
         journal = results / f"journal-{culprit}"
         from afalg_conformance.fuzz.engine import read_journal
-        data = read_journal(journal.read_bytes()) if journal.exists() else b""
+        try:
+            data = read_journal(journal.read_bytes()) if journal.is_file() and not journal.is_symlink() else b""
+        except OSError:
+            data = b""
         if ks is None:
             sig, excerpt = (f"{'timeout' if rc is None else 'guest-died'}: no kernel report on the console",
                             lines[-30:])
@@ -439,7 +475,7 @@ def cmd_merge(a, names: list[str], extra: list[str]) -> int:
     """`fuzz NAME --merge --results R`: distil R/corpus/NAME in a guest (guestrun merge)."""
     if not a.results:
         raise HarnessError("--merge distils an earlier campaign's corpus: give its --results folder")
-    results = Path(a.results).resolve()
+    results = validate.results_dir(Path(a.results).expanduser().resolve())
     missing = [n for n in names if not (results / "corpus" / n).is_dir()]
     if missing:
         raise HarnessError(f"{results}: no corpus/{missing[0]} to merge (run a campaign with --results there first)")
@@ -448,10 +484,13 @@ def cmd_merge(a, names: list[str], extra: list[str]) -> int:
              "--feed", a.feed,
              "--results", str(results), *_modprobe_args(a, target), *(["--", *extra] if extra else [])]
     before = {n: len(list((results / "corpus" / n).iterdir())) for n in names}
-    rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + sum(before.values()) * 2 + 300 * len(names),
-                                  "merge")
+    record = results / MERGE_RECORD
+    record.unlink(missing_ok=True)          # an earlier merge's record must not pass for this one's
+    # ~3 s an input under TCG (63 inputs in 200 s, 2026-12-01), and a warm-up per fuzzer
+    rc, console, wall = run_guest(target, results, gargs, a,
+                                  a.boot_timeout + sum(before.values()) * 10 + 300 * len(names), "merge")
     try:
-        merged = json.loads((results / "guest.json").read_text()).get("merged", {})
+        merged = json.loads(record.read_text()).get("merged", {})
     except (OSError, ValueError):
         merged = {}
     ok = True
@@ -462,7 +501,8 @@ def cmd_merge(a, names: list[str], extra: list[str]) -> int:
             print(f"merge {n.removeprefix('fuzz_')}: failed (rc {m.get('rc') if m else 'none'}); corpus left as it was "
                   f"({before[n]} inputs); see {results / f'merge-{n}.log'} and {console}")
             continue
-        print(f"merge {n.removeprefix('fuzz_')}: {m['before']} -> {m['after']} inputs")
+        print(f"merge {n.removeprefix('fuzz_')}: {m['before']} -> {m['after']} inputs"
+              + (f" ({m['dropped']} moved to {results / 'corpus-dropped' / n})" if m.get("dropped") else ""))
     print(f"afalg-conform: merged in {results} ({wall:.0f} s wall)", file=sys.stderr)
     return 0 if ok and rc == 0 else 1
 
@@ -473,10 +513,24 @@ def _say_reproduced(what: str, sig: str, meta: dict) -> None:
           (" (same signature as recorded)" if same else f" (recorded: {meta.get('signature')})" if meta else ""))
 
 
+def check_decoder_version(path: str, name: str, meta: dict) -> None:
+    """A saved crash must be replayed by the decoder that made its program (fuzz.decoders
+    DECODER_VERSION; crashes saved before versions were recorded are version 1)."""
+    from afalg_conformance.fuzz.decoders import DECODER_VERSION  # as in CrashStore.add
+    if not meta:
+        return                      # a raw input the user named a fuzzer for: decoded as it is today
+    saved, now = meta.get("decoder_version") or 1, DECODER_VERSION[name]
+    if saved != now:
+        raise HarnessError(f"--reproduce {path}: saved by {name}'s decoder version {saved}; this tree's is "
+                           f"version {now} and reads these bytes as another program (replay it from a "
+                           "checkout of the commit that found it)")
+
+
 def cmd_reproduce(a) -> int:
     meta = validate.reproducer(a.reproduce, a.name)
     src = Path(a.reproduce).resolve()
     name = canonical(a.name or meta["fuzzer"])
+    check_decoder_version(a.reproduce, name, meta)
     target = _target(a)
     results = validate.results_dir(_results_dir(a, f"repro-{src.name[:20]}-{target.name}"))
     copy = results / src.name

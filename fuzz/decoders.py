@@ -174,6 +174,11 @@ def decode_sequence(src: Source, names: Names) -> Program:
     return prog
 
 
+# Bumped whenever the same bytes decode to another program (fuzz_sequence 2: accept-op, which
+# changed what every op byte >= 9 means). A saved crash records it; --reproduce refuses one
+# from another version rather than replay a different program under its name.
+DECODER_VERSION = {"fuzz_setsockopt": 1, "fuzz_cmsg": 1, "fuzz_sequence": 2}
+
 DECODERS = {
     "fuzz_setsockopt": decode_setsockopt,
     "fuzz_cmsg": decode_cmsg,

@@ -6,7 +6,8 @@ ClusterFuzzLite can run it unchanged. Extra modes, handled before libFuzzer star
   --dry-run FILE...   decode inputs and print the programs as Python, no system calls
 Settings come from the environment (never from libFuzzer's flags):
   AFALG_FUZZ_COVERAGE   auto | kcov | kcov-measure | python     (default auto)
-  AFALG_FUZZ_FEED       afalg | crypto: which kernel edges guide the fuzzer (coverage.FEED_SCOPES)
+  AFALG_FUZZ_FEED       afalg | afalg+python | crypto: what guides the fuzzer under KCOV
+                        (coverage.FEED_SCOPES)
   AFALG_FUZZ_STATS      path of a JSON statistics file, rewritten every 10 s
   AFALG_FUZZ_JOURNAL    path: each input is written here ('AFJ1', u32 length, bytes) before it
                         runs, so a kernel panic never loses the reproducer
@@ -97,7 +98,7 @@ class Journal:
     """The input about to run, where a guest panic cannot lose it.
 
     With shm (the BAR of the ivshmem device the host attached, guestrun finds it) each input
-    is stored into memory that is a file in the results folder on the host: a store, no exit
+    is stored into memory that is a file on the host (fuzz/cli.py keeps it): a store, no exit
     to the host. A 9p pwrite was 1.6-2.3 ms an input under TCG, 10 % of a setsockopt input
     (fuzz-bench, 2026-12-01); the same store into the ivshmem BAR about 10 us. The host turns
     the memory into journal-NAME after the guest has stopped (journal_from_shm). Without shm,
@@ -116,25 +117,35 @@ class Journal:
         if shm:
             try:
                 self.shm = open_shm(shm)
+                self.shm[:SHM_HEADER] = (SHM_MAGIC + name.encode()[:SHM_NAME].ljust(SHM_NAME, b"\0")
+                                         + SHM_NONE + bytes(8))
+                if self.shm[:4] != SHM_MAGIC:      # memory that does not keep what is stored
+                    raise ValueError("the memory does not keep a store")
             except (OSError, ValueError) as e:
+                self.shm = None
                 print(f"journal: shared memory {shm} not usable ({e}); writing the journal file", file=sys.stderr)
-        if self.shm is not None:
-            self.shm[:SHM_HEADER] = SHM_MAGIC + name.encode()[:SHM_NAME].ljust(SHM_NAME, b"\0") + bytes(4)
+        self.slot = (len(self.shm) - SHM_HEADER) // 2 if self.shm is not None else 0
         self.n = 0
 
     def write(self, data: bytes) -> None:
         """One store (shm) or one pwrite per input: 'AFJ1', u32 length, the input. On
         virtme-ng's 9p share (no page cache) a completed write is already on the host, so no
-        fsync or truncate round trips are needed (AFALG_FUZZ_JOURNAL_FSYNC=1 adds the fsync)."""
+        fsync or truncate round trips are needed (AFALG_FUZZ_JOURNAL_FSYNC=1 adds the fsync).
+
+        In shared memory, inputs alternate between two slots and the word naming the current
+        one is stored last: a panic between the stores (the previous input's deferred work,
+        say) finds the previous input whole, never a mix of two."""
         self.n += 1
         shm = self.shm
-        if shm is not None and len(data) <= len(shm) - SHM_HEADER:
-            # the input first, then its length: a length always describes bytes already there
-            shm[SHM_HEADER:SHM_HEADER + len(data)] = data
-            shm[SHM_HEADER - 4:SHM_HEADER] = len(data).to_bytes(4, "little")
+        if shm is not None and len(data) <= self.slot:
+            i = self.n & 1
+            at = SHM_HEADER + i * self.slot
+            shm[at:at + len(data)] = data
+            shm[SHM_LENS + 4 * i:SHM_LENS + 4 * i + 4] = len(data).to_bytes(4, "little")
+            shm[SHM_CUR:SHM_CUR + 4] = i.to_bytes(4, "little")
         elif self.fd is not None:
             if shm is not None:
-                shm[SHM_HEADER - 4:SHM_HEADER] = SHM_IN_FILE
+                shm[SHM_CUR:SHM_CUR + 4] = SHM_IN_FILE
             os.pwrite(self.fd, JOURNAL_MAGIC + len(data).to_bytes(4, "little") + data, 0)
             if self.fsync:
                 os.fsync(self.fd)
@@ -150,11 +161,15 @@ class Journal:
 
 
 JOURNAL_MAGIC = b"AFJ1"
-# The shared-memory journal: 'AFJ2', the fuzzer's name (SHM_NAME bytes, NUL-padded), u32 length
-# (0: no input yet; SHM_IN_FILE: this input is in the journal file), then the input.
+# The shared-memory journal: 'AFJ2', the fuzzer's name (SHM_NAME bytes, NUL-padded), u32 current
+# slot (SHM_NONE: no input yet; SHM_IN_FILE: the input is in the journal file), u32 length of
+# slot 0's input, of slot 1's, then the two slots, halves of the rest of the memory.
 SHM_MAGIC = b"AFJ2"
 SHM_NAME = 64
-SHM_HEADER = 4 + SHM_NAME + 4
+SHM_CUR = 4 + SHM_NAME
+SHM_LENS = SHM_CUR + 4
+SHM_HEADER = SHM_LENS + 8
+SHM_NONE = b"\xfe\xff\xff\xff"
 SHM_IN_FILE = b"\xff\xff\xff\xff"
 SHM_BYTES = 1 << 20
 
@@ -170,15 +185,20 @@ def open_shm(path: str):
 
 def shm_record(raw: bytes) -> tuple[str, bytes | None] | None:
     """(fuzzer name, its last input; None when that input is in the journal file) from the
-    shared memory's bytes, or None when no fuzzer used it."""
+    shared memory's bytes, or None when no fuzzer ran an input there."""
     if raw[:4] != SHM_MAGIC or len(raw) < SHM_HEADER:
         return None
     name = raw[4:4 + SHM_NAME].rstrip(b"\0").decode(errors="replace")
-    size = raw[SHM_HEADER - 4:SHM_HEADER]
-    if size == SHM_IN_FILE:
+    cur = raw[SHM_CUR:SHM_CUR + 4]
+    if cur == SHM_IN_FILE:
         return name, None
-    n = int.from_bytes(size, "little")
-    return (name, raw[SHM_HEADER:SHM_HEADER + n]) if n else None
+    i = int.from_bytes(cur, "little")
+    if i not in (0, 1):
+        return None
+    n = int.from_bytes(raw[SHM_LENS + 4 * i:SHM_LENS + 4 * i + 4], "little")
+    slot = (len(raw) - SHM_HEADER) // 2
+    at = SHM_HEADER + i * slot
+    return (name, raw[at:at + n]) if n <= slot else None
 
 
 def read_journal(raw: bytes) -> bytes:

@@ -200,11 +200,16 @@ def cmd_fuzz(a, extra: list[str]) -> int:
 MERGE_ROOT = Path("/tmp/afalg-fuzz-merge")     # in the guest's tmpfs: libFuzzer's output corpus
 
 
+MERGE_RECORD = "merge.json"
+
+
 def cmd_merge(a, extra: list[str]) -> int:
     """Distil each fuzzer's corpus on the host (RESULTS/corpus/NAME) with libFuzzer's -merge=1
     under the fuzzer's own feedback (KCOV edges and outcomes, or Python coverage): the inputs
-    that add a feature the smaller ones before them lack are kept, the rest removed. The next
-    campaign resumes from what is left (fuzzer_cmd)."""
+    that add a feature the smaller ones before them lack stay, the others move to
+    RESULTS/corpus-dropped/NAME (kept: a merge under other feedback, a Python-only guest say,
+    may judge them differently). The next campaign resumes from what stays (fuzzer_cmd).
+    The campaign's own records (stats-NAME.json, guest.json) are left alone."""
     results = Path(a.results)
     info = guest_info()
     info["merged"] = {}
@@ -214,20 +219,31 @@ def cmd_merge(a, extra: list[str]) -> int:
         before = sorted(host.iterdir()) if host.exists() else []
         out = MERGE_ROOT / name
         out.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, str(ROOT / "fuzz" / f"{name}.py"), "-merge=1", str(out), str(host), *extra]
+        (results / "artifacts").mkdir(exist_ok=True)
+        cmd = [sys.executable, str(ROOT / "fuzz" / f"{name}.py"), "-merge=1", str(out), str(host),
+               f"-artifact_prefix={results / 'artifacts'}/{name}-merge-", *extra]
         print(f"afalg-fuzz: merge {name}: {' '.join(cmd)}", flush=True)
-        rc = run_logged(cmd, fuzzer_env(name, results, a.coverage, False, a.feed), results / f"merge-{name}.log")
+        env = fuzzer_env(name, results, a.coverage, False, a.feed)
+        env["AFALG_FUZZ_STATS"] = str(results / f"merge-stats-{name}.json")
+        rc = run_logged(cmd, env, results / f"merge-{name}.log")
         kept = {f.name: f for f in out.iterdir()}
+        dropped = 0
         if rc == 0 and before:
-            # libFuzzer names a unit by its SHA-1, as the corpus already does: same name, same bytes
-            for f in before:
-                if f.name not in kept:
-                    f.unlink()
+            # what stays is written first, then the rest moved aside: a guest stopped half-way
+            # leaves more inputs, never fewer. libFuzzer names a unit by its SHA-1, as the
+            # corpus already does: same name, same bytes.
             for n, f in kept.items():
                 if not (host / n).exists():
                     (host / n).write_bytes(f.read_bytes())
-        info["merged"][name] = {"rc": rc, "before": len(before), "after": len(kept) if rc == 0 else len(before)}
-        (results / "guest.json").write_text(json.dumps(info, indent=1))
+            aside = results / "corpus-dropped" / name
+            for f in before:
+                if f.name not in kept:
+                    aside.mkdir(parents=True, exist_ok=True)
+                    f.rename(aside / f.name)
+                    dropped += 1
+        info["merged"][name] = {"rc": rc, "before": len(before), "dropped": dropped,
+                                "after": len(list(host.iterdir())) if host.exists() else 0}
+        (results / MERGE_RECORD).write_text(json.dumps(info, indent=1))
         print(f"afalg-fuzz: merged {name}: {len(before)} -> {info['merged'][name]['after']} inputs (rc={rc})",
               flush=True)
         rc_all = rc_all or rc

@@ -4,6 +4,7 @@ the host refusal, and build-kernel's target registration. No VM."""
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 
 import pytest
@@ -64,6 +65,24 @@ def test_crash_store_deduplicates_by_signature(tmp_path):
     idx = json.loads((tmp_path / "crashes" / "index.json").read_text())
     assert idx["panic: x | a < b"]["count"] == 2
     assert json.loads(p1.with_name(p1.name + ".json").read_text())["fuzzer"] == "fuzz_cmsg"
+
+
+def test_a_crash_from_another_decoder_version_is_not_replayed_as_something_else(tmp_path, capsys):
+    """A saved crash records its decoder's version; --reproduce refuses one saved by another
+    (the same bytes would decode to another program), before any guest boots."""
+    from afalg_conformance.fuzz.decoders import DECODER_VERSION
+    st = fuzzcli.CrashStore(tmp_path)
+    p, _ = st.add(b"seq", {"signature": "panic: y", "fuzzer": "fuzz_sequence", "kind": "kernel"})
+    meta = json.loads(p.with_name(p.name + ".json").read_text())
+    assert meta["decoder_version"] == DECODER_VERSION["fuzz_sequence"]
+    fuzzcli.check_decoder_version(str(p), "fuzz_sequence", meta)            # same version: fine
+    fuzzcli.check_decoder_version(str(p), "fuzz_sequence", {})              # a raw input: decoded as today
+    old = {k: v for k, v in meta.items() if k != "decoder_version"}         # saved before versions
+    with pytest.raises(fuzzcli.HarnessError, match="decoder version 1; this tree's is version 2"):
+        fuzzcli.check_decoder_version(str(p), "fuzz_sequence", old)
+    p.with_name(p.name + ".json").write_text(json.dumps(old))
+    assert cli.main(["fuzz", "--reproduce", str(p), "--kernel", "debian-6.12"]) != 0
+    assert "decoder version 1" in capsys.readouterr().err
 
 
 def test_parse_libfuzzer_log():
@@ -143,44 +162,98 @@ def test_journal_holds_the_last_input_in_one_record(tmp_path, monkeypatch):
 
 
 def test_shared_memory_journal_reaches_the_host_as_the_journal_file(tmp_path, monkeypatch):
-    """The guest stores each input into the ivshmem memory (a file of the results folder on
-    the host); after the guest, the host writes it out as journal-NAME for collect_crashes."""
+    """The guest stores each input into the ivshmem memory (a file of the host's own, outside
+    the results folder); after the guest, the host writes it out as journal-NAME for
+    collect_crashes and removes the memory's folder."""
     from afalg_conformance.fuzz.engine import Journal, read_journal
     monkeypatch.delenv("AFALG_FUZZ_JOURNAL_FSYNC", raising=False)
-    shm = fuzzcli.make_journal_shm(tmp_path)
+    shm = fuzzcli.make_journal_shm()
+    assert not shm.startswith(str(tmp_path))
     j = Journal(str(tmp_path / "journal-fuzz_cmsg"), kmsg=False, shm=shm, name="fuzz_cmsg")
     j.write(b"a much longer first input")
     j.write(b"second")
     assert (tmp_path / "journal-fuzz_cmsg").read_bytes() == b""      # nothing went over 9p
-    assert fuzzcli.journal_from_shm(tmp_path) == "fuzz_cmsg"
+    assert fuzzcli.journal_from_shm(shm, tmp_path) == "fuzz_cmsg"
     assert read_journal((tmp_path / "journal-fuzz_cmsg").read_bytes()) == b"second"
-    assert not (tmp_path / fuzzcli.JOURNAL_SHM).exists()
+    assert not os.path.exists(os.path.dirname(shm))
+
+
+def test_an_empty_input_is_journalled_and_a_torn_store_leaves_the_previous_input(tmp_path):
+    """libFuzzer runs the empty input first: it is an input, not 'none yet'. Inputs alternate
+    between two slots and the slot word is stored last, so memory caught between the stores
+    gives the previous input whole."""
+    from afalg_conformance.fuzz import engine
+    shm = fuzzcli.make_journal_shm()
+    j = engine.Journal(None, kmsg=False, shm=shm, name="fuzz_cmsg")
+    j.write(b"")
+    assert engine.shm_record(bytes(j.shm)) == ("fuzz_cmsg", b"")
+    j.write(b"a long first input")
+    # the next input's bytes and length stored in the other slot, its slot word not yet
+    cur = int.from_bytes(j.shm[engine.SHM_CUR:engine.SHM_CUR + 4], "little")
+    other = 1 - cur
+    at = engine.SHM_HEADER + other * j.slot
+    j.shm[at:at + 3] = b"new"
+    j.shm[engine.SHM_LENS + 4 * other:engine.SHM_LENS + 4 * other + 4] = (3).to_bytes(4, "little")
+    assert engine.shm_record(bytes(j.shm)) == ("fuzz_cmsg", b"a long first input")
+    fuzzcli.journal_from_shm(shm, tmp_path)
 
 
 def test_an_input_too_large_for_the_shared_memory_goes_to_the_file(tmp_path, monkeypatch):
     from afalg_conformance.fuzz.engine import SHM_BYTES, Journal, read_journal
     monkeypatch.delenv("AFALG_FUZZ_JOURNAL_FSYNC", raising=False)
-    shm = fuzzcli.make_journal_shm(tmp_path)
+    shm = fuzzcli.make_journal_shm()
     j = Journal(str(tmp_path / "journal-fuzz_cmsg"), kmsg=False, shm=shm, name="fuzz_cmsg")
     j.write(b"small")
-    big = bytes(range(256)) * (SHM_BYTES // 256)
+    big = bytes(range(256)) * (SHM_BYTES // 2 // 256 + 1)
     j.write(big)
-    assert fuzzcli.journal_from_shm(tmp_path) == "fuzz_cmsg"
+    assert fuzzcli.journal_from_shm(shm, tmp_path) == "fuzz_cmsg"
     assert read_journal((tmp_path / "journal-fuzz_cmsg").read_bytes()) == big   # not "small"
 
 
 @pytest.mark.parametrize("name", ["../../etc/x", "fuzz_cmsg/../../x", "notafuzzer"])
 def test_the_guest_cannot_name_a_journal_outside_the_results(tmp_path, name):
     from afalg_conformance.fuzz.engine import Journal
-    shm = fuzzcli.make_journal_shm(tmp_path)
+    shm = fuzzcli.make_journal_shm()
     Journal(None, kmsg=False, shm=shm, name=name).write(b"input")
-    assert fuzzcli.journal_from_shm(tmp_path) is None
+    assert fuzzcli.journal_from_shm(shm, tmp_path) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_the_host_writes_the_journal_over_a_link_the_guest_left_not_through_it(tmp_path):
+    """The results folder is the guest's: a link it made at journal-NAME (or at the temporary
+    name) must not make the host write elsewhere."""
+    from afalg_conformance.fuzz.engine import Journal, read_journal
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"host file")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "journal-fuzz_cmsg").symlink_to(outside)
+    shm = fuzzcli.make_journal_shm()
+    Journal(None, kmsg=False, shm=shm, name="fuzz_cmsg").write(b"input")
+    assert fuzzcli.journal_from_shm(shm, results) == "fuzz_cmsg"
+    assert outside.read_bytes() == b"host file"
+    assert not (results / "journal-fuzz_cmsg").is_symlink()
+    assert read_journal((results / "journal-fuzz_cmsg").read_bytes()) == b"input"
+
+
 def test_no_shared_memory_journal_when_no_fuzzer_used_it(tmp_path):
-    fuzzcli.make_journal_shm(tmp_path)
-    assert fuzzcli.journal_from_shm(tmp_path) is None and not list(tmp_path.iterdir())
+    shm = fuzzcli.make_journal_shm()
+    assert fuzzcli.journal_from_shm(shm, tmp_path) is None and not list(tmp_path.iterdir())
+    assert fuzzcli.journal_from_shm(None, tmp_path) is None
+
+
+def test_memory_that_does_not_keep_stores_falls_back_to_the_file(tmp_path, monkeypatch):
+    """A BAR whose memory decoding is off reads back nothing: the journal goes to the file."""
+    from afalg_conformance.fuzz import engine
+
+    class Dead(bytearray):
+        def __setitem__(self, k, v):
+            pass
+    monkeypatch.setattr(engine, "open_shm", lambda path: Dead(4096))
+    j = engine.Journal(str(tmp_path / "journal-fuzz_cmsg"), kmsg=False, shm="/sys/x/resource2", name="fuzz_cmsg")
+    assert j.shm is None
+    j.write(b"input")
+    assert engine.read_journal((tmp_path / "journal-fuzz_cmsg").read_bytes()) == b"input"
 
 
 def test_guest_finds_the_ivshmem_device_and_enables_it(tmp_path):
@@ -197,19 +270,22 @@ def test_guest_finds_the_ivshmem_device_and_enables_it(tmp_path):
 
 
 def test_merge_keeps_what_libfuzzer_kept_and_only_on_success(tmp_path, monkeypatch):
-    """guestrun merge: the host corpus becomes libFuzzer's merged output; a failed merge
-    leaves it as it was."""
+    """guestrun merge: the host corpus becomes libFuzzer's merged output, the inputs it left
+    out are moved to corpus-dropped/ (nothing is deleted); a failed merge leaves the corpus as
+    it was; the campaign's statistics and guest.json are not overwritten."""
     import argparse
+    import json
     from pathlib import Path
     from afalg_conformance.fuzz import guestrun
     host = tmp_path / "corpus" / "fuzz_cmsg"
     host.mkdir(parents=True)
     for n in "abcd":
         (host / n).write_bytes(n.encode())
+    (tmp_path / "guest.json").write_text("campaign")
     seen = {}
 
-    def fake_run(cmd, env, log, rc=0):
-        seen["cmd"] = cmd
+    def fake_run(cmd, env, log):
+        seen["cmd"], seen["env"] = cmd, env
         out = Path(cmd[3])
         (out / "b").write_bytes(b"b")
         (out / "e").write_bytes(b"e")          # a unit libFuzzer re-saved under another name
@@ -223,8 +299,14 @@ def test_merge_keeps_what_libfuzzer_kept_and_only_on_success(tmp_path, monkeypat
     assert sorted(p.name for p in host.iterdir()) == ["a", "b", "c", "d"]
     seen["rc"] = 0
     assert guestrun.cmd_merge(a, []) == 0
-    assert seen["cmd"][2:5] == ["-merge=1", seen["cmd"][3], str(host)]
+    assert seen["cmd"][2] == "-merge=1" and Path(seen["cmd"][3]).parent == tmp_path / "merge-out"
+    assert seen["cmd"][4] == str(host)
+    assert seen["env"]["AFALG_FUZZ_STATS"].endswith("merge-stats-fuzz_cmsg.json")
     assert sorted(p.name for p in host.iterdir()) == ["b", "e"]
+    assert sorted(p.name for p in (tmp_path / "corpus-dropped" / "fuzz_cmsg").iterdir()) == ["a", "c", "d"]
+    assert (tmp_path / "guest.json").read_text() == "campaign"
+    rec = json.loads((tmp_path / guestrun.MERGE_RECORD).read_text())["merged"]["fuzz_cmsg"]
+    assert rec == {"rc": 0, "before": 4, "dropped": 3, "after": 2}
 
 
 def test_merge_needs_an_earlier_campaigns_corpus(tmp_path, capsys):

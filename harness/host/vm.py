@@ -370,12 +370,11 @@ def check_cmdline(guest_cmd: str, results_dir: str, append: list[str] = ()) -> N
 _SHM_PATH_OK = re.compile(r"[A-Za-z0-9_./+-]+")
 
 
-def shm_qemu_opts(shm: str, results_dir: str) -> str:
-    """qemu arguments attaching file shm (inside results_dir, the guest's one writable folder)
-    as an ivshmem-plain device (PCI vendor 1af4, device 1110; its BAR 2 is the file)."""
+def shm_qemu_opts(shm: str) -> str:
+    """qemu arguments attaching file shm as an ivshmem-plain device (PCI vendor 1af4, device
+    1110; its BAR 2 is the file). The guest gets the file's contents as device memory, not a
+    path: the caller keeps the file in a folder of its own, outside every shared one."""
     path = os.path.realpath(shm)
-    if os.path.commonpath([path, os.path.realpath(results_dir)]) != os.path.realpath(results_dir):
-        raise HarnessError(f"{shm}: shared memory for the guest must live in its results folder")
     if not _SHM_PATH_OK.fullmatch(path):
         raise HarnessError(f"{shm}: not usable as a qemu memory path (characters other than A-Z a-z 0-9 _ . / + -)")
     size = os.path.getsize(path)
@@ -392,9 +391,9 @@ def vng_command(vng: str, target: Target, results_dir: str, guest_cmd: str, use_
                 memory: str = "2G", cpus: int = 2, append: list[str] = (), verbose: bool = True,
                 shm: str | None = None) -> list[str]:
     """The vng invocation. The host root is shared read-only (vng's default, never --rw);
-    the results folder is the only writable host path. shm: a file inside the results folder
-    the guest sees as an ivshmem-plain PCI device (memory it writes without a host round
-    trip, still on the host after a panic)."""
+    the results folder is the only writable host path. shm: a host file the guest sees as an
+    ivshmem-plain PCI device's memory (it stores into it without a host round trip, and what
+    it stored is still on the host after a panic)."""
     cmd = [vng, "-r", target.image, "--memory", memory, "--cpus", str(cpus),
            "--rwdir", results_dir, "--cwd", str(PROJECT_ROOT), "--user", "root"]
     if not use_kvm:
@@ -404,7 +403,7 @@ def vng_command(vng: str, target: Target, results_dir: str, guest_cmd: str, use_
     for a in append:
         cmd += ["--append", a]
     if shm is not None:
-        cmd.append("--qemu-opts=" + shm_qemu_opts(shm, results_dir))
+        cmd.append("--qemu-opts=" + shm_qemu_opts(shm))
     cmd += ["--exec", guest_cmd]
     assert "--rw" not in cmd, "the guest must never get write access to the host root"
     check_cmdline(guest_cmd, results_dir, append)
