@@ -58,6 +58,7 @@ class Campaign:
         secs = st.get("seconds") or 0
         return {"execs": execs, "seconds": secs, "rate": round(st.get("execs", 0) / secs, 1) if secs else 0.0,
                 "corpus": lp["corpus"], "mode": st.get("mode", "?"), "fed": st.get("fed", False),
+                "feed_scope": st.get("feed_scope"),
                 "outcomes": len(st.get("outcome_list", [])),
                 "setsockopt": sum(1 for o in st.get("outcome_list", []) if o.startswith("setsockopt|")),
                 "pcs_per_input": st.get("pcs_per_input", 0),
@@ -131,7 +132,8 @@ def report(campaigns: list[Campaign], list_outcomes: bool = False) -> str:
             r = c.row(n)
             if r["afalg_pcs"] and c.afalg_sites:
                 r["afalg_pcs"] = f"{r['afalg_pcs']:,} of {c.afalg_sites:,}"
-            mode = r["mode"] + (" (fed)" if r["fed"] else " (not fed)" if r["mode"].startswith("kcov") else "")
+            fed = f" (fed: {r['feed_scope']})" if r["feed_scope"] else " (fed)"
+            mode = r["mode"] + (fed if r["fed"] else " (not fed)" if r["mode"].startswith("kcov") else "")
             out.append(f"| {c.label} | {c.kernel} | {mode} | " + " | ".join(_fmt(r[k]) for k, _h in cols) + " |")
         out.append("")
         have = [c for c in campaigns if n in c.stats]

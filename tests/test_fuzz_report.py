@@ -10,11 +10,11 @@ from afalg_conformance.harness import cli
 from afalg_conformance.fuzz import report as fuzzreport
 
 
-def _campaign(root, name, outcomes, mode="kcov", fed=True, afalg=None, execs=100):
+def _campaign(root, name, outcomes, mode="kcov", fed=True, afalg=None, execs=100, scope=None):
     d = root / name
     d.mkdir()
     (d / "stats-fuzz_setsockopt.json").write_text(json.dumps({
-        "mode": mode, "fed": fed, "execs": execs, "seconds": 50.0, "pcs_per_input": 3000.5,
+        "mode": mode, "fed": fed, "feed_scope": scope, "execs": execs, "seconds": 50.0, "pcs_per_input": 3000.5,
         "distinct_pcs": 2500, "distinct_afalg_pcs": sum((afalg or {}).values()),
         "afalg_functions": afalg or {}, "outcome_list": sorted(outcomes)}))
     (d / "fuzz-fuzz_setsockopt.log").write_text("#100\tDONE   cov: 9 ft: 9 corp: 42/1000b exec/s: 2 rss: 51Mb\n")
@@ -75,3 +75,12 @@ def test_af_alg_pcs_are_shown_against_the_builds_kcov_sites(tmp_path, monkeypatc
     (d / "stats-fuzz_setsockopt.json").write_text(json.dumps(st))
     assert cli.main(["fuzz-report", str(d)]) == 0
     assert "| 3 |" in capsys.readouterr().out
+
+
+def test_the_feed_scope_is_named(tmp_path, capsys):
+    a = _campaign(tmp_path, "afalg", {"bind|hash|none|ok"}, scope="afalg+python")
+    b = _campaign(tmp_path, "measure", {"bind|hash|none|ok"}, mode="kcov-measure", fed=False)
+    assert cli.main(["fuzz-report", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "| afalg | 6.12.117 | kcov (fed: afalg+python) | 100 |" in out
+    assert "| measure | 6.12.117 | kcov-measure (not fed) | 100 |" in out
