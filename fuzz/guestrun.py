@@ -87,13 +87,13 @@ def fuzzer_cmd(name: str, results: Path, seconds: float | None, runs: int | None
 
 
 # QEMU's ivshmem device (PCI vendor, device): the host's shared memory for the journal
-# (fuzz/cli.py attaches a file of the results folder as one).
+# (fuzz/cli.py attaches a file of its own, outside every shared folder, as one).
 IVSHMEM = ("0x1af4", "0x1110")
 
 
 def journal_shm(sysfs: Path = Path("/sys/bus/pci/devices")) -> str | None:
     """The sysfs file of the ivshmem device's memory BAR, its memory decoding enabled; None
-    when the host attached none (an older host side, or a results path qemu cannot take)."""
+    when the host attached none (an older host side, or a memory path qemu cannot take)."""
     for d in sorted(sysfs.glob("*")):
         try:
             ids = ((d / "vendor").read_text().strip(), (d / "device").read_text().strip())
