@@ -153,9 +153,6 @@ _PREPARING = threading.Lock()
 # a PCI device's memory. Not in the results folder: a guest writes there over 9p (symlinks
 # included), and with `fuzz --jobs` other guests run while a job's qemu starts, so a path there
 # could be swapped for a link to any host file before qemu maps it writable.
-_FUZZER_NAME = re.compile(r"fuzz_[a-z0-9_]+")
-
-
 def make_journal_shm() -> str | None:
     """A zeroed file for the guest's journal memory in a new private folder (tmpfs where there
     is one), or None when qemu cannot take its path (the guest then writes the journal file
@@ -191,7 +188,7 @@ def write_result_file(path: Path, data: bytes) -> None:
 def journal_from_shm(shm: str | None, results: Path) -> str | None:
     """After the guest: the last input in the shared memory written out as results/journal-NAME
     (what collect_crashes reads, as if the guest had written it); the memory's folder removed.
-    The name comes from the guest, so only a fuzzer's name is taken as part of a file name."""
+    The name comes from the guest, so only one of FUZZERS is taken as part of a file name."""
     from afalg_conformance.fuzz.engine import JOURNAL_MAGIC, SHM_BYTES, shm_record  # as in make_journal_shm
     if not shm:
         return None
@@ -203,7 +200,7 @@ def journal_from_shm(shm: str | None, results: Path) -> str | None:
     finally:
         shutil.rmtree(os.path.dirname(shm), ignore_errors=True)
     rec = shm_record(raw)
-    if rec is None or not _FUZZER_NAME.fullmatch(rec[0]):
+    if rec is None or rec[0] not in FUZZERS:
         return None
     name, data = rec
     if data is not None:
