@@ -191,3 +191,21 @@ def test_proc_crypto_is_parsed_again_only_when_its_text_changes(tmp_path):
     after = proccrypto.read(str(p))
     assert [e.driver for e in after][-1] == "ctr(aes-generic)" and len(after) == len(first) + 1
     assert proccrypto.read(str(tmp_path / "absent")) == []
+
+
+def test_parse_reuses_unchanged_blocks_and_sees_changed_ones(tmp_path):
+    """/proc/crypto read again after a bind: only the blocks whose text moved (a refcnt, a new
+    instance) are parsed again, and the result is what a parse from scratch gives."""
+    f = tmp_path / "crypto"
+    f.write_text(PROC)
+    first = proccrypto.read(str(f))
+    changed = PROC.replace("refcnt       : 1", "refcnt       : 3", 1) + "\n" + block("ctr(aes)", "ctr(aes-generic)", 100)
+    f.write_text(changed)
+    second = proccrypto.read(str(f))
+    proccrypto._blocks.clear()
+    fresh = proccrypto.read(str(f))
+    assert [vars(e) for e in second] == [vars(e) for e in fresh]
+    assert second[0].fields["refcnt"] == "3" and first[0].fields["refcnt"] == "1"
+    assert second[1] is first[1]                       # an unchanged block: the same entry
+    assert [e.driver for e in second][-1] == "ctr(aes-generic)"
+    assert proccrypto.read(str(tmp_path / "none")) == []

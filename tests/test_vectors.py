@@ -335,3 +335,15 @@ def test_rfc4543_tag_covers_region_and_payload():
         a.oracle(c.key, c.iv, c.aad, bytes([c.pt[0] ^ 1]) + c.pt[1:] + c.tag if c.pt else c.tag[::-1], 16, False)
     with pytest.raises(InvalidTag):
         a.oracle(c.key, c.iv, bytes([c.aad[0] ^ 1]) + c.aad[1:], c.pt + c.tag, 16, False)
+
+
+def test_source_root_asked_once_per_process(monkeypatch):
+    """find_spec stats sys.path over 9p in a guest: each package's folder is looked up once."""
+    from afalg_conformance.vectors import common
+    calls = []
+    real = common.importlib.util.find_spec
+    monkeypatch.setattr(common, "_roots", {})
+    monkeypatch.setattr(common.importlib.util, "find_spec", lambda name: calls.append(name) or real(name))
+    a = source_root("cryptography")
+    assert source_root("cryptography") == a and calls == ["cryptography_vectors"]
+    assert locate("cryptography", "hashes/SHA2/SHA256ShortMsg.rsp").is_file() and len(calls) == 1

@@ -39,8 +39,9 @@ def code_key() -> str:
 
 
 def file_key(vs) -> str:
-    st = vs.file().stat()
-    return hashlib.sha256(f"{vs.file()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    f = vs.file()
+    st = f.stat()
+    return hashlib.sha256(f"{f}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
 def path(root: Path, vs) -> Path:

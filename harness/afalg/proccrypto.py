@@ -32,28 +32,42 @@ class Entry:
             return default
 
 
+def _entry(block: str) -> Entry | None:
+    kv: dict[str, str] = {}
+    for line in block.splitlines():
+        k, sep, v = line.partition(":")
+        if sep:
+            kv[k.strip()] = v.strip()
+    if "name" not in kv or "driver" not in kv:
+        return None
+    return Entry(name=kv["name"], driver=kv["driver"], module=kv.get("module", ""),
+                 priority=int(kv.get("priority", "0") or 0), type=kv.get("type", ""),
+                 internal=kv.get("internal") == "yes", selftest=kv.get("selftest", ""),
+                 fields=kv)
+
+
+# Each block's parse, by its text. The suite reads /proc/crypto around every bind (a bind can
+# register a template instance); under TCG the read costs ~10 ms and a whole parse of its
+# ~300 entries ~60 ms. The text seldom repeats whole (each entry's refcnt moves as sockets
+# come and go: 257 of 574 reads in a profile of test_kat + the driver sweep were new texts),
+# but all its blocks except a few do, so only those are parsed again. Entries are shared
+# between callers: read-only.
+_blocks: dict[str, Entry | None] = {}
+_BLOCKS_MAX = 20000
+
+
 def parse(text: str) -> list[Entry]:
     entries: list[Entry] = []
+    if len(_blocks) > _BLOCKS_MAX:
+        _blocks.clear()
     for block in text.split("\n\n"):
-        kv: dict[str, str] = {}
-        for line in block.splitlines():
-            k, sep, v = line.partition(":")
-            if sep:
-                kv[k.strip()] = v.strip()
-        if "name" not in kv or "driver" not in kv:
-            continue
-        entries.append(Entry(name=kv["name"], driver=kv["driver"], module=kv.get("module", ""),
-                             priority=int(kv.get("priority", "0") or 0), type=kv.get("type", ""),
-                             internal=kv.get("internal") == "yes", selftest=kv.get("selftest", ""),
-                             fields=kv))
+        try:
+            e = _blocks[block]
+        except KeyError:
+            e = _blocks[block] = _entry(block)
+        if e is not None:
+            entries.append(e)
     return entries
-
-
-# The last text read and its parse, per path. The suite reads /proc/crypto around every bind (a
-# bind can register a template instance); under TCG the read costs ~10 ms and the parse of
-# its ~300 entries ~60 ms, and most reads find the text unchanged (profile of the driver
-# sweep: 574 parses, 46 s of one worker). Entries are shared between callers: read-only.
-_last: dict[str, tuple[str, list[Entry]]] = {}
 
 
 def read(path: str = "/proc/crypto") -> list[Entry]:
@@ -62,12 +76,7 @@ def read(path: str = "/proc/crypto") -> list[Entry]:
             text = f.read()
     except OSError:
         return []
-    last = _last.get(path)
-    if last is not None and last[0] == text:
-        return list(last[1])
-    entries = parse(text)
-    _last[path] = (text, entries)
-    return list(entries)
+    return parse(text)
 
 
 def drivers_for(entries: list[Entry], alg_type: str, name: str) -> list[Entry]:
