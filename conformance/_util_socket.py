@@ -1,8 +1,8 @@
 """Helpers for the socket, setsockopt, control message, hash and rng tests.
 
 Raw system calls that CPython does not expose the way these tests need them:
-accept() with an address buffer, the keyring syscalls (add_key, keyctl) and a
-minimal NETLINK_CRYPTO client. Everything returns tokens ("ok" or an errno name)
+accept() with an address buffer and a minimal NETLINK_CRYPTO client (the keyring
+calls, shared with the fuzzers, are harness/afalg/keys.py's). Everything returns tokens ("ok" or an errno name)
 so a table-driven test can compare them with a clause.
 """
 
@@ -16,15 +16,10 @@ import struct
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, outcome
 from afalg_conformance.harness.afalg.constants import SOL_ALG
+from afalg_conformance.harness.afalg.keys import (KEY_POS_ALL_BUT_SEARCH, KEY_SPEC_PROCESS_KEYRING,  # noqa: F401
+                                                  KEY_USR_ALL_BUT_SEARCH, KEYCTL_SETPERM, add_user_key, keyctl,
+                                                  unlink_key)   # the tests' us.add_user_key, us.keyctl, ...
 from afalg_conformance.harness.afalg.libc import libc as _libc, recv_raw  # noqa: F401 (recv_raw: the tests' us.recv_raw)
-
-NR_ADD_KEY = 248      # x86_64
-NR_KEYCTL = 250
-KEY_SPEC_PROCESS_KEYRING = -2
-KEYCTL_SETPERM = 5
-KEYCTL_UNLINK = 9
-KEY_POS_ALL_BUT_SEARCH = 0x37000000   # view|read|write|link|setattr, no search
-KEY_USR_ALL_BUT_SEARCH = 0x00370000
 
 NETLINK_CRYPTO = 21
 CRYPTO_MSG_DELALG = 0x11
@@ -77,35 +72,6 @@ def getsockopt_raw(fd: int, level: int, opt: int, size: int = 64) -> bytes:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
     return buf.raw[:ln.value]
-
-
-# -- keyrings --------------------------------------------------------------------------------
-
-def _check(r: int, what: str) -> int:
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"{what}: {os.strerror(e)}")
-    return r
-
-
-def add_user_key(desc: str, payload: bytes, keyring: int = KEY_SPEC_PROCESS_KEYRING) -> int:
-    """add_key("user", desc, payload, keyring): the new key's serial."""
-    buf = ctypes.create_string_buffer(payload, max(len(payload), 1))
-    return _check(_libc.syscall(ctypes.c_long(NR_ADD_KEY), ctypes.c_char_p(b"user"),
-                                ctypes.c_char_p(desc.encode()), buf, ctypes.c_size_t(len(payload)),
-                                ctypes.c_int(keyring)), "add_key")
-
-
-def keyctl(cmd: int, *args: int) -> int:
-    cargs = [ctypes.c_long(a) for a in args] + [ctypes.c_long(0)] * (4 - len(args))
-    return _check(_libc.syscall(ctypes.c_long(NR_KEYCTL), ctypes.c_long(cmd), *cargs), "keyctl")
-
-
-def unlink_key(serial: int, keyring: int = KEY_SPEC_PROCESS_KEYRING) -> None:
-    try:
-        keyctl(KEYCTL_UNLINK, serial, keyring)
-    except OSError:
-        pass
 
 
 # -- NETLINK_CRYPTO ----------------------------------------------------------------------------

@@ -175,9 +175,11 @@ def decode_sequence(src: Source, names: Names) -> Program:
 
 
 # Bumped whenever the same bytes decode to another program (fuzz_sequence 2: accept-op, which
-# changed what every op byte >= 9 means). A saved crash records it; --reproduce refuses one
+# changed what every op byte >= 9 means; fuzz_setsockopt 2 and fuzz_sequence 3: the key serial
+# option names a key of the process's own, harness.afalg.keys; fuzz_cmsg 2 and fuzz_sequence 3:
+# writes and reads past the send budget). A saved crash records it; --reproduce refuses one
 # from another version rather than replay a different program under its name.
-DECODER_VERSION = {"fuzz_setsockopt": 1, "fuzz_cmsg": 1, "fuzz_sequence": 2}
+DECODER_VERSION = {"fuzz_setsockopt": 2, "fuzz_cmsg": 2, "fuzz_sequence": 3}
 
 DECODERS = {
     "fuzz_setsockopt": decode_setsockopt,

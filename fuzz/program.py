@@ -23,6 +23,7 @@ from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg import cmsg as cm
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, sockaddr_alg
 from afalg_conformance.harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOL_ALG, AlgOp, AlgOpt
+from afalg_conformance.harness.afalg.keys import KEY_NAMES, named_payload, named_serial
 
 from . import surface
 
@@ -136,6 +137,8 @@ class Call:
                     f"feat={a['feat']:#x}, mask={a['mask']:#x}){addrlen})")
         if self.op == "setsockopt":
             val = "None" if a["value"] is None else _hexlit(a["value"])
+            if a.get("key_name"):
+                val = f"key_serial({a['key_name']!r}, {a['optlen']})"
             return (f"{s}.setsockopt({_level(a['level'])}, {a['opt']}, {val}, "
                     f"optlen={a['optlen']})  # {a['name']}")
         if self.op == "accept":
@@ -288,10 +291,15 @@ class Executor:
             elif op == "setsockopt":
                 detail = a["name"]
                 length = a["optlen"]
-                st.sock.setsockopt(a["level"], a["opt"], a["value"], a["optlen"])
+                value = key_serial(a["key_name"], a["optlen"]) if a.get("key_name") else a["value"]
+                st.sock.setsockopt(a["level"], a["opt"], value, a["optlen"])
                 if a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY:
                     # The kernel keys with the first optlen bytes (optlen may be shorter than the buffer).
                     st.key, st.key_ok, st.state = (a["value"] or b"")[:a["optlen"]], True, "keyed"
+                elif a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY_BY_KEY_SERIAL:
+                    # keyed with the key's payload: check_usable holds the kernel to that key
+                    payload = named_payload(a.get("key_name") or "")
+                    st.key, st.key_ok, st.state = payload, payload is not None, "keyed"
                 elif a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_AEAD_AUTHSIZE:
                     st.authsize = a["optlen"]
             elif op == "accept":
@@ -337,6 +345,10 @@ class Executor:
             if (op == "setsockopt" and a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY
                     and err not in (errno_mod.EBUSY, errno_mod.ENOMEM, errno_mod.EFAULT, errno_mod.ENOPROTOOPT)):
                 # the algorithm's setkey ran and failed: the tfm needs a key again (NEED_KEY)
+                st.key, st.key_ok = None, False
+            elif (op == "setsockopt" and a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY_BY_KEY_SERIAL
+                  and err == errno_mod.EINVAL and a["optlen"] == 4 and named_payload(a.get("key_name") or "")):
+                # the key was found and read, the algorithm's setkey refused it (NEED_KEY again)
                 st.key, st.key_ok = None, False
         except (ValueError, OverflowError) as e:   # Python refused before any syscall
             err = errno_mod.EINVAL
@@ -486,6 +498,13 @@ def check_request(st: SlotState | None, model: dict | None) -> str:
     return "n/a"
 
 
+def key_serial(name: str, optlen: int) -> bytes:
+    """The optval for ALG_SET_KEY_BY_KEY_SERIAL naming this process's key `name`, optlen
+    bytes long (4 is honest; a lying optlen gets the serial then zeros, or a prefix of it)."""
+    raw = named_serial(name).to_bytes(4, "little", signed=True)
+    return raw[:optlen] + bytes(max(0, optlen - 4))
+
+
 def splice_own_pipe(sock: AfalgSocket, data: bytes, flags: int) -> int:
     """Splice data into sock from a non-blocking pipe made here (never a file's pages)."""
     r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -569,6 +588,12 @@ def decode_option(src: Source, alg: algorithms.Algorithm | None, prog: Program, 
         else:
             n = src.pick(surface.AUTHSIZE_CHOICES, "authsize-any")
         prog.add("setsockopt", slot, name=opt.name, level=opt.level, opt=int(opt.opt), value=None, optlen=n)
+    elif opt.shape == "serial" and src.int(0, 3, "key-literal") != 0:
+        # a named key; its serial is known only where the program runs (Executor, key_serial)
+        name = src.pick(KEY_NAMES, "key-name")
+        optlen = src.pick([4, 0, 1, 3, 8], "u32-optlen")
+        prog.add("setsockopt", slot, name=opt.name, level=opt.level, opt=int(opt.opt), value=None,
+                 optlen=optlen, key_name=name)
     else:
         v = src.pick(surface.U32_CHOICES, "u32")
         optlen = src.pick([4, 0, 1, 3, 8], "u32-optlen")

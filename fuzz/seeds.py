@@ -52,6 +52,10 @@ def encode(fuzzer: str, spec: Spec, payload=None) -> bytes:
     return src.data()
 
 
+def _option(name: str) -> list:
+    return [o for o in surface.OPTIONS if o.name == name]
+
+
 def _name_entry(alg):
     return (alg.type, alg.name)
 
@@ -72,6 +76,11 @@ def seeds() -> dict[str, dict[str, bytes]]:
                     key_size=alg.key_sizes[0] if alg.keyed else None,
                     authsize=alg.authsizes[-1] if alg.authsizes else None, u32=4096)
         out["fuzz_setsockopt"][f"setup-{alg.name}"] = encode("fuzz_setsockopt", spec)
+        if alg.name == "hmac(sha256)":
+            # keyed from the keyring: ALG_SET_KEY_BY_KEY_SERIAL with a user key of the process's own
+            spec = Spec(name=_name_entry(alg), n_options=1, option=_option("ALG_SET_KEY_BY_KEY_SERIAL"),
+                        key_literal=1, key_name="user-32")
+            out["fuzz_setsockopt"][f"keyring-{alg.name}"] = encode("fuzz_setsockopt", spec)
         if alg.type in ("skcipher", "aead"):
             # cmsg: OP=ENCRYPT, IV, (ASSOCLEN) then a checked request
             kinds = [surface.CMSGS[0], surface.CMSGS[1]] + ([surface.CMSGS[2]] if alg.type == "aead" else [])
@@ -93,7 +102,12 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "rng": ("stdrng", ["accept", "recv", "recv"]),
         # accept on a hash op socket mid-digest: the state is exported into the new socket
         "hash-export-accept": ("sha256", ["accept", "sendmsg", "accept-op", "sendmsg", "recv"]),
+        # CAVP test interface (CONFIG_CRYPTO_USER_API_RNG_CAVP): entropy set, then the op socket
+        # takes additional data by sendmsg (rng_test_sendmsg) before the read
+        "rng-cavp": ("stdrng", ["setsockopt", "accept", "sendmsg", "recv"]),
+        "hmac-key-serial": ("hmac(sha256)", ["setsockopt", "accept", "sendmsg", "recv"]),
     }
+    options = {"rng-cavp": "ALG_SET_DRBG_ENTROPY", "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
     slots = {"hash-export-accept": [0, 1, 1, 2, 2]}
     flags = {"hash-export-accept": [1, 0]}
     for label, (name, ops) in seq.items():
@@ -101,9 +115,10 @@ def seeds() -> dict[str, dict[str, bytes]]:
         spec = Spec(name=_name_entry(alg), steps=len(ops), seq_op=ops, key_size=alg.key_sizes[0] if alg.keyed else None,
                     accept_dst=[1, 2],
                     slot=slots.get(label, [0 if o in ("setkey", "setsockopt", "accept", "bind") else 1 for o in ops]),
-                    n_cmsgs=[2 if alg.type != "hash" else 0] * len(ops),
+                    n_cmsgs=[2 if alg.type not in ("hash", "rng") else 0] * len(ops),
                     cmsg_kind=[surface.CMSGS[0], surface.CMSGS[1]] * 4, op=1,
-                    option=[o for o in surface.OPTIONS if o.name == "ALG_SET_AEAD_AUTHSIZE"],
+                    option=_option(options.get(label, "ALG_SET_AEAD_AUTHSIZE")), len=48,
+                    key_literal=1, key_name="user-32",
                     authsize=16, flags=flags.get(label, [1 if label.endswith("more") else 0, 0]),
                     data_blocks=2, data_len=32, recv_blocks=2, recv_len=32)
         out["fuzz_sequence"][label] = encode("fuzz_sequence", spec)

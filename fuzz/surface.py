@@ -84,7 +84,9 @@ class Option:
     """One setsockopt target. shape says how the value is made:
       bytes     a byte string (key, entropy) of a fuzzed length class
       optlen    NULL optval, the value *is* optlen (ALG_SET_AEAD_AUTHSIZE)
-      u32       a 32-bit integer (key serial, SO_* ints), optlen 4 unless lying
+      u32       a 32-bit integer (SO_* ints, ALG_SET_OP), optlen 4 unless lying
+      serial    a key serial: one of this process's named keys (harness.afalg.keys.KEY_NAMES:
+                made on first use, so an input names a key, not a number) or a u32
     """
     name: str
     level: int
@@ -97,7 +99,7 @@ OPTIONS: list[Option] = [
     Option("ALG_SET_KEY", SOL_ALG, AlgOpt.SET_KEY, "bytes"),
     Option("ALG_SET_AEAD_AUTHSIZE", SOL_ALG, AlgOpt.SET_AEAD_AUTHSIZE, "optlen", only="aead"),
     Option("ALG_SET_DRBG_ENTROPY", SOL_ALG, AlgOpt.SET_DRBG_ENTROPY, "bytes", only="rng"),
-    Option("ALG_SET_KEY_BY_KEY_SERIAL", SOL_ALG, AlgOpt.SET_KEY_BY_KEY_SERIAL, "u32"),
+    Option("ALG_SET_KEY_BY_KEY_SERIAL", SOL_ALG, AlgOpt.SET_KEY_BY_KEY_SERIAL, "serial"),
     Option("ALG_SET_IV(opt)", SOL_ALG, AlgOpt.SET_IV, "bytes"),
     Option("ALG_SET_OP(opt)", SOL_ALG, AlgOpt.SET_OP, "u32"),
     Option("ALG_SET_AEAD_ASSOCLEN(opt)", SOL_ALG, AlgOpt.SET_AEAD_ASSOCLEN, "u32"),
@@ -182,9 +184,12 @@ RECV_FLAGS: list[tuple[str, int]] = [("MSG_PEEK", MSG_PEEK), ("MSG_TRUNC", MSG_T
                                      ("MSG_OOB", MSG_OOB)]
 SPLICE_FLAGS: list[tuple[str, int]] = [("SPLICE_F_MORE", SPLICE_F_MORE), ("SPLICE_F_MOVE", SPLICE_F_MOVE),
                                        ("SPLICE_F_NONBLOCK", SPLICE_F_NONBLOCK)]
+# The large ones: a hash write of more than ALG_MAX_PAGES (16) pages loops in hash_sendmsg; a
+# write beyond the default send budget (wmem_default, 208 KiB) ends short or in EAGAIN
+# (af_alg_sendmsg), and reading it back spans many pages (af_alg_get_rsgl).
 DATA_LEN_CHOICES = [0, 1, 3, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100, 128, 255, 256, 1000,
-                    4095, 4096, 4097]
-RECV_LEN_CHOICES = [0, 1, 15, 16, 17, 20, 28, 32, 48, 64, 100, 128, 256, 4096, 65536]
+                    4095, 4096, 4097, 65537, 262144]
+RECV_LEN_CHOICES = [0, 1, 15, 16, 17, 20, 28, 32, 48, 64, 100, 128, 256, 4096, 65536, 262144]
 
 # -- state machine ---------------------------------------------------------------------------
 

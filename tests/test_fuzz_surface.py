@@ -27,7 +27,7 @@ def test_surface_tables_are_consistent():
     d = surface.describe()
     assert d["socket_types"][0] == "SOCK_SEQPACKET"
     assert {"hash", "skcipher", "aead", "rng"} <= set(surface.BIND_TYPES)
-    assert {o.shape for o in surface.OPTIONS} <= {"bytes", "optlen", "u32"}
+    assert {o.shape for o in surface.OPTIONS} <= {"bytes", "optlen", "u32", "serial"}
     assert {c.shape for c in surface.CMSGS} <= {"u32", "iv", "bytes"}
     names = {o.name for o in surface.OPTIONS}
     assert {"ALG_SET_KEY", "ALG_SET_AEAD_AUTHSIZE", "ALG_SET_DRBG_ENTROPY", "ALG_SET_KEY_BY_KEY_SERIAL"} <= names
@@ -272,3 +272,58 @@ def test_every_recv_is_preceded_by_a_poll_in_programs_and_reproducers():
         assert s.poll_mask() == "OUT"
         b.send(b"x")
         assert s.poll_mask() == "IN+OUT"
+
+
+def test_key_serial_names_a_key_made_where_the_program_runs(monkeypatch):
+    """ALG_SET_KEY_BY_KEY_SERIAL: an input names one of the process's keys; the executor
+    passes that key's serial (optlen bytes of it) and the oracle then expects the key's
+    payload as the tfm's key; a refused setkey (EINVAL, honest optlen) forgets it again."""
+    import errno
+    import socket as socket_mod
+
+    from afalg_conformance.fuzz import program
+    from afalg_conformance.harness.afalg import keys
+    real = socket_mod.socket
+    monkeypatch.setattr(program.socket, "socket", lambda *a, **k: real(socket_mod.AF_INET, socket_mod.SOCK_DGRAM))
+    monkeypatch.setattr(program.AfalgSocket, "bind_raw", lambda self, addr, n=None: None)
+    sent = []
+
+    def setsockopt(self, level, opt, value, optlen):
+        sent.append((opt, value, optlen))
+        if len(sent) == 2:                      # the second time, the algorithm refuses the key
+            raise OSError(errno.EINVAL, "setkey")
+    monkeypatch.setattr(program.AfalgSocket, "setsockopt", setsockopt)
+    monkeypatch.setattr(keys, "_serials", {"user-32": 1234})
+    seen = []
+    monkeypatch.setattr(program, "check_usable", lambda st, tracer=None: seen.append((st.key, st.key_ok)) or "n/a")
+    data = seeds.encode("fuzz_setsockopt", seeds.Spec(
+        name=("hash", "hmac(sha256)"), n_options=1, key_literal=1, key_name="user-32",
+        option=[o for o in surface.OPTIONS if o.name == "ALG_SET_KEY_BY_KEY_SERIAL"]))
+    prog = decoders.decode_setsockopt(FdpSource(data), Names())
+    opt = next(c for c in prog.calls if c.op == "setsockopt")
+    assert opt.args["key_name"] == "user-32" and opt.args["value"] is None and opt.args["optlen"] == 4
+    assert "key_serial('user-32', 4)" in prog.to_python()
+    prog.calls.insert(prog.calls.index(opt) + 1, program.Call("check", 0, {"what": "usable"}))
+    prog.calls.insert(prog.calls.index(opt) + 2, program.Call("setsockopt", 0, dict(opt.args)))
+    assert Executor().run(prog) == ["ok", "ok", "ok", "n/a", "EINVAL", "n/a"]
+    assert sent[0] == (int(AlgOpt.SET_KEY_BY_KEY_SERIAL), (1234).to_bytes(4, "little"), 4)
+    assert seen == [(keys.named_payload("user-32"), True), (None, False)]
+    assert program.key_serial("user-32", 8) == (1234).to_bytes(4, "little") + bytes(4)
+    assert program.key_serial("user-32", 3) == (1234).to_bytes(4, "little")[:3]
+
+
+def test_named_keys_are_made_once_each_the_way_their_name_says(monkeypatch):
+    from afalg_conformance.harness.afalg import keys
+    made, ctl = [], []
+    monkeypatch.setattr(keys, "_serials", {})
+    monkeypatch.setattr(keys, "add_key", lambda t, d, p, r=keys.KEY_SPEC_PROCESS_KEYRING: made.append((t, d, p)) or 100 + len(made))
+    monkeypatch.setattr(keys, "keyctl", lambda *a: ctl.append(a) or 0)
+    assert keys.named_serial("user-16") == keys.named_serial("user-16") == 101
+    assert made == [("user", "afalg-fuzz:user-16", keys.named_payload("user-16"))] and len(made[0][2]) == 16
+    assert keys.named_serial("logon-32") == 102 and made[-1][:2] == ("logon", "afalg:logon-32")
+    assert keys.named_serial("revoked") == 103 and ctl[-1] == (keys.KEYCTL_REVOKE, 103)
+    assert keys.named_serial("no-search") == 104 and ctl[-1][:2] == (keys.KEYCTL_SETPERM, 104)
+    assert keys.named_serial("keyring") == keys.KEY_SPEC_PROCESS_KEYRING and len(made) == 4
+    assert {keys.named_payload(n) is None for n in ("revoked", "no-search", "keyring")} == {True}
+    with pytest.raises(ValueError):
+        keys.named_serial("nonsense")

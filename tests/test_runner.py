@@ -237,6 +237,9 @@ def test_a_panic_during_boot_is_retried_and_the_run_completes(fake):
     assert run.run.exit_code == 0 and run.run.harness_status == "ok"
     (f,) = run.run.boot_failures
     assert f["kind"] == "panic" and "Oops: int3" in f["reason"] and "sched_clock_cpu" in f["reason"]
+    assert 0 <= f["seconds"] < 60                   # what the lost boot cost (bench shows it apart)
+    tl = run.run.extra["timeline"]                  # the figures are the guest's that ran the suite
+    assert {"kernel_booted", "suite_started", "interpreter_and_pytest_start"} <= set(tl)
     assert json.loads((res / "results.json").read_text())["run"]["boot_failures"][0]["attempt"] == 0
 
 

@@ -159,9 +159,11 @@ class Session:
         self.sessions = 0
         self.attempt_sessions = 0              # pytest sessions (workers) of the current guest
         self.attempt_ends = 0
-        # Where the first guest's time went (bench prints it): seconds from the start of the
-        # attempt as the host saw them, and the guest's own clock for what happens inside it.
+        # Where the first guest that reached the suite spent its time (bench prints it; a boot
+        # TCG killed before is not it): seconds from the start of the attempt as the host saw
+        # them, and the guest's own clock for what happens inside it.
         self.timeline: dict[str, float] = {}
+        self.timeline_attempt: int | None = None
         self._guest_t: dict[str, list[float]] = {"session": [], "collected": [], "end": []}
         self.kcov: list[dict] = []             # each worker's KCOV status (run.kcov only)
 
@@ -179,12 +181,14 @@ class Session:
 
     def handle(self, ev: dict) -> None:
         kind = ev.get("event")
-        if kind in self._guest_t and "t" in ev and self.attempt_no == 1:
+        if kind == "session" and self.timeline_attempt is None:
+            self.timeline_attempt = self.attempt_no
+        if kind in self._guest_t and "t" in ev and self.attempt_no == self.timeline_attempt:
             self._guest_t[kind].append(ev["t"])
         if kind == "session":
             self.sessions += 1
             self.attempt_sessions += 1
-            if self.attempt_no == 1:
+            if self.attempt_no == self.timeline_attempt:
                 self.timeline.setdefault("suite_started", round(time.time() - self._attempt_started, 1))
             self.run.run.kernel_release = ev.get("kernel_release", self.run.run.kernel_release)
             if "kcov" in ev:
@@ -330,7 +334,8 @@ def _attempt(session: Session, cmd: list[str], events: Path, console: Path, opts
         now = time.monotonic()
         if not clock["booted"] and BOOT_DONE in _console_head(console):
             clock["booted"] = now
-            session.timeline.setdefault("kernel_booted", round(now - started, 1))
+            if session.timeline_attempt is None:    # until a guest reaches the suite, the latest boot
+                session.timeline["kernel_booted"] = round(now - started, 1)
         for ev in read_events():
             session.handle(ev)
         if ended:
@@ -437,6 +442,7 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
                                   ["-m", "afalg_conformance.harness.guest.runner", "--results", str(results_dir), *gargs],
                                   use_kvm=use_kvm, memory=opts.memory, cpus=opts.cpus, append=opts.append)
         info.command = cmd
+        started = time.monotonic()
         status, rc = _attempt(session, cmd, events, console, opts, env)
         if session.fatal:
             info.harness_status, info.harness_reason = "harness-error", session.fatal
@@ -445,7 +451,8 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
             break
         if status == "boot-failure":
             kind, reason = classify_boot_failure(_console_lines(console), rc)
-            info.boot_failures.append({"attempt": attempt, "console": console.name, "kind": kind, "reason": reason})
+            info.boot_failures.append({"attempt": attempt, "console": console.name, "kind": kind, "reason": reason,
+                                       "seconds": round(time.monotonic() - started, 1)})
             if kind in RETRY_BOOT and boot_retries < opts.boot_retries and not guests.stopping.is_set():
                 # A kernel that dies before init under TCG is the emulator (seen: 'Oops: int3' in
                 # sched_clock_cpu at 3 s on a loaded host), not AF_ALG: boot again, bounded.

@@ -86,7 +86,7 @@ class RunInfo:
     harness_reason: str = ""
     exit_code: int = 0
     restarts: int = 0
-    boot_failures: list[dict] = field(default_factory=list)   # {attempt, console, kind, reason}
+    boot_failures: list[dict] = field(default_factory=list)   # {attempt, console, kind, reason, seconds}
     shard: str = ""
     profile: str = "linux"
     drivers: dict[str, str] = field(default_factory=dict)   # alg name -> driver that served it
