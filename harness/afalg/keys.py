@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ctypes
 
-from .libc import libc, raise_errno
+from afalg_conformance.harness.afalg.libc import libc, raise_errno
 
 NR_ADD_KEY = 248      # x86_64
 NR_KEYCTL = 250
