@@ -102,9 +102,10 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "rng": ("stdrng", ["accept", "recv", "recv"]),
         # accept on a hash op socket mid-digest: the state is exported into the new socket
         "hash-export-accept": ("sha256", ["accept", "sendmsg", "accept-op", "sendmsg", "recv"]),
-        # CAVP test interface (CONFIG_CRYPTO_USER_API_RNG_CAVP): entropy set, then the op socket
+        # CAVP test interface (CONFIG_CRYPTO_USER_API_RNG_CAVP): entropy set, the DRBG seeded
+        # (ALG_SET_KEY: without a seed it has no state, and a read is EINVAL), then the op socket
         # takes additional data by sendmsg (rng_test_sendmsg) before the read
-        "rng-cavp": ("stdrng", ["setsockopt", "accept", "sendmsg", "recv"]),
+        "rng-cavp": ("stdrng", ["setsockopt", "setkey", "accept", "sendmsg", "recv"]),
         "hmac-key-serial": ("hmac(sha256)", ["setsockopt", "accept", "sendmsg", "recv"]),
     }
     options = {"rng-cavp": "ALG_SET_DRBG_ENTROPY", "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
@@ -118,7 +119,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
                     n_cmsgs=[2 if alg.type not in ("hash", "rng") else 0] * len(ops),
                     cmsg_kind=[surface.CMSGS[0], surface.CMSGS[1]] * 4, op=1,
                     option=_option(options.get(label, "ALG_SET_AEAD_AUTHSIZE")), len=48,
-                    key_literal=1, key_name="user-32",
+                    key_literal=1, key_name="user-32", key_len=48,
                     authsize=16, flags=flags.get(label, [1 if label.endswith("more") else 0, 0]),
                     data_blocks=2, data_len=32, recv_blocks=2, recv_len=32)
         out["fuzz_sequence"][label] = encode("fuzz_sequence", spec)
