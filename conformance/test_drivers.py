@@ -57,6 +57,36 @@ MAX_RANDOM = 8             # random cases per driver and algorithm (each size on
 WAIT = 10.0
 
 
+_SIMPLE = re.compile(r"^([a-z0-9_]+)\(([^()]+)\)$")
+
+
+def candidates(entries, alg: algorithms.Algorithm):
+    """(bind name, inner driver or None) for every driver to try, and the internal ones."""
+    kinds = proccrypto.BINDABLE[alg.type]
+    listed, internal = [], []
+    for e in sorted(entries, key=lambda e: -e.priority):
+        # internal helpers carry the name with a "__" prefix (__cbc(aes) for __cbc-aes-aesni)
+        if e.name not in (alg.name, "__" + alg.name) or e.type not in kinds:
+            continue
+        if e.internal:
+            if e.driver not in internal:
+                internal.append(e.driver)
+        elif (e.driver, None) not in listed:
+            listed.append((e.driver, None))
+    m = _SIMPLE.match(alg.name)
+    if m:                                   # template(inner[,inner2]): one instance per inner driver
+        tmpl, inner = m.group(1), m.group(2).split(",")
+        per_arg = [[e.driver for e in entries if e.name == a and not e.internal] for a in inner]
+        combos = [[]]
+        for drivers in per_arg:
+            combos = [c + [d] for c in combos for d in dict.fromkeys(drivers)]
+        for combo in combos[:6]:
+            name = f"{tmpl}({','.join(combo)})"
+            if all(name != n for n, _ in listed):
+                listed.append((name, combo))
+    return listed, internal
+
+
 def resolved_driver(entries, alg, bind_name: str, inner) -> str:
     """The driver a bind by bind_name reached: itself, or the template instance built over
     the inner driver(s) (cbc(aes-generic) -> cbc(aes-generic); gcm(aes-generic) ->
@@ -114,7 +144,7 @@ def bind_drivers(alg: algorithms.Algorithm, kat, spec) -> tuple[list[Driver], li
     # Kept only when asking again would find nothing new: a listed driver that failed is
     # tried again next time, and so is everything when binding made instances /proc/crypto
     # now lists that were not there to try (ccm(aes-aesni) registers ccm_base(ctr(aes-aesni),..)).
-    listed, _ = proccrypto.candidates(proccrypto.read(), alg.type, alg.name)
+    listed, _ = candidates(proccrypto.read(), alg)
     if complete and all(name in tried for name, _ in listed):
         _PLANS[(alg.type, alg.name)] = ([(d.bind_name, d.driver, d.priority) for d in drivers], skipped, internal)
     return drivers, internal
@@ -122,7 +152,7 @@ def bind_drivers(alg: algorithms.Algorithm, kat, spec) -> tuple[list[Driver], li
 
 def _bind_drivers(alg: algorithms.Algorithm, case, spec) -> tuple[list[Driver], list[str], bool, set[str]]:
     entries = proccrypto.read()
-    listed, internal = proccrypto.candidates(entries, alg.type, alg.name)
+    listed, internal = candidates(entries, alg)
     tried = {name for name, _ in listed}
     out: list[Driver] = []
     done: set[str] = set()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass, field
 
 # /proc/crypto 'type' values that AF_ALG can bind as each socket type.
@@ -92,39 +91,6 @@ def drivers_for(entries: list[Entry], alg_type: str, name: str) -> list[Entry]:
             seen.add(e.driver)
             out.append(e)
     return out
-
-
-_SIMPLE = re.compile(r"^([a-z0-9_]+)\(([^()]+)\)$")
-
-
-def candidates(entries: list[Entry], alg_type: str, name: str) -> tuple[list[tuple[str, list[str] | None]], list[str]]:
-    """What the driver sweep binds for algorithm `name`: (bind name, inner drivers or None) for
-    every driver to try, best first, and the internal drivers. The drivers /proc/crypto lists
-    for it, then for a template over one or two algorithms (cbc(aes), authenc(a,b)) the
-    template over each driver of its inner algorithm(s) (cbc(aes-generic), at most six)."""
-    kinds = BINDABLE[alg_type]
-    listed, internal = [], []
-    for e in sorted(entries, key=lambda e: -e.priority):
-        # internal helpers carry the name with a "__" prefix (__cbc(aes) for __cbc-aes-aesni)
-        if e.name not in (name, "__" + name) or e.type not in kinds:
-            continue
-        if e.internal:
-            if e.driver not in internal:
-                internal.append(e.driver)
-        elif (e.driver, None) not in listed:
-            listed.append((e.driver, None))
-    m = _SIMPLE.match(name)
-    if m:                                   # template(inner[,inner2]): one instance per inner driver
-        tmpl, inner = m.group(1), m.group(2).split(",")
-        per_arg = [[e.driver for e in entries if e.name == a and not e.internal] for a in inner]
-        combos: list[list[str]] = [[]]
-        for drivers in per_arg:
-            combos = [c + [d] for c in combos for d in dict.fromkeys(drivers)]
-        for combo in combos[:6]:
-            inst = f"{tmpl}({','.join(combo)})"
-            if all(inst != n for n, _ in listed):
-                listed.append((inst, combo))
-    return listed, internal
 
 
 def driver_of(entries: list[Entry], alg_type: str, name: str) -> str | None:

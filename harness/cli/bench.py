@@ -48,10 +48,6 @@ def cmd_bench(a) -> int:
                        ("collection", "collection"), ("tests", "tests (wall)")]:
         if key in tl:
             print(f"  {label + ':':29}{tl[key]:7.1f} s")
-    pw = run.run.extra.get("prewarm")
-    if pw:
-        print(f"  pre-warm (binds while pytest started): {pw['binds']} binds, {pw['ok']} ok, in "
-              f"{pw['seconds']} s; the collector waited {pw['collector_waited_s']} s for the last")
     by_file: dict[str, float] = {}
     for t in run.tests:
         f = t.id.split("::")[0].rsplit("/", 1)[-1]

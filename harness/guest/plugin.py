@@ -28,7 +28,6 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
-from afalg_conformance.harness.guest import prewarm
 from afalg_conformance.harness.results import klog
 from afalg_conformance.harness.results.order import canonical_order_key, read_ids, shard_of
 from afalg_conformance.harness.results.model import FAILING, ktap_name
@@ -313,12 +312,6 @@ def pytest_collection_modifyitems(session, config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-
-
-def pytest_collection_finish(session):
-    # The collector has its tests: the pre-warm child (harness/guest/prewarm.py, started by the
-    # runner) stops binding here, before any test runs or any worker forks.
-    prewarm.finish()
 
 
 def clauses_of(item) -> list[str]:

@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 from afalg_conformance.harness.afalg import modprobe   # light: standard library only
-from afalg_conformance.harness.guest import prewarm   # light: standard library only (the child imports more)
 
 SUITES = {
     "smoke": ["-m", "smoke"],
@@ -77,9 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stop-after-fail", default=None, metavar="IGNORE",
                     help="end every worker after the first failing test, but for the ids in the file IGNORE "
                          "('-' for none)")
-    ap.add_argument("--prewarm", action="store_true",
-                    help="bind the catalogue in a child process while pytest starts and collects "
-                         "(harness/guest/prewarm.py); stopped before the first test")
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args(argv)
     if a.kat_budget:
@@ -135,12 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         driver_focus(a.driver, results / FOCUS_RECORD)
     with contextlib.suppress(OSError):
         shutil.copyfile("/proc/crypto", results / "proc-crypto.txt")
-    if a.prewarm:
-        prewarm.start(results)
     try:
         return run_pytest(a, events, results / "pytest.log")
     finally:
-        prewarm.finish()            # pytest ended before collection did (the plugin stops it otherwise)
         from afalg_conformance.harness.afalg import restrict   # imported late: keeps --help fast
         if put_back is not None:
             with contextlib.suppress(OSError):

@@ -275,47 +275,6 @@ def worker_count(opts: RunOptions, host: bool = False) -> int:
     return opts.jobs if opts.jobs is not None else (1 if host or opts.suite == "smoke" else opts.cpus)
 
 
-def _prewarm_record(path: Path) -> dict | None:
-    """prewarm.json as the guest wrote it (untrusted: shapes checked, strings cut): a summary
-    for the results, and each kernel problem a pre-warm bind caused, as a kernel problem of the
-    run (console: prewarm.json)."""
-    try:
-        rec = json.loads(path.read_text()[:4_000_000])
-    except (OSError, ValueError):
-        return None
-    if not isinstance(rec, dict):
-        return None
-    binds = [b for b in rec.get("binds", []) if isinstance(b, dict)] if isinstance(rec.get("binds"), list) else []
-
-    def num(v):
-        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-    slow = sorted((b for b in binds if num(b.get("ms")) is not None), key=lambda b: -b["ms"])[:10]
-    summary = {"binds": len(binds), "ok": sum(b.get("outcome") == "ok" for b in binds),
-               "seconds": num(rec.get("seconds")), "stopped": rec.get("stopped") is True,
-               "collector_waited_s": num(rec.get("collector_waited_s")),
-               "slowest": [{"type": str(b.get("type"))[:16], "name": str(b.get("name"))[:128], "ms": b["ms"],
-                            "outcome": str(b.get("outcome"))[:32]} for b in slow]}
-    if isinstance(rec.get("note"), str):
-        summary["note"] = rec["note"][:300]
-    problems = []
-    for p in rec.get("problems", []) if isinstance(rec.get("problems"), list) else []:
-        if isinstance(p, dict):
-            problems.append({str(k)[:32]: (v[:2000] if isinstance(v, str) else
-                                            [str(x)[:500] for x in v[:40]] if isinstance(v, list) else num(v))
-                             for k, v in list(p.items())[:16]} | {"console": "prewarm.json"})
-    return {"summary": summary, "problems": problems}
-
-
-def _prewarm(opts: RunOptions, skip_file: str | None, host: bool) -> bool:
-    """Bind the catalogue while the guest's suite starts (harness/guest/prewarm.py): only a
-    first guest running the whole suite as it is (a restart after a crash does not, so a bind
-    that kills the kernel is met again by the test that makes it), and not where what a test's
-    own first bind does is measured (--kcov: coverage per test) or the algorithms are someone
-    else's choice (--driver, --preload-modules)."""
-    return not (host or skip_file or opts.suite != "full" or opts.keyword or opts.paths or opts.shard
-                or opts.preload_modules or opts.drivers or opts.kcov or opts.cpus < 2)
-
-
 def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host: bool = False) -> list[str]:
     args = ["--suite", opts.suite, "--events", events_name, "--test-timeout", str(opts.test_timeout)]
     if skip_file:
@@ -351,8 +310,6 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
         args += ["--kcov", str(opts.kcov)]
     if opts.stop_after_fail is not None:
         args += ["--stop-after-fail", opts.stop_after_fail]
-    if _prewarm(opts, skip_file, host):
-        args.append("--prewarm")
     return args + list(opts.paths)
 
 
@@ -567,10 +524,6 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         info.extra["modprobe"] = json.loads((results_dir / "modprobe.json").read_text())
     except (OSError, ValueError):
         pass
-    prewarm = _prewarm_record(results_dir / "prewarm.json")
-    if prewarm is not None:    # binds made while the suite started (harness/guest/prewarm.py)
-        info.extra["prewarm"] = prewarm["summary"]
-        run.kernel_problems += prewarm["problems"]
     if opts.preload_modules:   # which modules the guest really loaded (harness/guest/runner.py)
         try:
             info.extra["preload_modules"] = json.loads((results_dir / "preload-modules.json").read_text())
