@@ -16,7 +16,7 @@ import time
 
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, outcome, vmsplice
-from afalg_conformance.harness.afalg.bounded import deadline
+from afalg_conformance.harness.afalg.bounded import SYSCALL_NR, asleep_in, deadline, kicked  # noqa: F401 (tests use the first two)
 from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
 
 ENC, DEC = AlgOp.ENCRYPT, AlgOp.DECRYPT
@@ -346,60 +346,11 @@ def pipe_buffers(data_len: int, first_offset: int = 0) -> list[int]:
     return out
 
 
-# System call numbers of the writes interrupted() waits on, per machine: /proc/PID/syscall names
-# the call a sleeping thread is in by number.
-SYSCALL_NR = {"x86_64": {"sendmsg": 46, "splice": 275}, "aarch64": {"sendmsg": 211, "splice": 76}}
-
-
-def asleep_in(tid: int, numbers: set[int]) -> bool:
-    """Whether thread tid sleeps interruptibly (state S) inside one of these system calls:
-    a blocking AF_ALG write waiting for send budget (af_alg_wait_for_wmem). A thread on a
-    CPU, or anywhere else (the GIL's futex, a lock_sock in D state), is not."""
-    try:
-        with open(f"/proc/self/task/{tid}/stat", "rb") as f:
-            state = f.read().rpartition(b")")[2].split()[0]
-        with open(f"/proc/self/task/{tid}/syscall", "rb") as f:
-            call = f.read().split()
-    except (OSError, IndexError):
-        return False
-    return state == b"S" and bool(call) and call[0].isdigit() and int(call[0]) in numbers
-
-
 def interrupted(fn, call: str | None = None, first: float = 0.4, every: float = 0.25, limit: float = 10.0):
-    """Run fn() in the main thread while a helper thread signals it (SIGUSR2, a handler that
-    does nothing, no SA_RESTART) until it returns: a blocking AF_ALG write that sleeps for
-    send budget then returns the count it accepted before sleeping (or EINTR for none).
-    fn must be a raw libc call (CPython's own calls retry on EINTR). Returns (result, token).
-
-    call ("sendmsg", "splice"): the first signal goes as soon as the main thread sleeps in
-    that system call (/proc's view of it, polled), not after `first` seconds: under TCG the
-    write is asleep in a few milliseconds, and 0.4 s was most of a BLOCK-9 case (24 of them,
-    each run while the other worker waits). Where /proc cannot tell, `first` still applies."""
-    import signal
-    # fn runs in this thread, the main one (only it runs signal handlers). Its ids are taken
-    # here: after a fork, CPython 3.11 leaves main_thread().native_id at the parent's.
-    ident, tid = threading.get_ident(), threading.get_native_id()
-    numbers = {SYSCALL_NR.get(platform.machine(), {}).get(call)} - {None} if call else set()
-    done = threading.Event()
-
-    def kicker():
-        until = time.monotonic() + first
-        while time.monotonic() < until:
-            if done.wait(0.005 if numbers else first):
-                return
-            if numbers and asleep_in(tid, numbers):
-                break
-        end = time.monotonic() + limit
-        while not done.is_set() and time.monotonic() < end:
-            signal.pthread_kill(ident, signal.SIGUSR2)
-            done.wait(every)
-
-    old = signal.signal(signal.SIGUSR2, lambda *_: None)
-    t = threading.Thread(target=kicker, daemon=True)
-    t.start()
-    try:
+    """Run fn() in the main thread while a helper thread signals it (harness.afalg.bounded.kicked:
+    SIGUSR2, a handler that does nothing, no SA_RESTART) until it returns: a blocking AF_ALG
+    write that sleeps for send budget then returns the count it accepted before sleeping (or
+    EINTR for none). fn must be a raw libc call (CPython's own calls retry on EINTR).
+    Returns (result, token)."""
+    with kicked(call, first, every, limit):
         return outcome(fn)
-    finally:
-        done.set()
-        t.join(5.0)
-        signal.signal(signal.SIGUSR2, old)

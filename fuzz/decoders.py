@@ -154,14 +154,15 @@ def decode_sequence(src: Source, names: Names) -> Program:
             flags = surface.send_flags_mask(src.int(0, 7, "flags"))
             prog.add("sendmsg", slot, data=_data(src, alg), control=control,
                      controllen=len(control) if control else 0, flags=flags,
-                     desc=desc_items(items), desc_class=desc_class(items))
+                     desc=desc_items(items), desc_class=desc_class(items),
+                     block=src.int(0, 7, "block") == 0)
         elif op == "recv":
             if alg is not None and src.int(0, 1, "recv-exact"):
                 n = alg.digestsize or alg.blocksize * src.int(1, 8, "recv-blocks")
             else:
                 n = src.pick(surface.RECV_LEN_CHOICES, "recv-len")
             prog.add("recv", slot, n=n, flags=surface.recv_flags_mask(src.int(0, 7, "recv-flags"))
-                     if src.int(0, 7, "rf") == 0 else 0)
+                     if src.int(0, 7, "rf") == 0 else 0, block=src.int(0, 7, "block") == 0)
         elif op == "splice":
             prog.add("splice", slot, data=_data(src, alg, "splice-data"),
                      flags=surface.splice_flags_mask(src.int(0, 7, "splice-flags")))
@@ -177,9 +178,10 @@ def decode_sequence(src: Source, names: Names) -> Program:
 # Bumped whenever the same bytes decode to another program (fuzz_sequence 2: accept-op, which
 # changed what every op byte >= 9 means; fuzz_setsockopt 2 and fuzz_sequence 3: the key serial
 # option names a key of the process's own, harness.afalg.keys; fuzz_cmsg 2 and fuzz_sequence 3:
-# writes and reads past the send budget). A saved crash records it; --reproduce refuses one
-# from another version rather than replay a different program under its name.
-DECODER_VERSION = {"fuzz_setsockopt": 2, "fuzz_cmsg": 2, "fuzz_sequence": 3}
+# writes and reads past the send budget; fuzz_sequence 4: blocking sends and reads). A saved
+# crash records it; --reproduce refuses one from another version rather than replay a
+# different program under its name.
+DECODER_VERSION = {"fuzz_setsockopt": 2, "fuzz_cmsg": 2, "fuzz_sequence": 4}
 
 DECODERS = {
     "fuzz_setsockopt": decode_setsockopt,

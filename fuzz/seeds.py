@@ -24,7 +24,7 @@ GATES = {
     "socket-type": 15, "key-valid": 3, "name-from-proc": 0, "data-aligned": 3, "trailer": 7,
     "controllen": 7, "cmsg-len-honest": 7, "u32-short": 15, "iv-valid": 3, "ccm-iv": 3, "ivlen-lie": 7,
     "check": 3, "flags-zero": 3, "rf": 7, "slot-random": 7, "authsize-any": 7, "set-authsize": 1,
-    "authsize-valid": 1, "no-control": 0, "recv-exact": 1, "default-op": 0,
+    "authsize-valid": 1, "no-control": 0, "recv-exact": 1, "default-op": 0, "block": 7,
 }
 
 
@@ -107,10 +107,15 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # takes additional data by sendmsg (rng_test_sendmsg) before the read
         "rng-cavp": ("stdrng", ["setsockopt", "setkey", "accept", "sendmsg", "recv"]),
         "hmac-key-serial": ("hmac(sha256)", ["setsockopt", "accept", "sendmsg", "recv"]),
+        # a blocking read of a request left open by MSG_MORE waits for data (af_alg_wait_for_data)
+        # until the signal the executor sends once the thread sleeps (a blocking write past the
+        # send budget is left to the fuzzer: a seed holding 256 KiB is no small seed)
+        "skcipher-blocking-read": ("cbc(aes)", ["setkey", "accept", "sendmsg", "recv"]),
     }
+    extra = {"skcipher-blocking-read": {"block": [7, 0]}}
     options = {"rng-cavp": "ALG_SET_DRBG_ENTROPY", "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
     slots = {"hash-export-accept": [0, 1, 1, 2, 2]}
-    flags = {"hash-export-accept": [1, 0]}
+    flags = {"hash-export-accept": [1, 0], "skcipher-blocking-read": [1, 0]}
     for label, (name, ops) in seq.items():
         alg = algorithms.get(name)
         spec = Spec(name=_name_entry(alg), steps=len(ops), seq_op=ops, key_size=alg.key_sizes[0] if alg.keyed else None,
@@ -121,7 +126,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
                     option=_option(options.get(label, "ALG_SET_AEAD_AUTHSIZE")), len=48,
                     key_literal=1, key_name="user-32", key_len=48,
                     authsize=16, flags=flags.get(label, [1 if label.endswith("more") else 0, 0]),
-                    data_blocks=2, data_len=32, recv_blocks=2, recv_len=32)
+                    data_blocks=2, data_len=32, recv_blocks=2, recv_len=32, **extra.get(label, {}))
         out["fuzz_sequence"][label] = encode("fuzz_sequence", spec)
     return out
 

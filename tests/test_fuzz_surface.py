@@ -327,3 +327,30 @@ def test_named_keys_are_made_once_each_the_way_their_name_says(monkeypatch):
     assert {keys.named_payload(n) is None for n in ("revoked", "no-search", "keyring")} == {True}
     with pytest.raises(ValueError):
         keys.named_serial("nonsense")
+
+
+def test_a_blocking_call_ends_in_the_signal_sent_once_it_sleeps():
+    """fuzz_sequence's blocking sends and reads: the socket blocks for the call only, and a
+    call that sleeps (here a read of an empty AF_UNIX socket) ends in EINTR, not a hang."""
+    import errno
+    import os
+    import socket as pysocket
+    import time
+
+    from afalg_conformance.fuzz import program
+    from afalg_conformance.harness.afalg.client import AfalgSocket
+    from afalg_conformance.harness.afalg.libc import recv_raw
+    a, b = pysocket.socketpair()
+    with a, b:
+        a.setblocking(False)
+        s = AfalgSocket(a)
+        t = time.monotonic()
+        with pytest.raises(OSError) as e:
+            program.blocking(s, "recvfrom", lambda: recv_raw(a.fileno(), 16, 0))
+        assert e.value.errno == errno.EINTR and time.monotonic() - t < 5
+        assert not os.get_blocking(a.fileno())              # as it was
+        b.send(b"x")
+        assert program.blocking(s, "recvfrom", lambda: recv_raw(a.fileno(), 16, 0)) == b"x"
+    p = Program("fuzz_sequence")
+    p.add("recv", 1, n=16, flags=0, block=True)
+    assert "blocking(s[1], 'recvfrom', lambda: recv_raw(s[1].fileno(), 16, 0))" in p.to_python()

@@ -56,3 +56,74 @@ def deadline(seconds: float, what: str = "AF_ALG call"):
         if old_remaining:
             left = old_remaining - (time.monotonic() - started)
             _signal.setitimer(_ITIMER_REAL, max(left, 0.001))
+
+
+# -- blocking calls, ended by a signal once they sleep ---------------------------------------------
+
+# System call numbers of the calls kicked() waits on, per machine: /proc/PID/syscall names the
+# call a sleeping thread is in by number (recv() is recvfrom).
+SYSCALL_NR = {"x86_64": {"sendmsg": 46, "splice": 275, "recvfrom": 45},
+              "aarch64": {"sendmsg": 211, "splice": 76, "recvfrom": 207}}
+
+
+def asleep_in(tid: int, numbers: set[int]) -> bool:
+    """Whether thread tid sleeps interruptibly (state S) inside one of these system calls:
+    a blocking AF_ALG write waiting for send budget (af_alg_wait_for_wmem), a read waiting for
+    data (af_alg_wait_for_data). A thread on a CPU, or anywhere else (the GIL's futex, a
+    lock_sock in D state), is not."""
+    try:
+        with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[0]
+        with open(f"/proc/self/task/{tid}/syscall", "rb") as f:
+            call = f.read().split()
+    except (OSError, IndexError):
+        return False
+    return state == b"S" and bool(call) and call[0].isdigit() and int(call[0]) in numbers
+
+
+@contextlib.contextmanager
+def kicked(call: str | None = None, first: float = 0.4, every: float = 0.25, limit: float = 10.0):
+    """While the body runs in the main thread, a helper thread signals it (SIGUSR2) until the
+    body is over: the kernel's AF_ALG waits break on signal_pending(), so a blocking call
+    returns (EINTR, or what it did before it slept). The body must make raw libc calls
+    (CPython's own retry on EINTR). Where SIGUSR2 has no Python handler, a do-nothing one is
+    installed for the body (the fuzzers' watchdog already has one: it stays).
+
+    call ("sendmsg", "splice", "recvfrom"): the first signal goes as soon as the main thread
+    sleeps in that system call (/proc's view of it, polled), not after `first` seconds: under
+    TCG a blocked call is asleep in a few milliseconds. Where /proc cannot tell, `first`
+    still applies."""
+    import platform  # only here: the deadline path above stays import-light
+    # The ids are taken here: after a fork, CPython 3.11 leaves main_thread().native_id at the
+    # parent's.
+    if not in_main_thread():
+        raise RuntimeError("kicked() needs the main thread: only it runs signal handlers")
+    ident, tid = threading.get_ident(), threading.get_native_id()
+    numbers = {SYSCALL_NR.get(platform.machine(), {}).get(call)} - {None} if call else set()
+    done = threading.Event()
+
+    def kicker():
+        until = time.monotonic() + first
+        while time.monotonic() < until:
+            if done.wait(0.005 if numbers else first):
+                return
+            if numbers and asleep_in(tid, numbers):
+                break
+        end = time.monotonic() + limit
+        while not done.is_set() and time.monotonic() < end:
+            signal.pthread_kill(ident, signal.SIGUSR2)
+            done.wait(every)
+
+    current = signal.getsignal(signal.SIGUSR2)
+    install = not callable(current)
+    if install:
+        signal.signal(signal.SIGUSR2, lambda *_: None)
+    t = threading.Thread(target=kicker, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        t.join(5.0)
+        if install and current is not None:     # None: a handler from C, which cannot be put back
+            signal.signal(signal.SIGUSR2, current)
