@@ -107,15 +107,16 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # takes additional data by sendmsg (rng_test_sendmsg) before the read
         "rng-cavp": ("stdrng", ["setsockopt", "setkey", "accept", "sendmsg", "recv"]),
         "hmac-key-serial": ("hmac(sha256)", ["setsockopt", "accept", "sendmsg", "recv"]),
-        # a blocking read of a request left open by MSG_MORE waits for data (af_alg_wait_for_data)
-        # until the signal the executor sends once the thread sleeps (a blocking write past the
-        # send budget is left to the fuzzer: a seed holding 256 KiB is no small seed)
-        "skcipher-blocking-read": ("cbc(aes)", ["setkey", "accept", "sendmsg", "recv"]),
+        # a blocking read of an AEAD request left open by MSG_MORE waits for the rest
+        # (af_alg_wait_for_data; an skcipher read goes ahead with a whole block queued) until
+        # the signal the executor sends once the thread sleeps (a blocking write past the send
+        # budget is left to the fuzzer: a seed holding 256 KiB is no small seed)
+        "aead-blocking-read": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv"]),
     }
-    extra = {"skcipher-blocking-read": {"block": [7, 0]}}
+    extra = {"aead-blocking-read": {"block": [7, 0]}}
     options = {"rng-cavp": "ALG_SET_DRBG_ENTROPY", "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
     slots = {"hash-export-accept": [0, 1, 1, 2, 2]}
-    flags = {"hash-export-accept": [1, 0], "skcipher-blocking-read": [1, 0]}
+    flags = {"hash-export-accept": [1, 0], "aead-blocking-read": [1, 0]}
     for label, (name, ops) in seq.items():
         alg = algorithms.get(name)
         spec = Spec(name=_name_entry(alg), steps=len(ops), seq_op=ops, key_size=alg.key_sizes[0] if alg.keyed else None,
