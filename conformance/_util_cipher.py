@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import socket
 import threading
 import time
 
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, outcome, vmsplice
-from afalg_conformance.harness.afalg.bounded import SYSCALL_NR, asleep_in, deadline, kicked  # noqa: F401 (tests use the first two)
+from afalg_conformance.harness.afalg.bounded import deadline, kicked
 from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
 
 ENC, DEC = AlgOp.ENCRYPT, AlgOp.DECRYPT

@@ -2,7 +2,7 @@
 
 Raw system calls that CPython does not expose the way these tests need them:
 accept() with an address buffer and a minimal NETLINK_CRYPTO client (the keyring
-calls, shared with the fuzzers, are harness/afalg/keys.py's). Everything returns tokens ("ok" or an errno name)
+calls, shared with the fuzzers, are in harness/afalg/keys.py). Everything returns tokens ("ok" or an errno name)
 so a table-driven test can compare them with a clause.
 """
 
@@ -16,9 +16,6 @@ import struct
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, outcome
 from afalg_conformance.harness.afalg.constants import SOL_ALG
-from afalg_conformance.harness.afalg.keys import (KEY_POS_ALL_BUT_SEARCH, KEY_SPEC_PROCESS_KEYRING,  # noqa: F401
-                                                  KEY_USR_ALL_BUT_SEARCH, KEYCTL_SETPERM, add_user_key, keyctl,
-                                                  unlink_key)   # the tests' us.add_user_key, us.keyctl, ...
 from afalg_conformance.harness.afalg.libc import libc as _libc, recv_raw  # noqa: F401 (recv_raw: the tests' us.recv_raw)
 
 NETLINK_CRYPTO = 21

@@ -14,7 +14,7 @@ import pytest
 from afalg_conformance.conformance import _util_socket as us
 from afalg_conformance.conformance.conftest import absent_reason, bind_focused, bind_or_skip
 from afalg_conformance.fuzz import surface
-from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg import algorithms, keys
 from afalg_conformance.harness.afalg import proccrypto
 from afalg_conformance.harness.afalg.client import AfalgSocket
 from afalg_conformance.harness.afalg.constants import SOL_ALG, AlgOp
@@ -227,7 +227,7 @@ def test_authsize_from_optlen(spec):
 def test_key_by_key_serial(spec):
     hm = algorithms.get("hmac(sha256)")
     payload = b"key-from-the-keyring-0123456789!"
-    serial, tok = us.outcome(us.add_user_key, "afalg-conformance:opt15", payload)
+    serial, tok = us.outcome(keys.add_user_key, "afalg-conformance:opt15", payload)
     if serial is None:
         pytest.skip(f"unsupported:add_key={tok}")
     locked = None
@@ -244,16 +244,16 @@ def test_key_by_key_serial(spec):
         with bind_or_skip("hash", "hmac(sha256)") as tfm:
             tok = us.setopt_token(tfm, 7, 4, value=struct.pack("=i", 0x7FFFFFF0))
             spec.check("OPT-17", tok, sent="ALG_SET_KEY_BY_KEY_SERIAL(0x7ffffff0, no such key)", soft=True)
-            tok = us.setopt_token(tfm, 7, 4, value=struct.pack("=i", us.KEY_SPEC_PROCESS_KEYRING))
+            tok = us.setopt_token(tfm, 7, 4, value=struct.pack("=i", keys.KEY_SPEC_PROCESS_KEYRING))
             spec.check("OPT-18", tok, sent="ALG_SET_KEY_BY_KEY_SERIAL(process keyring)", soft=True)
-            locked = us.add_user_key("afalg-conformance:opt19", payload)
-            us.keyctl(us.KEYCTL_SETPERM, locked, us.KEY_POS_ALL_BUT_SEARCH | us.KEY_USR_ALL_BUT_SEARCH)
+            locked = keys.add_user_key("afalg-conformance:opt19", payload)
+            keys.keyctl(keys.KEYCTL_SETPERM, locked, keys.KEY_POS_ALL_BUT_SEARCH | keys.KEY_USR_ALL_BUT_SEARCH)
             tok = us.setopt_token(tfm, 7, 4, value=struct.pack("=i", locked))
             spec.check("OPT-19", tok, sent="ALG_SET_KEY_BY_KEY_SERIAL(user key without SEARCH permission)")
     finally:
-        us.unlink_key(serial)
+        keys.unlink_key(serial)
         if locked:
-            us.unlink_key(locked)
+            keys.unlink_key(locked)
 
 
 @pytest.mark.clause("OPT-25", "OPT-5")

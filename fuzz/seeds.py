@@ -72,7 +72,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         if not opts:
             opts = ["SO_SNDBUF"]
         spec = Spec(name=_name_entry(alg), n_options=len(opts),
-                    option=[o for name in opts for o in surface.OPTIONS if o.name == name],
+                    option=[o for name in opts for o in _option(name)],
                     key_size=alg.key_sizes[0] if alg.keyed else None,
                     authsize=alg.authsizes[-1] if alg.authsizes else None, u32=4096)
         out["fuzz_setsockopt"][f"setup-{alg.name}"] = encode("fuzz_setsockopt", spec)
@@ -140,7 +140,7 @@ def selftest_warn_input(fuzzer: str) -> bytes:
     fuzzer = decoders.canonical(fuzzer)
     if fuzzer == "fuzz_setsockopt":
         alg = algorithms.get("sha256")
-        sndbuf = [o for o in surface.OPTIONS if o.name == "SO_SNDBUF"]
+        sndbuf = _option("SO_SNDBUF")
         body = encode(fuzzer, Spec(name=_name_entry(alg), n_options=3, accept_between=[7, 0, 7],
                                    option=sndbuf * 3, u32=4096))
     else:

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from afalg_conformance.conformance._util_cipher import SYSCALL_NR, asleep_in, interrupted
+from afalg_conformance.conformance._util_cipher import interrupted
+from afalg_conformance.harness.afalg.bounded import SYSCALL_NR, asleep_in
 from afalg_conformance.harness.afalg.client import AfalgSocket
 
 pytestmark = pytest.mark.skipif(platform.machine() not in SYSCALL_NR, reason="no system call numbers for this machine")
