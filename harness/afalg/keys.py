@@ -82,9 +82,8 @@ def named_serial(name: str) -> int:
         return _serials[name]
     if name == "keyring":
         return KEY_SPEC_PROCESS_KEYRING    # a special id lookup_user_key resolves (and creates)
-    kind, _, _size = name.rpartition("-")
     payload = named_payload(name)
-    if kind == "logon":
+    if name.startswith("logon-") and payload is not None:
         serial = add_key("logon", f"afalg:{name}", payload)          # logon descriptions need "prefix:"
     elif payload is not None:
         serial = add_key("user", f"afalg-fuzz:{name}", payload)
