@@ -26,7 +26,7 @@ from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, k
 
 from . import decoders
 from .engine import runtime_names
-from .program import Executor, FdpSource, Names
+from .program import Executor, FdpSource, Names, guest_faults
 
 
 class InputTimeout(BaseException):
@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     status["inputs"] = len(todo)
     names = Names(runtime_names())
     kcov = Kcov(a.entries)
+    # the inputs' injected faults too: a fault is part of what an input reached
+    faults, status["faults"] = guest_faults()
     emit({"kcov": status})
 
     def alarm(signum, frame):
@@ -89,7 +91,7 @@ def main(argv=None) -> int:
     lo, hi = rng
     for name, f in todo:
         prog = decoders.DECODERS[name](FdpSource(f.read_bytes()), names)
-        ex = Executor()
+        ex = Executor(faults=faults)
         failure = None
         t0 = time.monotonic()
         signal.setitimer(signal.ITIMER_REAL, a.timeout)

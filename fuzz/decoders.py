@@ -107,6 +107,19 @@ def decode_cmsg(src: Source, names: Names) -> Program:
 # into the new socket, hash_accept; the other types refuse it), which no campaign reached
 # while accept chose among tfm sockets only (2026-12-01).
 SEQ_OPS = ["socket", "bind", "setkey", "setsockopt", "accept", "sendmsg", "recv", "splice", "close", "accept-op"]
+# Calls that may carry an injected fault (harness.afalg.faults): one in FAULT_ONE_IN fails its
+# Nth allocation or user copy, N in 1..FAULT_MAX_NTH (af_alg_sendmsg's sgl and pages, the
+# request in recvmsg, the child socket in accept, the key copy in setsockopt...). The lowest
+# choice is "no fault", so seeds encoded without it stay fault-free.
+FAULT_OPS = frozenset({"bind", "setkey", "setsockopt", "accept", "accept-op", "sendmsg", "recv", "splice"})
+FAULT_ONE_IN = 8
+FAULT_MAX_NTH = 8
+
+
+def decode_fault(src: Source) -> int:
+    """0 (no fault) or the fault's number N."""
+    v = src.int(0, FAULT_ONE_IN * FAULT_MAX_NTH - 1, "fault")
+    return v - (FAULT_ONE_IN - 1) * FAULT_MAX_NTH + 1 if v >= (FAULT_ONE_IN - 1) * FAULT_MAX_NTH else 0
 
 
 def decode_sequence(src: Source, names: Names) -> Program:
@@ -170,6 +183,10 @@ def decode_sequence(src: Source, names: Names) -> Program:
             prog.add("close", slot)
             kinds.pop(slot, None)
             algs.pop(slot, None)
+        if op in FAULT_OPS:
+            nth = decode_fault(src)
+            if nth:
+                prog.calls[-1].args["fault"] = nth
     for slot in sorted(s for s, k in kinds.items() if k == "tfm"):
         prog.add("check", slot, what="usable")
     return prog
@@ -178,10 +195,11 @@ def decode_sequence(src: Source, names: Names) -> Program:
 # Bumped whenever the same bytes decode to another program (fuzz_sequence 2: accept-op, which
 # changed what every op byte >= 9 means; fuzz_setsockopt 2 and fuzz_sequence 3: the key serial
 # option names a key of the process's own, harness.afalg.keys; fuzz_cmsg 2 and fuzz_sequence 3:
-# writes and reads past the send budget; fuzz_sequence 4: blocking sends and reads). A saved
+# writes and reads past the send budget; fuzz_sequence 4: blocking sends and reads; fuzz_sequence
+# 5: injected faults). A saved
 # crash records it; --reproduce refuses one from another version rather than replay a
 # different program under its name.
-DECODER_VERSION = {"fuzz_setsockopt": 2, "fuzz_cmsg": 2, "fuzz_sequence": 4}
+DECODER_VERSION = {"fuzz_setsockopt": 2, "fuzz_cmsg": 2, "fuzz_sequence": 5}
 
 DECODERS = {
     "fuzz_setsockopt": decode_setsockopt,

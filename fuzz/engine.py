@@ -376,7 +376,8 @@ def main(name: str, argv: list[str] | None = None) -> None:
             from . import decoders, program
     decode = decoders.DECODERS[name]
     names = program.Names(runtime_names())
-    executor = program.Executor(tracer=fb, checks=os.environ.get("AFALG_FUZZ_NO_CHECKS") != "1")
+    faults, faults_note = program.guest_faults()
+    executor = program.Executor(tracer=fb, checks=os.environ.get("AFALG_FUZZ_NO_CHECKS") != "1", faults=faults)
     journal = Journal(os.environ.get("AFALG_FUZZ_JOURNAL"), os.environ.get("AFALG_FUZZ_KMSG") == "1",
                       shm=os.environ.get("AFALG_FUZZ_JOURNAL_SHM"), name=name)
     if os.environ.get("AFALG_FUZZ_WARMUP", "1") == "1":
@@ -384,8 +385,8 @@ def main(name: str, argv: list[str] | None = None) -> None:
               file=sys.stderr, flush=True)
     watch = kmsg_watch()              # from the log's end: what the inputs cause, not the warm-up
     state = {"started": False, "watchdog": None}
-    print(f"{name}: {fb.describe()}; {len(names.static)} static + {len(names.runtime)} runtime names",
-          file=sys.stderr, flush=True)
+    print(f"{name}: {fb.describe()}; {len(names.static)} static + {len(names.runtime)} runtime names; "
+          f"{faults_note}", file=sys.stderr, flush=True)
 
     def test_one_input(data: bytes) -> None:
         if not state["started"]:

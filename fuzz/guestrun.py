@@ -263,11 +263,11 @@ def plain_loop(name: str, results: Path, seconds: float) -> dict:
     front, round robin, with no coverage, journal or watchdog."""
     from . import decoders
     from .engine import runtime_names
-    from .program import Executor, FdpSource, Names
+    from .program import Executor, FdpSource, Names, guest_faults
     names = Names(runtime_names())
     files = sorted(p for d in (results / "corpus" / name, SEEDS / name) if d.exists() for p in d.iterdir())
     progs = [decoders.DECODERS[name](FdpSource(p.read_bytes()), names) for p in files]
-    ex = Executor()
+    ex = Executor(faults=guest_faults()[0])     # the fuzzer's calls, faults included
     n = 0
     t0 = time.monotonic()
     end = t0 + seconds

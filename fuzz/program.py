@@ -24,6 +24,7 @@ from afalg_conformance.harness.afalg import cmsg as cm
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, sockaddr_alg
 from afalg_conformance.harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOL_ALG, AlgOp, AlgOpt
 from afalg_conformance.harness.afalg.bounded import kicked
+from afalg_conformance.harness.afalg.faults import FailNth
 from afalg_conformance.harness.afalg.keys import KEY_NAMES, named_payload, named_serial
 from afalg_conformance.harness.afalg.libc import recv_raw
 
@@ -135,36 +136,43 @@ class Call:
             return f"s[{self.slot}] = sock({a['type_name']}, {a['proto']})"
         if self.op == "bind":
             addrlen = "" if a.get("addrlen") is None else f", addrlen={a['addrlen']}"
-            return (f"{s}.bind_raw(sockaddr_alg({a['type']!r}, {a['name']!r}, "
-                    f"feat={a['feat']:#x}, mask={a['mask']:#x}){addrlen})")
+            return _faulted(a, f"{s}.bind_raw(sockaddr_alg({a['type']!r}, {a['name']!r}, "
+                               f"feat={a['feat']:#x}, mask={a['mask']:#x}){addrlen})")
         if self.op == "setsockopt":
             val = "None" if a["value"] is None else _hexlit(a["value"])
             if a.get("key_name"):
                 val = f"key_serial({a['key_name']!r}, {a['optlen']})"
-            return (f"{s}.setsockopt({_level(a['level'])}, {a['opt']}, {val}, "
-                    f"optlen={a['optlen']})  # {a['name']}")
+            return _faulted(a, f"{s}.setsockopt({_level(a['level'])}, {a['opt']}, {val}, "
+                               f"optlen={a['optlen']})") + f"  # {a['name']}"
         if self.op == "accept":
-            return f"s[{a['dst']}] = accept({s})"
+            return f"s[{a['dst']}] = " + _faulted(a, f"accept({s})")
         if self.op == "sendmsg":
             ctl = "None" if a["control"] is None else _hexlit(a["control"])
             flags = surface.flag_names(surface.SEND_FLAGS, a["flags"])
             if a.get("block"):
-                return (f"blocking({s}, 'sendmsg', lambda: {s}.sendmsg_raw([{_hexlit(a['data'])}], {ctl}, {flags}, "
-                        f"controllen={a['controllen']}))  # {a.get('desc', '')}")
-            return (f"{s}.sendmsg_raw([{_hexlit(a['data'])}], {ctl}, {flags}|MSG_DONTWAIT, "
-                    f"controllen={a['controllen']})  # {a.get('desc', '')}")
+                raw = _faulted(a, f"{s}.sendmsg_raw([{_hexlit(a['data'])}], {ctl}, {flags}, "
+                                  f"controllen={a['controllen']})")
+                return f"blocking({s}, 'sendmsg', lambda: {raw})  # {a.get('desc', '')}"
+            return _faulted(a, f"{s}.sendmsg_raw([{_hexlit(a['data'])}], {ctl}, {flags}|MSG_DONTWAIT, "
+                               f"controllen={a['controllen']})") + f"  # {a.get('desc', '')}"
         if self.op == "recv":
             flags = surface.flag_names(surface.RECV_FLAGS, a["flags"])
             if a.get("block"):
-                return f"blocking({s}, 'recvfrom', lambda: recv_raw({s}.fileno(), {a['n']}, {flags}))"
-            return f"{s}.sock.recv({a['n']}, {flags}|MSG_DONTWAIT)"
+                raw = _faulted(a, f"recv_raw({s}.fileno(), {a['n']}, {flags})")
+                return f"blocking({s}, 'recvfrom', lambda: {raw})"
+            return _faulted(a, f"{s}.sock.recv({a['n']}, {flags}|MSG_DONTWAIT)")
         if self.op == "splice":
-            return f"splice_own_pipe({s}, {_hexlit(a['data'])}, flags={a['flags']:#x})"
+            return _faulted(a, f"splice_own_pipe({s}, {_hexlit(a['data'])}, flags={a['flags']:#x})")
         if self.op == "close":
             return f"{s}.close()"
         if self.op == "check":
             return f"check_{a['what']}({s}{', ' + repr(a.get('param')) if a.get('param') is not None else ''})"
         return f"# unknown call {self.op} {a}"
+
+
+def _faulted(a: dict, code: str) -> str:
+    """code, run with fault number a['fault'] injected when the call has one."""
+    return f"fault({a['fault']}, lambda: {code})" if a.get("fault") else code
 
 
 def _hexlit(b: bytes) -> str:
@@ -235,16 +243,32 @@ class SlotState:
     authsize: int | None = None
     children: int = 0
     parent: int | None = None
+    # a setsockopt here drew an injected fault: whether the algorithm's setkey ran (and left the
+    # tfm needing a key) or the copy before it failed is not known, so no oracle judges it
+    faulted: bool = False
     sends: list = field(default_factory=list)   # successful sendmsg calls on an op socket
 
 
 class Executor:
     """Runs programs. Every socket is closed at the end of each program."""
 
-    def __init__(self, tracer=None, checks: bool = True):
+    def __init__(self, tracer=None, checks: bool = True, faults: FailNth | None = None):
         self.tracer = tracer or NullTracer()
         self.checks = checks
         self.outcomes: list[tuple] = []
+        # fail-nth of the thread that runs the calls (harness.afalg.faults); None: calls that
+        # carry a fault number run without it
+        self.faults = faults
+        self._fired = False
+
+    def _sys(self, a: dict, fn):
+        """fn(), the call's one system call, with its injected fault armed around it alone."""
+        if not a.get("fault") or self.faults is None:
+            return fn()
+        try:
+            return self.faults.call(a["fault"], fn)
+        finally:
+            self._fired = self.faults.fired
 
     # outcome feature helpers
     def _record(self, call: Call, detail: str, length: int | None, err: int | None) -> None:
@@ -280,6 +304,7 @@ class Executor:
         length = None
         detail = op
         out = "ok"
+        self._fired = False
         self.tracer.begin()
         try:
             if op == "socket":
@@ -293,7 +318,7 @@ class Executor:
                 detail = a["type"] or "''"
                 addr = sockaddr_alg(a["type"], a["name"], a["feat"], a["mask"])
                 length = a.get("addrlen")
-                st.sock.bind_raw(addr, length)
+                self._sys(a, lambda: st.sock.bind_raw(addr, length))
                 st.alg_type, st.alg_name, st.state = a["type"], a["name"], "bound"
                 # a second bind on a socket without children succeeds and swaps in a fresh,
                 # unkeyed transform (alg_bind): what was set on the old one is gone
@@ -302,7 +327,7 @@ class Executor:
                 detail = a["name"]
                 length = a["optlen"]
                 value = key_serial(a["key_name"], a["optlen"]) if a.get("key_name") else a["value"]
-                st.sock.setsockopt(a["level"], a["opt"], value, a["optlen"])
+                self._sys(a, lambda: st.sock.setsockopt(a["level"], a["opt"], value, a["optlen"]))
                 if a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY:
                     # The kernel keys with the first optlen bytes (optlen may be shorter than the buffer).
                     st.key, st.key_ok, st.state = (a["value"] or b"")[:a["optlen"]], True, "keyed"
@@ -314,7 +339,7 @@ class Executor:
                     st.authsize = a["optlen"]
             elif op == "accept":
                 detail = st.alg_type or "unbound"
-                ns, _ = st.sock.sock.accept()
+                ns, _ = self._sys(a, st.sock.sock.accept)
                 ns.setblocking(False)
                 if a["dst"] in slots and a["dst"] != call.slot:
                     slots[a["dst"]].sock.close()
@@ -330,10 +355,11 @@ class Executor:
                 detail = f"{st.alg_type or 'x'}:{a.get('desc_class', '')}" + (":block" if a.get("block") else "")
                 length = len(a["data"])
                 if a.get("block"):
-                    n = blocking(st.sock, "sendmsg",
-                                 lambda: st.sock.sendmsg_raw([a["data"]], a["control"], a["flags"], a["controllen"]))
+                    n = blocking(st.sock, "sendmsg", lambda: self._sys(
+                        a, lambda: st.sock.sendmsg_raw([a["data"]], a["control"], a["flags"], a["controllen"])))
                 else:
-                    n = st.sock.sendmsg_raw([a["data"]], a["control"], a["flags"] | MSG_DONTWAIT, a["controllen"])
+                    n = self._sys(a, lambda: st.sock.sendmsg_raw([a["data"]], a["control"],
+                                                                 a["flags"] | MSG_DONTWAIT, a["controllen"]))
                 st.sends.append((call, n))
                 out = f"ok:{n}"
             elif op == "recv":
@@ -341,16 +367,17 @@ class Executor:
                 # it (the corpora and seeds keep their meaning); what it says is in the outcome
                 detail = f"{st.alg_type or 'x'}:{st.sock.poll_mask()}" + (":block" if a.get("block") else "")
                 if a.get("block"):
-                    data = blocking(st.sock, "recvfrom", lambda: recv_raw(st.sock.fileno(), a["n"], a["flags"]))
+                    data = blocking(st.sock, "recvfrom",
+                                    lambda: self._sys(a, lambda: recv_raw(st.sock.fileno(), a["n"], a["flags"])))
                 else:
-                    data = st.sock.sock.recv(a["n"], a["flags"] | MSG_DONTWAIT)
+                    data = self._sys(a, lambda: st.sock.sock.recv(a["n"], a["flags"] | MSG_DONTWAIT))
                 length = len(data)
                 out = f"ok:{len(data)}"
                 a["_got"] = data
             elif op == "splice":
                 detail = st.alg_type or "x"
                 length = len(a["data"])
-                n = splice_own_pipe(st.sock, a["data"], a["flags"])
+                n = splice_own_pipe(st.sock, a["data"], a["flags"], lambda fn: self._sys(a, fn))
                 st.sends.append((call, n))
                 out = f"ok:{n}"
             elif op == "close":
@@ -370,6 +397,16 @@ class Executor:
         except (ValueError, OverflowError) as e:   # Python refused before any syscall
             err = errno_mod.EINVAL
             out = f"python:{type(e).__name__}"
+        except MemoryError:
+            # the injected fault hit the interpreter's own allocation (an mmap between arming and
+            # the call), not the call: an outcome like any other, not a crash of the fuzzer
+            err = errno_mod.ENOMEM
+            out = "python:MemoryError"
+        if self._fired:
+            detail += ":fault"
+            out += f" (fault {a['fault']})"
+            if op == "setsockopt" and st is not None:
+                st.faulted = True
         self._record(call, detail, length, err)
         return out
 
@@ -400,7 +437,7 @@ def _valid_key(alg: algorithms.Algorithm, key: bytes | None) -> bool:
 def check_usable(st: SlotState | None, tracer=None) -> str:
     """A tfm socket whose bind and setkey (and authsize) succeeded must serve a valid
     request, and the answer must equal harness.afalg.algorithms' oracle."""
-    if st is None or st.kind != "tfm" or st.state not in ("bound", "keyed", "accepted"):
+    if st is None or st.kind != "tfm" or st.state not in ("bound", "keyed", "accepted") or st.faulted:
         return "n/a"
     alg = algorithms.ALGORITHMS.get(st.alg_name)
     if alg is None or alg.oracle is None or alg.type != st.alg_type or not _valid_key(alg, st.key):
@@ -531,6 +568,33 @@ def blocking(sock: AfalgSocket, call: str, fn):
         os.set_blocking(fd, was)
 
 
+def guest_faults() -> tuple[FailNth | None, str]:
+    """The fault injector for an executor in a guest, opened on the calling thread (the one
+    that will run the calls), and what to log about it; AFALG_FUZZ_FAULTS=0 turns it off.
+    Never on the host: the tests' executors run without one."""
+    if os.environ.get("AFALG_FUZZ_FAULTS", "1") == "0":
+        return None, "fault injection: off (AFALG_FUZZ_FAULTS=0)"
+    return FailNth.open_or_none()
+
+
+_REPLAY_FAULTS: list = []      # the reproducer's FailNth, made on first use
+
+
+def fault(nth: int, fn):
+    """Reproducers: fn() with the nth fault site of this thread failing, as the executor ran
+    it (harness.afalg.faults); prints whether the fault fired."""
+    if not _REPLAY_FAULTS:
+        _REPLAY_FAULTS.append(guest_faults())
+    fail, why = _REPLAY_FAULTS[0]
+    if fail is None:
+        print(f"  fault {nth}: not injected ({why})")
+        return fn()
+    try:
+        return fail.call(nth, fn)
+    finally:
+        print(f"  fault {nth}: {'fired' if fail.fired else 'not reached'}")
+
+
 def key_serial(name: str, optlen: int) -> bytes:
     """The optval for ALG_SET_KEY_BY_KEY_SERIAL naming this process's key `name`, optlen
     bytes long (4 is honest; a lying optlen gets the serial then zeros, or a prefix of it)."""
@@ -538,13 +602,15 @@ def key_serial(name: str, optlen: int) -> bytes:
     return raw[:optlen] + bytes(max(0, optlen - 4))
 
 
-def splice_own_pipe(sock: AfalgSocket, data: bytes, flags: int) -> int:
-    """Splice data into sock from a non-blocking pipe made here (never a file's pages)."""
+def splice_own_pipe(sock: AfalgSocket, data: bytes, flags: int, around=None) -> int:
+    """Splice data into sock from a non-blocking pipe made here (never a file's pages).
+    around(fn), when given, runs the splice call itself (the executor's fault injection)."""
     r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         if data:
             os.write(w, data)
-        return os.splice(r, sock.fileno(), max(len(data), 1), flags=flags)
+        fn = lambda: os.splice(r, sock.fileno(), max(len(data), 1), flags=flags)  # noqa: E731
+        return around(fn) if around else fn()
     finally:
         os.close(r)
         os.close(w)

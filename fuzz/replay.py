@@ -24,7 +24,7 @@ import traceback
 
 from . import decoders
 from .engine import CRASH_MAGIC, WARN_MAGIC, crash_hook, kmsg_watch, runtime_names, warn_hook
-from .program import Executor, FdpSource, Names, Program
+from .program import Executor, FdpSource, Names, Program, guest_faults
 
 
 class Out:
@@ -68,7 +68,7 @@ class Attempt:
             try:
                 os.close(r)
                 crash_hook(self.data)
-                ex = Executor()
+                ex = Executor(faults=guest_faults()[0])
                 try:
                     results, failure = ex.run(prog), None
                 except AssertionError as e:

@@ -112,8 +112,15 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # the signal the executor sends once the thread sleeps (a blocking write past the send
         # budget is left to the fuzzer: a seed holding 256 KiB is no small seed)
         "aead-blocking-read": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv"]),
+        # injected faults (harness.afalg.faults): the read's first allocation (the request,
+        # af_alg_alloc_areq) and the write's second (a page of af_alg_sendmsg's sgl) fail
+        "skcipher-fault-recv": ("cbc(aes)", ["setkey", "accept", "sendmsg", "recv"]),
+        "aead-fault-send": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv"]),
     }
-    extra = {"aead-blocking-read": {"block": [7, 0]}}
+    nth = (decoders.FAULT_ONE_IN - 1) * decoders.FAULT_MAX_NTH - 1     # + N: fault number N
+    extra = {"aead-blocking-read": {"block": [7, 0]},
+             "skcipher-fault-recv": {"fault": [0, 0, 0, nth + 1]},
+             "aead-fault-send": {"fault": [0, 0, 0, nth + 2, 0]}}
     options = {"rng-cavp": "ALG_SET_DRBG_ENTROPY", "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
     slots = {"hash-export-accept": [0, 1, 1, 2, 2]}
     flags = {"hash-export-accept": [1, 0], "aead-blocking-read": [1, 0]}
