@@ -106,12 +106,16 @@ def decode_cmsg(src: Source, names: Names) -> Program:
 # their meaning. accept-op: accept on an op socket (algif_hash exports the running hash state
 # into the new socket, hash_accept; the other types refuse it), which no campaign reached
 # while accept chose among tfm sockets only (2026-12-01).
-SEQ_OPS = ["socket", "bind", "setkey", "setsockopt", "accept", "sendmsg", "recv", "splice", "close", "accept-op"]
+# aio-recv: a read through io_submit, the only way into skcipher/aead_recvmsg's asynchronous
+# branch (the request gets af_alg_async_cb as its completion), which nothing reached before.
+SEQ_OPS = ["socket", "bind", "setkey", "setsockopt", "accept", "sendmsg", "recv", "splice", "close", "accept-op",
+           "aio-recv"]
 # Calls that may carry an injected fault (harness.afalg.faults): one in FAULT_ONE_IN fails its
 # Nth allocation or user copy, N in 1..FAULT_MAX_NTH (af_alg_sendmsg's sgl and pages, the
 # request in recvmsg, the child socket in accept, the key copy in setsockopt...). The lowest
 # choice is "no fault", so seeds encoded without it stay fault-free.
-FAULT_OPS = frozenset({"bind", "setkey", "setsockopt", "accept", "accept-op", "sendmsg", "recv", "splice"})
+FAULT_OPS = frozenset({"bind", "setkey", "setsockopt", "accept", "accept-op", "sendmsg", "recv", "splice",
+                       "aio-recv"})
 FAULT_ONE_IN = 8
 FAULT_MAX_NTH = 8
 
@@ -136,7 +140,7 @@ def decode_sequence(src: Source, names: Names) -> Program:
             break
         op = src.pick(SEQ_OPS, "seq-op")
         want = {"accept": "tfm", "setkey": "tfm", "setsockopt": "tfm", "bind": "tfm",
-                "sendmsg": "op", "recv": "op", "splice": "op", "accept-op": "op"}.get(op)
+                "sendmsg": "op", "recv": "op", "splice": "op", "accept-op": "op", "aio-recv": "op"}.get(op)
         cands = [s for s, k in kinds.items() if k == want] if want else list(kinds)
         if cands and src.int(0, 7, "slot-random") != 0:
             slot = src.pick(sorted(cands), "slot")
@@ -176,6 +180,12 @@ def decode_sequence(src: Source, names: Names) -> Program:
                 n = src.pick(surface.RECV_LEN_CHOICES, "recv-len")
             prog.add("recv", slot, n=n, flags=surface.recv_flags_mask(src.int(0, 7, "recv-flags"))
                      if src.int(0, 7, "rf") == 0 else 0, block=src.int(0, 7, "block") == 0)
+        elif op == "aio-recv":
+            if alg is not None and src.int(0, 1, "recv-exact"):
+                n = alg.digestsize or alg.blocksize * src.int(1, 8, "recv-blocks")
+            else:
+                n = src.pick(surface.RECV_LEN_CHOICES, "recv-len")
+            prog.add("recv", slot, n=n, flags=0, aio=True)
         elif op == "splice":
             prog.add("splice", slot, data=_data(src, alg, "splice-data"),
                      flags=surface.splice_flags_mask(src.int(0, 7, "splice-flags")))
@@ -196,7 +206,7 @@ def decode_sequence(src: Source, names: Names) -> Program:
 # changed what every op byte >= 9 means; fuzz_setsockopt 2 and fuzz_sequence 3: the key serial
 # option names a key of the process's own, harness.afalg.keys; fuzz_cmsg 2 and fuzz_sequence 3:
 # writes and reads past the send budget; fuzz_sequence 4: blocking sends and reads; fuzz_sequence
-# 5: injected faults). A saved
+# 5: injected faults and AIO reads). A saved
 # crash records it; --reproduce refuses one from another version rather than replay a
 # different program under its name.
 DECODER_VERSION = {"fuzz_setsockopt": 2, "fuzz_cmsg": 2, "fuzz_sequence": 5}

@@ -26,7 +26,7 @@ from afalg_conformance.harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOL_
 from afalg_conformance.harness.afalg.bounded import kicked
 from afalg_conformance.harness.afalg.faults import FailNth
 from afalg_conformance.harness.afalg.keys import KEY_NAMES, named_payload, named_serial
-from afalg_conformance.harness.afalg.libc import recv_raw
+from afalg_conformance.harness.afalg.libc import Aio, recv_raw
 
 from . import surface
 
@@ -157,6 +157,8 @@ class Call:
                                f"controllen={a['controllen']})") + f"  # {a.get('desc', '')}"
         if self.op == "recv":
             flags = surface.flag_names(surface.RECV_FLAGS, a["flags"])
+            if a.get("aio"):
+                return _faulted(a, f"aio_read({s}, {a['n']})")
             if a.get("block"):
                 raw = _faulted(a, f"recv_raw({s}.fileno(), {a['n']}, {flags})")
                 return f"blocking({s}, 'recvfrom', lambda: {raw})"
@@ -260,6 +262,14 @@ class Executor:
         # carry a fault number run without it
         self.faults = faults
         self._fired = False
+        self.aio: Aio | None = None
+
+    def _aio(self) -> Aio:
+        """The executor's AIO context, made on first use and kept for its life (io_setup per
+        program would be two more system calls an input)."""
+        if self.aio is None:
+            self.aio = Aio()
+        return self.aio
 
     def _sys(self, a: dict, fn):
         """fn(), the call's one system call, with its injected fault armed around it alone."""
@@ -366,7 +376,10 @@ class Executor:
                 # poll first: af_alg_poll is reached by nothing else, and no input byte decides
                 # it (the corpora and seeds keep their meaning); what it says is in the outcome
                 detail = f"{st.alg_type or 'x'}:{st.sock.poll_mask()}" + (":block" if a.get("block") else "")
-                if a.get("block"):
+                if a.get("aio"):
+                    detail += ":aio"
+                    data = self._sys(a, lambda: self._aio().read(st.sock.fileno(), a["n"]))
+                elif a.get("block"):
                     data = blocking(st.sock, "recvfrom",
                                     lambda: self._sys(a, lambda: recv_raw(st.sock.fileno(), a["n"], a["flags"])))
                 else:
@@ -575,6 +588,16 @@ def guest_faults() -> tuple[FailNth | None, str]:
     if os.environ.get("AFALG_FUZZ_FAULTS", "1") == "0":
         return None, "fault injection: off (AFALG_FUZZ_FAULTS=0)"
     return FailNth.open_or_none()
+
+
+_REPLAY_AIO: list = []         # the reproducer's AIO context, made on first use
+
+
+def aio_read(sock: AfalgSocket, n: int) -> bytes:
+    """Reproducers: a read of n bytes through io_submit, as the executor makes it."""
+    if not _REPLAY_AIO:
+        _REPLAY_AIO.append(Aio())
+    return _REPLAY_AIO[0].read(sock.fileno(), n)
 
 
 _REPLAY_FAULTS: list = []      # the reproducer's FailNth, made on first use

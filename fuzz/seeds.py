@@ -116,11 +116,16 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # af_alg_alloc_areq) and the write's second (a page of af_alg_sendmsg's sgl) fail
         "skcipher-fault-recv": ("cbc(aes)", ["setkey", "accept", "sendmsg", "recv"]),
         "aead-fault-send": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv"]),
+        # reads through io_submit: the asynchronous branch of skcipher/aead_recvmsg
+        "skcipher-aio": ("cbc(aes)", ["setkey", "accept", "sendmsg", "aio-recv"]),
+        "aead-aio": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "aio-recv"]),
     }
     nth = (decoders.FAULT_ONE_IN - 1) * decoders.FAULT_MAX_NTH - 1     # + N: fault number N
     extra = {"aead-blocking-read": {"block": [7, 0]},
              "skcipher-fault-recv": {"fault": [0, 0, 0, nth + 1]},
-             "aead-fault-send": {"fault": [0, 0, 0, nth + 2, 0]}}
+             "aead-fault-send": {"fault": [0, 0, 0, nth + 2, 0]},
+             # the whole answer: 32 bytes of ciphertext and the 16-byte tag
+             "aead-aio": {"recv_exact": 0, "recv_len": 48}}
     options = {"rng-cavp": "ALG_SET_DRBG_ENTROPY", "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
     slots = {"hash-export-accept": [0, 1, 1, 2, 2]}
     flags = {"hash-export-accept": [1, 0], "aead-blocking-read": [1, 0]}
@@ -134,7 +139,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
                     option=_option(options.get(label, "ALG_SET_AEAD_AUTHSIZE")), len=48,
                     key_literal=1, key_name="user-32", key_len=48,
                     authsize=16, flags=flags.get(label, [1 if label.endswith("more") else 0, 0]),
-                    data_blocks=2, data_len=32, recv_blocks=2, recv_len=32, **extra.get(label, {}))
+                    **({"data_blocks": 2, "data_len": 32, "recv_blocks": 2, "recv_len": 32} | extra.get(label, {})))
         out["fuzz_sequence"][label] = encode("fuzz_sequence", spec)
     return out
 

@@ -198,3 +198,36 @@ def test_the_kcov_kernel_config_has_fault_injection():
                 "FAULT_INJECTION_DEBUG_FS"):
         assert f"CONFIG_{opt}=y" in text.splitlines(), opt
     assert os.path.basename(faults.FAIL_NTH) == "fail-nth"
+
+
+# -- AIO reads ---------------------------------------------------------------------------------
+
+def test_an_aio_read_returns_what_read_would_and_errors_as_errnos():
+    from afalg_conformance.harness.afalg.libc import Aio
+    a, b = socket_mod.socketpair()
+    aio = Aio()
+    try:
+        b.setblocking(False)
+        a.send(b"hello, aio")
+        assert aio.read(b.fileno(), 5) == b"hello"
+        assert aio.read(b.fileno(), 64) == b", aio"
+        with pytest.raises(OSError) as e:
+            aio.read(b.fileno(), 8)                  # non-blocking and empty
+        assert e.value.errno == errno.EAGAIN
+        assert not aio.pending
+    finally:
+        aio.close()
+        a.close()
+        b.close()
+
+
+def test_sequences_decode_aio_reads_and_reproducers_print_them():
+    seed = ROOT / "fuzz" / "corpus" / "fuzz_sequence" / "skcipher-aio"
+    prog = decoders.decode_sequence(FdpSource(seed.read_bytes()), Names())
+    aio = [c for c in prog.calls if c.args.get("aio")]
+    assert [(c.op, c.args["n"]) for c in aio] == [("recv", 32)]
+    text = prog.to_python()
+    assert "call(lambda: aio_read(s[1], 32))" in text
+    compile(text, "<reproducer>", "exec")
+    from afalg_conformance.fuzz import replay_api
+    assert callable(replay_api.aio_read)
