@@ -231,3 +231,23 @@ def test_sequences_decode_aio_reads_and_reproducers_print_them():
     compile(text, "<reproducer>", "exec")
     from afalg_conformance.fuzz import replay_api
     assert callable(replay_api.aio_read)
+
+
+def test_disarm_takes_an_efault_of_its_own_read_or_reset_as_not_fired(monkeypatch):
+    """With usercopy fault injection the read and the reset of fail-nth are fault sites: an
+    EFAULT there is the fault landing on them, never an error of the call."""
+    writes = []
+    monkeypatch.setattr(faults.os, "open", lambda *a, **k: 99)
+    f = faults.FailNth("/proc/thread-self/fail-nth")
+
+    def efault(*a):
+        raise OSError(errno.EFAULT, "Bad address")
+    monkeypatch.setattr(faults.os, "write", lambda fd, b: writes.append(b) or len(b))
+    monkeypatch.setattr(faults.os, "pread", efault)
+    assert f.call(5, lambda: "bound") == "bound" and not f.fired     # count was 1 at the read
+    monkeypatch.setattr(faults.os, "pread", lambda fd, n, off: b"2\n")
+    monkeypatch.setattr(faults.os, "write", lambda fd, b: efault() if b == b"0" else len(b))
+    assert f.call(5, lambda: "keyed") == "keyed" and not f.fired     # the reset drew it
+    monkeypatch.setattr(faults.os, "pread", lambda fd, n, off: (_ for _ in ()).throw(OSError(errno.EBADF, "x")))
+    with pytest.raises(OSError):
+        f.call(1, lambda: None)                                      # anything else is ours

@@ -13,6 +13,7 @@ drew the fault would end in the OOM path, not in AF_ALG).
 
 from __future__ import annotations
 
+import errno
 import os
 
 FAIL_NTH = "/proc/thread-self/fail-nth"
@@ -65,17 +66,33 @@ class FailNth:
         os.write(self.fd, str(nth).encode())
 
     def disarm(self) -> bool:
-        """Whether the armed fault fired; either way nothing stays armed."""
-        left = os.pread(self.fd, 16, 0).strip()
-        if left != b"0":
-            os.write(self.fd, b"0")
+        """Whether the armed fault fired; either way nothing stays armed, and it never raises
+        EFAULT: with CONFIG_FAULT_INJECTION_USERCOPY the copies of this very read and write
+        are fault sites too (the kernel formats the count before copying it out). A read
+        that fails with EFAULT means the count was 1: the call did not draw the fault, the
+        read did, and the count is 0 now. Once an EFAULT was taken for the call's own error
+        and the socket's state went wrong in the executor's model (2026-12-01, the first
+        campaign: a key that was set counted as refused)."""
+        try:
+            left = os.pread(self.fd, 16, 0).strip()
+        except OSError as e:
+            if e.errno != errno.EFAULT:
+                raise
             return False
-        self.injected += 1
-        return True
+        if left == b"0":
+            self.injected += 1
+            return True
+        try:
+            os.write(self.fd, b"0")
+        except OSError as e:      # the reset's own copy drew the fault: the count is 0 now
+            if e.errno != errno.EFAULT:
+                raise
+        return False
 
     def call(self, nth: int, fn):
         """fn() with the nth fault site failing; `fired` says afterwards whether it did
         (also when fn raised: the error is then usually the injected one)."""
+        self.fired = False
         self.arm(nth)
         try:
             return fn()
