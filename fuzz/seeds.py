@@ -119,19 +119,26 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # reads through io_submit: the asynchronous branch of skcipher/aead_recvmsg
         "skcipher-aio": ("cbc(aes)", ["setkey", "accept", "sendmsg", "aio-recv"]),
         "aead-aio": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "aio-recv"]),
+        # the same through an asynchronous driver: the read is queued (-EIOCBQUEUED) and
+        # completes through af_alg_async_cb in cryptd's worker
+        "skcipher-cryptd-aio": ("cbc(aes)", ["setkey", "accept", "sendmsg", "aio-recv"]),
     }
     nth = (decoders.FAULT_ONE_IN - 1) * decoders.FAULT_MAX_NTH - 1     # + N: fault number N
     extra = {"aead-blocking-read": {"block": [7, 0]},
              "skcipher-fault-recv": {"fault": [0, 0, 0, nth + 1]},
              "aead-fault-send": {"fault": [0, 0, 0, nth + 2, 0]},
              # the whole answer: 32 bytes of ciphertext and the 16-byte tag
-             "aead-aio": {"recv_exact": 0, "recv_len": 48}}
+             "aead-aio": {"recv_exact": 0, "recv_len": 48},
+             # a name outside the algorithm table: the decoder knows no sizes for it
+             "skcipher-cryptd-aio": {"name": ("", "cryptd(cbc(aes-generic))"), "type_override": 0,
+                                     "bind_type": "skcipher", "key_len": 16, "iv_len": 16,
+                                     "data_len_any": 32, "recv_len": 32}}
     options = {"rng-cavp": "ALG_SET_DRBG_ENTROPY", "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
     slots = {"hash-export-accept": [0, 1, 1, 2, 2]}
     flags = {"hash-export-accept": [1, 0], "aead-blocking-read": [1, 0]}
     for label, (name, ops) in seq.items():
         alg = algorithms.get(name)
-        spec = Spec(name=_name_entry(alg), steps=len(ops), seq_op=ops, key_size=alg.key_sizes[0] if alg.keyed else None,
+        want = dict(name=_name_entry(alg), steps=len(ops), seq_op=ops, key_size=alg.key_sizes[0] if alg.keyed else None,
                     accept_dst=[1, 2],
                     slot=slots.get(label, [0 if o in ("setkey", "setsockopt", "accept", "bind") else 1 for o in ops]),
                     n_cmsgs=[2 if alg.type not in ("hash", "rng") else 0] * len(ops),
@@ -139,7 +146,8 @@ def seeds() -> dict[str, dict[str, bytes]]:
                     option=_option(options.get(label, "ALG_SET_AEAD_AUTHSIZE")), len=48,
                     key_literal=1, key_name="user-32", key_len=48,
                     authsize=16, flags=flags.get(label, [1 if label.endswith("more") else 0, 0]),
-                    **({"data_blocks": 2, "data_len": 32, "recv_blocks": 2, "recv_len": 32} | extra.get(label, {})))
+                    data_blocks=2, data_len=32, recv_blocks=2, recv_len=32)
+        spec = Spec(**(want | extra.get(label, {})))
         out["fuzz_sequence"][label] = encode("fuzz_sequence", spec)
     return out
 
