@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import sys
+import tarfile
 import tempfile
 import threading
 from pathlib import Path
@@ -315,11 +316,52 @@ def summary_line(name: str, results: Path, crashes: int, default_cov: str) -> st
     return f"fuzz {short}: {execs} execs, {rate} execs/s, corpus {p['corpus']}, crashes {crashes}, coverage {cov}"
 
 
+UNIT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+MAX_UNIT = 1 << 20
+
+
+def unpack_corpora(results: Path) -> dict[str, int]:
+    """The guest's corpus-NAME.tar files (fuzz.guestrun.copy_corpus) into corpus/NAME/, then
+    removed. The guest wrote them: only regular files with plain names, at most MAX_UNIT bytes,
+    never through a symlink (the guest can make those in the results folder too)."""
+    out: dict[str, int] = {}
+    for tar_path in sorted(results.glob("corpus-fuzz_*.tar")):
+        name = tar_path.name[len("corpus-"):-len(".tar")]
+        dst = results / "corpus" / name
+        if (tar_path.is_symlink() or not tar_path.is_file() or not UNIT_NAME.fullmatch(name)
+                or (results / "corpus").is_symlink() or dst.is_symlink()):
+            print(f"afalg-conform: {tar_path.name}: not unpacked (not a plain file or folder)", file=sys.stderr)
+            continue
+        dst.mkdir(parents=True, exist_ok=True)
+        n = 0
+        try:
+            with tarfile.open(tar_path, mode="r:") as tar:
+                for m in tar:
+                    if not m.isreg() or not UNIT_NAME.fullmatch(m.name) or m.name in (".", "..") or m.size > MAX_UNIT:
+                        continue
+                    data = tar.extractfile(m).read(MAX_UNIT)
+                    try:
+                        fd = os.open(dst / m.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+                    except OSError:         # a symlink the guest left there
+                        continue
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(data)
+                    n += 1
+        except (tarfile.TarError, OSError) as e:
+            print(f"afalg-conform: {tar_path.name}: {e}; {n} units unpacked, the archive kept", file=sys.stderr)
+            out[name] = n
+            continue
+        tar_path.unlink()
+        out[name] = n
+    return out
+
+
 def _boot_fuzzers(target, results: Path, gargs: list[str], a, timeout: float, rw: Path | None = None):
     """One guest running the fuzzers, booted again once if it never started them (TCG can
     panic a kernel during boot under load). (rc, console, wall, guest.json or {})."""
     for attempt in range(2):
         rc, console, wall = run_guest(target, results, gargs, a, timeout, "fuzz", rw=rw)
+        unpack_corpora(results)
         try:
             guest = json.loads((results / "guest.json").read_text())
         except (OSError, ValueError):
@@ -581,6 +623,7 @@ def cmd_bench(a) -> int:
              "--time", str(a.time), "--coverage", a.coverage, "--feed", a.feed, *_modprobe_args(a, target)]
     rc, console, wall = run_guest(target, results, gargs, a, a.boot_timeout + len(names) * (2 * a.time + 360),
                                   "bench")
+    unpack_corpora(results)
     try:
         b = json.loads((results / "bench.json").read_text())
     except (OSError, ValueError):

@@ -16,10 +16,12 @@ sequentially, with everything written into DIR (the one writable host folder):
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -45,18 +47,28 @@ def corpus_dir(name: str, results: Path) -> Path:
     return Path("/tmp/afalg-fuzz-corpus") / name
 
 
+def corpus_archive(name: str, results: Path) -> Path:
+    """The one file a guest writes its corpus into; the host unpacks it (fuzz.cli)."""
+    return results / f"corpus-{name}.tar"
+
+
 def copy_corpus(name: str, results: Path) -> int:
+    """The guest's corpus to the host as one tar file: one file per unit over 9p was ~115 ms
+    a unit under TCG (1,434 units, 165 s after a 10-minute campaign, 2026-12-01)."""
     src = corpus_dir(name, results)
     if os.environ.get("AFALG_FUZZ_CORPUS_ROOT"):
         return len(list(src.glob("*"))) if src.exists() else 0      # on the host already, shared
     dst = results / "corpus" / name
     if src == dst or not src.exists():
         return len(list(dst.glob("*"))) if dst.exists() else 0
-    dst.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
     n = 0
-    for f in src.iterdir():
-        (dst / f.name).write_bytes(f.read_bytes())
-        n += 1
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for f in sorted(src.iterdir()):
+            if f.is_file() and not f.is_symlink():
+                tar.add(str(f), arcname=f.name, recursive=False)
+                n += 1
+    corpus_archive(name, results).write_bytes(buf.getvalue())
     return n
 
 
@@ -265,7 +277,9 @@ def plain_loop(name: str, results: Path, seconds: float) -> dict:
     from .engine import runtime_names
     from .program import Executor, FdpSource, Names, guest_faults
     names = Names(runtime_names())
-    files = sorted(p for d in (results / "corpus" / name, SEEDS / name) if d.exists() for p in d.iterdir())
+    # the units the fuzzer wrote (in the guest), those it resumed from, and the seeds
+    dirs = dict.fromkeys([corpus_dir(name, results), results / "corpus" / name, SEEDS / name])
+    files = sorted(p for d in dirs if d.exists() for p in d.iterdir())
     progs = [decoders.DECODERS[name](FdpSource(p.read_bytes()), names) for p in files]
     ex = Executor(faults=guest_faults()[0])     # the fuzzer's calls, faults included
     n = 0

@@ -251,3 +251,40 @@ def test_disarm_takes_an_efault_of_its_own_read_or_reset_as_not_fired(monkeypatc
     monkeypatch.setattr(faults.os, "pread", lambda fd, n, off: (_ for _ in ()).throw(OSError(errno.EBADF, "x")))
     with pytest.raises(OSError):
         f.call(1, lambda: None)                                      # anything else is ours
+
+
+# -- the corpus comes home as one archive ------------------------------------------------------
+
+def test_a_guest_corpus_archive_unpacks_into_corpus_name_and_nothing_else(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    from afalg_conformance.fuzz import cli, guestrun
+    src = tmp_path / "guest-corpus"
+    src.mkdir()
+    for i in range(5):
+        (src / f"{i:040x}").write_bytes(bytes([i]) * (i + 1))
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(guestrun, "corpus_dir", lambda name, r: src)
+    assert guestrun.copy_corpus("fuzz_cmsg", results) == 5
+    assert (results / "corpus-fuzz_cmsg.tar").is_file() and not (results / "corpus").exists()
+    # a hostile archive beside it: a path outside, a symlink, a device, an oversized unit
+    evil = io.BytesIO()
+    with tarfile.open(fileobj=evil, mode="w") as tar:
+        for name, data in [("../escape", b"x"), ("ok-unit", b"fine"), ("big", b"b" * (cli.MAX_UNIT + 1))]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("link")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    (results / "corpus-fuzz_sequence.tar").write_bytes(evil.getvalue())
+    (results / "corpus" / "fuzz_sequence").mkdir(parents=True)
+    os.symlink(tmp_path / "outside", results / "corpus" / "fuzz_sequence" / "ok-unit")
+    got = cli.unpack_corpora(results)
+    assert got == {"fuzz_cmsg": 5, "fuzz_sequence": 0}
+    assert sorted(p.read_bytes() for p in (results / "corpus" / "fuzz_cmsg").iterdir()) == \
+        sorted(bytes([i]) * (i + 1) for i in range(5))
+    assert not (results / "escape").exists() and not (tmp_path / "outside").exists()
+    assert not list(results.glob("corpus-*.tar"))
