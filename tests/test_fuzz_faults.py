@@ -288,3 +288,18 @@ def test_a_guest_corpus_archive_unpacks_into_corpus_name_and_nothing_else(tmp_pa
         sorted(bytes([i]) * (i + 1) for i in range(5))
     assert not (results / "escape").exists() and not (tmp_path / "outside").exists()
     assert not list(results.glob("corpus-*.tar"))
+
+
+def test_signals_wait_outside_the_fault_window_and_blocking_calls_take_no_fault(monkeypatch):
+    import signal
+    monkeypatch.setattr(faults.os, "open", lambda *a, **k: 99)
+    monkeypatch.setattr(faults.os, "write", lambda fd, b: len(b))
+    monkeypatch.setattr(faults.os, "pread", lambda fd, n, off: b"0\n")
+    f = faults.FailNth("/proc/thread-self/fail-nth")
+    inside = f.call(1, lambda: signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    assert signal.SIGUSR2 in inside and signal.SIGALRM in inside
+    assert signal.SIGUSR2 not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    rng = random.Random(11)
+    for _ in range(600):
+        prog = decoders.decode_sequence(FdpSource(rng.randbytes(rng.randint(0, 400))), Names())
+        assert not any(c.args.get("fault") and c.args.get("block") for c in prog.calls)

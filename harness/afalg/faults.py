@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 
 FAIL_NTH = "/proc/thread-self/fail-nth"
 DEBUGFS = "/sys/kernel/debug"
@@ -91,13 +92,20 @@ class FailNth:
 
     def call(self, nth: int, fn):
         """fn() with the nth fault site failing; `fired` says afterwards whether it did
-        (also when fn raised: the error is then usually the injected one)."""
+        (also when fn raised: the error is then usually the injected one). Signals wait
+        outside the window: delivering one copies a frame to the stack and rt_sigreturn
+        copies it back, both fault sites, and a failed copy there is a SIGSEGV (a fuzz_sequence
+        campaign died of one, 2026-12-01). fn must not wait for a signal."""
         self.fired = False
-        self.arm(nth)
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         try:
-            return fn()
+            self.arm(nth)
+            try:
+                return fn()
+            finally:
+                self.fired = self.disarm()
         finally:
-            self.fired = self.disarm()
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def close(self) -> None:
         os.close(self.fd)
