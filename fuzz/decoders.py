@@ -126,6 +126,13 @@ def decode_fault(src: Source) -> int:
     return v - (FAULT_ONE_IN - 1) * FAULT_MAX_NTH + 1 if v >= (FAULT_ONE_IN - 1) * FAULT_MAX_NTH else 0
 
 
+def _recv_len(src: Source, alg: algorithms.Algorithm | None) -> int:
+    """A read's length: the whole answer of alg (a digest, some blocks) or any length class."""
+    if alg is not None and src.int(0, 1, "recv-exact"):
+        return alg.digestsize or alg.blocksize * src.int(1, 8, "recv-blocks")
+    return src.pick(surface.RECV_LEN_CHOICES, "recv-len")
+
+
 def decode_sequence(src: Source, names: Names) -> Program:
     prog = Program("fuzz_sequence")
     kinds: dict[int, str] = {}          # decode-time guess of each slot: tfm | op
@@ -174,18 +181,10 @@ def decode_sequence(src: Source, names: Names) -> Program:
                      desc=desc_items(items), desc_class=desc_class(items),
                      block=src.int(0, 7, "block") == 0)
         elif op == "recv":
-            if alg is not None and src.int(0, 1, "recv-exact"):
-                n = alg.digestsize or alg.blocksize * src.int(1, 8, "recv-blocks")
-            else:
-                n = src.pick(surface.RECV_LEN_CHOICES, "recv-len")
-            prog.add("recv", slot, n=n, flags=surface.recv_flags_mask(src.int(0, 7, "recv-flags"))
+            prog.add("recv", slot, n=_recv_len(src, alg), flags=surface.recv_flags_mask(src.int(0, 7, "recv-flags"))
                      if src.int(0, 7, "rf") == 0 else 0, block=src.int(0, 7, "block") == 0)
         elif op == "aio-recv":
-            if alg is not None and src.int(0, 1, "recv-exact"):
-                n = alg.digestsize or alg.blocksize * src.int(1, 8, "recv-blocks")
-            else:
-                n = src.pick(surface.RECV_LEN_CHOICES, "recv-len")
-            prog.add("recv", slot, n=n, flags=0, aio=True)
+            prog.add("recv", slot, n=_recv_len(src, alg), flags=0, aio=True)
         elif op == "splice":
             prog.add("splice", slot, data=_data(src, alg, "splice-data"),
                      flags=surface.splice_flags_mask(src.int(0, 7, "splice-flags")))
