@@ -13,7 +13,7 @@ import pytest
 
 from afalg_conformance.conformance._util_cipher import DEC, ENC, aead_aad, aead_iv, aead_pt
 from afalg_conformance.harness.afalg import algorithms
-from afalg_conformance.harness.afalg.client import errno_name
+from afalg_conformance.harness.afalg.client import outcome
 from afalg_conformance.harness.afalg.libc import Aio
 
 CBC = algorithms.get("cbc(aes)")
@@ -31,10 +31,7 @@ def aio():
 
 def _aio_token(aio, op, n):
     """(bytes or None, 'ok' or the errno name) of one AIO read."""
-    try:
-        return aio.read(op.fileno(), n), "ok"
-    except OSError as e:
-        return None, errno_name(e.errno)
+    return outcome(aio.read, op.fileno(), n)
 
 
 # cryptd(...) is an asynchronous driver: its requests complete in a kernel worker, so the read
