@@ -13,6 +13,8 @@ import pytest
 
 from afalg_conformance.harness.host.vm import PROJECT_ROOT
 
+DATA = Path(__file__).parent / "data"
+
 SUITE = textwrap.dedent('''\
     import os, time
     import pytest
@@ -91,15 +93,14 @@ def test_two_workers_share_the_tests_once_each_and_serial_runs_alone(tmp_path):
 
 
 def test_a_kernel_report_naming_the_other_workers_process_is_not_this_tests(tmp_path):
-    from types import SimpleNamespace
-
     from afalg_conformance.harness.guest.plugin import EventStream
     from afalg_conformance.harness.results import klog
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         (tmp_path / "pid-1").write_text(str(os.getpid()))
         (tmp_path / "pid-2").write_text(str(other.pid))
-        me = SimpleNamespace(config=SimpleNamespace(getoption=lambda name: str(tmp_path)))
+        me = EventStream.__new__(EventStream)
+        me.claims_dir, me.bound_now = str(tmp_path), set()
 
         def report(pid_line):
             return klog.Problem("oops", "BUG: kernel NULL pointer dereference, address: 8", None,
@@ -111,6 +112,42 @@ def test_a_kernel_report_naming_the_other_workers_process_is_not_this_tests(tmp_
         assert not EventStream._siblings_own(me, report("CPU: 0 UID: 0 PID: 1 Comm: init"))
     finally:
         other.kill()
+
+
+def _stream(claims, *bound):
+    from afalg_conformance.harness.guest.plugin import EventStream
+    me = EventStream.__new__(EventStream)
+    me.claims_dir, me.bound_now = str(claims), set()
+    for name in bound:
+        me._on_bind("aead", name)
+    return me
+
+
+def test_a_failed_self_test_is_the_test_whose_bind_started_it(tmp_path):
+    """debian-6.1, two workers: cryptd(gcm_base(...)) fails its self-test inside one worker's
+    bind; cryptomgr's thread logs the WARN, which both workers read. It is the cryptd test's,
+    not the authenc test's that ran beside it (seen 2026-12-01: both failed on it)."""
+    from afalg_conformance.harness.results import klog
+    lines = (DATA / "console-selftest-fail-6.1.txt").read_text().splitlines()
+    (report,) = klog.scan(lines)
+    cryptd = "cryptd(gcm_base(ctr(aes-generic),ghash-generic))"
+    assert klog.selftest_failure(report) == ("gcm(aes)", cryptd)
+    assert "corrupted request struct" not in report.line and report.message   # the WARN's own text
+
+    (tmp_path / "binds-999999").write_text(cryptd + "\n")         # the other worker, binding now
+    authenc = _stream(tmp_path, "authenc(hmac(sha256),cbc(aes))")
+    assert authenc._siblings_own(report)
+    # the worker whose test asked for it keeps it and says so; the others then leave it alone
+    (tmp_path / "binds-999999").unlink()
+    assert not _stream(tmp_path, cryptd)._siblings_own(report)
+    assert _stream(tmp_path, "sha256")._siblings_own(report)           # claimed: the sibling has it
+    for claim in tmp_path.glob("selftest-*"):
+        claim.unlink()
+    # nobody asked for it (the harness's own probe, a module's init): every test keeps it
+    assert not _stream(tmp_path, "sha256")._siblings_own(report)
+    # a bind of a name built on the algorithm started it too (rfc4106(gcm(aes)) tests gcm(aes))
+    assert klog.bind_started("rfc4106(gcm(aes))", "gcm(aes)", "gcm_base(ctr(aes-generic),ghash-generic)")
+    assert not klog.bind_started("cbc(aes)", "gcm(aes)", cryptd)
 
 
 def test_the_crasher_among_interleaved_markers_is_the_newest_unfinished_test():

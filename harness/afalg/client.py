@@ -29,6 +29,11 @@ DEFAULT_WAIT = 10.0
 
 _libc = libc
 
+# Called with (type, name) before every bind() system call. The guest plugin records what each
+# test asked the kernel for: a self-test that fails inside a bind is logged by cryptomgr's own
+# kernel thread, and only the name tells which test's bind started it.
+bind_observers: list = []
+
 
 def errno_name(e: int | None) -> str:
     """The errno's name as the kernel source spells it (Python calls 95 ENOTSUP;
@@ -129,6 +134,8 @@ class AfalgSocket:
 
     # -- tfm socket ------------------------------------------------------------------------
     def bind(self, alg_type: str, alg_name: str, feat: int = 0, mask: int = 0) -> None:
+        for observe in bind_observers:
+            observe(alg_type, alg_name)
         if len(alg_name.encode()) < 64 and feat <= 0xFFFF and mask <= 0xFFFF:
             self.sock.bind((alg_type, alg_name, feat, mask))
         else:

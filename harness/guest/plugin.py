@@ -27,6 +27,7 @@ from typing import Callable
 import pytest
 from _pytest.runner import runtestprotocol
 
+from afalg_conformance.harness.afalg import client as afalg_client
 from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
 from afalg_conformance.harness.results import klog
 from afalg_conformance.harness.results.order import canonical_order_key, read_ids, shard_of
@@ -420,6 +421,9 @@ class EventStream:
         ignore = config.getoption("--afalg-stop-after-fail")
         self.stop_after_fail = ignore is not None
         self.stop_ignore = read_ids(ignore)
+        self.claims_dir = config.getoption("--afalg-claims")
+        self.bound_now: set[str] = set()      # the names the running test asked to bind
+        afalg_client.bind_observers.append(self._on_bind)
 
     def become(self, path: str, worker: str) -> None:
         """A forked worker's own stream: its events file, its /dev/kmsg reader (each open
@@ -468,6 +472,7 @@ class EventStream:
     def pytest_runtest_logstart(self, nodeid, location):
         name = ktap_name(nodeid)
         self.kmsg.read()   # drop anything logged between tests
+        self._binds_reset()
         klog.KmsgReader.mark(f"start {name}")
         self.emit(event="start", id=nodeid, name=name, pid=os.getpid())
         self.started_at[nodeid] = time.monotonic()
@@ -564,13 +569,64 @@ class EventStream:
         if self.session is not None:
             self.session.shouldstop = f"stopped after the first failure: {nodeid}"
 
+    # -- which worker's test a report belongs to (parallel runs) ----------------------------
+    # Each worker lists the names its running test asked to bind in binds-<pid> of the claim
+    # folder (the guest's tmpfs), and a worker that keeps a self-test report as its own test's
+    # leaves selftest-<digest> there; the other workers then leave that report alone.
+    def _binds_path(self) -> str:
+        return os.path.join(self.claims_dir, f"binds-{os.getpid()}")
+
+    def _binds_reset(self) -> None:
+        self.bound_now = set()
+        if self.claims_dir:
+            with contextlib.suppress(OSError):
+                open(self._binds_path(), "w").close()
+
+    def _on_bind(self, alg_type: str, name: str) -> None:
+        if name in self.bound_now:
+            return
+        self.bound_now.add(name)
+        if self.claims_dir:
+            with contextlib.suppress(OSError), open(self._binds_path(), "a") as f:
+                f.write(name + "\n")
+
+    @staticmethod
+    def _report_digest(problem) -> str:
+        return hashlib.sha1("\n".join([problem.line, *problem.context]).encode()).hexdigest()[:20]
+
+    def _selftest_elsewhere(self, problem, tested: tuple[str, str]) -> bool:
+        """A failed self-test is the test's whose bind started it (the report's task is
+        cryptomgr's kernel thread, so the PID cannot tell): this test's when it asked for a
+        related name (and it says so for the others), another worker's when that worker's
+        running test asked for one or already took the report; else this test's too."""
+        alg, driver = tested
+        mine = any(klog.bind_started(b, alg, driver) for b in self.bound_now)
+        claim = os.path.join(self.claims_dir, f"selftest-{self._report_digest(problem)}")
+        if mine:
+            with contextlib.suppress(OSError):
+                open(claim, "w").close()
+            return False
+        if os.path.exists(claim):
+            return True
+        for name in os.listdir(self.claims_dir):
+            if not name.startswith("binds-") or name == os.path.basename(self._binds_path()):
+                continue
+            with contextlib.suppress(OSError), open(os.path.join(self.claims_dir, name)) as f:
+                if any(klog.bind_started(b, alg, driver) for b in f.read().split()):
+                    return True
+        return False
+
     def _siblings_own(self, problem) -> bool:
         """A kernel report whose task belongs to another worker (parallel runs) is that
-        worker's test's, not this one's. Anything else (no PID, a kworker, an interrupt,
-        a task gone) stays with this test too: a report is never dropped."""
-        claims = self.config.getoption("--afalg-claims")
+        worker's test's, not this one's; so is a failed self-test that another worker's bind
+        started (_selftest_elsewhere). Anything else (no PID, a kworker, an interrupt, a task
+        gone) stays with this test too: a report is never dropped."""
+        claims = self.claims_dir
         if not claims:
             return False
+        tested = klog.selftest_failure(problem)
+        if tested is not None:
+            return self._selftest_elsewhere(problem, tested)
         pid = klog.task_of(problem)
         if pid is None:
             return False

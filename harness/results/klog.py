@@ -51,6 +51,8 @@ class Problem:
     line: str
     test: str | None = None
     context: list[str] = field(default_factory=list)
+    # a WARN's own message: the lines between its "cut here" and its WARNING line
+    message: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -80,6 +82,7 @@ def scan(lines: list[str], context: int = 12) -> list[Problem]:
     problems: list[Problem] = []
     current_test: str | None = None
     skip_until = -1
+    cut = -1                 # the last "cut here" line: a WARN's message follows it
     texts = [strip_prefix(x) for x in lines]
     for i, text in enumerate(texts):
         m = START_RE.search(text)
@@ -100,9 +103,12 @@ def scan(lines: list[str], context: int = 12) -> list[Problem]:
             continue
         if kind == "warning" and "cut here" in text:
             # Let the WARNING line that follows name the report.
+            cut = i
             continue
         ctx = texts[i + 1:i + 1 + context]
-        problems.append(Problem(kind, text, current_test, ctx))
+        message = texts[cut + 1:i] if kind == "warning" and 0 <= cut and i - cut <= context else []
+        cut = -1
+        problems.append(Problem(kind, text, current_test, ctx, message))
         skip_until = i + context
     return problems
 
@@ -115,6 +121,34 @@ def task_of(problem: "Problem") -> int | None:
     """The task a report names: its own line first, then the lines after it (a later task
     line may be another report's)."""
     return next((int(m.group(1)) for m in map(TASK_PID.search, [problem.line, *problem.context]) if m), None)
+
+
+# testmgr's verdict on an algorithm that failed its self-test, printed before and as its WARN:
+# "alg: self-tests for ALG using DRIVER failed (rc=N)" (6.1.1xx, 6.12) or, older,
+# "alg: self-tests for DRIVER (ALG) failed (rc=N)".
+SELFTEST_USING = re.compile(r"alg: self-tests for (\S+) using (\S+) failed")
+SELFTEST_PAREN = re.compile(r"alg: self-tests for (\S+) \((\S+)\) failed")
+
+
+def selftest_failure(problem: "Problem") -> tuple[str, str] | None:
+    """(algorithm, driver) when the report is testmgr's WARN on a failed self-test.
+
+    Such a report comes from cryptomgr's own kernel thread, not from the task whose bind
+    asked for the algorithm, so its PID says nothing about which test caused it."""
+    for text in (*problem.message, problem.line):
+        if m := SELFTEST_USING.search(text):
+            return m.group(1), m.group(2)
+        if m := SELFTEST_PAREN.search(text):
+            return m.group(2), m.group(1)
+    return None
+
+
+def bind_started(bound: str, alg: str, driver: str) -> bool:
+    """Whether a bind of `bound` can have started the self-test of (alg, driver): the same
+    name, or an algorithm built inside it (binding rfc4106(gcm(aes)) instantiates and tests
+    gcm(aes)), or a driver that wraps it (cryptd(NAME)). Over-matching only keeps a report
+    with one more test; it never drops one."""
+    return bound in (alg, driver) or alg in bound or driver in bound or bound in driver
 
 
 def task_group(tid: int) -> int | None:
@@ -178,13 +212,15 @@ def signature(lines: list[str]) -> tuple[str, list[str]] | None:
 
 
 class KmsgReader:
-    """Non-blocking reader of /dev/kmsg records from the point it was opened."""
+    """Non-blocking reader of /dev/kmsg records from the point it was opened (from the oldest
+    record the kernel still holds, with from_start)."""
 
-    def __init__(self):
+    def __init__(self, from_start: bool = False):
         self.fd = None
         try:
             self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-            os.lseek(self.fd, 0, os.SEEK_END)
+            if not from_start:
+                os.lseek(self.fd, 0, os.SEEK_END)
         except OSError:
             self.fd = None
 
