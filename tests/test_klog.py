@@ -105,3 +105,19 @@ def test_attribution_follows_markers():
 
 def test_kmsg_record_prefix_is_stripped():
     assert klog.classify_line("<4>[  12.5] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2") == "warning"
+
+
+def test_a_report_the_test_explains_is_kept_and_says_why():
+    """An XFAIL's own kernel report (debian-6.1: testmgr's WARN on cryptd's AEAD self-test) is
+    in the result with its explanation; any other report still has no explanation."""
+    from afalg_conformance.harness.guest.plugin import Recorder
+    from afalg_conformance.harness.results.model import kernel_report_line
+    (warn,) = klog.scan((DATA / "console-selftest-fail-6.1.txt").read_text().splitlines())
+    rec = Recorder()
+    name = "cryptd(gcm_base(ctr(aes-generic),ghash-generic))"
+    rec.explain(lambda p: (klog.selftest_failure(p) or ("", ""))[1] == name, "AEAD-18 known defect")
+    assert rec.explanation(warn) == "AEAD-18 known defect"
+    assert rec.explanation(klog.scan(WARN.splitlines())[0]) is None
+    line = kernel_report_line({**warn.to_json(), "explained": "AEAD-18 known defect"})
+    assert line.startswith("kernel warning: WARNING: CPU: 1 PID: 285 at crypto/testmgr.c")
+    assert line.endswith("(explained: AEAD-18 known defect)")

@@ -48,6 +48,9 @@ class Recorder:
         self.subtests: list[dict] = []
         self.clauses: set[str] = set()
         self.binds: list[dict] = []          # run --driver: what each bind asked for and bound
+        # kernel reports the test explains (the known defect its XFAIL names logs them):
+        # (does this klog.Problem belong to it, why); kept in the result, no FAIL of their own
+        self.explained: list[tuple[Callable[[klog.Problem], bool], str]] = []
         # finish(stopped) of the test's spec/kat: raises the verdict they hold (see settle)
         self.finishers: list[Callable[[bool], None]] = []
 
@@ -60,6 +63,12 @@ class Recorder:
     def add_bind(self, **bind) -> None:
         if bind not in self.binds:
             self.binds.append(bind)
+
+    def explain(self, belongs: Callable[[klog.Problem], bool], why: str) -> None:
+        self.explained.append((belongs, why))
+
+    def explanation(self, problem: klog.Problem) -> str | None:
+        return next((why for belongs, why in self.explained if belongs(problem)), None)
 
     def add_subtest(self, name: str, outcome: str, reason: str = "", **detail) -> None:
         self.subtests.append({"name": name, "outcome": outcome, "reason": reason, "detail": detail})
@@ -543,11 +552,19 @@ class EventStream:
         item_rec = self._recorder_by_id.pop(nodeid, None)
         st = self.reports.pop(nodeid, {"outcome": "error", "reason": "no report"})
         lines = self.kmsg.read()
-        problems = [p.to_json() for p in klog.scan(lines) if not self._siblings_own(p)]
-        if problems and st["outcome"] in ("pass", "skip", "xfail"):
-            st["outcome"] = "fail"
-            st["reason"] = f"kernel reported {problems[0]['kind']}: {problems[0]['line']}"[:300]
         rec = item_rec or Recorder()
+        problems, unexplained = [], []
+        for p in klog.scan(lines):
+            if self._siblings_own(p):
+                continue
+            problems.append(p.to_json())
+            if why := rec.explanation(p):
+                problems[-1]["explained"] = why
+            else:
+                unexplained.append(problems[-1])
+        if unexplained and st["outcome"] in ("pass", "skip", "xfail"):
+            st["outcome"] = "fail"
+            st["reason"] = f"kernel reported {unexplained[0]['kind']}: {unexplained[0]['line']}"[:300]
         klog.KmsgReader.mark(f"end {ktap_name(nodeid)}")
         self.emit(event="result", id=nodeid, name=ktap_name(nodeid), outcome=st["outcome"],
                   reason=st["reason"], longrepr=st.get("longrepr", ""),

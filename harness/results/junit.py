@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from afalg_conformance.harness.results.model import Run
+from afalg_conformance.harness.results.model import Run, kernel_report_line
 
 
 def render(run: Run, suite_name: str = "afalg-conformance") -> bytes:
@@ -35,7 +35,7 @@ def render(run: Run, suite_name: str = "afalg-conformance") -> bytes:
             f"clause {e.get('clause')}: sent {e.get('sent', '')}; expected {e.get('expected')}; "
             f"seen {e.get('seen')}" for e in r.evidence if not e.get("ok", True)] + [
             f"{s.name}: {s.outcome} {s.reason}" for s in r.subtests if s.outcome == "fail"] + [
-            f"kernel {p.get('kind')}: {p.get('line')}" for p in r.kernel_log]))
+            kernel_report_line(p) for p in r.kernel_log]))
         if r.outcome == "fail":
             ET.SubElement(case, "failure", {"message": r.reason or "failed"}).text = body
         elif r.outcome in ("error", "crash", "timeout"):

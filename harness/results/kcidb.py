@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from afalg_conformance.harness.results.model import Run, TestResult
+from afalg_conformance.harness.results.model import Run, TestResult, kernel_report_line
 
 SCHEMA_VERSION = {"major": 5, "minor": 3}
 ORIGIN_RE = re.compile(r"^[a-z0-9_]+$")
@@ -59,7 +59,7 @@ def _excerpt(t: TestResult) -> str:
     lines = [t.reason] if t.reason else []
     lines += [f"clause {e.get('clause')}: sent {e.get('sent', '')}; expected {e.get('expected')}; "
               f"seen {e.get('seen')}" for e in t.evidence if not e.get("ok", True)]
-    lines += [f"kernel {p.get('kind')}: {p.get('line')}" for p in t.kernel_log]
+    lines += [kernel_report_line(p) for p in t.kernel_log]
     return "\n".join(lines)[:16384].replace("\0", "")
 
 

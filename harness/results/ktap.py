@@ -14,7 +14,7 @@ import io
 import sys
 from typing import TextIO
 
-from afalg_conformance.harness.results.model import Run, TestResult
+from afalg_conformance.harness.results.model import Run, TestResult, kernel_report_line
 
 DIRECTIVE = {"skip": "SKIP", "xfail": "XFAIL", "timeout": "TIMEOUT", "crash": "ERROR", "error": "ERROR"}
 
@@ -59,7 +59,7 @@ def _diagnostics(t: TestResult) -> list[str]:
             out.append(_clean(f"clause {ev.get('clause')}: sent {ev.get('sent', '')}; "
                               f"expected {ev.get('expected')}; seen {ev.get('seen')}")[:400])
     for p in t.kernel_log:
-        out.append(_clean(f"kernel {p.get('kind')}: {p.get('line')}")[:400])
+        out.append(_clean(kernel_report_line(p))[:400])
     return out
 
 

@@ -193,6 +193,13 @@ class Run:
         os.replace(tmp, path)
 
 
+def kernel_report_line(p: dict) -> str:
+    """One kernel report of a result, as KTAP, JUnit and KCIDB print it; a report the test
+    explained (the known defect its XFAIL names logs it) says so."""
+    why = p.get("explained")
+    return f"kernel {p.get('kind')}: {p.get('line')}" + (f" (explained: {why})" if why else "")
+
+
 def vector_counts(t: dict) -> str:
     """The vectors of a run's totals() in words: run, sampled out, skipped, inexpressible."""
     out = f"{t['subtests_run']} vectors run"
