@@ -29,7 +29,7 @@ from itertools import chain
 # KCOV itself and the af_alg/algif text range live in the AF_ALG leaf, which the guest's
 # coverage map uses too; the names stay importable from here.
 from afalg_conformance.harness.afalg.kcov import (AFALG_ANCHORS, COVER_SIZE, KCOV_DISABLE, KCOV_ENABLE,  # noqa: F401
-                                KCOV_INIT_TRACE, KCOV_PATH, KCOV_TRACE_PC, Kcov, Symbols,
+                                KCOV_INIT_TRACE, KCOV_PATH, KCOV_TRACE_CMP, KCOV_TRACE_PC, Kcov, Symbols,
                                 kcov_available)
 
 EDGE_BITS = 16
@@ -64,8 +64,16 @@ FEED_SCOPES = {
     "afalg": "edges into af_alg.c and algif_*.c (the text between AFALG_ANCHORS), the code under test",
     "crypto": "edges into crypto API, algorithm, socket and splice code (FILTER_RE on kallsyms names)",
     "afalg+python": "afalg's edges and Python coverage of the harness and decoders",
+    "crypto+cmp": "crypto's edges, and on one input in CMP_EVERY the comparisons af_alg/algif code made "
+                  "(KCOV_TRACE_CMP) as libFuzzer's value profile (-use_value_profile=1)",
 }
 FEED_DEFAULT = "crypto"
+# One input in CMP_EVERY runs with KCOV in comparison mode instead (a task has one KCOV at a
+# time): its af_alg/algif comparisons, operands and site, go to libFuzzer through
+# atheris._trace_cmp; a new (site, distance between the operands) is a new feature, so an input
+# that brings a length or an option closer to what the kernel compares it with is kept.
+CMP_EVERY = 4
+CMP_COUNTERS = 1 << 10
 
 
 def edge_counter(prev: int, pc: int) -> int:
@@ -103,6 +111,13 @@ class Feedback:
         self.scope = scope
         self.kernel_scope = scope.split("+")[0]
         self.python_too = scope.endswith("+python")
+        self.cmp_too = scope.endswith("+cmp")
+        self.kcov_cmp: Kcov | None = None
+        self.cmp_base = -1
+        self.cmp_now = False
+        self.cmp_inputs = self.cmp_records = 0
+        self.cmp_sites: set[int] = set()
+        self.input_cmps: set[tuple[int, int, int]] = set()
         self.requested = mode
         self.kcov: Kcov | None = None
         self.symbols: Symbols | None = None
@@ -161,6 +176,10 @@ class Feedback:
                     atheris._reserve_counter()
             else:
                 self.edge_base = -1
+            if self.feed and self.cmp_too:
+                self.cmp_base = atheris._reserve_counter()     # the "PCs" of kernel comparison sites
+                for _ in range(CMP_COUNTERS - 1):
+                    atheris._reserve_counter()
         if self.feed and self.counters is None:
             addr = atheris_counters(self.edge_base, EDGE_COUNTERS)
             if addr:
@@ -172,6 +191,8 @@ class Feedback:
             if self.kernel_scope == "afalg" and self.afalg_range is None:
                 self.kernel_scope = "crypto"     # no af_alg/algif text to scope to: the wider filter
             self.kcov = Kcov()
+            if self.feed and self.cmp_too and self.afalg_range is not None:
+                self.kcov_cmp = Kcov(mode=KCOV_TRACE_CMP, enable=False)
 
     def describe(self) -> str:
         extra = ""
@@ -179,7 +200,10 @@ class Feedback:
             rng = self.afalg_range
             extra = (f"; PC filter {'by kallsyms names' if self.symbols and self.symbols.ok else 'off (no kallsyms)'}"
                      f"; af_alg/algif text {hex(rng[0]) + '-' + hex(rng[1]) if rng else 'unknown'}")
-        fed = f"fed to libFuzzer ({self.kernel_scope} edges{' + Python coverage' if self.python_too else ''})" \
+        also = " + Python coverage" if self.python_too else \
+            f" + af_alg/algif comparisons of 1 input in {CMP_EVERY}" if self.kcov_cmp is not None else \
+            " (no comparisons: KCOV_TRACE_CMP needs the af_alg/algif text)" if self.cmp_too and self.kcov else ""
+        fed = f"fed to libFuzzer ({self.kernel_scope} edges{also})" \
             if self.feed else \
             "measured only" if self.mode == "kcov-measure" else ""
         return f"coverage mode: {self.mode} {fed}{extra}{' (' + self.why + ')' if self.why else ''}"
@@ -197,13 +221,24 @@ class Feedback:
     def input_begin(self) -> None:
         self.input_edges: set[int] = set()
         self.input_pcs = 0
+        if self.kcov_cmp is not None and self.execs % CMP_EVERY == CMP_EVERY - 1:
+            self.kcov.disable()
+            self.kcov_cmp.enable()
+            self.cmp_now = True
+            self.input_cmps = set()
 
     def begin(self) -> None:
-        if self.kcov is not None:
+        if self.cmp_now:
+            self.kcov_cmp.area[0] = 0
+        elif self.kcov is not None:
             self.kcov.area[0] = 0
 
     def end(self, key: tuple) -> None:
-        if self.kcov is not None:
+        if self.cmp_now:
+            t0 = time.perf_counter()
+            self._comparisons()
+            self.timing["kcov_s"] += time.perf_counter() - t0
+        elif self.kcov is not None:
             t0 = time.perf_counter()
             raw, _full = self.kcov.trace_bytes()
             self.kcov.area[0] = 0
@@ -216,6 +251,27 @@ class Feedback:
             if h is None:
                 h = self.out_index[key] = self.out_base + zlib.crc32(repr(key).encode()) % OUTCOME_COUNTERS
             atheris._trace_branch(h)
+
+    def _comparisons(self) -> None:
+        """One call's comparisons in af_alg/algif code, as (site counter, arg1, arg2): the
+        rest (crypto loops over data, the allocator) is many records and no progress."""
+        records, _full = self.kcov_cmp.comparisons()
+        self.kcov_cmp.area[0] = 0
+        lo, hi = self.afalg_range
+        for _type, a1, a2, pc in records:
+            if lo <= pc < hi:
+                self.input_cmps.add((zlib.crc32(pc.to_bytes(8, "little")) % CMP_COUNTERS, a1, a2))
+                self.cmp_sites.add(pc)
+
+    def _feed_comparisons(self) -> None:
+        """libFuzzer gets each comparison as if its own code had made it (value profile: a new
+        site x distance is a new feature; the table of recent compares feeds its CMP mutations)."""
+        import atheris
+        base = self.cmp_base
+        for site, a1, a2 in self.input_cmps:
+            atheris._trace_cmp(a1, a2, 2, base + site, False)
+        self.cmp_inputs += 1
+        self.cmp_records += len(self.input_cmps)
 
     def _trace(self, raw: bytes) -> None:
         """One call's trace (native u64 PCs): its edges, from the cache when seen before."""
@@ -315,6 +371,12 @@ class Feedback:
         self.execs += 1
         self.pcs_total += self.input_pcs
         t0 = time.perf_counter()
+        if self.cmp_now:
+            self.cmp_now = False
+            self.kcov_cmp.disable()
+            self.kcov.enable()
+            if self.feed and self.cmp_base >= 0:
+                self._feed_comparisons()
         edges = self.input_edges
         self.edges_total += len(edges)
         if self.feed and self.counters is not None:
@@ -338,7 +400,10 @@ class Feedback:
         el = max(time.time() - self.started, 1e-6)
         return {
             "mode": self.mode, "fed": self.feed,
-            "feed_scope": (self.kernel_scope + ("+python" if self.python_too else "")) if self.feed else None,
+            "feed_scope": (self.kernel_scope + ("+python" if self.python_too else "+cmp" if self.cmp_too else ""))
+            if self.feed else None,
+            "comparisons": {"inputs": self.cmp_inputs, "fed": self.cmp_records, "sites": len(self.cmp_sites)}
+            if self.kcov_cmp is not None else None,
             "coverage": self.coverage_label,
             "execs": self.execs, "seconds": round(el, 1), "execs_per_s": round(self.execs / el, 2),
             "outcomes": len(self.outcomes),

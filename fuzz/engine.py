@@ -429,5 +429,7 @@ def main(name: str, argv: list[str] | None = None) -> None:
     # path is not a command, "python script" is.
     if argv and argv[0].endswith(".py"):
         argv[0] = shlex.join([sys.executable, os.path.abspath(argv[0])])
+    if fb.feed and fb.cmp_too and not any(a.startswith("-use_value_profile=") for a in argv[1:]):
+        argv.append("-use_value_profile=1")      # kernel comparisons count as features
     atheris.Setup(argv, test_one_input)
     atheris.Fuzz()

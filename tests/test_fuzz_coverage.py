@@ -236,3 +236,61 @@ def test_afalg_scope_feeds_only_edges_into_af_alg_and_algif(syms):
     assert (both.kernel_scope, both.python_too, scoped.python_too) == ("afalg", True, False)
     with pytest.raises(ValueError):
         coverage.Feedback("python", scope="everything")
+
+
+def _fake_kcov(size, records=()):
+    """A Kcov over a plain array: records are KCOV_TRACE_CMP's (type, arg1, arg2, pc)."""
+    import ctypes
+    k = coverage.Kcov.__new__(coverage.Kcov)
+    k.size, k.truncated, k.mode = size, 0, coverage.KCOV_TRACE_CMP
+    k.area = (ctypes.c_uint64 * size)()
+    k.addr = ctypes.addressof(k.area)
+    k.calls = []
+    k.enable, k.disable = (lambda: k.calls.append("enable")), (lambda: k.calls.append("disable"))
+
+    def fill(recs):
+        k.area[0] = len(recs)
+        for i, rec in enumerate(recs):
+            for j, word in enumerate(rec):
+                if 1 + 4 * i + j < size:          # the kernel writes whole records that fit
+                    k.area[1 + 4 * i + j] = word
+    k.fill = fill
+    fill(records)
+    return k
+
+
+def test_comparison_records_are_read_from_word_one_four_words_each():
+    from afalg_conformance.harness.afalg import kcov
+    recs = [(kcov.KCOV_CMP_CONST | 4, 16, 12, 0xFFFFFFFF81003210), (6, 2, 3, 0xFFFFFFFF81000010)]
+    k = _fake_kcov(64, recs)
+    assert k.comparisons() == (recs, False)
+    small = _fake_kcov(9, recs * 3)                 # room for (9 - 1) // 4 = 2 records
+    assert small.comparisons() == (recs, True) and small.truncated == 1
+
+
+def test_one_input_in_cmp_every_feeds_its_af_alg_comparisons_to_libfuzzer(monkeypatch):
+    import sys
+    import types
+    fed = []
+    monkeypatch.setitem(sys.modules, "atheris", types.SimpleNamespace(
+        _trace_cmp=lambda a, b, op, idx, const: fed.append((a, b, op, idx)) or a == b,
+        _trace_branch=lambda i: None))
+    fb = coverage.Feedback("python", scope="crypto+cmp")
+    assert fb.cmp_too and not fb.feed
+    fb.feed, fb.cmp_base, fb.afalg_range = True, 1000, (0xFFFFFFFF81003000, 0xFFFFFFFF81004000)
+    fb.kcov = _fake_kcov(8)
+    fb.kcov_cmp = _fake_kcov(64)
+    inside, outside = 0xFFFFFFFF81003210, 0xFFFFFFFF81000010
+    for i in range(coverage.CMP_EVERY):
+        fb.input_begin()
+        assert fb.cmp_now == (i == coverage.CMP_EVERY - 1)
+        fb.begin()
+        fb.kcov_cmp.fill([(5, 16, 12, inside), (5, 16, 12, inside), (7, 1, 2, outside)])
+        fb.end(("sendmsg", "ok"))
+        fb.input_end()
+    # only the comparison input swapped the PC tracing out and back, and fed once per distinct record
+    assert fb.kcov.calls == ["disable", "enable"] and fb.kcov_cmp.calls == ["enable", "disable"]
+    assert [(a, b, op) for a, b, op, _ in fed] == [(16, 12, 2)]
+    assert 1000 <= fed[0][3] < 1000 + coverage.CMP_COUNTERS
+    assert fb.snapshot()["comparisons"] == {"inputs": 1, "fed": 1, "sites": 1}
+    assert fb.snapshot()["feed_scope"] == "crypto+cmp"

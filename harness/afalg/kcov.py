@@ -26,6 +26,10 @@ KCOV_INIT_TRACE = 0x80086301
 KCOV_ENABLE = 0x6364
 KCOV_DISABLE = 0x6365
 KCOV_TRACE_PC = 0
+KCOV_TRACE_CMP = 1
+# A KCOV_TRACE_CMP record: type (bit 0 KCOV_CMP_CONST, bits 1-2 log2 of the operand size),
+# the two operands, the comparison's PC (include/uapi/linux/kcov.h, kernel/kcov.c write_comp_data)
+KCOV_CMP_CONST = 1
 COVER_SIZE = 1 << 18
 
 
@@ -97,9 +101,12 @@ class Symbols:
 
 
 class Kcov:
-    """KCOV on the calling thread, mapped with libc.mmap (Python's mmap refuses the file)."""
+    """KCOV on the calling thread, mapped with libc.mmap (Python's mmap refuses the file).
 
-    def __init__(self, size: int = COVER_SIZE):
+    mode KCOV_TRACE_CMP records comparisons instead of PCs. A task has one KCOV enabled at a
+    time: a second Kcov is made with enable=False and swapped in with disable()/enable()."""
+
+    def __init__(self, size: int = COVER_SIZE, mode: int = KCOV_TRACE_PC, enable: bool = True):
         self.size = size
         self.fd = os.open(KCOV_PATH, os.O_RDWR)
         if libc.ioctl(self.fd, KCOV_INIT_TRACE, size) != 0:
@@ -109,9 +116,18 @@ class Kcov:
             raise OSError(ctypes.get_errno(), "mmap kcov")
         self.addr = addr
         self.area = (ctypes.c_uint64 * size).from_address(addr)
-        if libc.ioctl(self.fd, KCOV_ENABLE, KCOV_TRACE_PC) != 0:
-            raise OSError(ctypes.get_errno(), "KCOV_ENABLE")
+        self.mode = mode
         self.truncated = 0
+        if enable:
+            self.enable()
+
+    def enable(self) -> None:
+        if libc.ioctl(self.fd, KCOV_ENABLE, self.mode) != 0:
+            raise OSError(ctypes.get_errno(), "KCOV_ENABLE")
+
+    def disable(self) -> None:
+        if libc.ioctl(self.fd, KCOV_DISABLE, 0) != 0:
+            raise OSError(ctypes.get_errno(), "KCOV_DISABLE")
 
     def reset(self) -> None:
         self.area[0] = 0
@@ -126,6 +142,18 @@ class Kcov:
             self.truncated += 1
             n = self.size - 1
         return ctypes.string_at(self.addr + 8, n * 8), full
+
+    def comparisons(self) -> tuple[list[tuple[int, int, int, int]], bool]:
+        """KCOV_TRACE_CMP mode: the (type, arg1, arg2, pc) records since the last reset, and
+        whether the buffer filled."""
+        n = self.area[0]
+        room = (self.size - 1) // 4           # records after the count word
+        full = n >= room
+        if full:
+            self.truncated += 1
+            n = room
+        words = array("Q", ctypes.string_at(self.addr + 8, n * 32))
+        return list(zip(words[0::4], words[1::4], words[2::4], words[3::4])), full
 
     def distinct(self) -> tuple[set[int], bool]:
         """The distinct PCs of the trace (a set built in C), and whether the buffer filled."""
