@@ -44,6 +44,11 @@ NOTES = [
     "info, so sites are named function+offset (System.map), not source lines.",
 ]
 _INSN = re.compile(r"^\s*([0-9a-f]+):\s+(.*)$")
+# A site whose next instructions are a BUG/WARN (ud2) or a call that reports a broken list or
+# refcount runs only once the kernel is already wrong: a "check" site, counted apart in the
+# summary (reaching one is a kernel bug found, not coverage a test or an input can aim at).
+_CHECK = re.compile(r"^ud2\b|<(__list_(add|del_entry)_valid_or_report|refcount_warn_saturate|__warn_printk|"
+                    r"__stack_chk_fail|__ubsan_handle_\w+)>")
 
 
 @dataclass
@@ -53,6 +58,17 @@ class Site:
     function: str = "?"
     offset: int = 0
     after: list[str] = field(default_factory=list)   # the next instructions (objdump)
+
+    @property
+    def check(self) -> bool:
+        """Whether only a kernel already in error reaches this site (_CHECK), judged on the
+        instructions of its own block (up to an unconditional jump or a return)."""
+        for t in self.after:
+            if _CHECK.search(t):
+                return True
+            if re.match(r"(jmp|ret)\b", t):
+                return False
+        return False
 
     @property
     def label(self) -> str:
@@ -223,12 +239,16 @@ def build(sites: list[Site], rng: tuple[int, int], functions: list[str], suite: 
         f["fuzz"] += bool(r["fuzz"])
         f["union"] += bool(r["suite"] or r["fuzz"])
         site_rows.append({"site": s.label, "function": s.function, "offset": s.offset, "addr": hex(s.addr),
-                          "pc": hex(s.pc), "after": s.after, "suite": r["suite"], "fuzz": r["fuzz"]})
+                          "pc": hex(s.pc), "after": s.after, "suite": r["suite"], "fuzz": r["fuzz"],
+                          **({"check": True} if s.check else {})})
     n = len(sites)
     summary = {"suite": sum(1 for r in site_rows if r["suite"]), "fuzz": sum(1 for r in site_rows if r["fuzz"]),
                "union": sum(1 for r in site_rows if r["suite"] or r["fuzz"]), "sites": n}
     summary["suite_only"] = summary["union"] - summary["fuzz"]
     summary["fuzz_only"] = summary["union"] - summary["suite"]
+    checks = [r for r in site_rows if r.get("check")]
+    summary["check_sites"] = len(checks)
+    summary["check_reached"] = sum(1 for r in checks if r["suite"] or r["fuzz"])
     flist = list(funcs.values())
     return {
         "schema": "afalg-conformance/coverage/1",
@@ -270,6 +290,17 @@ def _details(cov: dict) -> str:
             f"not counted: suite {len(ca['suite'])}, fuzz {len(ca['fuzz'])}")
 
 
+def checks_line(cov: dict) -> str:
+    """The sites only a kernel already in error reaches (BUG/WARN, list and refcount reports),
+    and the union over the others."""
+    s = cov["summary"]
+    if "check_sites" not in s:
+        return ""
+    rest = s["sites"] - s["check_sites"]
+    return (f"kernel checks (BUG/WARN, list and refcount reports) {s['check_sites']} sites, {s['check_reached']} "
+            f"reached; the union over the other {rest}: {s['union'] - s['check_reached']}")
+
+
 def _sites_by_function(cov: dict):
     """(function, its site rows) in the map's function order, functions without sites left out."""
     by_fn: dict[str, list[dict]] = {}
@@ -283,7 +314,7 @@ def _sites_by_function(cov: dict):
 def render_text(cov: dict) -> str:
     out = [f"# KCOV coverage of crypto/af_alg.c and crypto/algif_*.c on {cov.get('target', '?')} "
            f"({cov.get('kernel_release', '?')}), text {cov['range'][0]}-{cov['range'][1]}",
-           summary_line(cov), f"  {_details(cov)}"]
+           summary_line(cov), f"  {_details(cov)}"] + ([f"  {checks_line(cov)}"] if checks_line(cov) else [])
     for k in ("suite_runs", "fuzz_runs"):
         if cov.get(k):
             out.append(f"  {k.replace('_', ' ')}: {cov[k]}")
@@ -303,13 +334,14 @@ def render_text(cov: dict) -> str:
     out += ["", f"## Unreached functions ({len(cov['unreached_functions'])})", ""]
     out += [f"  {n}" for n in cov["unreached_functions"]] or ["  (none)"]
     out += ["", f"## Unreached sites ({len(cov['unreached_sites'])})", ""]
-    out += [f"  {x}" for x in cov["unreached_sites"]] or ["  (none)"]
+    checks = {r["site"] for r in cov["sites"] if r.get("check")}
+    out += [f"  {x}{'  (kernel check)' if x in checks else ''}" for x in cov["unreached_sites"]] or ["  (none)"]
     out += ["", "## Sites (S suite, F fuzz; the instructions after the call)", ""]
     for f, rows in _sites_by_function(cov):
         out.append(f"{f['name']} ({f['file']}): {f['union']}/{f['sites']}")
         for r in rows:
             flags = ("S" if r["suite"] else "-") + ("F" if r["fuzz"] else "-")
-            out.append(f"  +{r['offset']:<#7x} {flags}  {_who(r)}")
+            out.append(f"  +{r['offset']:<#7x} {flags}  {_who(r)}{'  (kernel check)' if r.get('check') else ''}")
             if r["after"]:
                 out.append(f"            | {' ; '.join(r['after'])}")
     return "\n".join(out) + "\n"

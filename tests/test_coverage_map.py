@@ -267,3 +267,31 @@ def test_covreplay_reads_its_folders_from_a_list_file(tmp_path):
     listing.write_text(f"fuzz_cmsg={d}\n\n")
     assert [(n, p.name) for n, p in covreplay.inputs([line for line in listing.read_text().splitlines() if line])] \
         == [("fuzz_cmsg", "a")]
+
+
+CHECKS_OBJDUMP = """
+ffffffff81003000 <alg_create>:
+ffffffff81003000:\tcall   ffffffff81200000 <__sanitizer_cov_trace_pc>
+ffffffff81003005:\tnop
+ffffffff81003006:\tud2
+ffffffff81003008:\tcall   ffffffff81200000 <__sanitizer_cov_trace_pc>
+ffffffff8100300d:\tmov    $0x3,%esi
+ffffffff81003012:\tcall   ffffffff81001000 <refcount_warn_saturate>
+ffffffff81003017:\tcall   ffffffff81200000 <__sanitizer_cov_trace_pc>
+ffffffff8100301c:\tjmp    ffffffff81003000 <alg_create>
+ffffffff81003021:\tcall   ffffffff81001000 <__stack_chk_fail>
+ffffffff81003026:\tret
+"""
+
+
+def test_sites_only_a_kernel_in_error_reaches_are_counted_apart(kernel):
+    """A BUG/WARN or a refcount/list report after a site makes it a kernel check: reaching it is
+    a bug found, not coverage to aim at; judged on the site's own block (a jump ends it)."""
+    _sites, functions, syms, _m = kernel
+    sites = covmap.parse_sites(CHECKS_OBJDUMP)
+    covmap.name_sites(sites, syms)
+    assert [s.check for s in sites] == [True, True, False]
+    cov = covmap.build(sites, RANGE, functions, {"t": {sites[2].pc}}, {})
+    assert (cov["summary"]["check_sites"], cov["summary"]["check_reached"]) == (2, 0)
+    assert covmap.checks_line(cov).endswith("the union over the other 1: 1")
+    assert "alg_create+0x0  (kernel check)" in covmap.render_text(cov)
