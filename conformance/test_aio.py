@@ -7,18 +7,14 @@ hang the submitting thread rather than queue the read.
 
 from __future__ import annotations
 
-import errno
 import os
 
 import pytest
 
-from afalg_conformance.conformance._util_cipher import DEC, ENC, aead_aad, aead_iv, aead_pt
-from afalg_conformance.conformance.conftest import absent_reason, bind_focused
+from afalg_conformance.conformance._util_cipher import DEC, ENC, aead_aad, aead_iv, aead_pt, cryptd_aead
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.client import outcome
 from afalg_conformance.harness.afalg.libc import Aio
-from afalg_conformance.harness.results import klog
-from afalg_conformance.harness.results.klog import KmsgReader
 
 CBC = algorithms.get("cbc(aes)")
 CTR = algorithms.get("ctr(aes)")
@@ -71,7 +67,7 @@ def test_aead_aio_read(spec, alg_socket, aio, request, alg, name):
     key, iv = alg.key_from(os.urandom(n)), aead_iv(alg)
     aad, pt, a = aead_aad(alg, iv), aead_pt(alg, 48), alg.max_authsize
     ref = alg.oracle(key, iv, aad, pt, a, True)
-    tfm = _cryptd_aead(spec, request, name) if name.startswith("cryptd(") else alg_socket("aead", name)
+    tfm = cryptd_aead(spec, request, name) if name.startswith("cryptd(") else alg_socket("aead", name)
     tfm.setkey(key)
     tfm.set_authsize(a)
     with tfm.accept() as op:
@@ -87,28 +83,3 @@ def test_aead_aio_read(spec, alg_socket, aio, request, alg, name):
         _d, tok = _aio_token(aio, op, len(aad) + len(pt))
         spec.check("AEAD-18", tok, "EBADMSG", sent=f"{name}: decrypt with the tag's last bit flipped; AIO read")
 
-
-def _cryptd_aead(spec, request, name):
-    """A bound cryptd AEAD socket; XFAIL (AEAD-18) when it does not bind because its self-test
-    found the request struct changed, the defect 256f9e53ae12 fixed upstream (the kernel's own
-    log is the evidence); any other refusal goes the usual way (SKIP when the kernel does not
-    offer it, FAIL with the evidence when it does)."""
-    try:
-        s = bind_focused("aead", name)
-    except OSError as e:
-        err = e
-    else:
-        request.addfinalizer(s.close)
-        return s
-    seen = [line for line in KmsgReader(from_start=True).read()
-            if line.startswith(f"alg: aead: {name} ") and "corrupted request struct" in line]
-    if not seen:
-        pytest.skip(absent_reason("aead", name, err))
-    spec.observe("AEAD-18", errno.errorcode.get(err.errno, str(err.errno)), sent=f"bind(aead, {name})",
-                 note=f"kernel log: {seen[-1]}")
-    # testmgr's WARN on this self-test is the defect's own report, not another problem
-    spec.rec.explain(lambda p: (klog.selftest_failure(p) or ("", ""))[1] == name,
-                     "AEAD-18 known defect: the self-test failure the XFAIL names")
-    pytest.xfail(f"AEAD-18 known kernel defect: {name} failed its self-test ({seen[-1].split(' corrupted')[0]} "
-                 "corrupted request struct): cryptd's AEAD hands the caller's request to its child; fixed "
-                 "upstream by 256f9e53ae12 'crypto: cryptd - Use subreq for AEAD' (v6.3)")
