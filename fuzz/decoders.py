@@ -207,10 +207,11 @@ def decode_sequence(src: Source, names: Names) -> Program:
 # changed what every op byte >= 9 means; fuzz_setsockopt 2 and fuzz_sequence 3: the key serial
 # option names a key of the process's own, harness.afalg.keys; fuzz_cmsg 2 and fuzz_sequence 3:
 # writes and reads past the send budget; fuzz_sequence 4: blocking sends and reads; fuzz_sequence
-# 5 and fuzz_setsockopt 3: injected faults, AIO reads, two cryptd names). A saved
+# 5 and fuzz_setsockopt 3: injected faults, AIO reads, two cryptd names; fuzz_sequence 6 and
+# fuzz_setsockopt 4: two cryptd hash names). A saved
 # crash records it; --reproduce refuses one from another version rather than replay a
 # different program under its name.
-DECODER_VERSION = {"fuzz_setsockopt": 3, "fuzz_cmsg": 2, "fuzz_sequence": 5}
+DECODER_VERSION = {"fuzz_setsockopt": 4, "fuzz_cmsg": 2, "fuzz_sequence": 6}
 
 DECODERS = {
     "fuzz_setsockopt": decode_setsockopt,

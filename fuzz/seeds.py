@@ -122,6 +122,11 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # the same through an asynchronous driver: the read is queued (-EIOCBQUEUED) and
         # completes through af_alg_async_cb in cryptd's worker
         "skcipher-cryptd-aio": ("cbc(aes)", ["setkey", "accept", "sendmsg", "aio-recv"]),
+        # ordinary reads and sends through asynchronous drivers: each hash step and each read
+        # waits for cryptd's worker (crypto_wait_req in hash_sendmsg/hash_recvmsg, aead_recvmsg),
+        # and the hash state is exported and imported through it
+        "hash-cryptd-export": ("sha256", ["accept", "sendmsg", "accept-op", "sendmsg", "recv"]),
+        "aead-cryptd": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv"]),
     }
     nth = (decoders.FAULT_ONE_IN - 1) * decoders.FAULT_MAX_NTH - 1     # + N: fault number N
     extra = {"aead-blocking-read": {"block": [7, 0]},
@@ -132,10 +137,15 @@ def seeds() -> dict[str, dict[str, bytes]]:
              # a name outside the algorithm table: the decoder knows no sizes for it
              "skcipher-cryptd-aio": {"name": ("", "cryptd(cbc(aes-generic))"), "type_override": 0,
                                      "bind_type": "skcipher", "key_len": 16, "iv_len": 16,
-                                     "data_len_any": 32, "recv_len": 32}}
+                                     "data_len_any": 32, "recv_len": 32},
+             "hash-cryptd-export": {"name": ("", "cryptd(sha256-generic)"), "type_override": 0,
+                                    "bind_type": "hash", "data_len_any": 32, "recv_len": 32},
+             "aead-cryptd": {"name": ("", "cryptd(gcm_base(ctr(aes-generic),ghash-generic))"),
+                             "type_override": 0, "bind_type": "aead", "key_len": 16, "iv_len": 12,
+                             "authsize_any": 16, "data_len_any": 32, "recv_len": 48}}
     options = {"rng-cavp": "ALG_SET_DRBG_ENTROPY", "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
-    slots = {"hash-export-accept": [0, 1, 1, 2, 2]}
-    flags = {"hash-export-accept": [1, 0], "aead-blocking-read": [1, 0]}
+    slots = {"hash-export-accept": [0, 1, 1, 2, 2], "hash-cryptd-export": [0, 1, 1, 2, 2]}
+    flags = {"hash-export-accept": [1, 0], "hash-cryptd-export": [1, 0], "aead-blocking-read": [1, 0]}
     for label, (name, ops) in seq.items():
         alg = algorithms.get(name)
         want = dict(name=_name_entry(alg), steps=len(ops), seq_op=ops, key_size=alg.key_sizes[0] if alg.keyed else None,
