@@ -40,8 +40,8 @@ import mmap
 import os
 import shlex
 import signal
+import struct
 import sys
-import threading
 import time
 
 from .coverage import FEED_DEFAULT, Feedback
@@ -62,36 +62,62 @@ class StuckSyscall(AssertionError):
 
 
 class Watchdog:
-    """A thread that interrupts the main thread (SIGUSR2 -> StuckSyscall) when an input
-    runs too long. SIGALRM is libFuzzer's own (-timeout), so it is left alone."""
+    """Interrupts the main thread (SIGUSR2 -> StuckSyscall) when an input runs too long.
+    SIGALRM is libFuzzer's own (-timeout), so it is left alone.
+
+    The clock runs in a forked helper process, not in a thread: a second Python thread takes
+    the GIL now and then, and a main thread that must wait for the GIL back makes futex calls
+    of its own; inside an injected fault's window (harness.afalg.faults) one of those ended a
+    campaign in glibc's "The futex facility returned an unexpected error code" and a
+    `deadly signal` (fuzz_sequence, 2026-12-01). A process shares no GIL. The deadline and
+    the firing time live in a shared page; a process-directed signal goes to the main thread
+    (the thread group's leader) unless it blocks it."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self.deadline = None
-        self.fired = None
-        self.main = threading.main_thread().ident
+        self.shared = mmap.mmap(-1, 16)          # (deadline, fired), CLOCK_MONOTONIC seconds
         signal.signal(signal.SIGUSR2, self._handler)
-        t = threading.Thread(target=self._loop, daemon=True, name="afalg-watchdog")
-        t.start()
+        parent = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:
+            self._child(parent)
+
+    def _get(self) -> tuple[float, float]:
+        return struct.unpack_from("dd", self.shared, 0)
+
+    def _put(self, deadline: float, fired: float) -> None:
+        struct.pack_into("dd", self.shared, 0, deadline, fired)
+
+    @property
+    def fired(self) -> float:
+        return self._get()[1]
 
     def _handler(self, signum, frame):
         if self.fired:
             raise StuckSyscall(f"input still running after {self.seconds:g} s (stuck system call?)")
 
-    def _loop(self):
-        while True:
-            time.sleep(0.5)
-            d = self.deadline
-            if d is not None and time.monotonic() > d and not self.fired:
-                self.fired = time.monotonic()
-                signal.pthread_kill(self.main, signal.SIGUSR2)
+    def _child(self, parent: int) -> None:
+        """The clock: never returns (os._exit), ends within 0.5 s of its parent."""
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):                 # the fuzzer's output pipes close with the fuzzer
+                os.dup2(null, fd)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+            while os.getppid() == parent:
+                time.sleep(0.5)
+                deadline, fired = self._get()
+                if deadline and not fired and time.monotonic() > deadline:
+                    self._put(deadline, time.monotonic())
+                    os.kill(parent, signal.SIGUSR2)
+        finally:
+            os._exit(0)
 
     def arm(self):
-        self.fired = None
-        self.deadline = time.monotonic() + self.seconds
+        self._put(time.monotonic() + self.seconds, 0.0)
 
     def disarm(self):
-        self.deadline = None
+        self._put(0.0, self.fired)
 
 
 class Journal:

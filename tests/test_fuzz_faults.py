@@ -303,3 +303,42 @@ def test_signals_wait_outside_the_fault_window_and_blocking_calls_take_no_fault(
     for _ in range(600):
         prog = decoders.decode_sequence(FdpSource(rng.randbytes(rng.randint(0, 400))), Names())
         assert not any(c.args.get("fault") and c.args.get("block") for c in prog.calls)
+
+
+def test_the_fuzzers_watchdog_is_a_process_not_a_thread_and_still_interrupts(tmp_path):
+    """A second Python thread in the fuzzer makes the main thread wait for the GIL with futex
+    calls, inside an injected fault's window too (a campaign died in glibc's futex check,
+    2026-12-01): the watchdog's clock is a forked process. It still interrupts a stuck input,
+    and it ends with the fuzzer."""
+    import subprocess
+    import sys
+    import textwrap
+    script = tmp_path / "wd.py"
+    script.write_text(textwrap.dedent("""
+        import threading, time
+        from afalg_conformance.fuzz.engine import StuckSyscall, Watchdog
+        wd = Watchdog(0.4)
+        print("threads", threading.active_count(), "child", wd.pid, flush=True)
+        wd.arm()
+        t0 = time.monotonic()
+        try:
+            time.sleep(10)
+        except StuckSyscall as e:
+            print("interrupted", round(time.monotonic() - t0, 1), e, flush=True)
+        wd.disarm()
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                         cwd=str(tmp_path))
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("threads 1 child "), out
+    assert lines[1].startswith("interrupted") and float(lines[1].split()[1]) < 3, out
+    child = int(lines[0].split()[-1])
+    for _ in range(40):                      # the clock follows its parent out within 0.5 s
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        import time
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the watchdog process {child} outlived the fuzzer")
