@@ -62,10 +62,17 @@ def canonical(name: str) -> str:
 # -- crash signatures -------------------------------------------------------------------------
 
 def python_signature(log_text: str) -> str | None:
-    """The exception of a libFuzzer 'Uncaught Python exception' report."""
+    """The exception of a libFuzzer 'Uncaught Python exception' report; for a `deadly signal`
+    (the interpreter itself died: glibc's abort, a SIGSEGV) the line printed just before it,
+    which names the cause (seen: "The futex facility returned an unexpected error code.")."""
     m = re.search(r"=== Uncaught Python exception: ===\n(.*?)\n", log_text)
     if not m:
-        return None
+        d = re.search(r"(?:^|\n)([^\n]*)\n==\d+== ERROR: libFuzzer: deadly signal", log_text)
+        if not d:
+            return None
+        before = d.group(1).strip()
+        said = "" if not before or re.match(r"#\d+\s", before) or before.startswith("==") else f" after: {before[:200]}"
+        return f"python: deadly signal{said}"
     line = m.group(1)
     line = re.sub(r"got [0-9a-f]+ want [0-9a-f]+.*", "got X want Y", line)
     line = re.sub(r"\b[0-9a-f]{16,}\b", "H", line)

@@ -56,6 +56,17 @@ def test_python_signature_from_libfuzzer_report():
     assert fuzzcli.python_signature(log) == "python: AssertionError: cbc(aes) enc: output differs from the oracle: got X want Y"
 
 
+def test_a_deadly_signal_is_signed_by_the_line_that_names_its_cause():
+    """2026-12-01: three campaigns died in glibc's futex check, signed `python: crash` alike."""
+    log = ("#7231\tNEW    cov: 3839 ft: 3952 corp: 681/93Kb lim: 302 exec/s: 19 rss: 101Mb L: 186/302\n"
+           "The futex facility returned an unexpected error code.\n==84== ERROR: libFuzzer: deadly signal\n")
+    assert fuzzcli.python_signature(log) == ("python: deadly signal after: The futex facility returned an "
+                                             "unexpected error code.")
+    bare = "#7231\tNEW    cov: 3839 ft: 3952\n==84== ERROR: libFuzzer: deadly signal\n"
+    assert fuzzcli.python_signature(bare) == "python: deadly signal"
+    assert fuzzcli.python_signature("#1 INITED cov: 3\n") is None
+
+
 def test_crash_store_deduplicates_by_signature(tmp_path):
     st = fuzzcli.CrashStore(tmp_path)
     p1, new1 = st.add(b"one", {"signature": "panic: x | a < b", "fuzzer": "fuzz_cmsg", "kind": "kernel"})
