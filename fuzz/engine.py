@@ -66,10 +66,11 @@ class Watchdog:
     SIGALRM is libFuzzer's own (-timeout), so it is left alone.
 
     The clock runs in a forked helper process, not in a thread: a second Python thread takes
-    the GIL now and then, and a main thread that must wait for the GIL back makes futex calls
-    of its own; inside an injected fault's window (harness.afalg.faults) one of those ended a
-    campaign in glibc's "The futex facility returned an unexpected error code" and a
-    `deadly signal` (fuzz_sequence, 2026-12-01). A process shares no GIL. The deadline and
+    the GIL now and then, and a main thread that must wait for the GIL back calls futex with a
+    timeout, whose copy from user memory is a fault site; inside an injected fault's window
+    (harness.afalg.faults) that copy failed and glibc aborted ("The futex facility returned an
+    unexpected error code", then libFuzzer's `deadly signal`: three fuzz_sequence campaigns of
+    2026-12-01). A process shares no GIL. The deadline and
     the firing time live in a shared page; a process-directed signal goes to the main thread
     (the thread group's leader) unless it blocks it."""
 

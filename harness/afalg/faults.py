@@ -8,7 +8,11 @@ is how syzkaller reaches the ENOMEM/EFAULT branches of the code under test, one 
 
 The thread that arms it runs Python, so the window is kept to the one system call, and the
 page allocator's filter for user pages stays on (ignore-gfp-highmem: a Python page fault that
-drew the fault would end in the OOM path, not in AF_ALG).
+drew the fault would end in the OOM path, not in AF_ALG). No other Python thread may run
+meanwhile: a thread that has to wait for the GIL calls futex with a timeout, the copy of that
+timeout (get_timespec64) is a fault site, and glibc aborts on the EFAULT ("The futex facility
+returned an unexpected error code"; three campaigns of 2026-12-01 died so while the fuzzer's
+watchdog was a thread).
 """
 
 from __future__ import annotations
