@@ -172,9 +172,16 @@ class Call:
         return f"# unknown call {self.op} {a}"
 
 
+def takes_fault(a: dict) -> bool:
+    """Whether the call runs with its injected fault: never a blocking one (the decoder gives
+    them none; a hand-made program may): its kicker is a second thread, whose GIL the calling
+    thread waits for with futex calls that are fault sites, and its signal lands in the window."""
+    return bool(a.get("fault")) and not a.get("block")
+
+
 def _faulted(a: dict, code: str) -> str:
-    """code, run with fault number a['fault'] injected when the call has one."""
-    return f"fault({a['fault']}, lambda: {code})" if a.get("fault") else code
+    """code, run with fault number a['fault'] injected when the call takes one."""
+    return f"fault({a['fault']}, lambda: {code})" if takes_fault(a) else code
 
 
 def _hexlit(b: bytes) -> str:
@@ -273,7 +280,7 @@ class Executor:
 
     def _sys(self, a: dict, fn):
         """fn(), the call's one system call, with its injected fault armed around it alone."""
-        if not a.get("fault") or self.faults is None:
+        if not takes_fault(a) or self.faults is None:
             return fn()
         try:
             return self.faults.call(a["fault"], fn)
@@ -365,8 +372,8 @@ class Executor:
                 detail = f"{st.alg_type or 'x'}:{a.get('desc_class', '')}" + (":block" if a.get("block") else "")
                 length = len(a["data"])
                 if a.get("block"):
-                    n = blocking(st.sock, "sendmsg", lambda: self._sys(
-                        a, lambda: st.sock.sendmsg_raw([a["data"]], a["control"], a["flags"], a["controllen"])))
+                    n = blocking(st.sock, "sendmsg",
+                                 lambda: st.sock.sendmsg_raw([a["data"]], a["control"], a["flags"], a["controllen"]))
                 else:
                     n = self._sys(a, lambda: st.sock.sendmsg_raw([a["data"]], a["control"],
                                                                  a["flags"] | MSG_DONTWAIT, a["controllen"]))
@@ -380,8 +387,7 @@ class Executor:
                     detail += ":aio"
                     data = self._sys(a, lambda: self._aio().read(st.sock.fileno(), a["n"]))
                 elif a.get("block"):
-                    data = blocking(st.sock, "recvfrom",
-                                    lambda: self._sys(a, lambda: recv_raw(st.sock.fileno(), a["n"], a["flags"])))
+                    data = blocking(st.sock, "recvfrom", lambda: recv_raw(st.sock.fileno(), a["n"], a["flags"]))
                 else:
                     data = self._sys(a, lambda: st.sock.sock.recv(a["n"], a["flags"] | MSG_DONTWAIT))
                 length = len(data)
