@@ -148,6 +148,7 @@ def test_a_failed_self_test_is_the_test_whose_bind_started_it(tmp_path):
     # a bind of a name built on the algorithm started it too (rfc4106(gcm(aes)) tests gcm(aes))
     assert klog.bind_started("rfc4106(gcm(aes))", "gcm(aes)", "gcm_base(ctr(aes-generic),ghash-generic)")
     assert not klog.bind_started("cbc(aes)", "gcm(aes)", cryptd)
+    assert not klog.bind_started("", "gcm(aes)", cryptd)          # '' is a substring of every name
 
 
 def test_the_crasher_among_interleaved_markers_is_the_newest_unfinished_test():

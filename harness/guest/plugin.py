@@ -600,7 +600,7 @@ class EventStream:
                 open(self._binds_path(), "w").close()
 
     def _on_bind(self, alg_type: str, name: str) -> None:
-        if name in self.bound_now:
+        if name in self.bound_now or "\n" in name:
             return
         self.bound_now.add(name)
         if self.claims_dir:
@@ -629,7 +629,7 @@ class EventStream:
             if not name.startswith("binds-") or name == os.path.basename(self._binds_path()):
                 continue
             with contextlib.suppress(OSError), open(os.path.join(self.claims_dir, name)) as f:
-                if any(klog.bind_started(b, alg, driver) for b in f.read().split()):
+                if any(klog.bind_started(b, alg, driver) for b in f.read().splitlines()):
                     return True
         return False
 

@@ -148,6 +148,8 @@ def bind_started(bound: str, alg: str, driver: str) -> bool:
     name, or an algorithm built inside it (binding rfc4106(gcm(aes)) instantiates and tests
     gcm(aes)), or a driver that wraps it (cryptd(NAME)). Over-matching only keeps a report
     with one more test; it never drops one."""
+    if not bound.strip():
+        return False                 # an empty name binds nothing, and is "in" every name
     return bound in (alg, driver) or alg in bound or driver in bound or bound in driver
 
 
