@@ -375,8 +375,7 @@ class Feedback:
             self.cmp_now = False
             self.kcov_cmp.disable()
             self.kcov.enable()
-            if self.feed and self.cmp_base >= 0:
-                self._feed_comparisons()
+            self._feed_comparisons()         # kcov_cmp exists only when fed (start)
         edges = self.input_edges
         self.edges_total += len(edges)
         if self.feed and self.counters is not None:

@@ -314,7 +314,9 @@ def _sites_by_function(cov: dict):
 def render_text(cov: dict) -> str:
     out = [f"# KCOV coverage of crypto/af_alg.c and crypto/algif_*.c on {cov.get('target', '?')} "
            f"({cov.get('kernel_release', '?')}), text {cov['range'][0]}-{cov['range'][1]}",
-           summary_line(cov), f"  {_details(cov)}"] + ([f"  {checks_line(cov)}"] if checks_line(cov) else [])
+           summary_line(cov), f"  {_details(cov)}"]
+    if checks := checks_line(cov):
+        out.append(f"  {checks}")
     for k in ("suite_runs", "fuzz_runs"):
         if cov.get(k):
             out.append(f"  {k.replace('_', ' ')}: {cov[k]}")

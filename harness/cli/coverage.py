@@ -182,8 +182,8 @@ def finish(cov: dict, results: Path, wall: float) -> None:
     names = ", ".join(un[:12]) + (f", +{len(un) - 12} more" if len(un) > 12 else "")
     print(f"afalg-conform: unreached functions: {len(un)} ({names or 'none'}); map in "
           f"{results}/coverage.txt, coverage.html, coverage.json ({wall:.0f} s wall)", file=sys.stderr)
-    if covmap.checks_line(cov):
-        print(f"afalg-conform: {covmap.checks_line(cov)}", file=sys.stderr)
+    if checks := covmap.checks_line(cov):
+        print(f"afalg-conform: {checks}", file=sys.stderr)
     print(covmap.summary_line(cov), flush=True)
 
 

@@ -146,8 +146,8 @@ def selftest_failure(problem: "Problem") -> tuple[str, str] | None:
 def bind_started(bound: str, alg: str, driver: str) -> bool:
     """Whether a bind of `bound` can have started the self-test of (alg, driver): the same
     name, or an algorithm built inside it (binding rfc4106(gcm(aes)) instantiates and tests
-    gcm(aes)), or a driver that wraps it (cryptd(NAME)). Over-matching only keeps a report
-    with one more test; it never drops one."""
+    gcm(aes)), or a driver that wraps it (cryptd(NAME)). Over-matching can give a report to
+    one more test; the worker whose test matches always keeps it, so none is lost."""
     if not bound.strip():
         return False                 # an empty name binds nothing, and is "in" every name
     return bound in (alg, driver) or alg in bound or driver in bound or bound in driver
