@@ -418,3 +418,93 @@ def test_poll_readable_without_output(spec, alg_socket, kind):
     spec.check("BLOCK-10", "readable-without-output" if readable_but_empty else "readable-with-output-only",
                sent=f"{alg.name}: states where poll says POLLIN but recv(MSG_DONTWAIT) returns nothing",
                note=", ".join(readable_but_empty))
+
+
+# -- BLOCK-11: poll/epoll waiters and the wake-up keys -----------------------------------------------
+
+WAKE_TIMEOUT = 4.0      # the waiter's own bound; woken means well before it
+WAKE_DELAY = 0.5        # the waiter is asleep by then (a thread start under TCG takes ~0.1 s)
+
+
+def _wait_in_thread(op, events: int, how: str):
+    """A thread that waits for events on op (poll, or epoll registered here in the calling
+    thread, so af_alg_poll's queueing branch runs in the traced thread) and records when it
+    returned and what it saw."""
+    import select
+    seen: dict = {}
+    ep = None
+    if how == "epoll":
+        ep = select.epoll()
+        ep.register(op.fileno(), events)
+
+    def waiter():
+        t0 = time.monotonic()
+        if ep is not None:
+            got = ep.poll(WAKE_TIMEOUT)
+        else:
+            p = select.poll()
+            p.register(op.fileno(), events)
+            got = p.poll(int(WAKE_TIMEOUT * 1000))
+        seen.update(events=dict(got).get(op.fileno(), 0), at=time.monotonic(), waited=time.monotonic() - t0)
+
+    t = threading.Thread(target=waiter, daemon=True)
+    t.start()
+    return t, seen, ep
+
+
+def _woken(seen: dict, acted_at: float, want: int) -> str:
+    if not seen:
+        return "still-waiting"
+    if seen["events"] & want and seen["at"] - acted_at < 2.0:
+        return "woken"
+    return "not-woken"
+
+
+@pytest.mark.clause("BLOCK-11")
+@pytest.mark.parametrize("how", ["poll", "epoll"])
+def test_poll_waiter_woken_by_other_thread(spec, alg_socket, how):
+    import select
+    key = os.urandom(16)
+    verdicts = {}
+    # control: the same wait with POLLRDBAND added, a bit af_alg_poll never reports but both wake
+    # keys carry, so the waiter sleeps just the same and is woken by either wake-up
+    for direction, interest in (("writable", select.POLLOUT), ("readable", select.POLLIN),
+                                ("writable-control", select.POLLOUT | select.POLLRDBAND),
+                                ("readable-control", select.POLLIN | select.POLLRDBAND)):
+        want = select.POLLOUT if direction.startswith("writable") else select.POLLIN
+        with _cbc_op(alg_socket, key) as op:
+            sndbuf = set_sndbuf(op, 4096)
+            op.request(b"", ENC, os.urandom(16), flags=MSG_MORE)
+            fill = send_budget(sndbuf)
+            if direction.startswith("writable"):
+                n = op.send(os.urandom(fill), MSG_MORE | MSG_DONTWAIT)
+                assert n == fill, f"queued {n} of the {fill}-byte budget"
+            before = op.poll_mask()
+            # the waiter must start from "not ready in its direction", or the wait proves nothing
+            assert ("OUT" if want == select.POLLOUT else "IN") not in before, before
+            t, seen, ep = _wait_in_thread(op, interest, how)
+            time.sleep(WAKE_DELAY)
+            acted_at = time.monotonic()
+            if direction.startswith("writable"):
+                out = op.recv(fill, MSG_DONTWAIT)         # frees the budget: writable now
+                assert len(out) == fill
+            else:
+                assert op.send(os.urandom(16), MSG_MORE | MSG_DONTWAIT) == 16   # readable now
+            after = op.poll_mask()
+            t.join(WAKE_TIMEOUT + 5.0)
+            if ep is not None:
+                ep.close()
+            verdicts[direction] = _woken(seen, acted_at, want)
+            label = "POLLOUT" if want == select.POLLOUT else "POLLIN"
+            what = (f"{direction.removesuffix('-control')}: poll mask {before} -> {after} after the main thread's "
+                    f"{'read' if direction.startswith('writable') else 'write'}; waited {seen.get('waited', 0):.2f} s, "
+                    f"events {seen.get('events')}")
+            if "control" in direction:
+                # the control must wake: otherwise the wait itself is broken, not the keys
+                assert verdicts[direction] == "woken", f"{how} {label}|POLLRDBAND waiter: {verdicts[direction]} ({what})"
+                spec.observe("BLOCK-11", verdicts[direction], sent=f"{how}: control, a thread waits for {label}|POLLRDBAND",
+                             note=what)
+            else:
+                spec.check("BLOCK-11", verdicts[direction], sent=f"{how}: a thread waits for {label} alone", note=what,
+                           soft=True)
+            assert ("OUT" if want == select.POLLOUT else "IN") in after, after
