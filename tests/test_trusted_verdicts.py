@@ -91,6 +91,13 @@ def test_no_evidence(spec):
 
 
 @pytest.mark.clause("HASH-1")
+def test_harness_bug(spec):
+    import socket
+    spec.check("HASH-1", "match", expected="match", sent="before the bug")
+    socket.NO_SUCH_OPTION      # the test's own mistake: an ERROR, not a kernel FAIL
+
+
+@pytest.mark.clause("HASH-1")
 def test_needs_an_absent_alg(spec, monkeypatch):
     import errno
     from afalg_conformance.conformance import catalogue
@@ -149,7 +156,8 @@ def test_soft_checks_outcomes(tiny_run):
     assert got == {"test_soft_fail": "fail", "test_soft_pass": "pass", "test_soft_fail_then_skip": "fail",
                    "test_hard_fail_after_soft": "fail", "test_vector_fails": "fail",
                    "test_no_vector_ran": "fail", "test_all_inexpressible": "skip", "test_no_evidence": "fail",
-                   "test_needs_an_absent_alg": "skip"}
+                   "test_needs_an_absent_alg": "skip", "test_harness_bug": "error"}
+    assert outcome(run, "test_harness_bug").reason.startswith("harness: AttributeError")
     assert "fails before the skip" in outcome(run, "test_soft_fail_then_skip").reason
     assert "seen EINVAL" in outcome(run, "test_hard_fail_after_soft").reason
     # the soft failure stays in the evidence, and no teardown raised it again as an ERROR

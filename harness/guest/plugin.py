@@ -36,6 +36,11 @@ from afalg_conformance.harness.results.model import FAILING, ktap_name
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 
 
+# Exceptions that mean the test's code is wrong, not the kernel: a kernel's answer reaches a
+# test as a value, an OSError or a timeout, never as one of these.
+HARNESS_BUGS = (AttributeError, NameError, ImportError, SyntaxError, NotImplementedError)
+
+
 class TestTimeout(BaseException):
     """Raised in the main thread by the watchdog; BaseException so tests cannot swallow it."""
 
@@ -534,7 +539,12 @@ class EventStream:
             reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
             st["reason"] = reason.removeprefix("Skipped: ")
         elif rep.failed:
-            if rep.when == "call" and not hasattr(rep, "wasxfail"):
+            if rep.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(HARNESS_BUGS):
+                # the test's own code broke (a missing name or attribute, a bad call): no clause
+                # was judged, so the kernel is not blamed; ERROR fails the run all the same
+                st["outcome"] = "error"
+                st["reason"] = f"harness: {call.excinfo.exconly().strip().splitlines()[-1]}"[:300]
+            elif rep.when == "call" and not hasattr(rep, "wasxfail"):
                 st["outcome"] = "fail"
             elif st["outcome"] not in ("fail", "timeout"):
                 st["outcome"] = "error"
