@@ -8,6 +8,7 @@ in time is reported as the token "blocks" instead of hanging the suite.
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import socket
 import threading
@@ -19,7 +20,8 @@ from afalg_conformance.conformance.conftest import absent_reason, bind_focused
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, outcome, vmsplice
 from afalg_conformance.harness.afalg.bounded import deadline, kicked
-from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
+from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, PROT_NONE, AlgOp
+from afalg_conformance.harness.afalg.libc import libc
 from afalg_conformance.harness.results import klog
 
 ENC, DEC = AlgOp.ENCRYPT, AlgOp.DECRYPT
@@ -347,6 +349,41 @@ def pipe_buffers(data_len: int, first_offset: int = 0) -> list[int]:
         left -= n
         off = 0
     return out
+
+
+class ForbiddenPage:
+    """A page of our own the kernel may not write (PROT_READ) or not touch at all (PROT_NONE):
+    a recv into it or a send from it is the user-copy fault a program with a stale or wrong
+    buffer makes, without handing the kernel anyone else's memory."""
+
+    def __init__(self, readable: bool = False):
+        self.addr = libc.mmap(None, PAGE, mmap.PROT_READ if readable else PROT_NONE,
+                              mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+        if self.addr in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), "mmap")
+
+    def recv(self, op: AfalgSocket, n: int, flags: int = 0) -> str:
+        """recv(2) of up to n bytes into the page: "ok N" or the errno's name."""
+        return self._call(lambda: libc.recv(op.fileno(), self.addr, min(n, PAGE), flags))
+
+    def send(self, op: AfalgSocket, n: int, flags: int = 0) -> str:
+        """send(2) of n bytes from the page: "ok N" or the errno's name."""
+        return self._call(lambda: libc.send(op.fileno(), self.addr, min(n, PAGE), flags))
+
+    @staticmethod
+    def _call(fn) -> str:
+        with deadline(10.0, "call into a forbidden page"):
+            r = fn()
+        return f"ok {r}" if r >= 0 else errno_name(ctypes.get_errno())
+
+    def close(self) -> None:
+        libc.munmap(self.addr, PAGE)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def interrupted(fn, call: str | None = None, first: float = 0.4, every: float = 0.25, limit: float = 10.0):

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from afalg_conformance.conformance._util_cipher import DEC, ENC, aead_aad, aead_iv, aead_pt, outcome, recv_token
+from afalg_conformance.conformance._util_cipher import DEC, ENC, ForbiddenPage, aead_aad, aead_iv, aead_pt, outcome, recv_token
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.client import AfalgSocket
 from afalg_conformance.harness.afalg.bounded import deadline
@@ -353,3 +353,21 @@ def test_empty_final_send_ends_request(spec, alg_socket, alg):
         out, tok = recv_token(op, len(aad) + len(pt) + a + 64, MSG_DONTWAIT)
         spec.check("AEAD-17", (out or b"").hex() or tok, (aad + ref).hex(),
                    sent=f"{alg.name}: the refused send added nothing: the read is AAD||CT||tag")
+
+
+@pytest.mark.clause("AEAD-20")
+@pytest.mark.parametrize("direction", ["encrypt", "decrypt"])
+def test_recv_fault_consumes_nothing(spec, alg_socket, direction):
+    key, iv, aad, pt, a, ct = _case(GCM, 16)
+    with _op(alg_socket, GCM, key, a) as op, ForbiddenPage(readable=True) as bad:
+        if direction == "encrypt":
+            op.request(aad + pt, ENC, iv, len(aad))
+            n, want = len(aad) + len(pt) + a, aad + ct
+        else:
+            op.request(aad + ct, DEC, iv, len(aad))
+            n, want = len(aad) + len(pt), aad + pt
+        spec.check("AEAD-20", bad.recv(op, n, MSG_DONTWAIT), expected="EFAULT",
+                   sent=f"gcm(aes) {direction} request; recv({n}) into a read-only page", soft=True)
+        out, tok = recv_token(op, n, MSG_DONTWAIT)
+        spec.check("AEAD-20", out.hex() or tok, want.hex(),
+                   sent=f"then recv({n}) into our buffer: the whole request's output")

@@ -508,3 +508,45 @@ def test_poll_waiter_woken_by_other_thread(spec, alg_socket, how):
                 spec.check("BLOCK-11", verdicts[direction], sent=f"{how}: a thread waits for {label} alone", note=what,
                            soft=True)
             assert ("OUT" if want == select.POLLOUT else "IN") in after, after
+
+
+# -- BLOCK-12: a blocked reader and another thread's send --------------------------------------------
+
+@pytest.mark.clause("BLOCK-12")
+@pytest.mark.parametrize("kind", ["skcipher", "aead"])
+def test_blocked_reader_woken_by_send(spec, alg_socket, kind):
+    key = os.urandom(16)
+    if kind == "skcipher":
+        iv, data = os.urandom(16), os.urandom(16)
+        first, rest = data[:5], data[5:]            # less than a block, then the block's rest
+        op = _cbc_op(alg_socket, key)
+        n, want = 16, CBC.oracle(key, iv, data, True)
+    else:
+        iv, aad, pt = os.urandom(12), os.urandom(16), os.urandom(48)
+        first, rest = aad + pt[:20], pt[20:]       # the request's end comes from the other thread
+        tfm = alg_socket("aead", GCM.name)
+        tfm.setkey(key)
+        tfm.set_authsize(16)
+        op = tfm.accept()
+        n, want = 16 + 48 + 16, aad + GCM.oracle(key, iv, aad, pt, 16, True)
+    sent_at: dict = {}
+    with op:
+        op.request(first, ENC, iv, 16 if kind == "aead" else None, flags=MSG_MORE)
+
+        def sender():
+            time.sleep(WAKE_DELAY)                  # the main thread is asleep in recv by then
+            sent_at["n"] = op.send(rest, (MSG_MORE if kind == "skcipher" else 0) | MSG_DONTWAIT)
+            sent_at["at"] = time.monotonic()
+
+        t = threading.Thread(target=sender, daemon=True)
+        t0 = time.monotonic()
+        t.start()
+        out, tok = outcome(op.recv, n, 0, 15.0)      # blocking, in the main (traced) thread
+        got_at = time.monotonic()
+        t.join(10.0)
+    assert sent_at.get("n") == len(rest), sent_at
+    spec.check("BLOCK-12", "woken" if out and got_at - sent_at["at"] < 5.0 else (tok or "late"),
+               sent=f"{kind}: recv({n}) blocks with {len(first)} bytes of an open request queued; "
+                    f"another thread sends {len(rest)} more{' with MSG_MORE' if kind == 'skcipher' else ''}",
+               note=f"recv returned after {got_at - t0:.2f} s, {got_at - sent_at['at']:.2f} s after the send")
+    spec.check("BLOCK-12", (out or b"").hex(), want.hex(), sent="what the read returned (oracle)")

@@ -7,12 +7,13 @@ nothing here hard-codes a kernel answer.
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
-from afalg_conformance.conformance._util_cipher import DEC, ENC, outcome, recv_token
+from afalg_conformance.conformance._util_cipher import DEC, ENC, ForbiddenPage, outcome, recv_token
 from afalg_conformance.harness.afalg import algorithms
-from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE
+from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, SO_SNDBUFFORCE
 
 CBC = algorithms.get("cbc(aes)")
 CTR = algorithms.get("ctr(aes)")
@@ -342,3 +343,55 @@ def test_empty_final_send_ends_request(spec, alg_socket, alg):
         out, tok = recv_token(op, len(a) + 64, MSG_DONTWAIT)
         spec.check("SKC-16", (out or b"").hex() or tok, _ref(alg, key, iv1, a).hex(),
                    sent=f"{alg.name}: the refused send added nothing: the read is E(iv1, a)")
+
+
+# -- user-copy faults and long requests -------------------------------------------------------------
+
+@pytest.mark.clause("SKC-19")
+@pytest.mark.parametrize("page", ["read-only", "no-access"])
+def test_recv_fault_consumes_nothing(spec, alg_socket, page):
+    key, iv, data = os.urandom(16), os.urandom(16), os.urandom(64)
+    with _op(alg_socket, CBC, key) as op, ForbiddenPage(readable=page == "read-only") as bad:
+        op.request(data, ENC, iv)
+        spec.check("SKC-19", bad.recv(op, 64, MSG_DONTWAIT), expected="EFAULT",
+                   sent=f"cbc(aes) 64-byte request; recv(64) into a {page} page", soft=True)
+        out, tok = recv_token(op, 64, MSG_DONTWAIT)
+        spec.check("SKC-19", out.hex() or tok, CBC.oracle(key, iv, data, True).hex(),
+                   sent="then recv(64) into our buffer: the whole request, from its IV")
+
+
+@pytest.mark.clause("SKC-20")
+@pytest.mark.parametrize("path", ["new-page", "merge"])
+def test_send_fault_queues_nothing(spec, alg_socket, path):
+    key, iv = os.urandom(16), os.urandom(16)
+    head = os.urandom(100) if path == "merge" else b""     # a partly filled last page: the merge copy
+    tail = os.urandom(128 - len(head))
+    with _op(alg_socket, CBC, key) as op, ForbiddenPage() as bad:
+        op.request(head, ENC, iv, flags=MSG_MORE)
+        spec.check("SKC-20", bad.send(op, 28, MSG_MORE | MSG_DONTWAIT), expected="EFAULT",
+                   sent=f"cbc(aes), {len(head)} bytes queued with MSG_MORE; send(28, MSG_MORE) from a no-access page",
+                   soft=True)
+        assert op.send(tail, MSG_DONTWAIT) == len(tail)
+        out, tok = recv_token(op, 128, MSG_DONTWAIT)
+        spec.check("SKC-20", out.hex() or tok, CBC.oracle(key, iv, head + tail, True).hex(),
+                   sent=f"then send({len(tail)}) ends the request; recv(128): the output over what we sent, "
+                        "nothing from the failed send")
+
+
+@pytest.mark.clause("SKC-21")
+def test_request_longer_than_one_tx_sgl(spec, alg_socket):
+    # root's SO_SNDBUFFORCE lifts the budget past 126 pages (MAX_SGL_ENTS), so af_alg_sendmsg
+    # chains a second TX scatterlist block and the read walks across it
+    key, iv = os.urandom(16), os.urandom(16)
+    data = os.urandom(130 * 4096 + 32)
+    with _op(alg_socket, CBC, key) as op:
+        try:
+            op.sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, 1 << 20)
+        except PermissionError:
+            pytest.skip("unsupported:needs-root=SO_SNDBUFFORCE")
+        sent = op.request(data, ENC, iv, flags=MSG_DONTWAIT)
+        assert sent == len(data), f"queued {sent} of {len(data)} bytes with SO_SNDBUF " \
+                                  f"{op.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)}"
+        out = op.recv_exact(len(data), 60.0)
+    spec.check("SKC-21", out, CBC.oracle(key, iv, data, True),
+               sent=f"cbc(aes), one {len(data)}-byte request (130 pages and 32 bytes) in one sendmsg, read back")

@@ -333,6 +333,16 @@ def test_nokey_op_socket(spec, alg_socket, alg_type, name, key):
         spec.check("SOCK-24", tok, expected="ok",
                    sent="setkey while only a nokey op socket exists (not EBUSY)", soft=True)
         if alg_type == "hash":
+            # the nokey op socket's first call after setkey is an accept: hash_accept_nokey finds
+            # the key now and clones (the keyed socket's accept is another function)
+            clone, tok = us.outcome(op.accept)
+            spec.check("SOCK-24", tok, expected="ok", sent="accept on the nokey hash op socket after setkey",
+                       soft=True)
+            if clone:
+                with clone:
+                    clone.send(b"xyz")
+                    spec.check("SOCK-24", clone.recv(64), alg.oracle(key, b"xyz"),
+                               sent="its clone gives the keyed result", soft=True)
             op.send(b"abc")
             out, want = op.recv(64), alg.oracle(key, b"abc")
         elif alg_type == "skcipher":

@@ -36,6 +36,9 @@ MSG_TRUNC = 0x20
 MSG_DONTWAIT = 0x40
 MSG_MORE = 0x8000
 
+SO_SNDBUFFORCE = 32     # <asm-generic/socket.h>; not in Python's socket module
+PROT_NONE = 0           # <sys/mman.h>; not in Python's mmap module
+
 # fcntl.h / splice(2)
 SPLICE_F_MOVE = 0x1
 SPLICE_F_NONBLOCK = 0x2

@@ -40,6 +40,8 @@ libc.accept.argtypes = [_c.c_int, _c.c_void_p, _c.c_void_p]
 libc.socket.argtypes = [_c.c_int, _c.c_int, _c.c_int]
 libc.recv.argtypes = [_c.c_int, _c.c_void_p, _c.c_size_t, _c.c_int]
 libc.recv.restype = _c.c_ssize_t
+libc.send.argtypes = [_c.c_int, _c.c_void_p, _c.c_size_t, _c.c_int]
+libc.send.restype = _c.c_ssize_t
 libc.vmsplice.argtypes = [_c.c_int, _c.POINTER(IoVec), _c.c_size_t, _c.c_uint]
 libc.vmsplice.restype = _c.c_ssize_t
 libc.splice.argtypes = [_c.c_int, _c.c_void_p, _c.c_int, _c.c_void_p, _c.c_size_t, _c.c_uint]
@@ -47,6 +49,7 @@ libc.splice.restype = _c.c_ssize_t
 libc.syscall.restype = _c.c_long
 libc.mmap.restype = _c.c_void_p
 libc.mmap.argtypes = [_c.c_void_p, _c.c_size_t, _c.c_int, _c.c_int, _c.c_int, _c.c_long]
+libc.munmap.argtypes = [_c.c_void_p, _c.c_size_t]
 libc.ioctl.argtypes = [_c.c_int, _c.c_ulong, _c.c_ulong]
 
 
