@@ -7,6 +7,7 @@ import os
 import pytest
 
 from afalg_conformance.conformance import _util_socket as us
+from afalg_conformance.conformance._util_cipher import ForbiddenPage
 from afalg_conformance.conformance.conftest import _kernel_config, bind_or_skip
 from afalg_conformance.harness.afalg import proccrypto
 from afalg_conformance.harness.afalg.constants import SOL_ALG, AlgOpt
@@ -195,3 +196,52 @@ def test_drbg_entropy_cavp(spec):
                 got = op.recv(len(want))
             spec.check("RNG-11", got, want, sent=f"CAVS {i}: second recv({len(want)})"
                        + (" with additional input" if addtl_a else ""), soft=True)
+
+
+@pytest.mark.clause("RNG-12")
+def test_drbg_cavp_addtl_and_faults(spec):
+    spec.require("RNG-12")
+    name = "drbg_nopr_hmac_sha256"
+    entropy, addtl_a, addtl_b, want = _CAVS[1]
+
+    def second_generate(before_first) -> bytes:
+        """testmgr's flow on a fresh tfm (entropy, reset, a first generate, then addtl_b and the
+        second generate), with before_first(op) doing the first generate's part."""
+        with bind_or_skip("rng", name) as tfm:
+            assert _entropy(tfm, entropy) == "ok"
+            tfm.setkey(b"")
+            with tfm.accept() as op:
+                before_first(op)
+                op.send(addtl_b)
+                return op.recv(len(want))
+
+    def too_long(op):
+        op.send(addtl_a)
+        spec.check("RNG-12", us.outcome(op.send, b"\x05" * 129)[1], expected="EMSGSIZE",
+                   sent="send(addtl a), then send(129 bytes)", soft=True)
+        op.recv(len(want))
+
+    spec.check("RNG-12", second_generate(too_long), want,
+               sent="... then the CAVS flow: the refused send left addtl a in place (testmgr's answer)", soft=True)
+
+    def faulting_send(op):
+        op.send(addtl_a)
+        with ForbiddenPage() as bad:
+            spec.check("RNG-12", bad.send(op, 32), expected="EFAULT",
+                       sent="send(addtl a), then send(32 bytes) from a no-access page", soft=True)
+        op.recv(len(want))
+
+    no_addtl = second_generate(lambda op: op.recv(len(want)))
+    spec.check("RNG-12", second_generate(faulting_send), no_addtl,
+               sent="... then the CAVS flow: the faulting send cleared addtl a (the answer of a first "
+                    "generate without it)", soft=True)
+    assert no_addtl != want          # the two answers differ, or the check above proves nothing
+
+    def faulting_read(op):
+        op.send(addtl_a)
+        with ForbiddenPage(readable=True) as bad:
+            spec.check("RNG-12", bad.recv(op, len(want)), expected="EFAULT",
+                       sent=f"send(addtl a), then recv({len(want)}) into a read-only page", soft=True)
+
+    spec.check("RNG-12", second_generate(faulting_read), want,
+               sent="... then addtl b and a read: the faulting read was the first generate (testmgr's answer)")
