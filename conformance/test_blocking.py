@@ -550,3 +550,70 @@ def test_blocked_reader_woken_by_send(spec, alg_socket, kind):
                     f"another thread sends {len(rest)} more{' with MSG_MORE' if kind == 'skcipher' else ''}",
                note=f"recv returned after {got_at - t0:.2f} s, {got_at - sent_at['at']:.2f} s after the send")
     spec.check("BLOCK-12", (out or b"").hex(), want.hex(), sent="what the read returned (oracle)")
+
+
+# -- BLOCK-13: O_ASYNC and the SIGIO band ------------------------------------------------------------
+
+F_SETSIG = 10            # <asm-generic/fcntl.h>: the signal (and its siginfo) fasync sends
+F_SETOWN_EX = 15
+F_OWNER_TID = 0
+SI_CODES = {1: "POLL_IN", 2: "POLL_OUT", 3: "POLL_MSG", 4: "POLL_ERR", 5: "POLL_PRI", 6: "POLL_HUP"}
+
+
+def _sigio_after(fn) -> str:
+    """fn(), then the SIGIO it raised, by its si_code ("none" when there was none)."""
+    import signal
+    fn()
+    info = signal.sigtimedwait([signal.SIGIO], 0.3)
+    return "none" if info is None else SI_CODES.get(info.si_code, f"si_code={info.si_code}")
+
+
+def _o_async(fd: int, on: bool) -> None:
+    """SIGIO for fd to this thread only (F_OWNER_TID), queued with its band (F_SETSIG), so
+    sigtimedwait takes it while it is blocked: no other thread of the worker can receive it."""
+    import fcntl
+    import signal
+    import struct
+    if on:
+        fcntl.fcntl(fd, F_SETOWN_EX, struct.pack("ii", F_OWNER_TID, threading.get_native_id()))
+        fcntl.fcntl(fd, F_SETSIG, signal.SIGIO)
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_ASYNC if on else flags & ~os.O_ASYNC)
+
+
+@pytest.mark.clause("BLOCK-13")
+def test_sigio_band(spec, alg_socket):
+    import signal
+    key, iv, data = os.urandom(16), os.urandom(16), os.urandom(16)
+    old_handler = signal.signal(signal.SIGIO, lambda *_: None)      # never the default (terminate)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGIO])
+    try:
+        # control: what a Unix stream socket does with the same setup (and proof that a SIGIO
+        # on data arrival would be seen)
+        a, b = socket.socketpair()
+        with a, b:
+            _o_async(b.fileno(), True)
+            unix = (f"write:{_sigio_after(lambda: a.send(data))} "
+                    f"read:{_sigio_after(lambda: b.recv(16, MSG_DONTWAIT))}")
+            _o_async(b.fileno(), False)
+        with _cbc_op(alg_socket, key) as op:
+            _o_async(op.fileno(), True)
+            after_write = _sigio_after(lambda: op.request(data, ENC, iv, flags=MSG_MORE | MSG_DONTWAIT))
+            mask_after_write = op.poll_mask()
+            got: list[bytes] = []
+            after_read = _sigio_after(lambda: got.append(op.recv(16, MSG_DONTWAIT)))
+            mask_after_read = op.poll_mask()
+            _o_async(op.fileno(), False)
+    finally:
+        while signal.sigtimedwait([signal.SIGIO], 0) is not None:
+            pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        signal.signal(signal.SIGIO, old_handler)
+    assert unix == "write:POLL_IN read:none", f"the Unix socket control: {unix}"
+    spec.observe("BLOCK-13", unix, sent="control: a Unix stream socket pair, O_ASYNC on the reading end: "
+                                        "send(16) on the other end, then recv(16)")
+    assert got and got[0] == CBC.oracle(key, iv, data, True), "the read behind the SIGIO check"
+    spec.check("BLOCK-13", f"write:{after_write} read:{after_read}",
+               sent="cbc(aes) op socket with O_ASYNC (F_SETOWN_EX to this thread, F_SETSIG SIGIO): "
+                    "send(16 bytes, MSG_MORE) then recv(16)",
+               note=f"poll mask after the write {mask_after_write}, after the read {mask_after_read}")
