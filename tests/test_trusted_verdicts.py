@@ -98,6 +98,13 @@ def test_harness_bug(spec):
 
 
 @pytest.mark.clause("HASH-1")
+def test_soft_fail_then_harness_bug(spec):
+    import socket
+    spec.check("HASH-1", "mismatch", expected="match", sent="fails before the bug", soft=True)
+    socket.NO_SUCH_OPTION      # the kernel's failure stays the verdict
+
+
+@pytest.mark.clause("HASH-1")
 def test_needs_an_absent_alg(spec, monkeypatch):
     import errno
     from afalg_conformance.conformance import catalogue
@@ -156,8 +163,11 @@ def test_soft_checks_outcomes(tiny_run):
     assert got == {"test_soft_fail": "fail", "test_soft_pass": "pass", "test_soft_fail_then_skip": "fail",
                    "test_hard_fail_after_soft": "fail", "test_vector_fails": "fail",
                    "test_no_vector_ran": "fail", "test_all_inexpressible": "skip", "test_no_evidence": "fail",
-                   "test_needs_an_absent_alg": "skip", "test_harness_bug": "error"}
+                   "test_needs_an_absent_alg": "skip", "test_harness_bug": "error",
+                   "test_soft_fail_then_harness_bug": "fail"}
     assert outcome(run, "test_harness_bug").reason.startswith("harness: AttributeError")
+    reason = outcome(run, "test_soft_fail_then_harness_bug").reason
+    assert "fails before the bug" in reason and "then harness: AttributeError" in reason
     assert "fails before the skip" in outcome(run, "test_soft_fail_then_skip").reason
     assert "seen EINVAL" in outcome(run, "test_hard_fail_after_soft").reason
     # the soft failure stays in the evidence, and no teardown raised it again as an ERROR

@@ -29,6 +29,7 @@ from _pytest.runner import runtestprotocol
 
 from afalg_conformance.harness.afalg import client as afalg_client
 from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
+from afalg_conformance.harness.errors import HarnessError
 from afalg_conformance.harness.results import klog
 from afalg_conformance.harness.results.order import canonical_order_key, read_ids, shard_of
 from afalg_conformance.harness.results.model import FAILING, ktap_name
@@ -36,9 +37,10 @@ from afalg_conformance.harness.results.model import FAILING, ktap_name
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 
 
-# Exceptions that mean the test's code is wrong, not the kernel: a kernel's answer reaches a
-# test as a value, an OSError or a timeout, never as one of these.
-HARNESS_BUGS = (AttributeError, NameError, ImportError, SyntaxError, NotImplementedError)
+# Exceptions that mean the test's code is wrong or the harness cannot go on, not that the kernel
+# is: a kernel's answer reaches a test as a value, an OSError or a timeout, never as one of these
+# (TypeError is not here: a None where a kernel's bytes were expected raises it).
+HARNESS_BUGS = (AttributeError, NameError, ImportError, SyntaxError, NotImplementedError, HarnessError)
 
 
 class TestTimeout(BaseException):
@@ -539,11 +541,19 @@ class EventStream:
             reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
             st["reason"] = reason.removeprefix("Skipped: ")
         elif rep.failed:
-            if rep.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(HARNESS_BUGS):
-                # the test's own code broke (a missing name or attribute, a bad call): no clause
-                # was judged, so the kernel is not blamed; ERROR fails the run all the same
+            bug = rep.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(HARNESS_BUGS)
+            failed = [e for e in recorder_for(item).evidence if not e.get("ok", True)]
+            if bug and not failed:
+                # the test's own code broke (a missing name or attribute, the harness unable to
+                # go on): no clause was judged, so the kernel is not blamed; ERROR fails the run
                 st["outcome"] = "error"
                 st["reason"] = f"harness: {call.excinfo.exconly().strip().splitlines()[-1]}"[:300]
+            elif bug:
+                # a check had already failed: that is the verdict, the breakage comes after it
+                st["outcome"] = "fail"
+                st["reason"] = (f"{failed[0].get('clause')}: {failed[0].get('sent')}: expected "
+                                f"{str(failed[0].get('expected'))[:60]}, seen {str(failed[0].get('seen'))[:60]}; "
+                                f"then harness: {call.excinfo.exconly().strip().splitlines()[-1]}")[:300]
             elif rep.when == "call" and not hasattr(rep, "wasxfail"):
                 st["outcome"] = "fail"
             elif st["outcome"] not in ("fail", "timeout"):
