@@ -211,7 +211,6 @@ class UserPages:
     """Page-aligned anonymous memory of our own (mmap), so data can start at any page offset."""
 
     def __init__(self, npages: int):
-        import mmap
         self.mm = mmap.mmap(-1, npages * PAGE)
         self._anchor = ctypes.c_char.from_buffer(self.mm)
         self.base = ctypes.addressof(self._anchor)

@@ -62,8 +62,28 @@ def deadline(seconds: float, what: str = "AF_ALG call"):
 
 # System call numbers of the calls kicked() waits on, per machine: /proc/PID/syscall names the
 # call a sleeping thread is in by number (recv() is recvfrom).
-SYSCALL_NR = {"x86_64": {"sendmsg": 46, "splice": 275, "recvfrom": 45},
-              "aarch64": {"sendmsg": 211, "splice": 76, "recvfrom": 207}}
+SYSCALL_NR = {"x86_64": {"sendmsg": 46, "splice": 275, "recvfrom": 45, "poll": 7, "ppoll": 271, "select": 23,
+                         "pselect6": 270, "epoll_wait": 232, "epoll_pwait": 281},
+              "aarch64": {"sendmsg": 211, "splice": 76, "recvfrom": 207, "ppoll": 73, "pselect6": 72,
+                          "epoll_pwait": 22}}
+# What a Python call turns into, by C library: select.poll() may be poll or ppoll, and so on.
+WAITS = {"poll": ("poll", "ppoll"), "select": ("select", "pselect6"), "epoll": ("epoll_wait", "epoll_pwait"),
+         "recvfrom": ("recvfrom",), "sendmsg": ("sendmsg",), "splice": ("splice",)}
+
+
+def seen_asleep(tid: int, wait: str, limit: float = 5.0) -> bool:
+    """Poll until thread tid sleeps in the system call(s) behind `wait` (a WAITS key), at most
+    limit seconds: a test that acts on another thread's wait must know the wait began, or a
+    slow emulator turns "woken" into "never waited". False when /proc cannot tell."""
+    import platform  # only here: the deadline path above stays import-light
+    table = SYSCALL_NR.get(platform.machine(), {})
+    numbers = {table[c] for c in WAITS[wait] if c in table}
+    end = time.monotonic() + limit
+    while numbers and time.monotonic() < end:
+        if asleep_in(tid, numbers):
+            return True
+        time.sleep(0.005)
+    return False
 
 
 def asleep_in(tid: int, numbers: set[int]) -> bool:

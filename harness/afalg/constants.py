@@ -38,6 +38,8 @@ MSG_MORE = 0x8000
 
 SO_SNDBUFFORCE = 32     # <asm-generic/socket.h>; not in Python's socket module
 PROT_NONE = 0           # <sys/mman.h>; not in Python's mmap module
+F_SETOWN_EX = 15        # <asm-generic/fcntl.h>; not in Python's fcntl module
+F_OWNER_TID = 0
 
 # fcntl.h / splice(2)
 SPLICE_F_MOVE = 0x1
