@@ -476,52 +476,63 @@ class _Waiter(threading.Thread):
             self.error = e
 
 
-def _one_wait(alg_socket, key: bytes, how: str, want: int, interest: int) -> tuple[str, str]:
-    """One op socket made not ready in direction want; a thread waits for interest; the main
-    thread makes it ready (a read frees the budget, or a send queues data). (verdict, note)."""
-    with _cbc_op(alg_socket, key) as op:
-        sndbuf = set_sndbuf(op, 4096)
-        op.request(b"", ENC, os.urandom(16), flags=MSG_MORE)
-        fill = send_budget(sndbuf)
+class _Wait:
+    """One op socket made not ready in direction want, a thread waiting on it for interest;
+    act() makes it ready from the main thread (a read frees the budget, or a send queues
+    data), verdict() says whether the waiter saw it."""
+
+    def __init__(self, alg_socket, key: bytes, how: str, want: int, interest: int):
+        self.how, self.want, self.interest = how, want, interest
+        self.op = _cbc_op(alg_socket, key)
+        sndbuf = set_sndbuf(self.op, 4096)
+        self.op.request(b"", ENC, os.urandom(16), flags=MSG_MORE)
+        self.fill = send_budget(sndbuf)
         if want == select.POLLOUT:
-            n = op.send(os.urandom(fill), MSG_MORE | MSG_DONTWAIT)
-            assert n == fill, f"queued {n} of the {fill}-byte budget"
-        side = "OUT" if want == select.POLLOUT else "IN"
-        before = op.poll_mask()
+            n = self.op.send(os.urandom(self.fill), MSG_MORE | MSG_DONTWAIT)
+            assert n == self.fill, f"queued {n} of the {self.fill}-byte budget"
+        self.side = "OUT" if want == select.POLLOUT else "IN"
+        self.before = self.op.poll_mask()
         # the waiter must start from "not ready in its direction", or the wait proves nothing
-        assert side not in before, f"poll mask {before} before the wait"
-        ep = None
+        assert self.side not in self.before, f"poll mask {self.before} before the wait"
+        self.ep = None
         if how == "epoll":
-            ep = select.epoll()
-            ep.register(op.fileno(), interest)
-        waiter = _Waiter(op.fileno(), how, interest, ep)
-        try:
-            waiter.start()
-            if not seen_asleep(waiter.native_id, how):
-                raise HarnessError(f"the {how} waiter was not seen asleep in 5 s (/proc/self/task/*/syscall)")
-            acted_at = time.monotonic()
-            if want == select.POLLOUT:
-                assert len(op.recv(fill, MSG_DONTWAIT)) == fill       # frees the budget
-            else:
-                assert op.send(os.urandom(16), MSG_MORE | MSG_DONTWAIT) == 16     # queues data
-            after = op.poll_mask()
-            assert side in after, f"poll mask {after} after the main thread's call"
-        finally:
-            waiter.join(WAKE_TIMEOUT + 5.0)
-            if ep is not None:
-                ep.close()
-    if waiter.error is not None:
-        raise waiter.error
-    if waiter.at is None:
-        verdict = "still-waiting"
-    elif waiter.events & want and waiter.at - acted_at < WAKE_WITHIN:
-        verdict = "woken"
-    else:
-        verdict = "not-woken"
-    waited = (waiter.at or time.monotonic()) - acted_at
-    return verdict, (f"poll mask {before} -> {after} after the main thread's "
-                     f"{'read' if want == select.POLLOUT else 'write'}; the wait ended {waited:.2f} s "
-                     f"after it, events {waiter.events}")
+            self.ep = select.epoll()
+            self.ep.register(self.op.fileno(), interest)
+        self.waiter = _Waiter(self.op.fileno(), how, interest, self.ep)
+        self.waiter.start()
+        self.acted_at = self.after = None
+
+    def act(self) -> None:
+        if not seen_asleep(self.waiter.native_id, self.how):
+            raise HarnessError(f"the {self.how} waiter was not seen asleep in 5 s (/proc/self/task/*/syscall)")
+        self.acted_at = time.monotonic()
+        if self.want == select.POLLOUT:
+            assert len(self.op.recv(self.fill, MSG_DONTWAIT)) == self.fill
+        else:
+            assert self.op.send(os.urandom(16), MSG_MORE | MSG_DONTWAIT) == 16
+        self.after = self.op.poll_mask()
+        assert self.side in self.after, f"poll mask {self.after} after the main thread's call"
+
+    def close(self) -> None:
+        self.waiter.join(WAKE_TIMEOUT + 5.0)
+        if self.ep is not None:
+            self.ep.close()
+        self.op.close()
+
+    def verdict(self) -> tuple[str, str]:
+        w = self.waiter
+        if w.error is not None:
+            raise w.error
+        if w.at is None:
+            verdict = "still-waiting"
+        elif w.events & self.want and w.at - self.acted_at < WAKE_WITHIN:
+            verdict = "woken"
+        else:
+            verdict = "not-woken"
+        waited = (w.at or time.monotonic()) - self.acted_at
+        return verdict, (f"poll mask {self.before} -> {self.after} after the main thread's "
+                         f"{'read' if self.want == select.POLLOUT else 'write'}; the wait ended {waited:.2f} s "
+                         f"after it, events {w.events}")
 
 
 @pytest.mark.clause("BLOCK-11")
@@ -529,17 +540,30 @@ def _one_wait(alg_socket, key: bytes, how: str, want: int, interest: int) -> tup
 def test_poll_waiter_woken_by_other_thread(spec, alg_socket, how):
     key = os.urandom(16)
     names = {select.POLLIN: "POLLIN", select.POLLOUT: "POLLOUT"}
-    if how != "select":
-        # controls first: POLLRDBAND, a bit af_alg_poll never reports but both keys carry, so
-        # the waiter sleeps the same and is woken by either call; if not, the wait is broken,
-        # not the keys (an assertion: the control is not evidence about the clause)
-        for want in (select.POLLOUT, select.POLLIN):
-            verdict, note = _one_wait(alg_socket, key, how, want, want | select.POLLRDBAND)
+    # controls: POLLRDBAND, a bit af_alg_poll never reports but both keys carry, so the waiter
+    # sleeps the same and is woken by either call; if not, the wait is broken, not the keys
+    # (an assertion: the control is not evidence about the clause). select has no such bit.
+    cases = [(want, want | select.POLLRDBAND, True) for want in (select.POLLOUT, select.POLLIN) if how != "select"]
+    cases += [(want, want, False) for want in (select.POLLOUT, select.POLLIN)]
+    # every wait at once, each on its own op socket: the not-woken ones cost one timeout, not one each
+    waits = []
+    try:
+        for want, interest, _control in cases:
+            waits.append(_Wait(alg_socket, key, how, want, interest))
+        for w in waits:
+            w.act()
+    finally:
+        for w in waits:
+            w.close()
+    for (want, _interest, control), w in zip(cases, waits):
+        verdict, note = w.verdict()
+        if control:
             assert verdict == "woken", f"{how} control, {names[want]}|POLLRDBAND waiter: {verdict} ({note})"
-    for want in (select.POLLOUT, select.POLLIN):
-        verdict, note = _one_wait(alg_socket, key, how, want, want)
-        spec.check("BLOCK-11", verdict, expected=_wake_model(how, want, want), soft=True,
-                   sent=f"{how}: a thread waits for {names[want]} alone", note=note)
+    for (want, _interest, control), w in zip(cases, waits):
+        if not control:
+            verdict, note = w.verdict()
+            spec.check("BLOCK-11", verdict, expected=_wake_model(how, want, want), soft=True,
+                       sent=f"{how}: a thread waits for {names[want]} alone", note=note)
 
 
 # -- BLOCK-12: a blocked reader and another thread's send --------------------------------------------
