@@ -484,6 +484,14 @@ class _Wait:
     def __init__(self, alg_socket, key: bytes, how: str, want: int, interest: int):
         self.how, self.want, self.interest = how, want, interest
         self.op = _cbc_op(alg_socket, key)
+        try:
+            self._start()
+        except BaseException:
+            self.op.close()          # not yet in the caller's list: nobody else closes it
+            raise
+
+    def _start(self) -> None:
+        how, want, interest = self.how, self.want, self.interest
         sndbuf = set_sndbuf(self.op, 4096)
         self.op.request(b"", ENC, os.urandom(16), flags=MSG_MORE)
         self.fill = send_budget(sndbuf)
