@@ -542,18 +542,20 @@ class EventStream:
             st["reason"] = reason.removeprefix("Skipped: ")
         elif rep.failed:
             bug = rep.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(HARNESS_BUGS)
-            failed = [e for e in recorder_for(item).evidence if not e.get("ok", True)]
-            if bug and not failed:
-                # the test's own code broke (a missing name or attribute, the harness unable to
-                # go on): no clause was judged, so the kernel is not blamed; ERROR fails the run
-                st["outcome"] = "error"
-                st["reason"] = f"harness: {call.excinfo.exconly().strip().splitlines()[-1]}"[:300]
-            elif bug:
-                # a check had already failed: that is the verdict, the breakage comes after it
-                st["outcome"] = "fail"
-                st["reason"] = (f"{failed[0].get('clause')}: {failed[0].get('sent')}: expected "
-                                f"{str(failed[0].get('expected'))[:60]}, seen {str(failed[0].get('seen'))[:60]}; "
-                                f"then harness: {call.excinfo.exconly().strip().splitlines()[-1]}")[:300]
+            if bug:
+                broke = f"harness: {call.excinfo.exconly().strip().splitlines()[-1]}"
+                failed = next((e for e in recorder_for(item).evidence if not e.get("ok", True)), None)
+                if failed is None:
+                    # the test's own code broke (a missing name or attribute, the harness unable
+                    # to go on): no clause was judged, so the kernel is not blamed; ERROR fails
+                    # the run all the same
+                    st["outcome"], st["reason"] = "error", broke[:300]
+                else:
+                    # a check had already failed: that is the verdict, the breakage came after it
+                    st["outcome"] = "fail"
+                    st["reason"] = (f"{failed.get('clause')}: {failed.get('sent')}: expected "
+                                    f"{str(failed.get('expected'))[:60]}, seen {str(failed.get('seen'))[:60]}; "
+                                    f"then {broke}")[:300]
             elif rep.when == "call" and not hasattr(rep, "wasxfail"):
                 st["outcome"] = "fail"
             elif st["outcome"] not in ("fail", "timeout"):
