@@ -71,13 +71,19 @@ WAITS = {"poll": ("poll", "ppoll"), "select": ("select", "pselect6"), "epoll": (
          "recvfrom": ("recvfrom",), "sendmsg": ("sendmsg",), "splice": ("splice",)}
 
 
+def wait_numbers(wait: str) -> set[int]:
+    """This machine's numbers of the system call(s) behind `wait` (a WAITS key); empty where
+    none is known."""
+    import platform  # only here: the deadline path above stays import-light
+    table = SYSCALL_NR.get(platform.machine(), {})
+    return {table[c] for c in WAITS[wait] if c in table}
+
+
 def seen_asleep(tid: int, wait: str, limit: float = 5.0) -> bool:
     """Poll until thread tid sleeps in the system call(s) behind `wait` (a WAITS key), at most
     limit seconds: a test that acts on another thread's wait must know the wait began, or a
     slow emulator turns "woken" into "never waited". False when /proc cannot tell."""
-    import platform  # only here: the deadline path above stays import-light
-    table = SYSCALL_NR.get(platform.machine(), {})
-    numbers = {table[c] for c in WAITS[wait] if c in table}
+    numbers = wait_numbers(wait)
     end = time.monotonic() + limit
     while numbers and time.monotonic() < end:
         if asleep_in(tid, numbers):
@@ -113,13 +119,12 @@ def kicked(call: str | None = None, first: float = 0.4, every: float = 0.25, lim
     sleeps in that system call (/proc's view of it, polled), not after `first` seconds: under
     TCG a blocked call is asleep in a few milliseconds. Where /proc cannot tell, `first`
     still applies."""
-    import platform  # only here: the deadline path above stays import-light
     # The ids are taken here: after a fork, CPython 3.11 leaves main_thread().native_id at the
     # parent's.
     if not in_main_thread():
         raise RuntimeError("kicked() needs the main thread: only it runs signal handlers")
     ident, tid = threading.get_ident(), threading.get_native_id()
-    numbers = {SYSCALL_NR.get(platform.machine(), {}).get(call)} - {None} if call else set()
+    numbers = wait_numbers(call) if call else set()
     done = threading.Event()
 
     def kicker():
