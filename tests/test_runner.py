@@ -312,3 +312,24 @@ def test_worker_count_is_one_per_vcpu_but_for_smoke_and_the_host():
     assert worker_count(RunOptions(suite="smoke", cpus=2)) == 1
     assert worker_count(RunOptions(suite="full", cpus=2), host=True) == 1
     assert worker_count(RunOptions(suite="smoke", cpus=2, jobs=2)) == 2
+
+
+def test_long_path_lists_go_in_a_file(tmp_path):
+    """mutants run --whole names every conformance file: inline, the guest command outgrew the
+    kernel command line (vm.check_cmdline refused it before any boot)."""
+    from afalg_conformance.harness.guest import runner as guest_runner
+    from afalg_conformance.harness.host import mutants, vm
+    paths = mutants.default_paths([])
+    results = tmp_path / ("r" * 60)
+    results.mkdir()
+    opts = runner.RunOptions(paths=paths, preload_modules=str(results / "modules"))
+    inline = runner._guest_args(opts, "events-0.jsonl", None)
+    with pytest.raises(Exception, match="would not fit the kernel command line"):
+        vm.check_cmdline(vm.guest_python_command(["-m", "x", "--results", str(results), *inline]), str(results))
+    args = runner._guest_args(opts, "events-0.jsonl", None, paths_file=runner._paths_file(opts, results))
+    vm.check_cmdline(vm.guest_python_command(["-m", "x", "--results", str(results), *args]), str(results))
+    assert not set(paths) & set(args)
+    assert guest_runner.parse_args(["--results", str(results), *args]).paths == paths   # read back in order
+    short = runner.RunOptions(paths=["conformance/test_smoke.py"])
+    assert runner._paths_file(short, results) is None
+    assert runner._guest_args(short, "e.jsonl", None)[-1] == "conformance/test_smoke.py"

@@ -41,7 +41,7 @@ SUITE_FILES = {
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="afalg_conformance.harness.guest.runner")
     ap.add_argument("--results", required=True)
     ap.add_argument("--suite", default="full", choices=sorted(SUITES))
@@ -76,8 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stop-after-fail", default=None, metavar="IGNORE",
                     help="end every worker after the first failing test, but for the ids in the file IGNORE "
                          "('-' for none)")
+    ap.add_argument("--paths-file", default=None, metavar="FILE",
+                    help="more test paths, one a line (the host's way round the kernel command line's length)")
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args(argv)
+    if a.paths_file:
+        a.paths += [line for line in Path(a.paths_file).read_text().splitlines() if line.strip()]
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
     if a.kat_budget:
         os.environ["AFALG_KAT_BUDGET"] = str(a.kat_budget)
     if a.mct_budget:

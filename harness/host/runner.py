@@ -275,7 +275,22 @@ def worker_count(opts: RunOptions, host: bool = False) -> int:
     return opts.jobs if opts.jobs is not None else (1 if host or opts.suite == "smoke" else opts.cpus)
 
 
-def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host: bool = False) -> list[str]:
+# virtme-ng carries the guest command on the kernel command line (vm.check_cmdline): a longer
+# list of test paths (mutants run --whole names every file) goes in a file in the results folder.
+PATHS_INLINE_MAX = 200
+
+
+def _paths_file(opts: RunOptions, results_dir: Path) -> str | None:
+    """The test paths in results_dir/paths.txt when they are too long to pass inline."""
+    if len(" ".join(opts.paths)) <= PATHS_INLINE_MAX:
+        return None
+    path = results_dir / "paths.txt"
+    path.write_text("".join(f"{p}\n" for p in opts.paths))
+    return str(path)
+
+
+def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host: bool = False,
+                paths_file: str | None = None) -> list[str]:
     args = ["--suite", opts.suite, "--events", events_name, "--test-timeout", str(opts.test_timeout)]
     if skip_file:
         args += ["--skip-ids", skip_file]
@@ -310,6 +325,8 @@ def _guest_args(opts: RunOptions, events_name: str, skip_file: str | None, host:
         args += ["--kcov", str(opts.kcov)]
     if opts.stop_after_fail is not None:
         args += ["--stop-after-fail", opts.stop_after_fail]
+    if paths_file:
+        return args + ["--paths-file", paths_file]
     return args + list(opts.paths)
 
 
@@ -437,7 +454,7 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         if attempt:
             skip_file = str(results_dir / f"skip-{attempt}.txt")
             Path(skip_file).write_text("\n".join(sorted(session.done_ids)) + "\n")
-        gargs = _guest_args(opts, events.name, skip_file, target.is_host)
+        gargs = _guest_args(opts, events.name, skip_file, target.is_host, _paths_file(opts, results_dir))
         cmd, env = launch.command(target, str(results_dir),
                                   ["-m", "afalg_conformance.harness.guest.runner", "--results", str(results_dir), *gargs],
                                   use_kvm=use_kvm, memory=opts.memory, cpus=opts.cpus, append=opts.append)
