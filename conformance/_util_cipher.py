@@ -418,3 +418,54 @@ def cryptd_aead(spec, request, name: str, clause: str = "AEAD-18") -> AfalgSocke
     pytest.xfail(f"{clause} known kernel defect: {name} failed its self-test ({seen[-1].split(' corrupted')[0]} "
                  "corrupted request struct): cryptd's AEAD hands the caller's request to its child; fixed "
                  "upstream by 256f9e53ae12 'crypto: cryptd - Use subreq for AEAD' (v6.3)")
+
+
+def recv_without_optmem(spec, clause: str, ns, start, n: int, want: bytes, what: str) -> None:
+    """SKC-22 / AEAD-21: the read of a queued request under a lowered optmem_max (ns: the
+    test's PrivateNetns). start() opens a fresh op socket with one whole request queued, at
+    the namespace's own limit. The read allocates the request, then the request's TX list:
+
+    - at limit 1 the request itself is refused;
+    - at B - 1, B the lowest limit at which the read succeeds (bisection; every fresh socket
+      holds the same option memory, so success is monotonic in the limit), the request fits
+      and its TX list (at least one 32-byte scatterlist entry) does not: sock_kmalloc wants
+      omem + size < limit.
+
+    Each refusal must be ENOMEM, and the next read once the limit is back must be `want`."""
+    def probe(limit: int):
+        op = start()
+        try:
+            ns.optmem_max = limit
+            try:
+                out, tok = recv_token(op, n, MSG_DONTWAIT)
+            finally:
+                ns.optmem_max = ns.default
+            after = recv_token(op, n, MSG_DONTWAIT) if tok != "ok" else None
+            return out, tok, after
+        finally:
+            op.close()
+
+    def refused(limit: int, why: str) -> None:
+        out, tok, after = probe(limit)
+        spec.check(clause, tok, sent=f"{what}: recv({n}, MSG_DONTWAIT) with optmem_max {limit} ({why})",
+                   soft=True)
+        if after is not None:
+            data, tok2 = after
+            spec.check(clause, data.hex() or tok2, want.hex(), soft=True,
+                       sent=f"{what}: optmem_max back to {ns.default}, recv({n}): the whole request's output")
+
+    out, tok, _ = probe(ns.default)
+    if tok != "ok" or out != want:
+        spec.check(clause, out.hex() or tok, want.hex(), sent=f"{what}: recv({n}) at the default optmem_max {ns.default}")
+        return
+    refused(1, "the request refused")
+    lo, hi = 1, ns.default                  # the read fails at lo and succeeds at hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if probe(mid)[1] == "ok":
+            hi = mid
+        else:
+            lo = mid
+    refused(hi - 1, f"the lowest limit that serves the read is {hi}: the request fits, its TX list does not")
+    out, tok, _ = probe(hi)
+    spec.check(clause, out.hex() or tok, want.hex(), sent=f"{what}: recv({n}) with optmem_max {hi}")

@@ -26,7 +26,7 @@ import pytest
 from afalg_conformance.conformance import catalogue
 from afalg_conformance.harness.afalg import absent
 from afalg_conformance.harness.afalg import client as afalg
-from afalg_conformance.harness.afalg import proccrypto, restrict
+from afalg_conformance.harness.afalg import netns, proccrypto, restrict
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name
 from afalg_conformance.harness.guest.plugin import recorder_for
 
@@ -278,6 +278,21 @@ def alg_socket():
     yield make
     for s in opened:
         s.close()
+
+
+@pytest.fixture
+def private_netns():
+    """The test runs in a network namespace of its own (harness/afalg/netns.py), where it may
+    lower net.core.optmem_max without touching another worker's sockets; sockets it makes
+    there keep that namespace. SKIP where the kernel or our privileges do not allow it."""
+    try:
+        ns = netns.PrivateNetns().__enter__()
+    except netns.Unavailable as e:
+        pytest.skip(f"unsupported:{e}")
+    try:
+        yield ns
+    finally:
+        ns.__exit__(None, None, None)
 
 
 @pytest.fixture

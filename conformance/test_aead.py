@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from afalg_conformance.conformance._util_cipher import DEC, ENC, ForbiddenPage, aead_aad, aead_iv, aead_pt, outcome, recv_token
+from afalg_conformance.conformance._util_cipher import DEC, ENC, ForbiddenPage, aead_aad, aead_iv, aead_pt, outcome, recv_token, recv_without_optmem
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.client import AfalgSocket
 from afalg_conformance.harness.afalg.bounded import deadline
@@ -371,3 +371,22 @@ def test_recv_fault_consumes_nothing(spec, alg_socket, direction):
         out, tok = recv_token(op, n, MSG_DONTWAIT)
         spec.check("AEAD-20", out.hex() or tok, want.hex(),
                    sent=f"then recv({n}) into our buffer: the whole request's output")
+
+
+@pytest.mark.clause("AEAD-21")
+@pytest.mark.parametrize("direction", ["encrypt", "decrypt"])
+def test_recv_without_option_memory_consumes_nothing(spec, alg_socket, private_netns, direction):
+    key, iv, aad, pt, a, ct = _case(GCM, 16)
+    tfm = alg_socket("aead", GCM.name)           # made inside the namespace: its op sockets are too
+    tfm.setkey(key)
+    tfm.set_authsize(a)
+    if direction == "encrypt":
+        sent, n, want = aad + pt, len(aad) + len(pt) + a, aad + ct
+    else:
+        sent, n, want = aad + ct, len(aad) + len(pt), aad + pt
+
+    def start():
+        op = tfm.accept()
+        op.request(sent, ENC if direction == "encrypt" else DEC, iv, len(aad))
+        return op
+    recv_without_optmem(spec, "AEAD-21", private_netns, start, n, want, f"gcm(aes) {direction} request")

@@ -383,3 +383,35 @@ def test_unread_digest_goes_with_its_op_socket(spec, alg_socket, name):
         op.send(msg)
         spec.check("HASH-18", op.recv(64), _H(name, msg),
                    sent=f"{name}: digest on a fresh op socket after 16 closed with an unread digest or open state")
+
+
+@pytest.mark.clause("HASH-21")
+@pytest.mark.parametrize("step", ["empty-send", "data-send", "read"])
+def test_final_without_option_memory(spec, alg_socket, private_netns, step):
+    tfm = alg_socket("hash", "sha256")           # made inside the namespace: its op sockets are too
+    with tfm.accept() as op:
+        op.send(b"abc", MSG_MORE)
+        with op.accept() as clone:               # the clone has the state, not yet a digest buffer
+            private_netns.optmem_max = 1
+            try:
+                if step == "read":
+                    tok = us.outcome(clone.recv, 32)[1]
+                else:
+                    tok = us.outcome(clone.send, b"" if step == "empty-send" else b"def")[1]
+            finally:
+                private_netns.optmem_max = private_netns.default
+            spec.check("HASH-21", tok, sent=f"sha256 clone after send('abc', MSG_MORE): {step} with optmem_max 1",
+                       soft=True)
+            # a refused send ended the request; a refused read left it open
+            want, why = (_H("sha256", b"abc"), "the request kept") if step == "read" else \
+                (_H("sha256", b""), "the request dropped: a new, empty one")
+            spec.check("HASH-21", _digest_or_errno(clone), want, soft=True,
+                       sent=f"then, optmem_max back to {private_netns.default}: clone recv(32) ({why})")
+        op.send(b"def")
+        spec.check("HASH-21", _digest_or_errno(op), _H("sha256", b"abcdef"),
+                   sent="the original: send('def'), recv(32) -> H('abcdef')")
+
+
+def _digest_or_errno(op) -> bytes | str:
+    data, tok = us.outcome(op.recv, 32)
+    return data if tok == "ok" else tok

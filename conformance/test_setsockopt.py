@@ -6,6 +6,7 @@ one soft check per row, so a failure names every row that disagrees.
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 
@@ -282,3 +283,35 @@ def test_out_of_range_skcipher_key_keeps_old_key(spec, bind_name):
             spec.check("OPT-25", seen, expected="ENOKEY" if kind == "lskcipher" else "kept",
                        sent=f"{bind_name}: good key, setkey({bad}) refused, accept, encrypt",
                        note=f"driver={driver} type={kind}", soft=True)
+
+
+@pytest.mark.clause("OPT-26")
+def test_key_serial_bounded_by_optmem(spec, private_netns):
+    limit = 1024                                 # user keys stop at 32767 bytes, the default limit at 131072
+    hm = algorithms.get("hmac(sha256)")
+    fits, over = os.urandom(limit - 1), os.urandom(limit)
+    made = []
+    try:
+        for payload in (fits, over):
+            serial, tok = us.outcome(keys.add_user_key, f"afalg-conformance:opt26-{len(payload)}", payload)
+            if serial is None:
+                pytest.skip(f"unsupported:add_key={tok}")
+            made.append(serial)
+        tfm = bind_or_skip("hash", "hmac(sha256)")  # made inside the namespace: the limit applies to it
+        private_netns.optmem_max = limit
+        with tfm:
+            tok = us.setopt_token(tfm, 7, 4, value=struct.pack("=i", made[0]))
+            exp = spec.expected("OPT-26")
+            spec.check("OPT-26", tok, expected="ok" if exp == "ENOMEM" else exp, soft=True,
+                       sent=f"optmem_max {limit}: ALG_SET_KEY_BY_KEY_SERIAL(user key of {limit - 1} bytes)")
+            tok = us.setopt_token(tfm, 7, 4, value=struct.pack("=i", made[1]))
+            spec.check("OPT-26", tok, sent=f"optmem_max {limit}: ALG_SET_KEY_BY_KEY_SERIAL(user key of {limit} bytes)",
+                       soft=True)
+            if exp == "ENOMEM":
+                with tfm.accept() as op:
+                    op.send(b"msg")
+                    spec.check("OPT-26", op.recv(32), hm.oracle(fits, b"msg"),
+                               sent=f"then accept: digest == HMAC(the {limit - 1}-byte key): the refused key changed nothing")
+    finally:
+        for serial in made:
+            keys.unlink_key(serial)

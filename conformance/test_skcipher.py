@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from afalg_conformance.conformance._util_cipher import DEC, ENC, ForbiddenPage, outcome, recv_token
+from afalg_conformance.conformance._util_cipher import DEC, ENC, ForbiddenPage, outcome, recv_token, recv_without_optmem
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, SO_SNDBUFFORCE
 
@@ -395,3 +395,17 @@ def test_request_longer_than_one_tx_sgl(spec, alg_socket):
         out = op.recv_exact(len(data), 60.0)
     spec.check("SKC-21", out, CBC.oracle(key, iv, data, True),
                sent=f"cbc(aes), one {len(data)}-byte request (130 pages and 32 bytes) in one sendmsg, read back")
+
+
+@pytest.mark.clause("SKC-22")
+def test_recv_without_option_memory_consumes_nothing(spec, alg_socket, private_netns):
+    key, iv, data = os.urandom(16), os.urandom(16), os.urandom(64)
+    tfm = alg_socket("skcipher", CBC.name)       # made inside the namespace: its op sockets are too
+    tfm.setkey(key)
+
+    def start():
+        op = tfm.accept()
+        op.request(data, ENC, iv)
+        return op
+    recv_without_optmem(spec, "SKC-22", private_netns, start, len(data), CBC.oracle(key, iv, data, True),
+                        "cbc(aes), a whole 64-byte request")

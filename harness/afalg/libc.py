@@ -148,3 +148,5 @@ class Aio:
             libc.syscall(_c.c_long(NR_IO_DESTROY), _c.c_ulong(self.ctx))
             self.ctx = 0
             self.pending.clear()
+libc.unshare.argtypes = [_c.c_int]
+libc.setns.argtypes = [_c.c_int, _c.c_int]
