@@ -600,8 +600,10 @@ def test_blocked_reader_woken_by_send(spec, alg_socket, kind):
         try:
             # only once the main thread sleeps in recvfrom: else the read need not have waited
             sender_saw["asleep"] = seen_asleep(main_tid, "recvfrom")
-            sender_saw["n"] = op.send(rest, (MSG_MORE if kind == "skcipher" else 0) | MSG_DONTWAIT)
+            # the time before the send: the woken reader can return before this thread, which
+            # made the send, runs again to read the clock
             sender_saw["at"] = time.monotonic()
+            sender_saw["n"] = op.send(rest, (MSG_MORE if kind == "skcipher" else 0) | MSG_DONTWAIT)
         except BaseException as e:           # noqa: BLE001 - raised again in the test's thread
             sender_saw["error"] = e
 
@@ -624,7 +626,7 @@ def test_blocked_reader_woken_by_send(spec, alg_socket, kind):
     spec.check("BLOCK-12", "woken" if out and 0 <= after_send < WAKE_WITHIN else (tok or "late"),
                sent=f"{kind}: recv({n}) blocks with {len(first)} bytes of an open request queued; "
                     f"another thread sends {len(rest)} more{' with MSG_MORE' if kind == 'skcipher' else ''}",
-               note=f"recv returned after {got_at - t0:.2f} s, {after_send:.2f} s after the send")
+               note=f"recv returned after {got_at - t0:.2f} s, {after_send:.2f} s after the send began")
     spec.check("BLOCK-12", (out or b"").hex(), want.hex(), sent="what the read returned (oracle)")
 
 
