@@ -26,7 +26,7 @@ import pytest
 from afalg_conformance.conformance import catalogue
 from afalg_conformance.harness.afalg import absent
 from afalg_conformance.harness.afalg import client as afalg
-from afalg_conformance.harness.afalg import netns, proccrypto, restrict
+from afalg_conformance.harness.afalg import cgroupbpf, netns, proccrypto, restrict
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name
 from afalg_conformance.harness.guest.plugin import recorder_for
 
@@ -293,6 +293,21 @@ def private_netns():
         yield ns
     finally:
         ns.__exit__(None, None, None)
+
+
+@pytest.fixture
+def sockopt_cgroup():
+    """A cgroup with a pass-through BPF setsockopt program (harness/afalg/cgroupbpf.py):
+    sockets made inside `with sockopt_cgroup.joined():` get their options through a kernel
+    copy. SKIP where the kernel or our privileges do not allow it."""
+    try:
+        cg = cgroupbpf.SockoptCgroup().__enter__()
+    except cgroupbpf.Unavailable as e:
+        pytest.skip(f"unsupported:{e}")
+    try:
+        yield cg
+    finally:
+        cg.__exit__(None, None, None)
 
 
 @pytest.fixture
