@@ -300,6 +300,10 @@ def sockopt_cgroup():
     """A cgroup with a pass-through BPF setsockopt program (harness/afalg/cgroupbpf.py):
     sockets made inside `with sockopt_cgroup.joined():` get their options through a kernel
     copy. SKIP where the kernel or our privileges do not allow it."""
+    config = _kernel_config()
+    for opt in ("BPF_SYSCALL", "CGROUP_BPF"):
+        if config is not None and config.get(opt) != "y":
+            pytest.skip(f"unsupported:config-missing=CONFIG_{opt}")
     try:
         cg = cgroupbpf.SockoptCgroup().__enter__()
     except cgroupbpf.Unavailable as e:

@@ -150,3 +150,5 @@ class Aio:
             self.pending.clear()
 libc.unshare.argtypes = [_c.c_int]
 libc.setns.argtypes = [_c.c_int, _c.c_int]
+libc.mount.argtypes = [_c.c_char_p, _c.c_char_p, _c.c_char_p, _c.c_ulong, _c.c_void_p]
+libc.umount2.argtypes = [_c.c_char_p, _c.c_int]
