@@ -420,19 +420,22 @@ def cryptd_aead(spec, request, name: str, clause: str = "AEAD-18") -> AfalgSocke
                  "upstream by 256f9e53ae12 'crypto: cryptd - Use subreq for AEAD' (v6.3)")
 
 
-def recv_without_optmem(spec, clause: str, ns, start, n: int, want: bytes, what: str) -> None:
+def recv_without_optmem(spec, clause: str, ns, cases, what: str) -> None:
     """SKC-22 / AEAD-21: the read of a queued request under a lowered optmem_max (ns: the
-    test's PrivateNetns). start() opens a fresh op socket with one whole request queued, at
-    the namespace's own limit. The read allocates the request, then the request's TX list:
+    test's PrivateNetns). cases: two (start, n, want, label), a request on one TX page and one
+    on two; start() opens a fresh op socket with that request queued, at the namespace's own
+    limit; the read must return `want` (n bytes). For each case:
 
-    - at limit 1 the request itself is refused;
-    - at B - 1, B the lowest limit at which the read succeeds (bisection; every fresh socket
-      holds the same option memory, so success is monotonic in the limit), the request fits
-      and its TX list (at least one 32-byte scatterlist entry) does not: sock_kmalloc wants
-      omem + size < limit.
+    - at limit 1 the read's first allocation (the request) is refused;
+    - at B - 1, B the lowest limit at which the read succeeds (bisection: every fresh socket
+      holds the same option memory, so success is monotonic in the limit), its last one is.
 
-    Each refusal must be ENOMEM, and the next read once the limit is back must be `want`."""
-    def probe(limit: int):
+    Each refusal must be ENOMEM, and the next read once the limit is back must be `want`.
+    Which allocation is the last one is measured, not assumed: where it is the request's TX
+    list (one scatterlist entry per TX page), B grows with the request's pages; where a kernel
+    allocates no TX list (AEAD encryption in place, 6.8 until the out-of-place revert) it
+    does not, and the note says so."""
+    def probe(start, n, limit: int):
         op = start()
         try:
             ns.optmem_max = limit
@@ -445,27 +448,36 @@ def recv_without_optmem(spec, clause: str, ns, start, n: int, want: bytes, what:
         finally:
             op.close()
 
-    def refused(limit: int, why: str) -> None:
-        out, tok, after = probe(limit)
-        spec.check(clause, tok, sent=f"{what}: recv({n}, MSG_DONTWAIT) with optmem_max {limit} ({why})",
+    def refused(start, n, want, label, limit: int, why: str) -> None:
+        out, tok, after = probe(start, n, limit)
+        spec.check(clause, tok, sent=f"{what}, {label}: recv({n}, MSG_DONTWAIT) with optmem_max {limit} ({why})",
                    soft=True)
         if after is not None:
             data, tok2 = after
             spec.check(clause, data.hex() or tok2, want.hex(), soft=True,
-                       sent=f"{what}: optmem_max back to {ns.default}, recv({n}): the whole request's output")
+                       sent=f"{what}, {label}: optmem_max back to {ns.default}, recv({n}): the whole request's output")
 
-    out, tok, _ = probe(ns.default)
-    if tok != "ok" or out != want:
-        spec.check(clause, out.hex() or tok, want.hex(), sent=f"{what}: recv({n}) at the default optmem_max {ns.default}")
-        return
-    refused(1, "the request refused")
-    lo, hi = 1, ns.default                  # the read fails at lo and succeeds at hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if probe(mid)[1] == "ok":
-            hi = mid
-        else:
-            lo = mid
-    refused(hi - 1, f"the lowest limit that serves the read is {hi}: the request fits, its TX list does not")
-    out, tok, _ = probe(hi)
-    spec.check(clause, out.hex() or tok, want.hex(), sent=f"{what}: recv({n}) with optmem_max {hi}")
+    lowest = []
+    for start, n, want, label in cases:
+        out, tok, _ = probe(start, n, ns.default)
+        if tok != "ok" or out != want:
+            spec.check(clause, out.hex() or tok, want.hex(),
+                       sent=f"{what}, {label}: recv({n}) at the default optmem_max {ns.default}")
+            return
+        lo, hi = 1, ns.default              # the read fails at lo and succeeds at hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if probe(start, n, mid)[1] == "ok":
+                hi = mid
+            else:
+                lo = mid
+        lowest.append(hi)
+    grows = lowest[1] - lowest[0]
+    last = (f"its TX list: the lowest limit grows by {grows} bytes with one more TX page" if grows > 0 else
+            "the request again: the lowest limit does not grow with the TX pages, no TX list here")
+    for (start, n, want, label), hi in zip(cases, lowest):
+        refused(start, n, want, label, 1, "the request refused")
+        refused(start, n, want, label, hi - 1, f"one below {hi}, the lowest limit that serves the read: {last}")
+        out, tok, _ = probe(start, n, hi)
+        spec.check(clause, out.hex() or tok, want.hex(), soft=True,
+                   sent=f"{what}, {label}: recv({n}) with optmem_max {hi}")

@@ -376,17 +376,24 @@ def test_recv_fault_consumes_nothing(spec, alg_socket, direction):
 @pytest.mark.clause("AEAD-21")
 @pytest.mark.parametrize("direction", ["encrypt", "decrypt"])
 def test_recv_without_option_memory_consumes_nothing(spec, alg_socket, private_netns, direction):
-    key, iv, aad, pt, a, ct = _case(GCM, 16)
+    key = _key(GCM)
     tfm = alg_socket("aead", GCM.name)           # made inside the namespace: its op sockets are too
     tfm.setkey(key)
-    tfm.set_authsize(a)
-    if direction == "encrypt":
-        sent, n, want = aad + pt, len(aad) + len(pt) + a, aad + ct
-    else:
-        sent, n, want = aad + ct, len(aad) + len(pt), aad + pt
+    tfm.set_authsize(16)
 
-    def start():
-        op = tfm.accept()
-        op.request(sent, ENC if direction == "encrypt" else DEC, iv, len(aad))
-        return op
-    recv_without_optmem(spec, "AEAD-21", private_netns, start, n, want, f"gcm(aes) {direction} request")
+    def case(size, label):
+        iv, aad, pt = aead_iv(GCM), os.urandom(16), os.urandom(size)
+        ct = GCM.oracle(key, iv, aad, pt, 16, True)
+        if direction == "encrypt":
+            sent, n, want = aad + pt, len(aad) + len(pt) + 16, aad + ct
+        else:
+            sent, n, want = aad + ct, len(aad) + len(pt), aad + pt
+
+        def start():
+            op = tfm.accept()
+            op.request(sent, ENC if direction == "encrypt" else DEC, iv, len(aad))
+            return op
+        return start, n, want, label
+    recv_without_optmem(spec, "AEAD-21", private_netns, [case(48, "16 + 48 bytes (1 TX page)"),
+                                                         case(4096, "16 + 4096 bytes (2 TX pages)")],
+                        f"gcm(aes) {direction} request")

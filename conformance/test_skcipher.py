@@ -399,13 +399,18 @@ def test_request_longer_than_one_tx_sgl(spec, alg_socket):
 
 @pytest.mark.clause("SKC-22")
 def test_recv_without_option_memory_consumes_nothing(spec, alg_socket, private_netns):
-    key, iv, data = os.urandom(16), os.urandom(16), os.urandom(64)
+    key = os.urandom(16)
     tfm = alg_socket("skcipher", CBC.name)       # made inside the namespace: its op sockets are too
     tfm.setkey(key)
 
-    def start():
-        op = tfm.accept()
-        op.request(data, ENC, iv)
-        return op
-    recv_without_optmem(spec, "SKC-22", private_netns, start, len(data), CBC.oracle(key, iv, data, True),
-                        "cbc(aes), a whole 64-byte request")
+    def case(size, label):
+        iv, data = os.urandom(16), os.urandom(size)
+
+        def start():
+            op = tfm.accept()
+            op.request(data, ENC, iv)
+            return op
+        return start, size, CBC.oracle(key, iv, data, True), label
+    recv_without_optmem(spec, "SKC-22", private_netns, [case(64, "64 bytes (1 TX page)"),
+                                                        case(4096 + 64, "4160 bytes (2 TX pages)")],
+                        "cbc(aes), a whole request")
