@@ -9,6 +9,7 @@ by a blocked writer (BLOCK-8), so readers beside a blocking writer poll with MSG
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import hashlib
 import os
@@ -28,7 +29,7 @@ from afalg_conformance.harness.afalg.client import errno_name, vmsplice_segments
 from afalg_conformance.harness.afalg.bounded import WaitTimeout, seen_asleep
 from afalg_conformance.harness.afalg.constants import F_OWNER_TID, F_SETOWN_EX, MSG_DONTWAIT, MSG_MORE, SPLICE_F_MORE
 from afalg_conformance.harness.errors import HarnessError
-from afalg_conformance.harness.afalg.libc import splice_raw
+from afalg_conformance.harness.afalg.libc import libc, splice_raw
 
 # Serial: these tests time blocking calls, which a test running beside them would slow.
 pytestmark = pytest.mark.serial
@@ -165,39 +166,48 @@ def test_hash_writes_never_block(spec, alg_socket, flags):
 def test_concurrent_writer_ebusy(spec, alg_socket):
     key, iv, data = os.urandom(16), os.urandom(16), os.urandom(BIG)
     wrote: dict = {}
-    with _cbc_op(alg_socket, key) as op:
-        set_sndbuf(op, 4096)
-        op.request(b"", ENC, iv, flags=MSG_MORE)
-        reader = PollingReader(op, BIG, step=4096, limit=30.0)
+    old = signal.signal(signal.SIGUSR2, lambda *_: None)   # no SA_RESTART: a stuck writer gets EINTR
+    try:
+        with _cbc_op(alg_socket, key) as op:
+            set_sndbuf(op, 4096)
+            op.request(b"", ENC, iv, flags=MSG_MORE)
+            reader = PollingReader(op, BIG, step=4096, limit=30.0)
+            buf = ctypes.create_string_buffer(data, len(data))
 
-        def writer():
+            def writer():
+                # a raw blocking send (the client's bounded send polls with MSG_DONTWAIT outside
+                # the main thread); the reader below releases it, SIGUSR2 if nothing does
+                rc = libc.send(op.fileno(), buf, len(data), MSG_MORE)
+                wrote.update(rc=rc, errno=ctypes.get_errno())
+
+            t = threading.Thread(target=writer, daemon=True)
+            t.start()
             try:
-                # a plain blocking sendmsg: the client's bounded send would poll with
-                # MSG_DONTWAIT outside the main thread; the reader below releases it
-                wrote["n"] = op.sock.sendmsg([data], [], MSG_MORE)
-            except BaseException as e:           # noqa: BLE001 - raised again in the test's thread
-                wrote["error"] = e
-
-        t = threading.Thread(target=writer, daemon=True)
-        t.start()
-        try:
-            # the main thread is the second writer (the one KCOV traces in coverage runs: the
-            # EBUSY branch is then its own), once the first sleeps in sendmsg for budget
-            asleep = seen_asleep(t.native_id, "sendmsg")
-            _n, probe = outcome(op.sock.sendmsg, [], [], MSG_MORE | MSG_DONTWAIT)   # adds nothing, keeps MORE
-            reader.start()                      # then drain, so the blocked writer completes
-            t.join(30.0)
-            op.send(b"")
-        finally:
-            t.join(10.0)
+                # the main thread is the second writer (the one KCOV traces in coverage runs: the
+                # EBUSY branch is then its own), once the first sleeps in sendmsg for budget
+                asleep = seen_asleep(t.native_id, "send")        # libc send(): the sendto system call
+                _n, probe = outcome(op.sock.sendmsg, [], [], MSG_MORE | MSG_DONTWAIT)   # adds nothing, keeps MORE
+                reader.start()                  # then drain, so the blocked writer completes
+                t.join(30.0)
+            finally:
+                end = time.monotonic() + 10.0
+                while t.is_alive() and time.monotonic() < end:
+                    signal.pthread_kill(t.ident, signal.SIGUSR2)
+                    t.join(0.1)
+            completed = wrote.get("rc") == len(data)
+            if completed:
+                op.send(b"")
             out = reader.finish(30.0) if reader.is_alive() or reader.out else b""
-    if "error" in wrote:
-        raise wrote["error"]
+    finally:
+        signal.signal(signal.SIGUSR2, old)
     if not asleep:
-        raise HarnessError("the first writer was not seen asleep in sendmsg (/proc/self/task/*/syscall)")
-    spec.check("BLOCK-6", probe, sent="empty sendmsg(MSG_MORE|MSG_DONTWAIT) while another thread's sendmsg sleeps")
-    spec.check("BLOCK-6", out, CBC.oracle(key, iv, data, True),
-               sent=f"the blocked write ({wrote.get('n')} bytes) completed intact after the probe")
+        raise HarnessError("the first writer was not seen asleep in send (/proc/self/task/*/syscall)")
+    spec.check("BLOCK-6", probe, sent="empty sendmsg(MSG_MORE|MSG_DONTWAIT) while another thread's sendmsg sleeps",
+               soft=True)
+    spec.check("BLOCK-6", "completed" if completed else f"rc={wrote.get('rc')} errno={wrote.get('errno')}",
+               expected="completed", soft=True,
+               sent=f"the blocked {len(data)}-byte write, once a reader drains (released by SIGUSR2 after 30 s)")
+    spec.check("BLOCK-6", out, CBC.oracle(key, iv, data, True), sent="what was read: the write's output (oracle)")
 
 
 @pytest.mark.clause("BLOCK-7", "BLOCK-9")
@@ -219,9 +229,6 @@ def test_aead_request_must_fit(spec, alg_socket):
 
 @pytest.mark.clause("BLOCK-8")
 def test_blocked_reader_not_woken_by_blocked_writer(spec, alg_socket):
-    import ctypes
-
-    from afalg_conformance.harness.afalg.libc import libc
     key, iv, data = os.urandom(16), os.urandom(16), os.urandom(BIG)
     old = signal.signal(signal.SIGUSR2, lambda *_: None)   # no SA_RESTART: the thread's recv gets EINTR
     result: dict = {}

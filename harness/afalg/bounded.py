@@ -62,13 +62,13 @@ def deadline(seconds: float, what: str = "AF_ALG call"):
 
 # System call numbers of the calls kicked() waits on, per machine: /proc/PID/syscall names the
 # call a sleeping thread is in by number (recv() is recvfrom).
-SYSCALL_NR = {"x86_64": {"sendmsg": 46, "splice": 275, "recvfrom": 45, "poll": 7, "ppoll": 271, "select": 23,
+SYSCALL_NR = {"x86_64": {"sendmsg": 46, "sendto": 44, "splice": 275, "recvfrom": 45, "poll": 7, "ppoll": 271, "select": 23,
                          "pselect6": 270, "epoll_wait": 232, "epoll_pwait": 281},
-              "aarch64": {"sendmsg": 211, "splice": 76, "recvfrom": 207, "ppoll": 73, "pselect6": 72,
+              "aarch64": {"sendmsg": 211, "sendto": 206, "splice": 76, "recvfrom": 207, "ppoll": 73, "pselect6": 72,
                           "epoll_pwait": 22}}
 # What a Python call turns into, by C library: select.poll() may be poll or ppoll, and so on.
 WAITS = {"poll": ("poll", "ppoll"), "select": ("select", "pselect6"), "epoll": ("epoll_wait", "epoll_pwait"),
-         "recvfrom": ("recvfrom",), "sendmsg": ("sendmsg",), "splice": ("splice",)}
+         "recvfrom": ("recvfrom",), "sendmsg": ("sendmsg",), "send": ("sendto",), "splice": ("splice",)}
 
 
 def wait_numbers(wait: str) -> set[int]:

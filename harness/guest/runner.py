@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("paths", nargs="*")
     a = ap.parse_args(argv)
     if a.paths_file:
-        a.paths += [line for line in Path(a.paths_file).read_text().splitlines() if line.strip()]
+        a.paths += [line.strip() for line in Path(a.paths_file).read_text().splitlines() if line.strip()]
     return a
 
 
