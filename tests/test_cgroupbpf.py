@@ -46,13 +46,11 @@ def test_program_applies_to_sockets_made_inside_only():
 
 
 def test_a_process_left_inside_is_a_harness_error():
+    home = _cgroup()
     cg = _enter()
-    j = cg.joined()
-    j.__enter__()
-    try:
-        with pytest.raises(HarnessError, match="not back in"):
-            cg.__exit__(None, None, None)
-    finally:
-        (cg._home / "cgroup.procs").write_text("0\n")       # 0: the writing process itself
-        cg.path = cg._root / f"afalg-sockopt-{__import__('os').getpid()}"
+    path = cg.path
+    cg.joined().__enter__()                              # and never left
+    with pytest.raises(HarnessError, match="not back in"):
         cg.__exit__(None, None, None)
+    assert _cgroup() == home                             # put back all the same
+    assert not path.exists()
