@@ -280,19 +280,24 @@ def alg_socket():
         s.close()
 
 
+def _inside(ctx, unavailable):
+    """A fixture's body: the test runs inside ctx, or SKIPs with ctx's own reason why not."""
+    try:
+        entered = ctx.__enter__()
+    except unavailable as e:
+        pytest.skip(f"unsupported:{e}")
+    try:
+        yield entered
+    finally:
+        ctx.__exit__(None, None, None)
+
+
 @pytest.fixture
 def private_netns():
     """The test runs in a network namespace of its own (harness/afalg/netns.py), where it may
     lower net.core.optmem_max without touching another worker's sockets; sockets it makes
     there keep that namespace. SKIP where the kernel or our privileges do not allow it."""
-    try:
-        ns = netns.PrivateNetns().__enter__()
-    except netns.Unavailable as e:
-        pytest.skip(f"unsupported:{e}")
-    try:
-        yield ns
-    finally:
-        ns.__exit__(None, None, None)
+    yield from _inside(netns.PrivateNetns(), netns.Unavailable)
 
 
 @pytest.fixture
@@ -304,14 +309,7 @@ def sockopt_cgroup():
     for opt in ("BPF_SYSCALL", "CGROUP_BPF"):
         if config is not None and config.get(opt) != "y":
             pytest.skip(f"unsupported:config-missing=CONFIG_{opt}")
-    try:
-        cg = cgroupbpf.SockoptCgroup().__enter__()
-    except cgroupbpf.Unavailable as e:
-        pytest.skip(f"unsupported:{e}")
-    try:
-        yield cg
-    finally:
-        cg.__exit__(None, None, None)
+    yield from _inside(cgroupbpf.SockoptCgroup(), cgroupbpf.Unavailable)
 
 
 @pytest.fixture
