@@ -91,8 +91,8 @@ class SockoptCgroup:
         self.path: Path | None = None
 
     def __enter__(self) -> "SockoptCgroup":
+        self._cgroup = _own_cgroup()            # first: nothing to undo if there is none
         self._root, shown, self._mounted = _cgroup2_mount()
-        self._cgroup = _own_cgroup()
         try:
             rel = os.path.relpath(self._cgroup, shown)
             self._home = (self._root / rel).resolve()
