@@ -434,7 +434,7 @@ def recv_without_optmem(spec, clause: str, ns, cases, what: str) -> None:
     Which allocation is the last one is measured, not assumed: where it is the request's TX
     list (one scatterlist entry per TX page), B grows with the request's pages; where a kernel
     allocates no TX list (AEAD encryption in place, 6.8 until the out-of-place revert) it
-    does not, and the note says so."""
+    does not, and the check's text says which."""
     def probe(start, n, limit: int):
         op = start()
         try:
