@@ -444,6 +444,7 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         say(f"booting {target.name} ({target.release or target.image}) under "
             f"{'KVM' if use_kvm else 'TCG'}: {why}")
 
+    paths_file = _paths_file(opts, results_dir)     # once: every attempt runs the same paths
     attempt = 0
     boot_retries = 0
     crashed_ids: list[str] = []
@@ -454,7 +455,7 @@ def execute(target: vm.Target, results_dir: Path, opts: RunOptions) -> Run:
         if attempt:
             skip_file = str(results_dir / f"skip-{attempt}.txt")
             Path(skip_file).write_text("\n".join(sorted(session.done_ids)) + "\n")
-        gargs = _guest_args(opts, events.name, skip_file, target.is_host, _paths_file(opts, results_dir))
+        gargs = _guest_args(opts, events.name, skip_file, target.is_host, paths_file)
         cmd, env = launch.command(target, str(results_dir),
                                   ["-m", "afalg_conformance.harness.guest.runner", "--results", str(results_dir), *gargs],
                                   use_kvm=use_kvm, memory=opts.memory, cpus=opts.cpus, append=opts.append)
