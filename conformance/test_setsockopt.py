@@ -348,6 +348,16 @@ def _digest(tfm, msg=b"msg") -> bytes | str:
         return us.errno_name(e.errno)
 
 
+def _check_tag8(spec, clause, tfm, soft=False) -> None:
+    """tfm (gcm(aes), authsize just set to 8) encrypts with an 8-byte tag: CT || tag == the oracle's."""
+    key, iv, pt = AES_KEY, b"\5" * 12, b"p" * 24
+    tfm.setkey(key)
+    with tfm.accept() as op:
+        op.request(pt, AlgOp.ENCRYPT, iv, 0)
+        spec.check(clause, op.recv_exact(len(pt) + 8), algorithms.get("gcm(aes)").oracle(key, iv, b"", pt, 8, True),
+                   soft=soft, sent="gcm(aes) inside the cgroup with authsize 8: CT || 8-byte tag")
+
+
 @pytest.mark.clause("OPT-27")
 def test_options_through_a_cgroup_sockopt_program(spec, sockopt_cgroup):
     hm = algorithms.get("hmac(sha256)")
@@ -379,19 +389,13 @@ def test_options_through_a_cgroup_sockopt_program(spec, sockopt_cgroup):
                                sent="ALG_SET_KEY_BY_KEY_SERIAL inside the cgroup: the digest of 'msg'")
         finally:
             keys.unlink_key(serial)
-    gcm = algorithms.get("gcm(aes)")
-    key, iv, pt = AES_KEY, b"\5" * 12, b"p" * 24
     outside, inside = _both(sockopt_cgroup, "aead", "gcm(aes)")
     with outside, inside:
         want = us.setopt_token(outside, 5, 8, value=b"\0" * 8)
         got = us.setopt_token(inside, 5, 8, value=b"\0" * 8)
         spec.check("OPT-27", got, expected=want, soft=True,
                    sent="ALG_SET_AEAD_AUTHSIZE(optlen 8, an 8-byte optval) inside the cgroup, against outside")
-        inside.setkey(key)
-        with inside.accept() as op:
-            op.request(pt, AlgOp.ENCRYPT, iv, 0)
-            spec.check("OPT-27", op.recv_exact(len(pt) + 8), gcm.oracle(key, iv, b"", pt, 8, True), soft=True,
-                       sent="gcm(aes) inside the cgroup with authsize 8: CT || 8-byte tag")
+        _check_tag8(spec, "OPT-27", inside, soft=True)
     try:
         outside, inside = _both(sockopt_cgroup, "rng", "stdrng")
     except pytest.skip.Exception:
@@ -406,8 +410,6 @@ def test_options_through_a_cgroup_sockopt_program(spec, sockopt_cgroup):
 
 @pytest.mark.clause("OPT-28")
 def test_authsize_without_optval_through_a_cgroup_sockopt_program(spec, sockopt_cgroup):
-    gcm = algorithms.get("gcm(aes)")
-    key, iv, pt = AES_KEY, b"\5" * 12, b"p" * 24
     outside, inside = _both(sockopt_cgroup, "aead", "gcm(aes)")
     with outside, inside:
         want = us.setopt_token(outside, 5, 8, null=True)
@@ -420,8 +422,4 @@ def test_authsize_without_optval_through_a_cgroup_sockopt_program(spec, sockopt_
                          "ell set a tag size, fails with EFAULT inside a cgroup with a BPF setsockopt program "
                          "(__cgroup_bpf_run_filter_setsockopt copies optlen bytes from optval first)")
         spec.check("OPT-28", got, sent="ALG_SET_AEAD_AUTHSIZE(NULL, 8) inside the cgroup")
-        inside.setkey(key)
-        with inside.accept() as op:
-            op.request(pt, AlgOp.ENCRYPT, iv, 0)
-            spec.check("OPT-28", op.recv_exact(len(pt) + 8), gcm.oracle(key, iv, b"", pt, 8, True),
-                       sent="gcm(aes) inside the cgroup with authsize 8: CT || 8-byte tag")
+        _check_tag8(spec, "OPT-28", inside)
