@@ -55,7 +55,7 @@ def _setup_cipher(src: Source, prog: Program, pool) -> algorithms.Algorithm:
                  optlen=len(key))
     if alg.type == "aead" and src.int(0, 1, "set-authsize"):
         n = src.pick(alg.authsizes, "authsize") if src.int(0, 7, "authsize-any") else \
-            src.pick(surface.AUTHSIZE_CHOICES, "authsize-any-value")
+            src.pick_or_raw(surface.AUTHSIZE_CHOICES, "authsize-any-value")
         prog.add("setsockopt", 0, name="ALG_SET_AEAD_AUTHSIZE", level=279,
                  opt=int(AlgOpt.SET_AEAD_AUTHSIZE), value=None, optlen=n)
     prog.add("accept", 0, dst=1)
@@ -66,7 +66,7 @@ def _data(src: Source, alg: algorithms.Algorithm | None, tag: str = "data") -> b
     if alg is not None and src.int(0, 3, "data-aligned") != 0:
         n = alg.blocksize * src.int(1, 8, "data-blocks") if alg.blocksize > 1 else src.int(1, 128, "data-len")
     else:
-        n = src.pick(surface.DATA_LEN_CHOICES, "data-len-any")
+        n = src.pick_or_raw(surface.DATA_LEN_CHOICES, "data-len-any", surface.RAW_DATA_CAP)
     return src.bytes(n, tag).ljust(n, b"\xa5")
 
 
@@ -97,7 +97,7 @@ def decode_cmsg(src: Source, names: Names) -> Program:
         if nsends == 1 and model is not None and src.int(0, 3, "check") != 0:
             prog.add("check", 1, what="request", param=model)
         else:
-            prog.add("recv", 1, n=src.pick(surface.RECV_LEN_CHOICES, "recv-len"),
+            prog.add("recv", 1, n=src.pick_or_raw(surface.RECV_LEN_CHOICES, "recv-len", surface.RAW_DATA_CAP),
                      flags=surface.recv_flags_mask(src.int(0, 7, "recv-flags")) if src.int(0, 7, "rf") == 0 else 0)
     return prog
 
@@ -130,7 +130,7 @@ def _recv_len(src: Source, alg: algorithms.Algorithm | None) -> int:
     """A read's length: the whole answer of alg (a digest, some blocks) or any length class."""
     if alg is not None and src.int(0, 1, "recv-exact"):
         return alg.digestsize or alg.blocksize * src.int(1, 8, "recv-blocks")
-    return src.pick(surface.RECV_LEN_CHOICES, "recv-len")
+    return src.pick_or_raw(surface.RECV_LEN_CHOICES, "recv-len", surface.RAW_DATA_CAP)
 
 
 def decode_sequence(src: Source, names: Names) -> Program:
@@ -208,10 +208,12 @@ def decode_sequence(src: Source, names: Names) -> Program:
 # option names a key of the process's own, harness.afalg.keys; fuzz_cmsg 2 and fuzz_sequence 3:
 # writes and reads past the send budget; fuzz_sequence 4: blocking sends and reads; fuzz_sequence
 # 5 and fuzz_setsockopt 3: injected faults, AIO reads, two cryptd names; fuzz_sequence 6 and
-# fuzz_setsockopt 4: two cryptd hash names). A saved
+# fuzz_setsockopt 4: two cryptd hash names; all three 5 / 3 / 7: a table choice's index one past
+# the table is a raw value, Source.pick_or_raw, so a byte that chose entry b % n now chooses
+# b % (n + 1)). A saved
 # crash records it; --reproduce refuses one from another version rather than replay a
 # different program under its name.
-DECODER_VERSION = {"fuzz_setsockopt": 4, "fuzz_cmsg": 2, "fuzz_sequence": 6}
+DECODER_VERSION = {"fuzz_setsockopt": 5, "fuzz_cmsg": 3, "fuzz_sequence": 7}
 
 DECODERS = {
     "fuzz_setsockopt": decode_setsockopt,

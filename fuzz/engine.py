@@ -31,6 +31,7 @@ Settings come from the environment (never from libFuzzer's flags):
   AFALG_FUZZ_NO_CHECKS=1  disable the semantic oracles
   AFALG_FUZZ_WARMUP=0   skip binding every name once before fuzzing
   AFALG_FUZZ_NO_AUTOLOAD=1 (guests only) after the warm-up, set kernel.modprobe to ""
+Unless the command line names one, libFuzzer gets fuzz/dictionary.py's words (-dict=).
 """
 
 from __future__ import annotations
@@ -458,5 +459,11 @@ def main(name: str, argv: list[str] | None = None) -> None:
         argv[0] = shlex.join([sys.executable, os.path.abspath(argv[0])])
     if fb.feed and fb.cmp_too and not any(a.startswith("-use_value_profile=") for a in argv[1:]):
         argv.append("-use_value_profile=1")      # kernel comparisons count as features
+    if not any(x.startswith("-dict=") for x in argv[1:]):
+        from . import dictionary
+        path = dictionary.write_temp()
+        argv.append(f"-dict={path}")
+        print(f"{name}: dictionary {path}: {len(dictionary.words())} words (fuzz/dictionary.py; "
+              f"-dict=/dev/null for none)", file=sys.stderr, flush=True)
     atheris.Setup(argv, test_one_input)
     atheris.Fuzz()

@@ -35,6 +35,9 @@ MAX_SLOTS = 8
 
 # -- choice sources ------------------------------------------------------------------------
 
+U32_MAX = 0xFFFFFFFF
+
+
 class Source:
     """Choices a decoder makes. Only two primitives, so inputs can be encoded too."""
 
@@ -56,6 +59,19 @@ class Source:
 
     def pick(self, seq, tag: str = ""):
         return seq[self.index(seq, tag)]
+
+    def pick_or_raw(self, seq, tag: str = "", cap: int = U32_MAX):
+        """An entry of seq or, for the index one past its end, a raw 32-bit value (modulo
+        cap + 1). The tables hold the values worth trying; the raw value is how a word of
+        the dictionary (fuzz/dictionary.py) or an operand the kernel compared with (the value
+        profile of --feed crypto+cmp) becomes a choice: FuzzedDataProvider reads an integer
+        from the end of the input, so the four bytes stand there little-endian, as the word
+        does. The index byte is as wide as pick's for tables of 2..255 entries, so inputs
+        that never take the raw branch (the seeds) decode as before."""
+        i = self.int(0, len(seq), tag)
+        if i < len(seq):
+            return seq[i]
+        return self.int(0, U32_MAX, tag + "-raw") % (cap + 1)
 
 
 class FdpSource(Source):
@@ -115,6 +131,18 @@ class EncodingSource(Source):
         idx = seq.index(item) if item is not None and item in seq else None
         v = 0 if idx is None else idx
         self.back.append(v.to_bytes(_nbytes(len(seq) - 1), "big"))
+        return seq[v]
+
+    def pick_or_raw(self, seq, tag="", cap=U32_MAX):
+        # a wanted int that is not in the table is encoded as the raw value
+        item = self.want(tag, None, seq)
+        if isinstance(item, int) and item not in seq:
+            self.back.append(len(seq).to_bytes(_nbytes(len(seq)), "big"))
+            v = item % (cap + 1)
+            self.back.append(v.to_bytes(4, "big"))
+            return v
+        v = seq.index(item) if item is not None and item in seq else 0
+        self.back.append(v.to_bytes(_nbytes(len(seq)), "big"))
         return seq[v]
 
     def data(self) -> bytes:
@@ -669,7 +697,7 @@ def decode_key(src: Source, alg: algorithms.Algorithm | None) -> bytes:
         if alg.make_key:
             return alg.key_from(material.ljust(size, b"k"))
         return material.ljust(size, b"\0")
-    n = src.pick(surface.BYTES_LEN_CHOICES, "key-len")
+    n = src.pick_or_raw(surface.BYTES_LEN_CHOICES, "key-len", surface.RAW_BYTES_CAP)
     return src.bytes(n, "key").ljust(n, b"\0")
 
 
@@ -695,10 +723,12 @@ def socket_call(prog: Program, slot: int, src: Source | None = None) -> None:
 
 
 def decode_option(src: Source, alg: algorithms.Algorithm | None, prog: Program, slot: int) -> None:
-    opt = src.pick(surface.OPTIONS, "option")
+    opt = src.pick_or_raw(surface.OPTIONS, "option")
+    if isinstance(opt, int):
+        opt = surface.sol_alg_option(opt)
     if opt.shape == "bytes":
         value = decode_key(src, alg) if opt.opt == AlgOpt.SET_KEY else \
-            src.bytes(src.pick(surface.BYTES_LEN_CHOICES, "len"), "value")
+            src.bytes(src.pick_or_raw(surface.BYTES_LEN_CHOICES, "len", surface.RAW_BYTES_CAP), "value")
         optlen = len(value)
         # optlen never exceeds our buffer: the kernel must not read our process's other memory
         lie = src.pick(["honest", "zero", "minus1", "null"], "optlen-lie") if src.int(0, 7, "lie") == 0 else "honest"
@@ -714,17 +744,17 @@ def decode_option(src: Source, alg: algorithms.Algorithm | None, prog: Program, 
         if alg is not None and alg.authsizes and src.int(0, 1, "authsize-valid"):
             n = src.pick(alg.authsizes, "authsize")
         else:
-            n = src.pick(surface.AUTHSIZE_CHOICES, "authsize-any")
+            n = src.pick_or_raw(surface.AUTHSIZE_CHOICES, "authsize-any")
         prog.add("setsockopt", slot, name=opt.name, level=opt.level, opt=int(opt.opt), value=None, optlen=n)
     elif opt.shape == "serial" and src.int(0, 3, "key-literal") != 0:
         # a named key; its serial is known only where the program runs (Executor, key_serial)
         name = src.pick(KEY_NAMES, "key-name")
-        optlen = src.pick([4, 0, 1, 3, 8], "u32-optlen")
+        optlen = src.pick_or_raw(surface.U32_OPTLENS, "u32-optlen", surface.RAW_OPTLEN_CAP)
         prog.add("setsockopt", slot, name=opt.name, level=opt.level, opt=int(opt.opt), value=None,
                  optlen=optlen, key_name=name)
     else:
-        v = src.pick(surface.U32_CHOICES, "u32")
-        optlen = src.pick([4, 0, 1, 3, 8], "u32-optlen")
+        v = src.pick_or_raw(surface.U32_CHOICES, "u32")
+        optlen = src.pick_or_raw(surface.U32_OPTLENS, "u32-optlen", surface.RAW_OPTLEN_CAP)
         value = v.to_bytes(4, "little") + bytes(max(0, optlen - 4))
         prog.add("setsockopt", slot, name=opt.name, level=opt.level, opt=int(opt.opt), value=value,
                  optlen=optlen)
@@ -735,8 +765,11 @@ def encode_cmsgs(items: list[tuple[surface.CmsgKind, bytes, str]]) -> bytes:
     parts = []
     for kind, payload, lclass in items:
         honest = cm.cmsg_len(len(payload))
-        fn = dict(surface.CMSG_LEN_CLASSES)[lclass]
-        parts.append(cm.Cmsg(kind.level, kind.type, payload, None if lclass == "honest" else fn(honest)).encode())
+        if lclass.startswith("len="):       # a raw cmsg_len (decode_cmsg_item)
+            length = int(lclass[4:])
+        else:
+            length = dict(surface.CMSG_LEN_CLASSES)[lclass](honest)
+        parts.append(cm.Cmsg(kind.level, kind.type, payload, None if lclass == "honest" else length).encode())
     return b"".join(parts)
 
 
@@ -768,14 +801,16 @@ def request_model(items: list[tuple[surface.CmsgKind, bytes, str]]) -> dict | No
 
 def decode_cmsg_item(src: Source, alg: algorithms.Algorithm | None,
                      honest_bias: int = 3) -> tuple[surface.CmsgKind, bytes, str]:
-    kind = src.pick(surface.CMSGS, "cmsg-kind")
+    kind = src.pick_or_raw(surface.CMSGS, "cmsg-kind")
+    if isinstance(kind, int):
+        kind = surface.sol_alg_cmsg(kind)
     if kind.shape == "u32":
         if kind.type == AlgOpt.SET_OP:
-            v = src.pick(surface.OP_VALUES, "op")
+            v = src.pick_or_raw(surface.OP_VALUES, "op")
         elif kind.type == AlgOpt.SET_AEAD_ASSOCLEN:
-            v = src.pick(surface.ASSOCLEN_VALUES, "assoclen")
+            v = src.pick_or_raw(surface.ASSOCLEN_VALUES, "assoclen")
         else:
-            v = src.pick(surface.U32_CHOICES, "u32")
+            v = src.pick_or_raw(surface.U32_CHOICES, "u32")
         payload = v.to_bytes(4, "little")
         if src.int(0, 15, "u32-short") == 0:
             payload = payload[:src.int(0, 3, "u32-len")]
@@ -783,16 +818,19 @@ def decode_cmsg_item(src: Source, alg: algorithms.Algorithm | None,
         if alg is not None and src.int(0, 3, "iv-valid") != 0:
             n = alg.ivsize
         else:
-            n = src.pick(surface.IV_LEN_CHOICES, "iv-len")
+            n = src.pick_or_raw(surface.IV_LEN_CHOICES, "iv-len", surface.RAW_IV_CAP)
         iv = src.bytes(n, "iv").ljust(n, b"\0")
         if alg is not None and alg.name == "ccm(aes)" and n == 16 and src.int(0, 3, "ccm-iv") != 0:
             iv = algorithms.ccm_iv(iv[1:12])
-        ivlen = n if src.int(0, 7, "ivlen-lie") != 0 else src.pick(surface.IV_LEN_CHOICES + [0xFFFFFFFF], "ivlen")
+        ivlen = n if src.int(0, 7, "ivlen-lie") != 0 else src.pick_or_raw(surface.IV_LEN_CHOICES + [U32_MAX], "ivlen")
         payload = ivlen.to_bytes(4, "little") + iv
     else:
-        payload = src.bytes(src.pick(surface.BYTES_LEN_CHOICES[:12], "len"), "payload")
-    lclass = "honest" if src.int(0, honest_bias, "cmsg-len-honest") != 0 else \
-        src.pick(surface.CMSG_LEN_CLASSES, "cmsg-len")[0]
+        payload = src.bytes(src.pick_or_raw(surface.BYTES_LEN_CHOICES[:12], "len", surface.RAW_IV_CAP), "payload")
+    if src.int(0, honest_bias, "cmsg-len-honest") != 0:
+        lclass = "honest"
+    else:
+        c = src.pick_or_raw(surface.CMSG_LEN_CLASSES, "cmsg-len")
+        lclass = f"len={c}" if isinstance(c, int) else c[0]
     return kind, payload, lclass
 
 

@@ -118,6 +118,27 @@ OPTIONS: list[Option] = [
     Option("SOL_IP:IP_TOS", socket.SOL_IP, socket.IP_TOS, "u32"),
 ]
 
+def sol_alg_option(v: int) -> Option:
+    """The option a raw optname (Source.pick_or_raw) names at SOL_ALG: the table's own entry
+    when there is one (so the value gets its shape: a dictionary word of 5 is the AEAD tag
+    size, not bytes), else an unknown option given bytes."""
+    for o in OPTIONS:
+        if o.level == SOL_ALG and o.opt == v:
+            return o
+    # one name for every unknown number: the name is the outcome feature's detail (the number
+    # is in the call)
+    return Option("SOL_ALG:raw", SOL_ALG, v - (1 << 32) if v >= 1 << 31 else v, "bytes")
+
+
+# Raw lengths (Source.pick_or_raw) are taken modulo these: the process makes the buffers, and
+# past them the kernel answers by limits these already cross (optmem_max for keys and
+# control data, the send budget for data).
+RAW_BYTES_CAP = 1 << 17
+RAW_IV_CAP = 8192
+RAW_DATA_CAP = 1 << 18
+RAW_OPTLEN_CAP = 256        # for u32 values: the buffer is the value, then zeros up to optlen
+U32_OPTLENS = [4, 0, 1, 3, 8]
+
 # Lengths for "bytes" values: 0, 1, the algorithm's valid key sizes (chosen by the
 # decoder), around block sizes, big, and beyond optmem.
 BYTES_LEN_CHOICES = [0, 1, 4, 7, 8, 15, 16, 17, 20, 24, 28, 31, 32, 33, 36, 40, 48, 56, 64, 65,
@@ -158,6 +179,15 @@ CMSGS: list[CmsgKind] = [
     CmsgKind("SOL_SOCKET:SCM_CREDENTIALS", socket.SOL_SOCKET, 2, "bytes"),
     CmsgKind("SOL_IP:IP_TTL", socket.SOL_IP, 2, "u32"),
 ]
+
+def sol_alg_cmsg(v: int) -> CmsgKind:
+    """The control message a raw cmsg_type names at SOL_ALG: the table's entry (with its
+    payload shape) when there is one, else an unknown type carrying bytes."""
+    for c in CMSGS:
+        if c.level == SOL_ALG and c.type == v:
+            return c
+    return CmsgKind("SOL_ALG:raw", SOL_ALG, v, "bytes")
+
 
 OP_VALUES = [1, 0, 2, 3, 0xFFFFFFFF]                 # ENCRYPT, DECRYPT, then invalid
 ASSOCLEN_VALUES = [0, 1, 8, 13, 16, 20, 32, 64, 4096, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF]
