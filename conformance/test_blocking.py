@@ -692,3 +692,129 @@ def test_sigio_band(spec, alg_socket):
                     "send(16 bytes, MSG_MORE) then recv(16)",
                note=f"poll mask after the write {mask_after_write}, after the read {mask_after_read}; "
                     f"a Unix stream socket pair, the same way: {unix}")
+
+
+# -- BLOCK-14: O_ASYNC and a writer that found no send space ---------------------------------------
+
+def _rt_async(fd: int, sig: int) -> None:
+    """O_ASYNC for fd, signals to this thread only with a real-time signal: those queue, so
+    two notifications in a row are two signals, each with its band (SIGIO would merge them)."""
+    fcntl.fcntl(fd, F_SETOWN_EX, struct.pack("ii", F_OWNER_TID, threading.get_native_id()))
+    fcntl.fcntl(fd, fcntl.F_SETSIG, sig)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
+
+
+def _bands(sig: int, wait: float = 0.3) -> list[str]:
+    out = []
+    while (info := signal.sigtimedwait([sig], wait)) is not None:
+        out.append(SI_CODES.get(info.si_code, f"si_code={info.si_code}"))
+    return out
+
+
+def _fill(send, chunk: bytes) -> bytes:
+    """Non-blocking sends until EAGAIN; what was accepted."""
+    queued = b""
+    for _ in range(64):
+        try:
+            n = send(chunk)
+        except BlockingIOError:
+            return queued
+        queued += chunk[:n]
+    raise HarnessError("the send budget never filled (64 non-blocking sends accepted)")
+
+
+@pytest.mark.clause("BLOCK-14")
+def test_sigio_for_a_writer_without_space(spec, alg_socket):
+    sig = signal.SIGRTMIN + 2
+    key, iv = os.urandom(16), os.urandom(16)
+    page = os.urandom(4096)
+    old_handler = signal.signal(sig, lambda *_: None)               # never the default (terminate)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [sig])      # the writer thread inherits it
+    old_usr2 = signal.signal(signal.SIGUSR2, lambda *_: None)      # no SA_RESTART: a stuck writer gets EINTR
+    wrote: dict = {}
+    try:
+        # control: a Unix stream socket refused for want of space is told (POLL_OUT) once its
+        # peer reads: the signal path works, and this is what a non-blocking writer relies on
+        a, b = socket.socketpair()
+        with a, b:
+            a.setblocking(False)
+            b.setblocking(False)
+            _rt_async(a.fileno(), sig)
+            _fill(a.send, page)
+            _bands(sig, 0)
+            while True:
+                try:
+                    b.recv(1 << 16)
+                except BlockingIOError:
+                    break
+            unix = ",".join(_bands(sig)) or "none"
+        assert unix == "POLL_OUT", f"the Unix socket control: {unix}"
+
+        # a writer refused with EAGAIN, then a read frees a page, then a send
+        with _cbc_op(alg_socket, key) as op:
+            set_sndbuf(op, 4096)
+            _rt_async(op.fileno(), sig)
+            op.request(b"", ENC, iv, flags=MSG_MORE)
+            _bands(sig, 0)          # the control's close (POLL_HUP to its other end)
+            sent = _fill(lambda d: op.send(d, MSG_MORE | MSG_DONTWAIT), page)
+            before_a = _bands(sig, 0)
+            got = op.recv(4096, MSG_DONTWAIT)
+            read_a = ",".join(_bands(sig)) or "none"
+            op.send(page[:16], MSG_MORE | MSG_DONTWAIT)
+            send_a = ",".join(_bands(sig)) or "none"
+            sent += page[:16]
+            op.send(b"")
+            got += op.recv(len(sent) - len(got), MSG_DONTWAIT)
+        out_a = got
+
+        # a writer that slept in a blocking send (af_alg_wait_for_wmem marks the socket), then
+        # a read that frees a page and wakes it, then its send completes
+        with _cbc_op(alg_socket, key) as op:
+            set_sndbuf(op, 4096)
+            _rt_async(op.fileno(), sig)
+            op.request(b"", ENC, iv, flags=MSG_MORE)
+            _bands(sig, 0)          # the first socket's last read
+            sent_b = _fill(lambda d: op.send(d, MSG_MORE | MSG_DONTWAIT), page)
+            before_b = _bands(sig, 0)
+            buf = ctypes.create_string_buffer(page, len(page))
+
+            def writer():
+                rc = libc.send(op.fileno(), buf, len(page), MSG_MORE)
+                wrote.update(rc=rc, errno=ctypes.get_errno())
+
+            t = threading.Thread(target=writer, daemon=True)
+            t.start()
+            try:
+                asleep = seen_asleep(t.native_id, "send")
+                got_b = op.recv(4096, MSG_DONTWAIT)
+                t.join(10.0)
+            finally:
+                end = time.monotonic() + 10.0
+                while t.is_alive() and time.monotonic() < end:
+                    signal.pthread_kill(t.ident, signal.SIGUSR2)
+                    t.join(0.1)
+            slept = ",".join(_bands(sig)) or "none"
+            if wrote.get("rc") == len(page):
+                sent_b += page
+            op.send(b"")
+            got_b += op.recv(len(sent_b) - len(got_b), MSG_DONTWAIT)
+    finally:
+        _bands(sig, 0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        signal.signal(sig, old_handler)
+        signal.signal(signal.SIGUSR2, old_usr2)
+    if not asleep:
+        raise HarnessError("the writer was not seen asleep in send (/proc/self/task/*/syscall)")
+    if before_a or before_b:
+        raise HarnessError(f"signals before the checks (filling the budget): {before_a} {before_b}")
+    spec.check("BLOCK-14", "completed" if wrote.get("rc") == len(page) else
+               f"rc={wrote.get('rc')} errno={wrote.get('errno')}", expected="completed", soft=True,
+               sent="the blocked 4096-byte send once the main thread read a page (SIGUSR2 after 10 s)")
+    spec.check("BLOCK-14", f"refused-writer: read:{read_a} send:{send_a}; slept-writer: read+send:{slept}",
+               sent="cbc(aes) op socket, SO_SNDBUF 4096, O_ASYNC (F_SETOWN_EX to this thread, F_SETSIG a "
+                    "real-time signal): (refused) pages with MSG_MORE|MSG_DONTWAIT until EAGAIN, recv(4096), "
+                    "send(16, MSG_MORE); (slept) the same fill, another thread's blocking send(4096) asleep, "
+                    "recv(4096), the send completes",
+               note=f"a Unix stream socket refused with EAGAIN, its peer then reading: {unix}")
+    spec.check("BLOCK-14", out_a + got_b, CBC.oracle(key, iv, sent, True) + CBC.oracle(key, iv, sent_b, True),
+               sent="what both sockets returned (oracle)")
