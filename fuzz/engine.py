@@ -36,6 +36,7 @@ Unless the command line names one, libFuzzer gets fuzz/dictionary.py's words (-d
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import mmap
 import os
@@ -364,6 +365,13 @@ def warm_up(names, disable_autoload: bool = False) -> str:
     return msg
 
 
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def dry_run(name: str, files: list[str]) -> int:
     from . import decoders
     from .program import FdpSource, Names
@@ -462,6 +470,7 @@ def main(name: str, argv: list[str] | None = None) -> None:
     if not any(x.startswith("-dict=") for x in argv[1:]):
         from . import dictionary
         path = dictionary.write_temp()
+        atexit.register(_unlink_quietly, path)      # -merge/-fork children are done by then
         argv.append(f"-dict={path}")
         print(f"{name}: dictionary {path}: {len(dictionary.words())} words (fuzz/dictionary.py; "
               f"-dict=/dev/null for none)", file=sys.stderr, flush=True)

@@ -66,8 +66,9 @@ class Source:
         the dictionary (fuzz/dictionary.py) or an operand the kernel compared with (the value
         profile of --feed crypto+cmp) becomes a choice: FuzzedDataProvider reads an integer
         from the end of the input, so the four bytes stand there little-endian, as the word
-        does. The index byte is as wide as pick's for tables of 2..255 entries, so inputs
-        that never take the raw branch (the seeds) decode as before."""
+        does. For tables of 2..255 entries the index byte is as wide as pick's, so an input
+        whose index bytes are below the table's length (every seed) decodes as before; any
+        other byte b now chooses b % (n + 1), not b % n (hence the decoder versions)."""
         i = self.int(0, len(seq), tag)
         if i < len(seq):
             return seq[i]

@@ -107,3 +107,12 @@ def test_encoding_a_raw_value_round_trips():
     src = EncodingSource(lambda tag, lo, hi: 4098 if tag == "data-len-any" else None)
     assert src.pick_or_raw(surface.DATA_LEN_CHOICES, "data-len-any", surface.RAW_DATA_CAP) == 4098
     assert FdpSource(src.data()).pick_or_raw(surface.DATA_LEN_CHOICES, "x", surface.RAW_DATA_CAP) == 4098
+
+
+def test_every_table_with_a_raw_escape_keeps_its_index_width():
+    # pick_or_raw reads an index over len + 1 values: as wide as pick's only for 2..255 entries
+    for table in (surface.OPTIONS, surface.CMSGS, surface.BYTES_LEN_CHOICES, surface.BYTES_LEN_CHOICES[:12],
+                  surface.AUTHSIZE_CHOICES, surface.U32_CHOICES, surface.U32_OPTLENS, surface.OP_VALUES,
+                  surface.ASSOCLEN_VALUES, surface.IV_LEN_CHOICES, surface.IV_LEN_CHOICES + [0xFFFFFFFF],
+                  surface.CMSG_LEN_CLASSES, surface.DATA_LEN_CHOICES, surface.RECV_LEN_CHOICES):
+        assert 2 <= len(table) <= 255
