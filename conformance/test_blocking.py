@@ -650,12 +650,13 @@ def _sigio_after(fn) -> str:
     return "none" if info is None else SI_CODES.get(info.si_code, f"si_code={info.si_code}")
 
 
-def _o_async(fd: int, on: bool) -> None:
-    """SIGIO for fd to this thread only (F_OWNER_TID), queued with its band (F_SETSIG), so
-    sigtimedwait takes it while it is blocked: no other thread of the worker can receive it."""
+def _o_async(fd: int, on: bool, sig: int = signal.SIGIO) -> None:
+    """sig for fd to this thread only (F_OWNER_TID), queued with its band (F_SETSIG), so
+    sigtimedwait takes it while it is blocked: no other thread of the worker can receive it.
+    A real-time sig queues: two notifications in a row are two signals (SIGIO would merge)."""
     if on:
         fcntl.fcntl(fd, F_SETOWN_EX, struct.pack("ii", F_OWNER_TID, threading.get_native_id()))
-        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGIO)
+        fcntl.fcntl(fd, fcntl.F_SETSIG, sig)
     flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_ASYNC if on else flags & ~os.O_ASYNC)
 
@@ -696,14 +697,6 @@ def test_sigio_band(spec, alg_socket):
 
 # -- BLOCK-14: O_ASYNC and a writer that found no send space ---------------------------------------
 
-def _rt_async(fd: int, sig: int) -> None:
-    """O_ASYNC for fd, signals to this thread only with a real-time signal: those queue, so
-    two notifications in a row are two signals, each with its band (SIGIO would merge them)."""
-    fcntl.fcntl(fd, F_SETOWN_EX, struct.pack("ii", F_OWNER_TID, threading.get_native_id()))
-    fcntl.fcntl(fd, fcntl.F_SETSIG, sig)
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
-
-
 def _bands(sig: int, wait: float = 0.3) -> list[str]:
     out = []
     while (info := signal.sigtimedwait([sig], wait)) is not None:
@@ -721,6 +714,17 @@ def _fill(send, chunk: bytes) -> bytes:
             return queued
         queued += chunk[:n]
     raise HarnessError("the send budget never filled (64 non-blocking sends accepted)")
+
+
+def _full_op(op, iv: bytes, sig: int, page: bytes) -> tuple[bytes, list[str]]:
+    """SO_SNDBUF 4096, O_ASYNC to this thread with sig, an open request, signals drained, then
+    pages until EAGAIN: what was queued, and the signals the filling raised."""
+    set_sndbuf(op, 4096)
+    _o_async(op.fileno(), True, sig)
+    op.request(b"", ENC, iv, flags=MSG_MORE)
+    _bands(sig, 0)          # an earlier socket's (a close's POLL_HUP, a last read's POLL_IN)
+    sent = _fill(lambda d: op.send(d, MSG_MORE | MSG_DONTWAIT), page)
+    return sent, _bands(sig, 0)
 
 
 def _act_once_asleep(wait: str, action):
@@ -768,7 +772,7 @@ def test_sigio_for_a_writer_without_space(spec, alg_socket):
         with a, b:
             a.setblocking(False)
             b.setblocking(False)
-            _rt_async(a.fileno(), sig)
+            _o_async(a.fileno(), True, sig)
             _fill(a.send, page)
             _bands(sig, 0)
             while True:
@@ -781,12 +785,7 @@ def test_sigio_for_a_writer_without_space(spec, alg_socket):
 
         # a writer refused with EAGAIN, then a read frees a page, then a send
         with _cbc_op(alg_socket, key) as op:
-            set_sndbuf(op, 4096)
-            _rt_async(op.fileno(), sig)
-            op.request(b"", ENC, iv, flags=MSG_MORE)
-            _bands(sig, 0)          # the control's close (POLL_HUP to its other end)
-            sent = _fill(lambda d: op.send(d, MSG_MORE | MSG_DONTWAIT), page)
-            before_a = _bands(sig, 0)
+            sent, before_a = _full_op(op, iv, sig, page)
             got = op.recv(4096, MSG_DONTWAIT)
             read_a = ",".join(_bands(sig)) or "none"
             op.send(page[:16], MSG_MORE | MSG_DONTWAIT)
@@ -799,12 +798,7 @@ def test_sigio_for_a_writer_without_space(spec, alg_socket):
         # a writer that slept in a blocking send (af_alg_wait_for_wmem marks the socket), then
         # a read that frees a page and wakes it, then its send completes
         with _cbc_op(alg_socket, key) as op:
-            set_sndbuf(op, 4096)
-            _rt_async(op.fileno(), sig)
-            op.request(b"", ENC, iv, flags=MSG_MORE)
-            _bands(sig, 0)          # the first socket's last read
-            sent_b = _fill(lambda d: op.send(d, MSG_MORE | MSG_DONTWAIT), page)
-            before_b = _bands(sig, 0)
+            sent_b, before_b = _full_op(op, iv, sig, page)
             buf = ctypes.create_string_buffer(page, len(page))
             t, wst = _act_once_asleep("send", lambda: op.recv(4096, MSG_DONTWAIT))
             try:
@@ -823,7 +817,7 @@ def test_sigio_for_a_writer_without_space(spec, alg_socket):
         # a reader that slept waiting for a block (af_alg_wait_for_data marks the socket while it
         # waits and must unmark it after), woken by a send: the read's POLL_IN is not silenced
         with _cbc_op(alg_socket, key) as op:
-            _rt_async(op.fileno(), sig)
+            _o_async(op.fileno(), True, sig)
             data_c = os.urandom(16)
             op.request(data_c[:5], ENC, iv, flags=MSG_MORE)
             _bands(sig, 0)
