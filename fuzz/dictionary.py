@@ -58,20 +58,21 @@ def words() -> dict[int, list[str]]:
     return dict(sorted(out.items()))
 
 
-def render() -> str:
+def render(table: dict[int, list[str]] | None = None) -> str:
     lines = ["# afalg-conformance: little-endian u32 words (fuzz/dictionary.py)"]
-    for v, why in words().items():
+    for v, why in (words() if table is None else table).items():
         lines.append(f"# {v}: {'; '.join(why[:3])}{' ...' if len(why) > 3 else ''}")
         lines.append('u32_%d="%s"' % (v, "".join(f"\\x{b:02x}" for b in v.to_bytes(4, "little"))))
     return "\n".join(lines) + "\n"
 
 
-def write_temp() -> str:
-    """The dictionary in a temporary file (the guest's /tmp); its path."""
+def write_temp() -> tuple[str, int]:
+    """The dictionary in a temporary file (the guest's /tmp): its path and how many words."""
+    table = words()
     fd, path = tempfile.mkstemp(prefix="afalg-fuzz-", suffix=".dict")
     with os.fdopen(fd, "w") as f:
-        f.write(render())
-    return path
+        f.write(render(table))
+    return path, len(table)
 
 
 if __name__ == "__main__":

@@ -469,10 +469,10 @@ def main(name: str, argv: list[str] | None = None) -> None:
         argv.append("-use_value_profile=1")      # kernel comparisons count as features
     if not any(x.startswith("-dict=") for x in argv[1:]):
         from . import dictionary
-        path = dictionary.write_temp()
+        path, nwords = dictionary.write_temp()
         atexit.register(_unlink_quietly, path)      # -merge/-fork children are done by then
         argv.append(f"-dict={path}")
-        print(f"{name}: dictionary {path}: {len(dictionary.words())} words (fuzz/dictionary.py; "
+        print(f"{name}: dictionary {path}: {nwords} words (fuzz/dictionary.py; "
               f"-dict=/dev/null for none)", file=sys.stderr, flush=True)
     atheris.Setup(argv, test_one_input)
     atheris.Fuzz()
