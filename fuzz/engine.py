@@ -31,6 +31,8 @@ Settings come from the environment (never from libFuzzer's flags):
   AFALG_FUZZ_NO_CHECKS=1  disable the semantic oracles
   AFALG_FUZZ_WARMUP=0   skip binding every name once before fuzzing
   AFALG_FUZZ_NO_AUTOLOAD=1 (guests only) after the warm-up, set kernel.modprobe to ""
+  AFALG_FUZZ_SAMPLE     a folder: every SAMPLE_EVERY-th input run is copied there (fuzz-bench's
+                        plain loop replays them: the calls the fuzzer made, not only its corpus)
 Unless the command line names one, libFuzzer gets fuzz/dictionary.py's words (-dict=).
 """
 
@@ -230,6 +232,36 @@ def shm_record(raw: bytes) -> tuple[str, bytes | None] | None:
     return (name, raw[at:at + n]) if n <= slot else None
 
 
+# fuzz-bench's sample of the inputs a fuzzer ran: one in SAMPLE_EVERY, at most SAMPLE_CAP files.
+# The corpus is what libFuzzer kept; most inputs it runs are mutants it throws away, and those
+# are heavier on average (cmsg on kcov-6.12, 2026-12-01: about 1.4x the corpus's time per input
+# in a plain loop), so a plain loop over the corpus alone is not "the same calls".
+SAMPLE_EVERY = 8
+SAMPLE_CAP = 4000
+
+
+class Sample:
+    """Every `every`-th input, a file of its own in `folder` (the guest's tmpfs: no host round
+    trip), counted once it has run without a failure: a plain loop without watchdog or oracle
+    handling replays them."""
+
+    def __init__(self, folder: str, every: int = SAMPLE_EVERY, cap: int = SAMPLE_CAP):
+        os.makedirs(folder, exist_ok=True)
+        self.folder, self.every, self.cap = folder, every, cap
+        self.seen = self.kept = 0
+
+    def add(self, data: bytes) -> None:
+        self.seen += 1
+        if self.seen % self.every or self.kept >= self.cap:
+            return
+        fd = os.open(os.path.join(self.folder, f"{self.kept:06d}"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        self.kept += 1
+
+
 def read_journal(raw: bytes) -> bytes:
     """The last input from a journal file (or the raw bytes of an older plain journal)."""
     if raw[:4] == JOURNAL_MAGIC and len(raw) >= 8:
@@ -420,6 +452,7 @@ def main(name: str, argv: list[str] | None = None) -> None:
         print(f"{name}: " + warm_up(names, os.environ.get("AFALG_FUZZ_NO_AUTOLOAD") == "1"),
               file=sys.stderr, flush=True)
     watch = kmsg_watch()              # from the log's end: what the inputs cause, not the warm-up
+    sample = Sample(os.environ["AFALG_FUZZ_SAMPLE"]) if os.environ.get("AFALG_FUZZ_SAMPLE") else None
     state = {"started": False, "watchdog": None}
     print(f"{name}: {fb.describe()}; {len(names.static)} static + {len(names.runtime)} runtime names; "
           f"{faults_note}", file=sys.stderr, flush=True)
@@ -450,6 +483,8 @@ def main(name: str, argv: list[str] | None = None) -> None:
                 problem = watch.problem()
                 if problem:
                     raise KernelReport(problem)
+            if sample is not None:
+                sample.add(data)
         finally:
             wd.disarm()
             t3 = time.perf_counter()

@@ -1,7 +1,7 @@
 """In-guest driver for `afalg-conform fuzz` / `fuzz-bench` (runs inside the VM only).
 
   python3 -m afalg_conformance.fuzz.guestrun fuzz  --results DIR --names a,b --time T [--coverage M] [-- libFuzzer flags]
-  python3 -m afalg_conformance.fuzz.guestrun bench --results DIR --names a,b --time T
+  python3 -m afalg_conformance.fuzz.guestrun bench --results DIR --names a,b --time T [-- libFuzzer flags]
   python3 -m afalg_conformance.fuzz.guestrun merge --results DIR --names a,b   (distil DIR/corpus/NAME)
 
 Each fuzzer runs as its own process (libFuzzer exits the process when it is done),
@@ -270,16 +270,21 @@ def _kmsg(msg: str) -> None:
         pass
 
 
-def plain_loop(name: str, results: Path, seconds: float) -> dict:
-    """The same system calls without the fuzzer: replay the fuzzer's corpus, decoded up
-    front, round robin, with no coverage, journal or watchdog."""
+# Where fuzz-bench's fuzzer copies one input in engine.SAMPLE_EVERY it ran (the guest's tmpfs).
+SAMPLE_ROOT = Path("/tmp/afalg-fuzz-sample")
+
+
+def plain_loop(name: str, results: Path, seconds: float, files: list[Path] | None = None) -> dict:
+    """The same system calls without the fuzzer: replay inputs, decoded up front, round robin,
+    with no coverage, journal or watchdog. By default the fuzzer's corpus (the units it wrote
+    in the guest, those it resumed from, the seeds); `files`: those inputs instead."""
     from . import decoders
     from .engine import runtime_names
     from .program import Executor, FdpSource, Names, guest_faults
     names = Names(runtime_names())
-    # the units the fuzzer wrote (in the guest), those it resumed from, and the seeds
-    dirs = dict.fromkeys([corpus_dir(name, results), results / "corpus" / name, SEEDS / name])
-    files = sorted(p for d in dirs if d.exists() for p in d.iterdir())
+    if files is None:
+        dirs = dict.fromkeys([corpus_dir(name, results), results / "corpus" / name, SEEDS / name])
+        files = sorted(p for d in dirs if d.exists() for p in d.iterdir())
     progs = [decoders.DECODERS[name](FdpSource(p.read_bytes()), names) for p in files]
     ex = Executor(faults=guest_faults()[0])     # the fuzzer's calls, faults included
     n = 0
@@ -303,6 +308,7 @@ def cmd_bench(a, extra: list[str]) -> int:
     for name in a.names.split(","):
         cmd = fuzzer_cmd(name, results, a.time, None, extra, [])
         env = fuzzer_env(name, results, a.coverage, False, a.feed)
+        env["AFALG_FUZZ_SAMPLE"] = str(SAMPLE_ROOT / name)
         t0 = time.time()
         rc = run_logged(cmd, env, results / f"fuzz-{name}.log")
         fuzz_wall = time.time() - t0
@@ -312,7 +318,11 @@ def cmd_bench(a, extra: list[str]) -> int:
         except (OSError, ValueError):
             stats = {}
         plain = plain_loop(name, results, a.time)
-        out["fuzzers"][name] = {"rc": rc, "fuzz_wall": round(fuzz_wall, 1), "fuzz_stats": stats, "plain": plain}
+        # the inputs the fuzzer ran (a sample), mutants it dropped included: the same calls
+        sampled = sorted((SAMPLE_ROOT / name).glob("*")) if (SAMPLE_ROOT / name).exists() else []
+        ran = plain_loop(name, results, a.time, sampled) if sampled else None
+        out["fuzzers"][name] = {"rc": rc, "fuzz_wall": round(fuzz_wall, 1), "fuzz_stats": stats, "plain": plain,
+                                "plain_ran": ran}
         (results / "bench.json").write_text(json.dumps(out, indent=1))
     return 0
 

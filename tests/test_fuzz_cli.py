@@ -562,3 +562,32 @@ def test_fuzzer_output_reaches_the_log_whole_and_batched(tmp_path, monkeypatch):
     assert rc == 3
     assert lines[:2] == ["#0 NEW cov: 1", "#1 NEW cov: 1"] and len(lines) == 301 and lines[-1] == "done"
     assert 1 <= len(writes) <= 12, writes        # 600 writes of the child, a few of the log
+
+
+def test_fuzz_bench_prints_both_plain_loops_and_passes_libfuzzer_flags(tmp_path, monkeypatch, capsys):
+    """fuzz-bench: the fuzzer's rate beside a plain loop over its corpus and one over a sample of
+    the inputs it ran; a bench.json of an older guest side (no sample) prints '-'; flags after
+    `--` reach the guest's fuzzer."""
+    seen = []
+
+    class T:
+        name, release, is_host, image = "kcov-6.12", "6.12", False, "/boot/x"
+
+    def run_guest(target, results, gargs, a, timeout, label, base_append=None, rw=None):
+        seen.append(gargs)
+        results.mkdir(parents=True, exist_ok=True)
+        stats = {"execs_per_s": 50.0, "mode": "kcov"}
+        (results / "bench.json").write_text(json.dumps({"guest": {"kernel_release": "6.12", "kcov": True}, "fuzzers": {
+            "fuzz_cmsg": {"fuzz_stats": stats, "plain": {"execs_per_s": 200.0}, "plain_ran": {"execs_per_s": 80.0}},
+            "fuzz_setsockopt": {"fuzz_stats": stats, "plain": {"execs_per_s": 100.0}}}}))
+        return 0, results / "console-bench.log", 1.0
+
+    monkeypatch.setattr(fuzzcli, "run_guest", run_guest)
+    monkeypatch.setattr(fuzzcli, "_target", lambda a: T())
+    rc = cli.main(["fuzz-bench", "cmsg,setsockopt", "--results", str(tmp_path / "b"), "--time", "5", "--",
+                   "-entropic=0"])
+    assert rc == 0 and seen[0][-2:] == ["--", "-entropic=0"]
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()
+            if line.startswith("fuzz_")}
+    assert rows["fuzz_cmsg"][1:6] == ["50.0", "200.0", "0.25", "80.0", "0.62"]
+    assert rows["fuzz_setsockopt"][1:6] == ["50.0", "100.0", "0.50", "-", "-"]
