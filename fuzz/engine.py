@@ -233,9 +233,10 @@ def shm_record(raw: bytes) -> tuple[str, bytes | None] | None:
 
 
 # fuzz-bench's sample of the inputs a fuzzer ran: one in SAMPLE_EVERY, at most SAMPLE_CAP files.
-# The corpus is what libFuzzer kept; most inputs it runs are mutants it throws away, and those
-# are heavier on average (cmsg on kcov-6.12, 2026-12-01: about 1.4x the corpus's time per input
-# in a plain loop), so a plain loop over the corpus alone is not "the same calls".
+# The corpus is what libFuzzer kept; most inputs it runs are mutants it throws away, and they
+# cost another time per input than the corpus does (plain loops on kcov-6.12, 2026-12-02: cmsg's
+# sample 1.3x the corpus's time an input, fuzz_sequence's 0.7x), so a plain loop over the
+# corpus alone is not "the same calls".
 SAMPLE_EVERY = 8
 SAMPLE_CAP = 4000
 
