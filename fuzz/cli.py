@@ -711,7 +711,8 @@ def add_parser(sub) -> None:
     p.add_argument("libfuzzer", nargs="*", help="after --: libFuzzer flags")
     p.set_defaults(fn=_fuzz_entry)
 
-    p = sub.add_parser("fuzz-bench", help="fuzzer execs/s beside a plain loop making the same calls")
+    p = sub.add_parser("fuzz-bench", help="fuzzer execs/s beside plain loops making the same calls (the "
+                                          "corpus it kept, a sample of the inputs it ran)")
     p.add_argument("name", nargs="?", help="fuzzer name(s), comma-separated (default all)")
     _common(p)
     p.add_argument("--time", type=float, default=30.0, help="seconds per arm (default 30)")

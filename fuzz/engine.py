@@ -31,8 +31,9 @@ Settings come from the environment (never from libFuzzer's flags):
   AFALG_FUZZ_NO_CHECKS=1  disable the semantic oracles
   AFALG_FUZZ_WARMUP=0   skip binding every name once before fuzzing
   AFALG_FUZZ_NO_AUTOLOAD=1 (guests only) after the warm-up, set kernel.modprobe to ""
-  AFALG_FUZZ_SAMPLE     a folder: every SAMPLE_EVERY-th input run is copied there (fuzz-bench's
-                        plain loop replays them: the calls the fuzzer made, not only its corpus)
+  AFALG_FUZZ_SAMPLE     a folder: one in SAMPLE_EVERY inputs that ran without a failure is copied
+                        there, at most SAMPLE_CAP (fuzz-bench's second plain loop replays them:
+                        the calls the fuzzer made, not only its corpus)
 Unless the command line names one, libFuzzer gets fuzz/dictionary.py's words (-dict=).
 """
 
@@ -234,17 +235,17 @@ def shm_record(raw: bytes) -> tuple[str, bytes | None] | None:
 
 # fuzz-bench's sample of the inputs a fuzzer ran: one in SAMPLE_EVERY, at most SAMPLE_CAP files.
 # The corpus is what libFuzzer kept; most inputs it runs are mutants it throws away, and they
-# cost another time per input than the corpus does (plain loops on kcov-6.12, 2026-12-02: cmsg's
-# sample 1.3x the corpus's time an input, fuzz_sequence's 0.7x), so a plain loop over the
-# corpus alone is not "the same calls".
+# cost another time per input than the corpus does (plain loops on kcov-6.12, 2026-12-02:
+# fuzz_sequence's sample 0.7x the corpus's time an input in two runs, cmsg's 1.3x and 0.77x),
+# so a plain loop over the corpus alone is not "the same calls".
 SAMPLE_EVERY = 8
 SAMPLE_CAP = 4000
 
 
 class Sample:
     """Every `every`-th input, a file of its own in `folder` (the guest's tmpfs: no host round
-    trip), counted once it has run without a failure: a plain loop without watchdog or oracle
-    handling replays them."""
+    trip), counted once it has run without a failure (a plain loop without a watchdog replays
+    them). Files are named by process and number: -fork/-jobs children share the folder."""
 
     def __init__(self, folder: str, every: int = SAMPLE_EVERY, cap: int = SAMPLE_CAP):
         os.makedirs(folder, exist_ok=True)
@@ -255,7 +256,8 @@ class Sample:
         self.seen += 1
         if self.seen % self.every or self.kept >= self.cap:
             return
-        fd = os.open(os.path.join(self.folder, f"{self.kept:06d}"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(os.path.join(self.folder, f"{os.getpid()}-{self.kept:06d}"),
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, data)
         finally:
@@ -453,8 +455,13 @@ def main(name: str, argv: list[str] | None = None) -> None:
         print(f"{name}: " + warm_up(names, os.environ.get("AFALG_FUZZ_NO_AUTOLOAD") == "1"),
               file=sys.stderr, flush=True)
     watch = kmsg_watch()              # from the log's end: what the inputs cause, not the warm-up
-    sample = Sample(os.environ["AFALG_FUZZ_SAMPLE"]) if os.environ.get("AFALG_FUZZ_SAMPLE") else None
-    state = {"started": False, "watchdog": None}
+    sample = None
+    if os.environ.get("AFALG_FUZZ_SAMPLE"):
+        try:
+            sample = Sample(os.environ["AFALG_FUZZ_SAMPLE"])
+        except OSError as e:
+            print(f"{name}: no sample of the inputs run ({e})", file=sys.stderr, flush=True)
+    state = {"started": False, "watchdog": None, "sample": sample}
     print(f"{name}: {fb.describe()}; {len(names.static)} static + {len(names.runtime)} runtime names; "
           f"{faults_note}", file=sys.stderr, flush=True)
 
@@ -484,8 +491,6 @@ def main(name: str, argv: list[str] | None = None) -> None:
                 problem = watch.problem()
                 if problem:
                     raise KernelReport(problem)
-            if sample is not None:
-                sample.add(data)
         finally:
             wd.disarm()
             t3 = time.perf_counter()
@@ -496,6 +501,17 @@ def main(name: str, argv: list[str] | None = None) -> None:
             fb.input_end()
             state["left"] = time.perf_counter()
             tm["feedback_s"] += state["left"] - t3
+        # only an input that ran without a failure (an exception skips this), outside the
+        # watchdog and KCOV, its cost with the journal's; a failing write is not a finding
+        if state["sample"] is not None:
+            try:
+                state["sample"].add(data)
+            except OSError as e:
+                print(f"{name}: sample stopped ({e})", file=sys.stderr, flush=True)
+                state["sample"] = None
+            now = time.perf_counter()
+            tm["journal_s"] += now - state["left"]
+            state["left"] = now
 
     # libFuzzer's -merge=1 (and -fork, -jobs) runs argv[0] again through the shell: a script
     # path is not a command, "python script" is.

@@ -11,6 +11,8 @@ sequentially, with everything written into DIR (the one writable host folder):
                   memory attached, there, and the host writes journal-NAME after the guest)
   corpus/NAME/    new corpus entries          artifacts/       libFuzzer crash-* files
   guest.json      kernel release, KCOV availability, per-fuzzer exit codes
+  bench.json      (bench) the fuzzer's statistics and the two plain loops' rates; the sample
+                  of the inputs run stays in the guest's tmpfs (SAMPLE_ROOT)
 """
 
 from __future__ import annotations

@@ -93,6 +93,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
                         cmsg_kind=[surface.CMSGS[0], surface.CMSGS[1]], op=0, data_blocks=4, data_len=64)
             out["fuzz_cmsg"][f"decrypt-{alg.name}"] = encode("fuzz_cmsg", spec)
     # sequence: a full request lifecycle per socket type
+    rng_cavp = ("stdrng", ["setsockopt", "setkey", "accept", "sendmsg", "recv"])
     seq = {
         "skcipher-cbc": ("cbc(aes)", ["setkey", "accept", "sendmsg", "recv", "close"]),
         "skcipher-splice": ("ctr(aes)", ["setkey", "accept", "splice", "sendmsg", "recv"]),
@@ -105,7 +106,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # CAVP test interface (CONFIG_CRYPTO_USER_API_RNG_CAVP): entropy set, the DRBG seeded
         # (ALG_SET_KEY: without a seed it has no state, and a read is EINVAL), then the op socket
         # takes additional data by sendmsg (rng_test_sendmsg) before the read
-        "rng-cavp": ("stdrng", ["setsockopt", "setkey", "accept", "sendmsg", "recv"]),
+        "rng-cavp": rng_cavp,
         "hmac-key-serial": ("hmac(sha256)", ["setsockopt", "accept", "sendmsg", "recv"]),
         # a blocking read of an AEAD request left open by MSG_MORE waits for the rest
         # (af_alg_wait_for_data; an skcipher read goes ahead with a whole block queued) until
@@ -122,8 +123,8 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # after the msghdr's copy); each ENOMEM, the rest of the program runs on (kcov-6.12,
         # a sweep of fault numbers 1..8 over every call of every seed, 2026-12-01: nothing else
         # the seeds make reaches a site the coverage map had unreached)
-        "rng-cavp-fault-entropy": ("stdrng", ["setsockopt", "setkey", "accept", "sendmsg", "recv"]),
-        "rng-cavp-fault-addtl": ("stdrng", ["setsockopt", "setkey", "accept", "sendmsg", "recv"]),
+        "rng-cavp-fault-entropy": rng_cavp,
+        "rng-cavp-fault-addtl": rng_cavp,
         # reads through io_submit: the asynchronous branch of skcipher/aead_recvmsg
         "skcipher-aio": ("cbc(aes)", ["setkey", "accept", "sendmsg", "aio-recv"]),
         "aead-aio": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "aio-recv"]),
@@ -153,8 +154,8 @@ def seeds() -> dict[str, dict[str, bytes]]:
              "aead-cryptd": {"name": ("", "cryptd(gcm_base(ctr(aes-generic),ghash-generic))"),
                              "type_override": 0, "bind_type": "aead", "key_len": 16, "iv_len": 12,
                              "authsize_any": 16, "data_len_any": 32, "recv_len": 48}}
-    options = {"rng-cavp": "ALG_SET_DRBG_ENTROPY", "rng-cavp-fault-entropy": "ALG_SET_DRBG_ENTROPY",
-               "rng-cavp-fault-addtl": "ALG_SET_DRBG_ENTROPY", "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
+    options = {**{label: "ALG_SET_DRBG_ENTROPY" for label, shape in seq.items() if shape is rng_cavp},
+               "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
     slots = {"hash-export-accept": [0, 1, 1, 2, 2], "hash-cryptd-export": [0, 1, 1, 2, 2]}
     flags = {"hash-export-accept": [1, 0], "hash-cryptd-export": [1, 0], "aead-blocking-read": [1, 0]}
     for label, (name, ops) in seq.items():

@@ -579,15 +579,17 @@ def test_fuzz_bench_prints_both_plain_loops_and_passes_libfuzzer_flags(tmp_path,
         stats = {"execs_per_s": 50.0, "mode": "kcov"}
         (results / "bench.json").write_text(json.dumps({"guest": {"kernel_release": "6.12", "kcov": True}, "fuzzers": {
             "fuzz_cmsg": {"fuzz_stats": stats, "plain": {"execs_per_s": 200.0}, "plain_ran": {"execs_per_s": 80.0}},
-            "fuzz_setsockopt": {"fuzz_stats": stats, "plain": {"execs_per_s": 100.0}}}}))
+            "fuzz_setsockopt": {"fuzz_stats": stats, "plain": {"execs_per_s": 100.0}},       # an older guest
+            "fuzz_sequence": {"fuzz_stats": stats, "plain": {"execs_per_s": 25.0}, "plain_ran": None}}}))
         return 0, results / "console-bench.log", 1.0
 
     monkeypatch.setattr(fuzzcli, "run_guest", run_guest)
     monkeypatch.setattr(fuzzcli, "_target", lambda a: T())
-    rc = cli.main(["fuzz-bench", "cmsg,setsockopt", "--results", str(tmp_path / "b"), "--time", "5", "--",
+    rc = cli.main(["fuzz-bench", "cmsg,setsockopt,sequence", "--results", str(tmp_path / "b"), "--time", "5", "--",
                    "-entropic=0"])
     assert rc == 0 and seen[0][-2:] == ["--", "-entropic=0"]
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()
             if line.startswith("fuzz_")}
     assert rows["fuzz_cmsg"][1:6] == ["50.0", "200.0", "0.25", "80.0", "0.62"]
     assert rows["fuzz_setsockopt"][1:6] == ["50.0", "100.0", "0.50", "-", "-"]
+    assert rows["fuzz_sequence"][1:6] == ["50.0", "25.0", "2.00", "-", "-"]          # no sample
