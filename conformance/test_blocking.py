@@ -10,6 +10,7 @@ by a blocked writer (BLOCK-8), so readers beside a blocking writer poll with MSG
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import hashlib
 import os
@@ -24,7 +25,7 @@ import pytest
 
 from afalg_conformance.conformance._util_cipher import (ENC, PollingReader, TxBudget, UserPages, interrupted, outcome, pipe_buffers,
                                       recv_token, send_budget, set_sndbuf)
-from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg import algorithms, iouring
 from afalg_conformance.harness.afalg.client import errno_name, vmsplice_segments
 from afalg_conformance.harness.afalg.bounded import WaitTimeout, seen_asleep, wait_numbers
 from afalg_conformance.harness.afalg.constants import F_OWNER_TID, F_SETOWN_EX, MSG_DONTWAIT, MSG_MORE, SPLICE_F_MORE
@@ -862,3 +863,113 @@ def test_sigio_for_a_writer_without_space(spec, alg_socket):
                note=f"a Unix stream socket refused with EAGAIN, its peer then reading: {unix}")
     spec.check("BLOCK-14", out_a + got_b + got_c, CBC.oracle(key, iv, sent, True) + CBC.oracle(key, iv, sent_b, True)
                + CBC.oracle(key, iv, data_c, True), sent="what the three sockets returned (oracle)")
+
+
+# -- BLOCK-15: io_uring task work while an AF_ALG call sleeps ---------------------------------------
+
+# The timeout this thread submits before it blocks: long enough for it to be asleep in its call
+# when the timer fires (a few Python statements, under TCG too), short for the test's time.
+TASK_WORK_AFTER = 1.0
+
+
+def _ring_or_skip() -> iouring.Ring:
+    try:
+        return iouring.Ring()
+    except OSError as e:
+        why = "disabled" if e.errno == errno.EPERM else "missing"     # kernel.io_uring_disabled / no CONFIG_IO_URING
+        pytest.skip(f"unsupported:io-uring-{why} (io_uring_setup: {errno_name(e.errno)})")
+
+
+def _after_completion(ring: iouring.Ring, user_data: int, submitted: float, release, seen: dict):
+    """For _act_once_asleep: once this thread sleeps, wait (10 s at most) for the timeout's
+    completion, which the kernel posts only by running task work in this thread, then release()."""
+    def action():
+        seen["asleep_after"] = time.monotonic() - submitted
+        end = time.monotonic() + 10.0
+        while time.monotonic() < end and "res" not in seen:
+            for ud, res in ring.completions():
+                if ud == user_data:
+                    seen["res"] = res
+            time.sleep(0.005)
+        return release()
+    return action
+
+
+def _restart_state(seen: dict, rc: int, err: int, want: int) -> str:
+    if "res" not in seen:
+        return "no-task-work-during-call"
+    if rc == want:
+        return "restarted"
+    return f"rc={rc}" if rc >= 0 else errno_name(err)
+
+
+@pytest.mark.clause("BLOCK-15")
+def test_io_uring_task_work_restarts_a_blocked_call(spec, alg_socket):
+    key, iv = os.urandom(16), os.urandom(16)
+    page = os.urandom(4096)
+    ring = _ring_or_skip()
+    old_usr2 = signal.signal(signal.SIGUSR2, lambda *_: None)      # no SA_RESTART: a stuck call gets EINTR
+    try:
+        with ring:
+            # a writer asleep for send budget, nothing of its own copied yet (the socket is full)
+            with _cbc_op(alg_socket, key) as op:
+                set_sndbuf(op, 4096)
+                op.request(b"", ENC, iv, flags=MSG_MORE)
+                sent = _fill(lambda d: op.send(d, MSG_MORE | MSG_DONTWAIT), page)
+                buf = ctypes.create_string_buffer(page, len(page))
+                wseen: dict = {}
+                at = time.monotonic()
+                ring.timeout(TASK_WORK_AFTER, 1)
+                t, wst = _act_once_asleep("send", _after_completion(
+                    ring, 1, at, lambda: op.recv(4096, MSG_DONTWAIT), wseen))
+                try:
+                    rc = libc.send(op.fileno(), buf, len(page), MSG_MORE)    # blocks; task work; the read
+                    wrote = (rc, ctypes.get_errno())
+                finally:
+                    wst["done"].set()
+                t.join(5.0)
+                got_w = wst.get("result") or b""
+                if rc == len(page):
+                    sent += page
+                op.send(b"")
+                got_w += op.recv(len(sent) - len(got_w), MSG_DONTWAIT)
+
+            # a reader asleep for the rest of a block
+            with _cbc_op(alg_socket, key) as op:
+                data = os.urandom(16)
+                op.request(data[:5], ENC, iv, flags=MSG_MORE)
+                rbuf = ctypes.create_string_buffer(16)
+                rseen: dict = {}
+                at = time.monotonic()
+                ring.timeout(TASK_WORK_AFTER, 2)
+                t, rst = _act_once_asleep("recvfrom", _after_completion(
+                    ring, 2, at, lambda: op.send(data[5:], MSG_MORE | MSG_DONTWAIT), rseen))
+                try:
+                    rc = libc.recv(op.fileno(), rbuf, 16, 0)                 # blocks; task work; the send
+                    read = (rc, ctypes.get_errno())
+                finally:
+                    rst["done"].set()
+                t.join(5.0)
+                got_r = rbuf.raw[:rc] if rc > 0 else b""
+    finally:
+        signal.signal(signal.SIGUSR2, old_usr2)
+    if not (wait_numbers("send") and wait_numbers("recvfrom")):
+        raise HarnessError("this machine's system call numbers are unknown: /proc cannot show a thread asleep")
+    for who, st, seen in (("send(4096) into a full socket", wst, wseen), ("recv(16) of a 5-byte request", rst, rseen)):
+        spec.check("BLOCK-15", "asleep" if st.get("asleep") else "not-seen-asleep", expected="asleep", soft=True,
+                   sent=f"the blocking {who}, as /proc shows this thread (5 s)")
+        if st.get("asleep") and seen.get("asleep_after", 0) >= TASK_WORK_AFTER:
+            raise HarnessError(f"the {who} was first seen asleep {seen['asleep_after']:.2f} s after the "
+                               f"{TASK_WORK_AFTER:g} s timeout was submitted: the task work may have run before it slept")
+        spec.check("BLOCK-15", st.get("error", "ok"), expected="ok", soft=True,
+                   sent=f"the other thread's call that ends the {who}")
+        spec.check("BLOCK-15", seen.get("res"), expected=-errno.ETIME, soft=True,
+                   sent="the timeout's completion (res -ETIME), posted while the call slept")
+    spec.check("BLOCK-15", f"send: {_restart_state(wseen, *wrote, len(page))}; "
+                           f"recv: {_restart_state(rseen, *read, 16)}",
+               sent=f"cbc(aes) op socket: an io_uring IORING_OP_TIMEOUT of {TASK_WORK_AFTER:g} s submitted by this "
+                    "thread, then (send) SO_SNDBUF 4096, pages with MSG_MORE|MSG_DONTWAIT until EAGAIN, a blocking "
+                    "send(4096, MSG_MORE), another thread reading a page once the completion is posted; (recv) 5 "
+                    "bytes with MSG_MORE, a blocking recv(16), another thread sending the last 11 once posted")
+    spec.check("BLOCK-15", got_w + got_r, CBC.oracle(key, iv, sent, True) + CBC.oracle(key, iv, data, True),
+               sent="what the two sockets returned (oracle)")
