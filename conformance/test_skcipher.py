@@ -13,6 +13,7 @@ import pytest
 
 from afalg_conformance.conformance._util_cipher import DEC, ENC, ForbiddenPage, outcome, recv_token, recv_without_optmem
 from afalg_conformance.harness.afalg import algorithms
+from afalg_conformance.harness.afalg.client import errno_name
 from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, SO_SNDBUFFORCE
 
 CBC = algorithms.get("cbc(aes)")
@@ -414,3 +415,48 @@ def test_recv_without_option_memory_consumes_nothing(spec, alg_socket, private_n
     recv_without_optmem(spec, "SKC-22", private_netns, [case(64, "64 bytes (1 TX page)"),
                                                         case(4096 + 64, "4160 bytes (2 TX pages)")],
                         "cbc(aes), a whole request")
+
+
+@pytest.mark.clause("SKC-23")
+def test_accept_without_option_memory(spec, alg_socket, private_netns):
+    key, iv, data = os.urandom(16), os.urandom(16), os.urandom(32)
+    lowest: dict[str, int] = {}
+    for name in ("ecb(aes)", CBC.name):
+        tfm = alg_socket("skcipher", name)       # made inside the namespace: its op sockets are too
+        tfm.setkey(key)
+
+        def accept_at(limit: int) -> str:
+            private_netns.optmem_max = limit
+            try:
+                with tfm.accept():
+                    return "ok"
+            except OSError as e:
+                return errno_name(e.errno)
+            finally:
+                private_netns.optmem_max = private_netns.default
+
+        # the lowest limit that lets accept through, by bisection: below it every accept is
+        # refused (the context, or the IV after it); the two must differ by the IV's size
+        lo, hi = 1, private_netns.default
+        refused, allowed = accept_at(lo), accept_at(hi)
+        spec.check("SKC-23", refused, expected="ENOMEM", sent=f"{name}: accept() with optmem_max {lo}", soft=True)
+        if refused != "ok" and allowed == "ok":
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                tok = accept_at(mid)
+                if tok == "ok":
+                    hi = mid
+                else:
+                    spec.check("SKC-23", tok, expected="ENOMEM", soft=True,
+                               sent=f"{name}: accept() with optmem_max {mid}")
+                    lo = mid
+            lowest[name] = hi
+        with tfm.accept() as op:                 # the refusals left the tfm socket as it was
+            op.request(data, ENC, iv if name == CBC.name else None)
+            out = op.recv_exact(len(data), 10.0)
+        want = algorithms.get(name).oracle(key, iv if name == CBC.name else b"", data, True)
+        spec.check("SKC-23", out, want, soft=True,
+                   sent=f"{name}: then, optmem_max {private_netns.default}: accept, a 32-byte request (oracle)")
+    spec.check("SKC-23", lowest.get(CBC.name, 0) - lowest.get("ecb(aes)", 0), expected=16,
+               sent="the lowest optmem_max at which accept succeeds, cbc(aes) minus ecb(aes)",
+               note=f"lowest limits: {lowest}")
