@@ -67,7 +67,6 @@ class Ring:
             raise_errno("io_uring_setup")
         self.fd = fd
         self.maps: list[tuple[int, int]] = []
-        self._timespecs: dict[int, KernelTimespec] = {}     # the kernel reads them until completion
         try:
             p = self.p
             self.sq = self._map(p.sq_off.array + p.sq_entries * 4, IORING_OFF_SQ_RING)
@@ -90,8 +89,7 @@ class Ring:
     def timeout(self, seconds: float, user_data: int) -> None:
         """Submit a relative IORING_OP_TIMEOUT; its completion (res -ETIME) is task work."""
         p = self.p
-        ts = KernelTimespec(int(seconds), int((seconds % 1) * 1e9))
-        self._timespecs[user_data] = ts
+        ts = KernelTimespec(int(seconds), int((seconds % 1) * 1e9))   # copied by the kernel at submission
         tail = self._u32(self.sq + p.sq_off.tail)
         mask = self._u32(self.sq + p.sq_off.ring_mask).value
         i = tail.value & mask
@@ -100,7 +98,7 @@ class Ring:
         sqe.opcode, sqe.fd, sqe.off, sqe.len = IORING_OP_TIMEOUT, -1, 0, 1
         sqe.addr, sqe.user_data = ctypes.addressof(ts), user_data
         self._u32(self.sq + p.sq_off.array + 4 * i).value = i
-        tail.value += 1          # an aligned 32-bit store: x86-64 orders it after the stores above
+        tail.value += 1          # read by this thread's io_uring_enter below (no SQPOLL thread)
         n = libc.syscall(_c.c_long(NR_IO_URING_ENTER), _c.c_long(self.fd), _c.c_long(1), _c.c_long(0),
                          _c.c_long(0), None, _c.c_long(0))
         if n != 1:
@@ -109,8 +107,10 @@ class Ring:
             raise OSError(0, f"io_uring_enter submitted {n} of 1")
 
     def completions(self) -> list[tuple[int, int]]:
-        """(user_data, res) of every completion posted since the last look, consumed. Safe to
-        call from another thread than the submitter's (it only reads the ring's memory)."""
+        """(user_data, res) of every completion posted since the last look, consumed (a caller
+        waiting for one user_data drops the others: one request in flight at a time). Another
+        thread than the submitter's may call it while the ring is open; x86-64 keeps the
+        kernel's stores in order, a weaker architecture would want an acquire load of the tail."""
         p = self.p
         head = self._u32(self.cq + p.cq_off.head)
         tail = self._u32(self.cq + p.cq_off.tail).value
