@@ -176,6 +176,46 @@ def test_edges_are_written_into_atheris_counters(tmp_path):
     assert line[0] == f"FED [5, 9, {coverage.EDGE_COUNTERS - 1}] 2"
 
 
+OUTCOME_SCRIPT = """
+import os, sys
+import atheris
+from afalg_conformance.fuzz import coverage
+
+def one(data):
+    fb = coverage.Feedback("python")
+    fb.start()
+    assert fb.out_counters, "atheris' counters not found"
+    key = ("recv", "skcipher:1", "16", "ok")
+    fb.end(key)
+    fb.end(key)
+    fb.end(("bind", "aead", "none", "ENOENT"))
+    h = fb.out_index[key]
+    atheris._trace_branch(fb.out_base + h)    # atheris' own count lands on the same byte
+    print("OUT", fb.out_counters[h], sum(1 for v in fb.out_counters if v), flush=True)
+    os._exit(0)
+
+atheris.Setup(sys.argv, one)
+atheris.Fuzz()
+"""
+
+
+def test_outcomes_are_counted_in_atheris_counters(tmp_path):
+    """An outcome is counted where _trace_branch would count it, once per call (an outcome
+    twice in an input is another feature than once), without a call into atheris."""
+    pytest.importorskip("atheris")
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "outcomes.py"
+    script.write_text(OUTCOME_SCRIPT)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, str(script), "-runs=1"], capture_output=True, text=True,
+                         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=root), timeout=120)
+    line = [x for x in out.stdout.splitlines() if x.startswith("OUT")]
+    assert line, out.stdout + out.stderr
+    assert line[0] == "OUT 3 2"
+
+
 def test_a_long_trace_gives_the_edges_of_its_head_and_tail(syms, monkeypatch):
     """Past 2 x TRACE_ENDS PCs only both ends count (a DRBG seeding in the middle of a bind
     filled KCOV's buffer with jitterentropy); the PCs are still counted in full."""
