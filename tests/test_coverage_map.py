@@ -192,6 +192,7 @@ def test_kcov_distinct_reduces_the_buffer_and_flags_a_full_one():
     buf = (ctypes.c_uint64 * 8)()
     k = kcov.Kcov.__new__(kcov.Kcov)
     k.size, k.addr, k.area, k.truncated = 8, ctypes.addressof(buf), buf, 0
+    k.mem = memoryview(buf).cast("B")
     buf[0], buf[1], buf[2], buf[3] = 3, 0x10, 0x20, 0x10
     assert k.distinct() == ({0x10, 0x20}, False)
     buf[0] = 7
@@ -225,6 +226,7 @@ def test_a_long_test_is_drained_in_its_own_thread_before_the_buffer_fills():
     buf = (ctypes.c_uint64 * 8)()
     k = kcov.Kcov.__new__(kcov.Kcov)
     k.size, k.addr, k.area, k.truncated = 8, ctypes.addressof(buf), buf, 0
+    k.mem = memoryview(buf).cast("B")
     t = plugin.TestKcov.__new__(plugin.TestKcov)
     t.kcov, t.range, t.half, t.thread, t.busy = k, (0x100, 0x200), 4, plugin.threading.get_ident(), False
     t.begin()

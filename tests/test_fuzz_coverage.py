@@ -285,6 +285,7 @@ def _fake_kcov(size, records=()):
     k.size, k.truncated, k.mode = size, 0, coverage.KCOV_TRACE_CMP
     k.area = (ctypes.c_uint64 * size)()
     k.addr = ctypes.addressof(k.area)
+    k.mem = memoryview(k.area).cast("B")
     k.calls = []
     k.enable, k.disable = (lambda: k.calls.append("enable")), (lambda: k.calls.append("disable"))
 

@@ -116,6 +116,9 @@ class Kcov:
             raise OSError(ctypes.get_errno(), "mmap kcov")
         self.addr = addr
         self.area = (ctypes.c_uint64 * size).from_address(addr)
+        # the same memory as bytes: a slice copy is a memcpy, where ctypes.string_at is a call
+        # through libffi (0.74 against 0.32 us natively; a fuzzer copies ~7 traces an input)
+        self.mem = memoryview(self.area).cast("B")
         self.mode = mode
         self.truncated = 0
         if enable:
@@ -141,7 +144,7 @@ class Kcov:
         if full:
             self.truncated += 1
             n = self.size - 1
-        return ctypes.string_at(self.addr + 8, n * 8), full
+        return self.mem[8:8 + n * 8].tobytes(), full
 
     def comparisons(self) -> tuple[list[tuple[int, int, int, int]], bool]:
         """KCOV_TRACE_CMP mode: the (type, arg1, arg2, pc) records since the last reset, and
@@ -152,7 +155,8 @@ class Kcov:
         if full:
             self.truncated += 1
             n = room
-        words = array("Q", ctypes.string_at(self.addr + 8, n * 32))
+        words = array("Q")
+        words.frombytes(self.mem[8:8 + n * 32])
         return list(zip(words[0::4], words[1::4], words[2::4], words[3::4])), full
 
     def distinct(self) -> tuple[set[int], bool]:
