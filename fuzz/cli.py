@@ -652,7 +652,45 @@ def cmd_bench(a) -> int:
         ran = (v.get("plain_ran") or {}).get("execs_per_s", 0.0)
         print(f"{n:18} {fr:13.1f} {_rate(corpus, 14)} {_ratio(fr, corpus)} {_rate(ran, 11)} {_ratio(fr, ran)}"
               f"  {v['fuzz_stats'].get('mode', '?')}")
+    _print_breakdown(names, b)
     return 0
+
+
+# fuzz-bench's second table: an input's time by part, from the fuzzer's own clock (engine.py's
+# timing), beside the plain loop's time for one input of its sample (or corpus).
+BREAKDOWN = ("journal", "decode", "calls", "kcov", "libfuzzer")
+
+
+def input_breakdown(stats: dict) -> dict[str, float] | None:
+    """ms per input: journal (and sample), decode, calls (the system calls and the executor,
+    tracing excluded), kcov (the traces read and turned into edges, the edges stored),
+    libfuzzer (outside the callback: libFuzzer and atheris), and their total; None without
+    timing (an older guest side)."""
+    t, n = stats.get("timing"), stats.get("execs") or 0
+    if not t or not n:
+        return None
+    ms = {k: 1000 * t.get(k + "_s", 0.0) / n for k in ("journal", "decode", "execute", "feedback", "kcov", "between")}
+    out = {"journal": ms["journal"], "decode": ms["decode"],
+           "calls": max(0.0, ms["execute"] + ms["feedback"] - ms["kcov"]), "kcov": ms["kcov"],
+           "libfuzzer": ms["between"]}
+    out["total"] = sum(out[k] for k in BREAKDOWN)
+    return out
+
+
+def _print_breakdown(names: list[str], b: dict) -> None:
+    rows = []
+    for n in names:
+        v = b["fuzzers"].get(n)
+        parts = input_breakdown(v["fuzz_stats"]) if v else None
+        if parts is None:
+            continue
+        plain = (v.get("plain_ran") or v.get("plain") or {}).get("execs_per_s", 0.0)
+        rows.append(f"{n:18} " + " ".join(f"{parts[k]:9.2f}" for k in (*BREAKDOWN, "total"))
+                    + (f" {1000 / plain:9.2f}" if plain else f" {'-':>9}"))
+    if rows:
+        print("# where a fuzzer's input goes, ms (the fuzzer's clock); plain: one input of the plain loop")
+        print(f"{'fuzzer':18} " + " ".join(f"{k:>9}" for k in (*BREAKDOWN, "total", "plain")))
+        print("\n".join(rows))
 
 
 def _rate(r: float, width: int) -> str:

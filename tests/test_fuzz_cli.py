@@ -593,3 +593,30 @@ def test_fuzz_bench_prints_both_plain_loops_and_passes_libfuzzer_flags(tmp_path,
     assert rows["fuzz_cmsg"][1:6] == ["50.0", "200.0", "0.25", "80.0", "0.62"]
     assert rows["fuzz_setsockopt"][1:6] == ["50.0", "100.0", "0.50", "-", "-"]
     assert rows["fuzz_sequence"][1:6] == ["50.0", "25.0", "2.00", "-", "-"]          # no sample
+
+
+def test_fuzz_bench_says_where_an_input_goes(tmp_path, monkeypatch, capsys):
+    """The second table splits a fuzzer's input by part (ms, from its timing): tracing comes
+    out of the calls, the parts add up to the total, and the plain loop's input is beside it."""
+    class T:
+        name, release, is_host, image = "kcov-6.12", "6.12", False, "/boot/x"
+
+    timing = {"journal_s": 1.0, "decode_s": 2.0, "execute_s": 9.0, "feedback_s": 1.0, "kcov_s": 3.0,
+              "between_s": 4.0}
+
+    def run_guest(target, results, gargs, a, timeout, label, base_append=None, rw=None):
+        results.mkdir(parents=True, exist_ok=True)
+        stats = {"execs_per_s": 50.0, "mode": "kcov", "execs": 1000, "timing": timing}
+        (results / "bench.json").write_text(json.dumps({"guest": {"kernel_release": "6.12", "kcov": True}, "fuzzers": {
+            "fuzz_cmsg": {"fuzz_stats": stats, "plain": {"execs_per_s": 200.0}, "plain_ran": {"execs_per_s": 125.0}},
+            "fuzz_setsockopt": {"fuzz_stats": {"execs_per_s": 5.0}, "plain": {"execs_per_s": 100.0}}}}))
+        return 0, results / "console-bench.log", 1.0
+
+    monkeypatch.setattr(fuzzcli, "run_guest", run_guest)
+    monkeypatch.setattr(fuzzcli, "_target", lambda a: T())
+    assert cli.main(["fuzz-bench", "cmsg,setsockopt", "--results", str(tmp_path / "b"), "--time", "5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    i = next(k for k, line in enumerate(out) if line.startswith("# where"))
+    assert out[i + 1].split() == ["fuzzer", "journal", "decode", "calls", "kcov", "libfuzzer", "total", "plain"]
+    assert out[i + 2].split() == ["fuzz_cmsg", "1.00", "2.00", "7.00", "3.00", "4.00", "17.00", "8.00"]
+    assert len(out) == i + 3                          # no timing (an older guest side): no row
