@@ -245,8 +245,7 @@ class Feedback:
             self.timing["kcov_s"] += time.perf_counter() - t0
         elif self.kcov is not None:
             t0 = time.perf_counter()
-            raw, _full = self.kcov.trace_bytes()
-            self.kcov.area[0] = 0
+            raw, _full = self.kcov.trace_bytes()      # no reset here: begin() resets before each call
             self._trace(raw)
             self.timing["kcov_s"] += time.perf_counter() - t0
         self.outcomes.add(key)

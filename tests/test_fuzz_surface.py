@@ -354,3 +354,23 @@ def test_a_blocking_call_ends_in_the_signal_sent_once_it_sleeps():
     p = Program("fuzz_sequence")
     p.add("recv", 1, n=16, flags=0, block=True)
     assert "blocking(s[1], 'recvfrom', lambda: recv_raw(s[1].fileno(), 16, 0))" in p.to_python()
+
+
+def test_fdp_source_shortcuts_choose_as_source_does():
+    """FdpSource's own pick/pick_or_raw (one Python call shallower) take the same bytes and
+    make the same choices as Source's, so every decoder reads an input as before."""
+    import random
+    pytest.importorskip("atheris")
+    from afalg_conformance.fuzz import decoders
+    from afalg_conformance.fuzz.program import FdpSource, Names, Source
+
+    class Generic(FdpSource):
+        pick = Source.pick
+        pick_or_raw = Source.pick_or_raw
+
+    names = Names([])
+    rnd = random.Random(7)
+    for name, decode in decoders.DECODERS.items():
+        for _ in range(200):
+            data = rnd.randbytes(rnd.randrange(0, 400))
+            assert decode(FdpSource(data), names).to_python() == decode(Generic(data), names).to_python(), name
