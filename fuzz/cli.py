@@ -665,7 +665,9 @@ def input_breakdown(stats: dict) -> dict[str, float] | None:
     """ms per input: journal (and sample), decode, calls (the system calls and the executor,
     tracing excluded), kcov (the traces read and turned into edges, the edges stored),
     libfuzzer (outside the callback: libFuzzer and atheris), and their total; None without
-    timing (an older guest side)."""
+    timing (an older guest side). calls holds the rest of the callback too (the watchdog, the
+    kmsg watch, outcome counting, the statistics dump); the figures are those of the fuzzer's
+    last statistics dump (every 10 s)."""
     t, n = stats.get("timing"), stats.get("execs") or 0
     if not t or not n:
         return None

@@ -255,8 +255,9 @@ class Feedback:
                 h = self.out_index[key] = zlib.crc32(repr(key).encode()) % OUTCOME_COUNTERS
             view = self.out_counters
             if view is not None:
-                # what _trace_branch does (a count, so an outcome twice is another feature than
-                # once), without a call into atheris: ~7 calls an input, each a pybind11 call
+                # a count, as _trace_branch keeps (an outcome twice is another feature than once;
+                # atheris' byte wraps at 256, this one stops at 255), without a pybind11 call
+                # into atheris for each of an input's ~7 calls
                 if view[h] < 255:
                     view[h] += 1
             else:

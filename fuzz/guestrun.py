@@ -99,7 +99,8 @@ def fuzzer_cmd(name: str, results: Path, seconds: float | None, runs: int | None
         cmd.append(f"-max_total_time={int(seconds)}")
     if runs:
         cmd.append(f"-runs={runs}")
-    if not any(x.startswith("-reload=") for x in extra):
+    # libFuzzer's own -jobs/-workers share the folder through its reload: its default stays
+    if not any(x.startswith(("-reload=", "-jobs=", "-workers=")) for x in extra):
         cmd.append(f"-reload={SHARED_RELOAD_S if os.environ.get('AFALG_FUZZ_CORPUS_ROOT') else ALONE_RELOAD_S}")
     return cmd + extra
 

@@ -525,6 +525,8 @@ def test_a_shared_corpus_is_reloaded_every_30_s_not_every_second(tmp_path, monke
     assert [x for x in cmd if x.startswith("-reload")] == ["-reload=0"]
     cmd = guestrun.fuzzer_cmd("fuzz_cmsg", tmp_path, 60, None, ["-reload=2"], [])
     assert [x for x in cmd if x.startswith("-reload")] == ["-reload=2"]
+    cmd = guestrun.fuzzer_cmd("fuzz_cmsg", tmp_path, 60, None, ["-jobs=2"], [])
+    assert not [x for x in cmd if x.startswith("-reload")]      # libFuzzer's workers share by reloading
     monkeypatch.setenv("AFALG_FUZZ_CORPUS_ROOT", str(tmp_path / "shared"))
     (tmp_path / "job-1").mkdir()
     cmd = guestrun.fuzzer_cmd("fuzz_cmsg", tmp_path / "job-1", 60, None, [], [])

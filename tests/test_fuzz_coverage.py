@@ -132,8 +132,9 @@ def test_raw_trace_edges_equal_the_pair_by_pair_edges(syms):
     assert got == want and len(got) == 5    # 7 distinct pairs: do_page_fault, jitterentropy not fed
     assert fast.pc_cache == ref.pc_cache and fast.afalg_pcs == ref.afalg_pcs
     assert fast._edges_of_raw(array("Q", trace).tobytes()) == got      # known pairs: same counters
-    mixed = trace[:3] + [0x00007F0000001000]
+    mixed = trace[:3] + [0x00007F0000001000, 0x0000000081003110]   # the last: a kept PC's low half
     assert fast._edges_of_raw(array("Q", mixed).tobytes()) == ref._edges_of(array("Q", mixed))
+    assert fast.pc_cache == ref.pc_cache and fast.distinct_pcs == ref.distinct_pcs
 
 
 FEED_SCRIPT = r"""
@@ -182,9 +183,11 @@ import atheris
 from afalg_conformance.fuzz import coverage
 
 def one(data):
+    for _ in range(100):                      # the outcome counters do not start at atheris' 0
+        atheris._reserve_counter()
     fb = coverage.Feedback("python")
     fb.start()
-    assert fb.out_counters, "atheris' counters not found"
+    assert fb.out_counters and fb.out_base == 100, "atheris' counters not found"
     key = ("recv", "skcipher:1", "16", "ok")
     fb.end(key)
     fb.end(key)

@@ -381,7 +381,7 @@ class TestKcov:
         sys.addaudithook(self._audit)
 
     def _audit(self, event: str, args) -> None:
-        # busy: the drain's own ctypes.string_at is an audit event too
+        # busy: the drain must not drain again if anything it calls raises an audit event
         if self.active and not self.busy and self.kcov.area[0] > self.half and threading.get_ident() == self.thread:
             self.busy = True
             try:
