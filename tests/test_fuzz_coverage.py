@@ -161,20 +161,26 @@ atheris.Fuzz()
 """
 
 
-def test_edges_are_written_into_atheris_counters(tmp_path):
-    """The block write lands where _trace_branch counts (atheris' counter memory)."""
+def _atheris_line(tmp_path, script: str, tag: str) -> str:
+    """Run script under atheris for one input (counters exist only once Fuzz() has started);
+    its output line that starts with tag."""
     pytest.importorskip("atheris")
     import os
     import subprocess
     import sys
-    script = tmp_path / "feed.py"
-    script.write_text(FEED_SCRIPT)
+    path = tmp_path / f"{tag.lower()}.py"
+    path.write_text(script)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, str(script), "-runs=1"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, str(path), "-runs=1"], capture_output=True, text=True,
                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=root), timeout=120)
-    line = [x for x in out.stdout.splitlines() if x.startswith("FED")]
+    line = [x for x in out.stdout.splitlines() if x.startswith(tag)]
     assert line, out.stdout + out.stderr
-    assert line[0] == f"FED [5, 9, {coverage.EDGE_COUNTERS - 1}] 2"
+    return line[0]
+
+
+def test_edges_are_written_into_atheris_counters(tmp_path):
+    """The block write lands where _trace_branch counts (atheris' counter memory)."""
+    assert _atheris_line(tmp_path, FEED_SCRIPT, "FED") == f"FED [5, 9, {coverage.EDGE_COUNTERS - 1}] 2"
 
 
 OUTCOME_SCRIPT = """
@@ -205,18 +211,7 @@ atheris.Fuzz()
 def test_outcomes_are_counted_in_atheris_counters(tmp_path):
     """An outcome is counted where _trace_branch would count it, once per call (an outcome
     twice in an input is another feature than once), without a call into atheris."""
-    pytest.importorskip("atheris")
-    import os
-    import subprocess
-    import sys
-    script = tmp_path / "outcomes.py"
-    script.write_text(OUTCOME_SCRIPT)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, str(script), "-runs=1"], capture_output=True, text=True,
-                         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=root), timeout=120)
-    line = [x for x in out.stdout.splitlines() if x.startswith("OUT")]
-    assert line, out.stdout + out.stderr
-    assert line[0] == "OUT 3 2"
+    assert _atheris_line(tmp_path, OUTCOME_SCRIPT, "OUT") == "OUT 3 2"
 
 
 def test_a_long_trace_gives_the_edges_of_its_head_and_tail(syms, monkeypatch):
