@@ -281,18 +281,18 @@ def _kmsg(msg: str) -> None:
 SAMPLE_ROOT = Path("/tmp/afalg-fuzz-sample")
 
 
-def plain_loop(name: str, results: Path, seconds: float, files: list[Path] | None = None) -> dict:
+def plain_loop(name: str, results: Path, seconds: float, inputs: list[bytes] | None = None) -> dict:
     """The same system calls without the fuzzer: replay inputs, decoded up front, round robin,
     with no coverage, journal or watchdog. By default the fuzzer's corpus (the units it wrote
-    in the guest, those it resumed from, the seeds); `files`: those inputs instead."""
+    in the guest, those it resumed from, the seeds); `inputs`: those instead."""
     from . import decoders
     from .engine import runtime_names
     from .program import Executor, FdpSource, Names, guest_faults
     names = Names(runtime_names())
-    if files is None:
+    if inputs is None:
         dirs = dict.fromkeys([corpus_dir(name, results), results / "corpus" / name, SEEDS / name])
-        files = sorted(p for d in dirs if d.exists() for p in d.iterdir())
-    progs = [decoders.DECODERS[name](FdpSource(p.read_bytes()), names) for p in files]
+        inputs = [p.read_bytes() for p in sorted(p for d in dirs if d.exists() for p in d.iterdir())]
+    progs = [decoders.DECODERS[name](FdpSource(data), names) for data in inputs]
     ex = Executor(faults=guest_faults()[0])     # the fuzzer's calls, faults included
     n = 0
     t0 = time.monotonic()
@@ -326,7 +326,9 @@ def cmd_bench(a, extra: list[str]) -> int:
             stats = {}
         plain = plain_loop(name, results, a.time)
         # the inputs the fuzzer ran (a sample), mutants it dropped included: the same calls
-        sampled = sorted((SAMPLE_ROOT / name).glob("*")) if (SAMPLE_ROOT / name).exists() else []
+        from .engine import sample_inputs
+        sampled = [data for f in (sorted((SAMPLE_ROOT / name).glob("*")) if (SAMPLE_ROOT / name).exists() else [])
+                   for data in sample_inputs(f.read_bytes())]
         ran = plain_loop(name, results, a.time, sampled) if sampled else None
         out["fuzzers"][name] = {"rc": rc, "fuzz_wall": round(fuzz_wall, 1), "fuzz_stats": stats, "plain": plain,
                                 "plain_ran": ran}
