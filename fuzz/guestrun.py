@@ -310,6 +310,7 @@ def plain_loop(name: str, results: Path, seconds: float, inputs: list[bytes] | N
 
 
 def cmd_bench(a, extra: list[str]) -> int:
+    from .engine import sample_inputs
     results = Path(a.results)
     out = {"guest": guest_info(), "fuzzers": {}}
     for name in a.names.split(","):
@@ -326,7 +327,6 @@ def cmd_bench(a, extra: list[str]) -> int:
             stats = {}
         plain = plain_loop(name, results, a.time)
         # the inputs the fuzzer ran (a sample), mutants it dropped included: the same calls
-        from .engine import sample_inputs
         sampled = [data for f in (sorted((SAMPLE_ROOT / name).glob("*")) if (SAMPLE_ROOT / name).exists() else [])
                    for data in sample_inputs(f.read_bytes())]
         ran = plain_loop(name, results, a.time, sampled) if sampled else None
