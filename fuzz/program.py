@@ -446,11 +446,13 @@ class Executor:
             err = e.errno or errno_mod.EIO
             out = errno_name(err)
             if (op == "setsockopt" and a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY
-                    and err not in (errno_mod.EBUSY, errno_mod.ENOMEM, errno_mod.EFAULT, errno_mod.ENOPROTOOPT)):
+                    and err not in (errno_mod.EBUSY, errno_mod.ENOMEM, errno_mod.EFAULT, errno_mod.ENOPROTOOPT)
+                    and _rearms_need_key(st)):
                 # the algorithm's setkey ran and failed: the tfm needs a key again (NEED_KEY)
                 st.key, st.key_ok = None, False
             elif (op == "setsockopt" and a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY_BY_KEY_SERIAL
-                  and err == errno_mod.EINVAL and a["optlen"] == 4 and named_payload(a.get("key_name") or "")):
+                  and err == errno_mod.EINVAL and a["optlen"] == 4 and named_payload(a.get("key_name") or "")
+                  and _rearms_need_key(st)):
                 # the key was found and read, the algorithm's setkey refused it (NEED_KEY again)
                 st.key, st.key_ok = None, False
         except (ValueError, OverflowError) as e:   # Python refused before any syscall
@@ -481,6 +483,16 @@ class Executor:
         if what == "request":
             return check_request(st, call.args.get("param"))
         return "unknown-check"
+
+
+def _rearms_need_key(st: SlotState) -> bool:
+    """Whether a setkey the algorithm refused leaves the tfm without a key. Only algorithms
+    that need one get NEED_KEY again (crypto_shash_setkey's shash_set_needkey and its
+    siblings); an optionally keyed hash (blake2b: keylen 0 or > 64 is EINVAL) keeps the key
+    it had, so the model keeps it too (OPT-29; a fuzz_sequence campaign's oracle failure).
+    An algorithm the registry does not know: forgotten, and no oracle judges it anyway."""
+    alg = algorithms.ALGORITHMS.get(st.alg_name)
+    return alg is None or alg.keyed
 
 
 def _valid_key(alg: algorithms.Algorithm, key: bytes | None) -> bool:

@@ -312,6 +312,39 @@ def test_key_serial_names_a_key_made_where_the_program_runs(monkeypatch):
     assert program.key_serial("user-32", 3) == (1234).to_bytes(4, "little")[:3]
 
 
+@pytest.mark.parametrize("alg_name, after_refusal", [
+    ("blake2b-256", b"k" * 15),      # optionally keyed: the kernel keeps the key (OPT-29)
+    ("hmac(sha256)", None),          # needs a key: NEED_KEY again, nothing left to judge
+])
+def test_a_refused_setkey_forgets_the_key_only_where_the_kernel_does(monkeypatch, alg_name, after_refusal):
+    """The model behind check_usable: a fuzz_sequence campaign judged blake2b-256 against
+    unkeyed BLAKE2b after setkey(15 bytes) then setkey(0 bytes) = EINVAL, while the kernel
+    hashed with the 15-byte key (blake2b is optionally keyed: no NEED_KEY)."""
+    import errno
+    import socket as socket_mod
+
+    from afalg_conformance.fuzz import program
+    real = socket_mod.socket
+    monkeypatch.setattr(program.socket, "socket", lambda *a, **k: real(socket_mod.AF_INET, socket_mod.SOCK_DGRAM))
+    monkeypatch.setattr(program.AfalgSocket, "bind_raw", lambda self, addr, n=None: None)
+
+    def setsockopt(self, level, opt, value, optlen):
+        if optlen == 0:                          # blake2b's setkey: keylen 0 is EINVAL
+            raise OSError(errno.EINVAL, "setkey")
+    monkeypatch.setattr(program.AfalgSocket, "setsockopt", setsockopt)
+    seen = []
+    monkeypatch.setattr(program, "check_usable", lambda st, tracer=None: seen.append((st.key, st.key_ok)) or "n/a")
+    prog = program.Program("fuzz_sequence")
+    prog.add("socket", 0, type=socket_mod.SOCK_SEQPACKET, type_name="SOCK_SEQPACKET", proto=0)
+    prog.add("bind", 0, type="hash", name=alg_name, feat=0, mask=0, addrlen=None)
+    for key in (b"k" * 15, b""):
+        prog.add("setsockopt", 0, level=SOL_ALG, opt=int(AlgOpt.SET_KEY), name="ALG_SET_KEY", value=key,
+                 optlen=len(key))
+        prog.add("check", 0, what="usable")
+    assert Executor().run(prog) == ["ok", "ok", "ok", "n/a", "EINVAL", "n/a"]
+    assert seen == [(b"k" * 15, True), (after_refusal, after_refusal is not None)]
+
+
 def test_named_keys_are_made_once_each_the_way_their_name_says(monkeypatch):
     from afalg_conformance.harness.afalg import keys
     made, ctl = [], []
