@@ -286,6 +286,27 @@ def test_out_of_range_skcipher_key_keeps_old_key(spec, bind_name):
                        note=f"driver={driver} type={kind}", soft=True)
 
 
+@pytest.mark.clause("OPT-29", "OPT-5")
+def test_refused_key_keeps_the_optional_key(spec):
+    import hashlib
+    msg, good = bytes(range(32)), bytes(range(7, 22))
+    digests = {"kept": hashlib.blake2b(msg, digest_size=32, key=good).digest(),
+               "reset": hashlib.blake2b(msg, digest_size=32).digest()}
+    for bad in (0, 65):
+        tfm = bind_or_skip("hash", "blake2b-256")
+        with tfm:
+            tfm.setkey(good)
+            tok = us.outcome(tfm.setkey, b"\0" * bad)[1]
+            if bad > 64:
+                spec.check("OPT-5", tok, sent=f"blake2b-256: setkey({bad} bytes) after a good key", soft=True)
+            with tfm.accept() as op:
+                op.send(msg)
+                got = op.recv(32)
+            seen = next((name for name, d in digests.items() if d == got), f"other:{got.hex()}")
+            spec.check("OPT-29", seen, expected="reset" if tok == "ok" else "kept",
+                       sent=f"blake2b-256: setkey(15 bytes), setkey({bad}) -> {tok}, accept, digest", soft=True)
+
+
 @pytest.mark.clause("OPT-26")
 def test_key_serial_bounded_by_optmem(spec, private_netns):
     limit = 1024                                 # user keys stop at 32767 bytes, the default limit at 131072
