@@ -248,6 +248,17 @@ def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, l
     return (done.rc if done.status == "exited" else None), console, done.wall
 
 
+def campaign_names(results: Path, name: str) -> dict:
+    """{"runtime_names": [...]}: what the fuzzer decoded its inputs with (engine.save_names),
+    for a crash's sidecar, so --reproduce decodes the same program; {} if it saved none."""
+    from afalg_conformance.fuzz.engine import load_names
+    from afalg_conformance.fuzz.guestrun import names_path
+    try:
+        return {"runtime_names": load_names(str(names_path(name, results)))}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def collect_crashes(results: Path, names: list[str], console: Path, rc: int | None, store: CrashStore,
                     crash_hook: bool, guest: dict) -> dict[str, int]:
     """Turn libFuzzer artefacts and a dead guest into saved, deduplicated crashes."""
@@ -268,7 +279,8 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
             sig, kind = sig.removeprefix("python: KernelReport: "), "kernel"
             reported.add(sig)
         path, new = store.add(f.read_bytes(), {"fuzzer": name, "kind": kind, "signature": sig,
-                                               "artifact": str(f), "crash_hook": crash_hook})
+                                               "artifact": str(f), "crash_hook": crash_hook,
+                                               **campaign_names(results, name)})
         counts[name] += 1
         print(f"afalg-conform: {name}: {'new' if new else 'duplicate'} crash {sig!r} -> {path}", file=sys.stderr)
     # Kernel-level: the guest died or the console shows a problem
@@ -294,7 +306,7 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
             sig, excerpt = ks
         meta = {"fuzzer": culprit, "kind": "kernel", "signature": sig, "vng_rc": rc,
                 "kernel_release": guest.get("kernel_release"), "crash_hook": crash_hook,
-                "console": str(console), "excerpt": excerpt}
+                "console": str(console), "excerpt": excerpt, **campaign_names(results, culprit)}
         if data:
             path, new = store.add(data, meta)
             print(f"afalg-conform: {culprit}: {'new' if new else 'duplicate'} kernel crash {sig!r}; "
@@ -585,6 +597,11 @@ def cmd_reproduce(a) -> int:
     out = results / "replay.txt"
     gargs = ["-m", "afalg_conformance.fuzz.replay", str(copy), "--fuzzer", name, "--json", str(results / "replay.json"),
              "--out", str(out)]
+    if "runtime_names" in meta:
+        # decode with the campaign's names, not this guest's /proc/crypto (engine.save_names)
+        from afalg_conformance.fuzz.engine import save_names
+        save_names(str(results / "names.json"), meta["runtime_names"])
+        gargs += ["--names", str(results / "names.json")]
     if a.minimize:
         gargs.append("--minimize")
     if a.crash_hook or meta.get("crash_hook", False):

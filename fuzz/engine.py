@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import mmap
 import os
 import shlex
@@ -310,6 +311,26 @@ def runtime_names():
         return []
 
 
+# An input means a program only together with the runtime names it was decoded with: the
+# fuzzer's guest may have more of them than a fresh one (earlier fuzzers' warm-ups load modules
+# and make template instances), so the same bytes would bind another algorithm there.
+def save_names(path: str, names: list[tuple[str, str]]) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"runtime": names}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_names(path: str) -> list[tuple[str, str]]:
+    """The list save_names wrote (a crash's sidecar holds the same list as runtime_names)."""
+    with open(path) as f:
+        doc = json.load(f)
+    runtime = doc["runtime"] if isinstance(doc, dict) else doc
+    return [(str(t), str(n)) for t, n in runtime]
+
+
 def in_guest() -> bool:
     """A virtme-ng guest: its kernel command line carries virtme's own parameters."""
     try:
@@ -476,6 +497,11 @@ def main(name: str, argv: list[str] | None = None) -> None:
             from . import decoders, program
     decode = decoders.DECODERS[name]
     names = program.Names(runtime_names())
+    if os.environ.get("AFALG_FUZZ_NAMES"):
+        try:
+            save_names(os.environ["AFALG_FUZZ_NAMES"], names.runtime)
+        except OSError as e:
+            print(f"{name}: the runtime names are not saved ({e}): a crash will not name them", file=sys.stderr)
     faults, faults_note = program.guest_faults()
     executor = program.Executor(tracer=fb, checks=os.environ.get("AFALG_FUZZ_NO_CHECKS") != "1", faults=faults)
     journal = Journal(os.environ.get("AFALG_FUZZ_JOURNAL"), os.environ.get("AFALG_FUZZ_KMSG") == "1",

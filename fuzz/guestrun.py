@@ -129,10 +129,16 @@ def journal_shm(sysfs: Path = Path("/sys/bus/pci/devices")) -> str | None:
     return None
 
 
+def names_path(name: str, results: Path) -> Path:
+    """Where a fuzzer writes the runtime names it decodes with (engine.save_names)."""
+    return results / f"names-{name}.json"
+
+
 def fuzzer_env(name: str, results: Path, coverage: str, crash_hook: bool, feed: str | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1",
                AFALG_FUZZ_COVERAGE=coverage, AFALG_FUZZ_STATS=str(results / f"stats-{name}.json"),
-               AFALG_FUZZ_JOURNAL=str(results / f"journal-{name}"), AFALG_FUZZ_IN_GUEST="1",
+               AFALG_FUZZ_JOURNAL=str(results / f"journal-{name}"), AFALG_FUZZ_NAMES=str(names_path(name, results)),
+               AFALG_FUZZ_IN_GUEST="1",
                AFALG_FUZZ_NO_AUTOLOAD="1")
     if crash_hook:
         env["AFALG_FUZZ_CRASH_HOOK"] = "1"

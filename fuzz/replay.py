@@ -23,7 +23,7 @@ import time
 import traceback
 
 from . import decoders
-from .engine import CRASH_MAGIC, WARN_MAGIC, crash_hook, kmsg_watch, runtime_names, warn_hook
+from .engine import CRASH_MAGIC, WARN_MAGIC, crash_hook, kmsg_watch, load_names, runtime_names, warn_hook
 from .program import Executor, FdpSource, Names, Program, guest_faults
 
 
@@ -148,14 +148,20 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="write the outcome here")
     ap.add_argument("--out", default=None, help="also write the printed text here (fsynced as it goes)")
     ap.add_argument("--crash-hook", action="store_true", help="enable the opt-in sysrq crash input (guest only)")
+    ap.add_argument("--names", default=None,
+                    help="decode with these runtime names (a crash's, engine.save_names), not /proc/crypto's")
     a = ap.parse_args(argv)
     if a.crash_hook:
         os.environ["AFALG_FUZZ_CRASH_HOOK"] = "1"
     out = Out(a.out)
     data = open(a.file, "rb").read()
     name = decoders.canonical(a.fuzzer or fuzzer_of(a.file) or "fuzz_sequence")
-    prog = decoders.DECODERS[name](FdpSource(data), Names(runtime_names()))
+    runtime = load_names(a.names) if a.names else runtime_names()
+    prog = decoders.DECODERS[name](FdpSource(data), Names(runtime))
     out(f"# replaying {os.path.basename(a.file)} ({len(data)} bytes) with {name} on {os.uname().release}")
+    out(f"# decoded with the {len(runtime)} runtime names the campaign had (saved with the crash)" if a.names else
+        f"# decoded with this kernel's {len(runtime)} runtime names (none saved with the input: if the "
+        "campaign's guest had others, the bytes may bind another algorithm than it ran)")
     if a.dry_run:
         out(prog.to_python())
         return 0

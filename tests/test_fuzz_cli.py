@@ -626,3 +626,49 @@ def test_fuzz_bench_says_where_an_input_goes(tmp_path, monkeypatch, capsys):
     assert out[i + 1].split() == ["fuzzer", "journal", "decode", "calls", "kcov", "libfuzzer", "total", "plain"]
     assert out[i + 2].split() == ["fuzz_cmsg", "1.00", "2.00", "7.00", "3.00", "4.00", "17.00", "8.00"]
     assert len(out) == i + 3                          # no timing (an older guest side): no row
+
+
+def test_a_crash_keeps_the_runtime_names_it_was_decoded_with(tmp_path, monkeypatch, capsys):
+    """The bytes of an input bind a /proc/crypto name by its index in the fuzzer's runtime
+    list; a fresh guest's list can differ (seen: a fuzz_sequence oracle failure on blake2b-256
+    replayed as a bind of sha1-avx). The fuzzer saves its list, the crash's sidecar keeps it,
+    and --reproduce decodes with it."""
+    from afalg_conformance.fuzz import decoders, engine, guestrun, replay, seeds
+    from afalg_conformance.fuzz.program import EncodingSource, FdpSource, Names
+    campaign = [("hash", "sha1-avx"), ("hash", "blake2b-256")]
+    src = EncodingSource(seeds.Spec(name_from_proc=3, runtime_name=campaign[1]))
+    decoders.DECODERS["fuzz_sequence"](src, Names(campaign))
+    data = src.data()
+    bound = lambda names: next(c.args["name"] for c in decoders.DECODERS["fuzz_sequence"](  # noqa: E731
+        FdpSource(data), Names(names)).calls if c.op == "bind")
+    assert bound(campaign) == "blake2b-256" and bound(campaign[:1] + [("hash", "md5")]) == "md5"
+    # the fuzzer (engine.main) saves its list where fuzzer_env says; collect_crashes reads it
+    env = guestrun.fuzzer_env("fuzz_sequence", tmp_path, "python", False)
+    engine.save_names(env["AFALG_FUZZ_NAMES"], campaign)
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts" / "fuzz_sequence-crash-abc").write_bytes(data)
+    (tmp_path / "fuzz-fuzz_sequence.log").write_text(
+        "=== Uncaught Python exception: ===\nAssertionError: blake2b-256: kernel output differs from the oracle: "
+        "got 00 want 11\n")
+    store = fuzzcli.CrashStore(tmp_path)
+    assert fuzzcli.collect_crashes(tmp_path, ["fuzz_sequence"], tmp_path / "console.log", 0, store, False,
+                                   {"fuzzers": {"fuzz_sequence": {"rc": 1}}}) == {"fuzz_sequence": 1}
+    (entry,) = store.index.values()
+    crash = store.root / entry["file"]
+    assert json.loads(crash.with_name(crash.name + ".json").read_text())["runtime_names"] == [list(p) for p in campaign]
+    # --reproduce hands the list to the guest's replay, which decodes with it
+    seen = {}
+
+    def run_guest(target, results, gargs, a, timeout, label, base_append=None, rw=None):
+        seen["gargs"] = gargs
+        return 0, results / "console.log", 1.0
+    monkeypatch.setattr(fuzzcli, "_target", lambda a: type("T", (), {"name": "fake"})())
+    monkeypatch.setattr(fuzzcli, "run_guest", run_guest)
+    assert cli.main(["fuzz", "--reproduce", str(crash), "--results", str(tmp_path / "repro")]) == 0
+    gargs = seen["gargs"]
+    names_file = gargs[gargs.index("--names") + 1]
+    assert engine.load_names(names_file) == campaign
+    capsys.readouterr()
+    assert replay.main([str(crash), "--fuzzer", "fuzz_sequence", "--dry-run", "--names", names_file]) == 0
+    out = capsys.readouterr().out
+    assert "'blake2b-256'" in out and "decoded with the 2 runtime names the campaign had" in out

@@ -50,9 +50,13 @@ def test_crash_hook_is_caught_saved_and_reproduced(tmp_path):
     assert entry["kind"] == "kernel" and "sysrq" in sig
     crash = res / "crashes" / entry["file"]
     assert crash.read_bytes().startswith(b"AFALG-FUZZ-SYSRQ-CRASH")
+    # the names the fuzzer decoded with survive the panic, in the crash's sidecar
+    names = json.loads(crash.with_name(crash.name + ".json").read_text())["runtime_names"]
+    assert ["hash", "sha256"] in names, names[:20]
     # replay it in a fresh guest
     rep = cli("fuzz", "--reproduce", str(crash), "--kernel", "debian-6.12", "--results", str(tmp_path / "repro"))
     assert rep.returncode == 1, rep.stdout + rep.stderr[-3000:]
+    assert f"decoded with the {len(names)} runtime names the campaign had" in rep.stdout, rep.stdout
     assert "reproduced a kernel crash" in rep.stdout and "same signature as recorded" in rep.stdout
     assert "/proc/sysrq-trigger" in rep.stdout      # the readable reproducer was printed
 
