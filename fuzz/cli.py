@@ -597,10 +597,13 @@ def cmd_reproduce(a) -> int:
     out = results / "replay.txt"
     gargs = ["-m", "afalg_conformance.fuzz.replay", str(copy), "--fuzzer", name, "--json", str(results / "replay.json"),
              "--out", str(out)]
-    if "runtime_names" in meta:
-        # decode with the campaign's names, not this guest's /proc/crypto (engine.save_names)
+    # decode with the campaign's names, not this guest's /proc/crypto (engine.save_names): the
+    # crash's sidecar has them, or, for a libFuzzer artefact in RESULTS/artifacts/, the campaign
+    runtime = meta.get("runtime_names") or (campaign_names(src.parent.parent, name).get("runtime_names")
+                                            if src.parent.name == "artifacts" else None)
+    if runtime:
         from afalg_conformance.fuzz.engine import save_names
-        save_names(str(results / "names.json"), meta["runtime_names"])
+        save_names(str(results / "names.json"), runtime)
         gargs += ["--names", str(results / "names.json")]
     if a.minimize:
         gargs.append("--minimize")

@@ -672,3 +672,8 @@ def test_a_crash_keeps_the_runtime_names_it_was_decoded_with(tmp_path, monkeypat
     assert replay.main([str(crash), "--fuzzer", "fuzz_sequence", "--dry-run", "--names", names_file]) == 0
     out = capsys.readouterr().out
     assert "'blake2b-256'" in out and "decoded with the 2 runtime names the campaign had" in out
+    # libFuzzer's own artefact in the campaign's folder (no sidecar): the campaign's names too
+    assert cli.main(["fuzz", "sequence", "--reproduce", str(tmp_path / "artifacts" / "fuzz_sequence-crash-abc"),
+                     "--results", str(tmp_path / "repro2")]) == 0
+    gargs = seen["gargs"]
+    assert engine.load_names(gargs[gargs.index("--names") + 1]) == campaign
