@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
+from afalg_conformance.fuzz.engine import NAMES_FILE
 from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Symbols
 from afalg_conformance.harness.errors import HarnessError
 from afalg_conformance.harness.results.model import Run
@@ -207,6 +208,20 @@ def corpus_sources(dirs: list[str], seeds: bool) -> list[tuple[str, str, Path]]:
                                f"or one holding {', '.join(FUZZERS)}/, or a fuzz results folder)")
         out += found
     return out
+
+
+def campaign_names(folder: Path, name: str) -> Path | None:
+    """The runtime names a campaign's fuzzer decoded its corpus with (engine.save_names), for a
+    corpus folder inside an `afalg-conform fuzz` results folder (RESULTS/corpus/NAME; a
+    `--jobs` campaign's first job); None for seeds (decoded without runtime names) and other
+    folders: those are replayed with the guest's own names."""
+    results = folder.parent.parent
+    if folder.parent.name != "corpus":
+        return None
+    for cand in (results / f"names-{name}.json", results / "job-0" / f"names-{name}.json"):
+        if cand.is_file():
+            return cand
+    return None
 
 
 # -- the map ----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from afalg_conformance.harness.afalg import modprobe
 from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
 
 from . import decoders
-from .engine import runtime_names
+from .engine import NAMES_FILE, load_names, runtime_names
 from .program import Executor, FdpSource, Names, guest_faults
 
 
@@ -41,6 +41,16 @@ def inputs(pairs: list[str]) -> list[tuple[str, Path]]:
         for f in sorted(Path(folder).iterdir()):
             if f.is_file() and not f.name.startswith(".") and f.suffix != ".json":
                 out.append((name, f))
+    return out
+
+
+def saved_names(todo: list[tuple[str, Path]]) -> dict[str, Names]:
+    """Folder -> the runtime names its campaign decoded it with (a copy of a campaign's corpus
+    carries them, harness/cli/coverage.py): its inputs mean their programs only with those."""
+    out: dict[str, Names] = {}
+    for folder in dict.fromkeys(f.parent for _n, f in todo):
+        if (folder / NAMES_FILE).is_file():
+            out[str(folder)] = Names(load_names(str(folder / NAMES_FILE)))
     return out
 
 
@@ -80,6 +90,8 @@ def main(argv=None) -> int:
     todo = inputs(a.dirs)
     status["inputs"] = len(todo)
     names = Names(runtime_names())
+    saved = saved_names(todo)
+    status["saved_names"] = sorted(saved)
     kcov = Kcov(a.entries)
     # the inputs' injected faults too: a fault is part of what an input reached
     faults, status["faults"] = guest_faults()
@@ -90,7 +102,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGALRM, alarm)
     lo, hi = rng
     for name, f in todo:
-        prog = decoders.DECODERS[name](FdpSource(f.read_bytes()), names)
+        prog = decoders.DECODERS[name](FdpSource(f.read_bytes()), saved.get(str(f.parent), names))
         ex = Executor(faults=faults)
         failure = None
         t0 = time.monotonic()

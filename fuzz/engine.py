@@ -314,6 +314,9 @@ def runtime_names():
 # An input means a program only together with the runtime names it was decoded with: the
 # fuzzer's guest may have more of them than a fresh one (earlier fuzzers' warm-ups load modules
 # and make template instances), so the same bytes would bind another algorithm there.
+NAMES_FILE = ".names.json"     # beside a copy of a campaign's corpus (harness/cli/coverage.py)
+
+
 def save_names(path: str, names: list[tuple[str, str]]) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:

@@ -297,3 +297,24 @@ def test_sites_only_a_kernel_in_error_reaches_are_counted_apart(kernel):
     assert (cov["summary"]["check_sites"], cov["summary"]["check_reached"]) == (2, 0)
     assert covmap.checks_line(cov).endswith("the union over the other 1: 1")
     assert "alg_create+0x0  (kernel check)" in covmap.render_text(cov)
+
+
+def test_a_campaigns_corpus_is_replayed_with_the_names_it_was_decoded_with(tmp_path):
+    """A results folder's corpus goes to the guest with its fuzzer's runtime names
+    (names-NAME.json, engine.save_names); the replay decodes that folder with them."""
+    from afalg_conformance.fuzz import covreplay, engine
+    from afalg_conformance.harness.cli import coverage
+    camp = tmp_path / "camp"
+    (camp / "corpus" / "fuzz_cmsg").mkdir(parents=True)
+    (camp / "corpus" / "fuzz_cmsg" / "a").write_bytes(b"x")
+    (camp / "cmsg").mkdir()
+    (camp / "cmsg" / "b").write_bytes(b"y")
+    engine.save_names(str(camp / "names-fuzz_cmsg.json"), [("hash", "sha1-avx")])
+    sources = covmap.corpus_sources([str(camp), str(camp / "cmsg")], seeds=False)
+    pairs = coverage.copy_inputs(sources, tmp_path / "inputs")
+    copied = [tmp_path / p.partition("=")[2] for p in pairs]
+    assert engine.load_names(str(copied[0] / engine.NAMES_FILE)) == [("hash", "sha1-avx")]
+    assert not (copied[1] / engine.NAMES_FILE).exists()           # not a campaign's: the guest's names
+    todo = covreplay.inputs(pairs)
+    assert [f.name for _n, f in todo] == ["a", "b"]                  # the names are not an input
+    assert {k: v.runtime for k, v in covreplay.saved_names(todo).items()} == {str(copied[0]): [("hash", "sha1-avx")]}

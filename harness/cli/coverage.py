@@ -82,6 +82,8 @@ def copy_inputs(sources: list[tuple[str, str, Path]], dest: Path) -> list[str]:
                 n += 1
         if n:
             pairs.append(f"{name}={d}")
+            if names := covmap.campaign_names(folder, name):
+                shutil.copyfile(names, d / covmap.NAMES_FILE)
     return pairs
 
 
