@@ -144,6 +144,28 @@ def test_kcov_fragment_has_what_the_fuzzers_need():
         assert want[opt] == "y", opt
 
 
+def test_kcov_is_scoped_to_the_code_under_test_in_every_kcov_build(tmp_path):
+    """CONFIG_KCOV_INSTRUMENT_ALL off, and the Makefiles of the scope's folders and files
+    turn it on: appended once after a marker, replaced (not added twice) on a rebuild."""
+    assert build_kernel.fragment_lines(build_kernel.VMS_DIR / "kcov.config")["CONFIG_KCOV_INSTRUMENT_ALL"] == "n"
+    assert all(b.kcov_scope == build_kernel.KCOV_SCOPE for b in build_kernel.BUILDS.values())
+    scope = {"crypto/Makefile": ("KCOV_INSTRUMENT := y", "KCOV_INSTRUMENT_jitterentropy.o := n"),
+             "net/Makefile": ("KCOV_INSTRUMENT_socket.o := y",)}
+    (tmp_path / "crypto").mkdir()
+    (tmp_path / "net").mkdir()
+    (tmp_path / "crypto" / "Makefile").write_text("obj-y += af_alg.o\n")
+    (tmp_path / "net" / "Makefile").write_text("obj-y := socket.o\n\n")
+    assert build_kernel.scope_kcov(tmp_path, scope) == ["crypto/Makefile", "net/Makefile"]
+    once = (tmp_path / "crypto" / "Makefile").read_text()
+    assert once == f"obj-y += af_alg.o\n\n{build_kernel.KCOV_MARK}\nKCOV_INSTRUMENT := y\nKCOV_INSTRUMENT_jitterentropy.o := n\n"
+    assert build_kernel.scope_kcov(tmp_path, scope) == []                       # as it was: untouched
+    scope["crypto/Makefile"] = ("KCOV_INSTRUMENT := y",)
+    assert build_kernel.scope_kcov(tmp_path, scope) == ["crypto/Makefile"]
+    assert (tmp_path / "crypto" / "Makefile").read_text().count("KCOV_INSTRUMENT") == 1
+    with pytest.raises(build_kernel.BuildError, match="fs/Makefile"):
+        build_kernel.scope_kcov(tmp_path, {"fs/Makefile": ("KCOV_INSTRUMENT_splice.o := y",)})
+
+
 def test_kasan_build_layers_its_fragment_on_the_kcov_one():
     b = build_kernel.BUILDS["kasan-6.12"]
     assert b.fragments == ("kcov.config", "kasan.config")
