@@ -38,7 +38,7 @@ from afalg_conformance.harness.host import validate
 from afalg_conformance.harness.host import vm
 from afalg_conformance.harness.errors import HarnessError
 from afalg_conformance.fuzz.coverage import FEED_DEFAULT, FEED_SCOPES
-from afalg_conformance.fuzz.guestrun import MERGE_RECORD
+from afalg_conformance.fuzz.guestrun import MERGE_RECORD, names_path
 
 FUZZERS = ["fuzz_setsockopt", "fuzz_cmsg", "fuzz_sequence"]
 # Make every kernel problem fatal, so the guest stops at the first report and the
@@ -251,8 +251,7 @@ def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, l
 def campaign_names(results: Path, name: str) -> dict:
     """{"runtime_names": [...]}: what the fuzzer decoded its inputs with (engine.save_names),
     for a crash's sidecar, so --reproduce decodes the same program; {} if it saved none."""
-    from afalg_conformance.fuzz.engine import load_names
-    from afalg_conformance.fuzz.guestrun import names_path
+    from afalg_conformance.fuzz.engine import load_names  # as in make_journal_shm
     try:
         return {"runtime_names": load_names(str(names_path(name, results)))}
     except (OSError, ValueError, KeyError, TypeError):
@@ -589,6 +588,16 @@ def cmd_reproduce(a) -> int:
     src = Path(a.reproduce).resolve()
     name = canonical(a.name or meta["fuzzer"])
     check_decoder_version(a.reproduce, name, meta)
+    # decode with the campaign's names, not this guest's /proc/crypto (engine.save_names): the
+    # crash's sidecar has them, or, for a libFuzzer artefact in RESULTS/artifacts/, the campaign
+    runtime = meta.get("runtime_names") or (campaign_names(src.parent.parent, name).get("runtime_names")
+                                            if src.parent.name == "artifacts" else None)
+    if runtime is not None:
+        from afalg_conformance.fuzz.engine import names_of  # as in make_journal_shm
+        try:
+            runtime = names_of(runtime)
+        except ValueError as e:
+            raise HarnessError(f"--reproduce {a.reproduce}: its sidecar's runtime_names: {e}") from None
     target = _target(a)
     results = validate.results_dir(_results_dir(a, f"repro-{src.name[:20]}-{target.name}"))
     copy = results / src.name
@@ -597,12 +606,8 @@ def cmd_reproduce(a) -> int:
     out = results / "replay.txt"
     gargs = ["-m", "afalg_conformance.fuzz.replay", str(copy), "--fuzzer", name, "--json", str(results / "replay.json"),
              "--out", str(out)]
-    # decode with the campaign's names, not this guest's /proc/crypto (engine.save_names): the
-    # crash's sidecar has them, or, for a libFuzzer artefact in RESULTS/artifacts/, the campaign
-    runtime = meta.get("runtime_names") or (campaign_names(src.parent.parent, name).get("runtime_names")
-                                            if src.parent.name == "artifacts" else None)
     if runtime:
-        from afalg_conformance.fuzz.engine import save_names
+        from afalg_conformance.fuzz.engine import save_names  # as in make_journal_shm
         save_names(str(results / "names.json"), runtime)
         gargs += ["--names", str(results / "names.json")]
     if a.minimize:

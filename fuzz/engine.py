@@ -327,11 +327,19 @@ def save_names(path: str, names: list[tuple[str, str]]) -> None:
 
 
 def load_names(path: str) -> list[tuple[str, str]]:
-    """The list save_names wrote (a crash's sidecar holds the same list as runtime_names)."""
+    """The list save_names wrote."""
     with open(path) as f:
         doc = json.load(f)
-    runtime = doc["runtime"] if isinstance(doc, dict) else doc
-    return [(str(t), str(n)) for t, n in runtime]
+    return names_of(doc["runtime"] if isinstance(doc, dict) else doc)
+
+
+def names_of(runtime) -> list[tuple[str, str]]:
+    """Runtime names from JSON (a crash's sidecar holds them as runtime_names): a list of
+    [type, name] string pairs, else ValueError."""
+    if not isinstance(runtime, list) or not all(
+            isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in runtime):
+        raise ValueError("not a list of [type, name] string pairs")
+    return [(t, n) for t, n in runtime]
 
 
 def in_guest() -> bool:

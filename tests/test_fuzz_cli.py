@@ -699,3 +699,10 @@ def test_a_crash_keeps_the_runtime_names_it_was_decoded_with(tmp_path, monkeypat
                      "--results", str(tmp_path / "repro2")]) == 0
     gargs = seen["gargs"]
     assert engine.load_names(gargs[gargs.index("--names") + 1]) == campaign
+    # a sidecar whose list is not one: a one-line error before any guest boots
+    side = crash.with_name(crash.name + ".json")
+    side.write_text(json.dumps({**json.loads(side.read_text()), "runtime_names": [["hash"]]}))
+    seen.clear()
+    capsys.readouterr()
+    assert cli.main(["fuzz", "--reproduce", str(crash), "--results", str(tmp_path / "repro3")]) != 0
+    assert "runtime_names: not a list of [type, name] string pairs" in capsys.readouterr().err and not seen
