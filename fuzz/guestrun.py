@@ -250,6 +250,8 @@ def cmd_merge(a, extra: list[str]) -> int:
         print(f"afalg-fuzz: merge {name}: {' '.join(cmd)}", flush=True)
         env = fuzzer_env(name, results, a.coverage, False, a.feed)
         env["AFALG_FUZZ_STATS"] = str(results / f"merge-stats-{name}.json")
+        # the campaign's names-NAME.json stays what its crashes and corpus were decoded with
+        env["AFALG_FUZZ_NAMES"] = str(results / f"merge-names-{name}.json")
         rc = run_logged(cmd, env, results / f"merge-{name}.log")
         kept = {f.name: f for f in out.iterdir()}
         dropped = 0

@@ -706,3 +706,19 @@ def test_a_crash_keeps_the_runtime_names_it_was_decoded_with(tmp_path, monkeypat
     capsys.readouterr()
     assert cli.main(["fuzz", "--reproduce", str(crash), "--results", str(tmp_path / "repro3")]) != 0
     assert "runtime_names: not a list of [type, name] string pairs" in capsys.readouterr().err and not seen
+
+
+def test_a_merge_leaves_the_campaigns_names_as_they_were(tmp_path, monkeypatch):
+    """`fuzz --merge` runs the fuzzer again in a new guest, whose list may be another: it writes
+    its own file, so the campaign's crashes and corpus keep the list they were decoded with."""
+    import types
+
+    from afalg_conformance.fuzz import guestrun
+    envs = []
+    monkeypatch.setattr(guestrun, "MERGE_ROOT", tmp_path / "merge-root")
+    monkeypatch.setattr(guestrun, "guest_info", lambda: {})
+    monkeypatch.setattr(guestrun, "run_logged", lambda cmd, env, log: envs.append(env) or 1)
+    a = types.SimpleNamespace(results=str(tmp_path), names="fuzz_cmsg", coverage="python", feed=None)
+    guestrun.cmd_merge(a, [])
+    assert envs[0]["AFALG_FUZZ_NAMES"] == str(tmp_path / "merge-names-fuzz_cmsg.json")
+    assert envs[0]["AFALG_FUZZ_NAMES"] != guestrun.fuzzer_env("fuzz_cmsg", tmp_path, "python", False)["AFALG_FUZZ_NAMES"]
