@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from afalg_conformance.fuzz.engine import NAMES_FILE
+from afalg_conformance.fuzz.engine import NAMES_FILE, load_names
+from afalg_conformance.fuzz.guestrun import names_path
 from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Symbols
 from afalg_conformance.harness.errors import HarnessError
 from afalg_conformance.harness.results.model import Run
@@ -210,16 +211,21 @@ def corpus_sources(dirs: list[str], seeds: bool) -> list[tuple[str, str, Path]]:
     return out
 
 
-def campaign_names(folder: Path, name: str) -> Path | None:
-    """The runtime names a campaign's fuzzer decoded its corpus with (engine.save_names), for a
-    corpus folder inside an `afalg-conform fuzz` results folder (RESULTS/corpus/NAME; a
-    `--jobs` campaign's first job); None for seeds (decoded without runtime names) and other
-    folders: those are replayed with the guest's own names."""
+def corpus_names(folder: Path, name: str) -> Path | None:
+    """The file of runtime names a campaign's fuzzer decoded its corpus with (engine.save_names),
+    for a corpus folder inside an `afalg-conform fuzz` results folder (RESULTS/corpus/NAME; of a
+    `--jobs` campaign, its first job's: the jobs share the corpus and boot the same kernel);
+    None for seeds (decoded without runtime names) and other folders: those are replayed with
+    the guest's own names. A file that is not such a list: HarnessError, before any boot."""
     results = folder.parent.parent
     if folder.parent.name != "corpus":
         return None
-    for cand in (results / f"names-{name}.json", results / "job-0" / f"names-{name}.json"):
+    for cand in [names_path(name, results), *sorted(results.glob(f"job-*/{names_path(name, Path()).name}"))]:
         if cand.is_file():
+            try:
+                load_names(str(cand))
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise HarnessError(f"--corpus {results}: {cand.name} is not a list of runtime names ({e})") from None
             return cand
     return None
 

@@ -318,3 +318,13 @@ def test_a_campaigns_corpus_is_replayed_with_the_names_it_was_decoded_with(tmp_p
     todo = covreplay.inputs(pairs)
     assert [f.name for _n, f in todo] == ["a", "b"]                  # the names are not an input
     assert {k: v.runtime for k, v in covreplay.saved_names(todo).items()} == {str(copied[0]): [("hash", "sha1-avx")]}
+    # a --jobs campaign: job-1/ onwards hold the lists, the corpus is shared
+    jobs = tmp_path / "jobs"
+    (jobs / "corpus" / "fuzz_cmsg").mkdir(parents=True)
+    (jobs / "job-1").mkdir()
+    engine.save_names(str(jobs / "job-1" / "names-fuzz_cmsg.json"), [("hash", "md5")])
+    assert covmap.corpus_names(jobs / "corpus" / "fuzz_cmsg", "fuzz_cmsg") == jobs / "job-1" / "names-fuzz_cmsg.json"
+    # a file that is not a list of names: an error on the host
+    (camp / "names-fuzz_cmsg.json").write_text('{"runtime": [["hash"]]}')
+    with pytest.raises(HarnessError, match="names-fuzz_cmsg.json is not a list of runtime names"):
+        covmap.corpus_names(camp / "corpus" / "fuzz_cmsg", "fuzz_cmsg")

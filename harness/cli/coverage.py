@@ -82,7 +82,7 @@ def copy_inputs(sources: list[tuple[str, str, Path]], dest: Path) -> list[str]:
                 n += 1
         if n:
             pairs.append(f"{name}={d}")
-            if names := covmap.campaign_names(folder, name):
+            if names := covmap.corpus_names(folder, name):
                 shutil.copyfile(names, d / covmap.NAMES_FILE)
     return pairs
 
@@ -98,6 +98,8 @@ def cmd_coverage(a) -> int:
     vmlinux, system_map = kernel_files(target, a.vmlinux, a.system_map)
     rng, sites, functions, _syms, after_calls = covmap.load_sites(vmlinux, system_map)     # before any boot
     sources = covmap.corpus_sources(a.corpus, seeds=not a.no_seeds)
+    for _label, name, folder in sources:     # a campaign's names file that is not one: an error now
+        covmap.corpus_names(folder, name)
     validate.test_paths(a.paths)
     if a.jobs is not None:
         validate.cpus(a.jobs, "--jobs")
