@@ -248,7 +248,7 @@ def run_guest(target, results: Path, guest_args: list[str], a, timeout: float, l
     return (done.rc if done.status == "exited" else None), console, done.wall
 
 
-def campaign_names(results: Path, name: str) -> dict:
+def sidecar_names(results: Path, name: str) -> dict:
     """{"runtime_names": [...]}: what the fuzzer decoded its inputs with (engine.save_names),
     for a crash's sidecar, so --reproduce decodes the same program; {} if it saved none."""
     from afalg_conformance.fuzz.engine import load_names  # as in make_journal_shm
@@ -279,7 +279,7 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
             reported.add(sig)
         path, new = store.add(f.read_bytes(), {"fuzzer": name, "kind": kind, "signature": sig,
                                                "artifact": str(f), "crash_hook": crash_hook,
-                                               **campaign_names(results, name)})
+                                               **sidecar_names(results, name)})
         counts[name] += 1
         print(f"afalg-conform: {name}: {'new' if new else 'duplicate'} crash {sig!r} -> {path}", file=sys.stderr)
     # Kernel-level: the guest died or the console shows a problem
@@ -305,7 +305,7 @@ def collect_crashes(results: Path, names: list[str], console: Path, rc: int | No
             sig, excerpt = ks
         meta = {"fuzzer": culprit, "kind": "kernel", "signature": sig, "vng_rc": rc,
                 "kernel_release": guest.get("kernel_release"), "crash_hook": crash_hook,
-                "console": str(console), "excerpt": excerpt, **campaign_names(results, culprit)}
+                "console": str(console), "excerpt": excerpt, **sidecar_names(results, culprit)}
         if data:
             path, new = store.add(data, meta)
             print(f"afalg-conform: {culprit}: {'new' if new else 'duplicate'} kernel crash {sig!r}; "
@@ -590,8 +590,9 @@ def cmd_reproduce(a) -> int:
     check_decoder_version(a.reproduce, name, meta)
     # decode with the campaign's names, not this guest's /proc/crypto (engine.save_names): the
     # crash's sidecar has them, or, for a libFuzzer artefact in RESULTS/artifacts/, the campaign
-    runtime = meta.get("runtime_names") or (campaign_names(src.parent.parent, name).get("runtime_names")
-                                            if src.parent.name == "artifacts" else None)
+    runtime = meta.get("runtime_names")
+    if runtime is None and src.parent.name == "artifacts":
+        runtime = sidecar_names(src.parent.parent, name).get("runtime_names")
     if runtime is not None:
         from afalg_conformance.fuzz.engine import names_of  # as in make_journal_shm
         try:
@@ -606,7 +607,7 @@ def cmd_reproduce(a) -> int:
     out = results / "replay.txt"
     gargs = ["-m", "afalg_conformance.fuzz.replay", str(copy), "--fuzzer", name, "--json", str(results / "replay.json"),
              "--out", str(out)]
-    if runtime:
+    if runtime is not None:
         from afalg_conformance.fuzz.engine import save_names  # as in make_journal_shm
         save_names(str(results / "names.json"), runtime)
         gargs += ["--names", str(results / "names.json")]

@@ -510,6 +510,8 @@ def main(name: str, argv: list[str] | None = None) -> None:
     names = program.Names(runtime_names())
     if os.environ.get("AFALG_FUZZ_NAMES"):
         try:
+            # an earlier run's list must not stand in for this one's if the write fails
+            _unlink_quietly(os.environ["AFALG_FUZZ_NAMES"])
             save_names(os.environ["AFALG_FUZZ_NAMES"], names.runtime)
         except OSError as e:
             print(f"{name}: the runtime names are not saved ({e}): a crash will not name them", file=sys.stderr)

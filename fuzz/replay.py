@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     runtime = load_names(a.names) if a.names else runtime_names()
     prog = decoders.DECODERS[name](FdpSource(data), Names(runtime))
     out(f"# replaying {os.path.basename(a.file)} ({len(data)} bytes) with {name} on {os.uname().release}")
-    out(f"# decoded with the {len(runtime)} runtime names the campaign had (saved with the crash)" if a.names else
+    out(f"# decoded with the {len(runtime)} runtime names the campaign had (its fuzzer saved them)" if a.names else
         f"# decoded with this kernel's {len(runtime)} runtime names (none saved with the input: if the "
         "campaign's guest had others, the bytes may bind another algorithm than it ran)")
     if a.dry_run:
