@@ -448,7 +448,9 @@ class Executor:
             if (op == "setsockopt" and a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY
                     and err not in (errno_mod.EBUSY, errno_mod.ENOMEM, errno_mod.EFAULT, errno_mod.ENOPROTOOPT)
                     and _rearms_need_key(st)):
-                # the algorithm's setkey ran and failed: the tfm needs a key again (NEED_KEY)
+                # the algorithm refused the key: one that needs a key gets NEED_KEY again, or
+                # (OPT-25: an skcipher length refused before that) keeps the old one; either way
+                # no key is known any more, and no oracle judges the socket
                 st.key, st.key_ok = None, False
             elif (op == "setsockopt" and a["level"] == SOL_ALG and a["opt"] == AlgOpt.SET_KEY_BY_KEY_SERIAL
                   and err == errno_mod.EINVAL and a["optlen"] == 4 and named_payload(a.get("key_name") or "")
@@ -486,11 +488,12 @@ class Executor:
 
 
 def _rearms_need_key(st: SlotState) -> bool:
-    """Whether a setkey the algorithm refused leaves the tfm without a key. Only algorithms
-    that need one get NEED_KEY again (crypto_shash_setkey's shash_set_needkey and its
-    siblings); an optionally keyed hash (blake2b: keylen 0 or > 64 is EINVAL) keeps the key
-    it had, so the model keeps it too (OPT-29; a fuzz_sequence campaign's oracle failure).
-    An algorithm the registry does not know: forgotten, and no oracle judges it anyway."""
+    """Whether the model forgets the key after a setkey the algorithm refused. An algorithm
+    that needs a key gets NEED_KEY again (crypto_shash_setkey's shash_set_needkey and its
+    siblings) or keeps the old key (OPT-25): unknown, so forgotten. An optionally keyed hash
+    (blake2b: keylen 0 or > 64 is EINVAL) keeps the key it had, so the model keeps it too
+    (OPT-29; a fuzz_sequence campaign's false oracle failure). An algorithm the registry
+    does not know: forgotten, and no oracle judges it anyway."""
     alg = algorithms.ALGORITHMS.get(st.alg_name)
     return alg is None or alg.keyed
 

@@ -329,7 +329,7 @@ def test_a_refused_setkey_forgets_the_key_only_where_the_kernel_does(monkeypatch
     monkeypatch.setattr(program.AfalgSocket, "bind_raw", lambda self, addr, n=None: None)
 
     def setsockopt(self, level, opt, value, optlen):
-        if optlen == 0:                          # blake2b's setkey: keylen 0 is EINVAL
+        if optlen == 0:      # blake2b's setkey refuses keylen 0; for hmac it stands for any refusal
             raise OSError(errno.EINVAL, "setkey")
     monkeypatch.setattr(program.AfalgSocket, "setsockopt", setsockopt)
     seen = []
