@@ -345,6 +345,43 @@ def test_a_refused_setkey_forgets_the_key_only_where_the_kernel_does(monkeypatch
     assert seen == [(b"k" * 15, True), (after_refusal, after_refusal is not None)]
 
 
+def test_an_optionally_keyed_hash_is_judged_with_its_key():
+    """check_usable holds a keyed blake2b socket to keyed BLAKE2b (what OPT-29 found stays
+    watched by the fuzzers), and a key blake2b cannot take is not judged."""
+    import hashlib
+
+    from afalg_conformance.fuzz import program
+    msg = bytes(128)            # _valid_request's message for a 128-byte block
+
+    class Op:
+        def __init__(self, digest):
+            self.digest = digest
+
+        def set_nonblocking(self, on):
+            pass
+
+        def send(self, data):
+            assert data == msg
+
+        def recv(self, n):
+            return self.digest
+
+        def close(self):
+            pass
+
+    def state(key, digest):
+        sock = type("Tfm", (), {"accept": lambda self: Op(digest)})()
+        return program.SlotState(sock, state="keyed", alg_type="hash", alg_name="blake2b-256", key=key,
+                                 key_ok=key is not None)
+    key = b"k" * 15
+    keyed = hashlib.blake2b(msg, digest_size=32, key=key).digest()
+    assert program.check_usable(state(key, keyed)) == "ok"
+    with pytest.raises(AssertionError, match="blake2b-256: kernel output differs from the oracle"):
+        program.check_usable(state(key, hashlib.blake2b(msg, digest_size=32).digest()))
+    assert program.check_usable(state(b"k" * 65, keyed)) == "n/a"
+    assert program.check_usable(state(None, hashlib.blake2b(msg, digest_size=32).digest())) == "ok"
+
+
 def test_named_keys_are_made_once_each_the_way_their_name_says(monkeypatch):
     from afalg_conformance.harness.afalg import keys
     made, ctl = [], []

@@ -32,6 +32,7 @@ class Algorithm:
     name: str                       # the kernel's generic cra_name, as bound
     type: str                       # AF_ALG socket type: hash | skcipher | aead | rng
     key_sizes: tuple[int, ...] = ()  # () for unkeyed
+    optional_key_sizes: tuple[int, ...] = ()   # an unkeyed algorithm that takes a key (blake2b: 1..64)
     ivsize: int = 0
     blocksize: int = 1
     chunksize: int = 1              # granularity of partial skcipher processing
@@ -358,6 +359,7 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
     Algorithm("rmd160", "hash", digestsize=20, blocksize=64, oracle=_hash("ripemd160")),
     Algorithm("hmac(rmd160)", "hash", key_sizes=(20,), digestsize=20, blocksize=64, oracle=_hmac("ripemd160")),
     *(Algorithm(f"blake2b-{8 * n}", "hash", digestsize=n, blocksize=128, oracle=_blake2b(n),
+                optional_key_sizes=tuple(range(1, 65)),
                 notes="optionally keyed: ALG_SET_KEY with 1..64 bytes makes it keyed BLAKE2b")
       for n in (20, 32, 48, 64)),
     *(Algorithm(f"hmac(sha3-{8 * n})", "hash", key_sizes=(n,), digestsize=n, blocksize=200 - 2 * n,
