@@ -590,11 +590,11 @@ def cmd_reproduce(a) -> int:
     check_decoder_version(a.reproduce, name, meta)
     # decode with the campaign's names, not this guest's /proc/crypto (engine.save_names): the
     # crash's sidecar has them, or, for a libFuzzer artefact in RESULTS/artifacts/, the campaign
+    from afalg_conformance.fuzz.engine import names_of, save_names  # as in make_journal_shm
     runtime = meta.get("runtime_names")
     if runtime is None and src.parent.name == "artifacts":
         runtime = sidecar_names(src.parent.parent, name).get("runtime_names")
     if runtime is not None:
-        from afalg_conformance.fuzz.engine import names_of  # as in make_journal_shm
         try:
             runtime = names_of(runtime)
         except ValueError as e:
@@ -608,7 +608,6 @@ def cmd_reproduce(a) -> int:
     gargs = ["-m", "afalg_conformance.fuzz.replay", str(copy), "--fuzzer", name, "--json", str(results / "replay.json"),
              "--out", str(out)]
     if runtime is not None:
-        from afalg_conformance.fuzz.engine import save_names  # as in make_journal_shm
         save_names(str(results / "names.json"), runtime)
         gargs += ["--names", str(results / "names.json")]
     if a.minimize:
