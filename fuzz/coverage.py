@@ -74,6 +74,8 @@ FEED_DEFAULT = "crypto"
 # that brings a length or an option closer to what the kernel compares it with is kept.
 CMP_EVERY = 4
 CMP_COUNTERS = 1 << 10
+# points of the statistics' growth curve (one a dump, every 10 s); thinned by half beyond it
+GROWTH_POINTS = 720
 
 
 def edge_counter(prev: int, pc: int) -> int:
@@ -157,6 +159,9 @@ class Feedback:
         self.crash_hook_used = False
         self.started = time.time()
         self.last_dump = 0.0
+        # (seconds, execs, af_alg/algif PCs, outcomes) at every dump: how fast a campaign got
+        # where it got, which two arms that end at the same plateau differ in
+        self.growth: list[list] = []
         # the summary names what guided the fuzzer; kcov-measure is python-guided
         self.coverage_label = self.mode
         # execute_s and feedback_s include kcov_s (the KCOV buffer read after each call and
@@ -436,7 +441,14 @@ class Feedback:
             "trace_cache": {"hits": self.trace_hits, "misses": self.trace_misses, "cut": self.trace_cut},
             "timing": {k: round(v, 2) for k, v in self.timing.items()},
             "outcome_list": sorted("|".join(k) for k in self.outcomes),
+            "growth": self.growth,
         }
+
+    def _grow(self) -> None:
+        point = [round(time.time() - self.started, 1), self.execs, len(self.afalg_pcs), len(self.outcomes)]
+        self.growth.append(point)
+        if len(self.growth) > GROWTH_POINTS:     # a long campaign: every other point, ends kept
+            self.growth = self.growth[:-1:2] + self.growth[-1:]
 
     def _afalg_functions(self) -> dict[str, int]:
         """af_alg/algif functions reached, with how many of their PCs (which code, not just how much)."""
@@ -450,6 +462,7 @@ class Feedback:
 
     def dump(self) -> None:
         self.last_dump = time.time()
+        self._grow()
         tmp = self.stats_path + ".tmp"
         try:
             with open(tmp, "w") as f:

@@ -111,6 +111,44 @@ def group_outcomes(outcomes: set[str]) -> list[str]:
     return lines
 
 
+GROWTH_MARKS = (60, 120, 300, 600)
+
+
+def _at(growth: list, t: float, col: int):
+    """The value in column col of the last growth point at or before t seconds; None when the
+    campaign had ended (its last point is more than one dump interval before t)."""
+    if not growth or growth[-1][0] + 15 < t:
+        return None
+    best = None
+    for p in growth:
+        if p[0] <= t:
+            best = p[col]
+    return best
+
+
+def _first_reaching(growth: list, col: int, value: int) -> float | None:
+    return next((p[0] for p in growth if p[col] >= value), None)
+
+
+def growth_lines(campaigns: list[Campaign], name: str) -> list[str]:
+    """When each campaign got where it got: af_alg/algif PCs (KCOV) or outcomes at fixed times,
+    and how long each took to reach the smallest final value of them all. Arms that end on
+    the same plateau can still differ in how soon they reach it."""
+    have = [c for c in campaigns if c.stats.get(name, {}).get("growth")]
+    if not have:
+        return []
+    col, what = (2, "af_alg/algif PCs") if all(c.stats[name]["growth"][-1][2] for c in have) else (3, "outcomes")
+    target = min(c.stats[name]["growth"][-1][col] for c in have)
+    out = [f"{what} at {' / '.join(f'{m} s' for m in GROWTH_MARKS)}; time to {target} "
+           f"(the smallest final):"]
+    for c in have:
+        g = c.stats[name]["growth"]
+        vals = " / ".join("-" if (v := _at(g, m, col)) is None else f"{v:,}" for m in GROWTH_MARKS)
+        t = _first_reaching(g, col, target)
+        out.append(f"    {c.label}: {vals}; {'-' if t is None else f'{t:g} s'}")
+    return out
+
+
 def _fmt(v) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
@@ -136,6 +174,9 @@ def report(campaigns: list[Campaign], list_outcomes: bool = False) -> str:
             mode = r["mode"] + (fed if r["fed"] else " (not fed)" if r["mode"].startswith("kcov") else "")
             out.append(f"| {c.label} | {c.kernel} | {mode} | " + " | ".join(_fmt(r[k]) for k, _h in cols) + " |")
         out.append("")
+        grown = growth_lines(campaigns, n)
+        if grown:
+            out.extend(grown + [""])
         have = [c for c in campaigns if n in c.stats]
         if len(have) == 2:
             a, b = have

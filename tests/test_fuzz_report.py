@@ -10,13 +10,13 @@ from afalg_conformance.harness import cli
 from afalg_conformance.fuzz import report as fuzzreport
 
 
-def _campaign(root, name, outcomes, mode="kcov", fed=True, afalg=None, execs=100, scope=None):
+def _campaign(root, name, outcomes, mode="kcov", fed=True, afalg=None, execs=100, scope=None, growth=None):
     d = root / name
     d.mkdir()
     (d / "stats-fuzz_setsockopt.json").write_text(json.dumps({
         "mode": mode, "fed": fed, "feed_scope": scope, "execs": execs, "seconds": 50.0, "pcs_per_input": 3000.5,
         "distinct_pcs": 2500, "distinct_afalg_pcs": sum((afalg or {}).values()),
-        "afalg_functions": afalg or {}, "outcome_list": sorted(outcomes)}))
+        "afalg_functions": afalg or {}, "outcome_list": sorted(outcomes), "growth": growth or []}))
     (d / "fuzz-fuzz_setsockopt.log").write_text("#100\tDONE   cov: 9 ft: 9 corp: 42/1000b exec/s: 2 rss: 51Mb\n")
     (d / "summary.json").write_text(json.dumps({"target": "kcov-6.12", "kernel_release": "6.12.117"}))
     return d
@@ -43,6 +43,19 @@ def test_two_campaigns_are_compared(tmp_path, capsys):
     assert "outcomes reached by both: 1; only fed: 1; only measure: 1" in out
     assert "only fed: hash_accept" in out
     assert "    setsockopt ALG_SET_KEY: 16 ok" in out and "    bind hash: 0 EINVAL" in out
+
+
+def test_growth_says_how_soon_each_campaign_reached_the_common_plateau(tmp_path, capsys):
+    fast = _campaign(tmp_path, "fast", {"bind|hash|none|ok"}, afalg={"alg_bind": 5},
+                     growth=[[10.0, 50, 100, 3], [60.2, 300, 140, 4], [130.0, 700, 150, 5], [590.0, 3000, 151, 6]])
+    slow = _campaign(tmp_path, "slow", {"bind|hash|none|ok"}, afalg={"alg_bind": 5},
+                     growth=[[10.0, 60, 90, 3], [70.0, 400, 120, 4], [310.0, 1500, 150, 5], [400.0, 2000, 150, 5]])
+    assert cli.main(["fuzz-report", str(fast), str(slow)]) == 0
+    out = capsys.readouterr().out
+    assert "af_alg/algif PCs at 60 s / 120 s / 300 s / 600 s; time to 150 (the smallest final):" in out
+    assert "    fast: 100 / 140 / 150 / 151; 130 s" in out
+    # slow's last point is at 400 s: at 600 s it had ended
+    assert "    slow: 90 / 120 / 120 / -; 310 s" in out
 
 
 def test_a_folder_without_stats_or_with_corrupt_stats_is_named(tmp_path, capsys):
