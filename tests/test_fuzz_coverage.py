@@ -333,3 +333,34 @@ def test_one_input_in_cmp_every_feeds_its_af_alg_comparisons_to_libfuzzer(monkey
     assert 1000 <= fed[0][3] < 1000 + coverage.CMP_COUNTERS
     assert fb.snapshot()["comparisons"] == {"inputs": 1, "fed": 1, "sites": 1}
     assert fb.snapshot()["feed_scope"] == "crypto+cmp"
+
+
+def test_the_sockets_a_program_leaves_open_are_closed_under_the_tracer(monkeypatch):
+    """Release and destruct paths run in the closes after the last call: the tracer must see
+    them (begin before, end after each close), and they are no outcome of the program."""
+    import socket as socket_mod
+
+    from afalg_conformance.fuzz import program
+    real = socket_mod.socket
+    closed_at: list[int] = []
+    monkeypatch.setattr(program.socket, "socket", lambda *a, **k: real(socket_mod.AF_INET, socket_mod.SOCK_DGRAM))
+    monkeypatch.setattr(program.AfalgSocket, "bind_raw", lambda self, addr, n=None: None)
+    real_close = program.AfalgSocket.close
+    monkeypatch.setattr(program.AfalgSocket, "close", lambda self: closed_at.append(len(log)) or real_close(self))
+    log: list = []
+
+    class Recorder:
+        def begin(self):
+            log.append("begin")
+
+        def end(self, key):
+            log.append(key)
+
+    prog = program.Program("fuzz_cmsg")
+    prog.add("socket", 0, type=5, type_name="SOCK_SEQPACKET", proto=0)
+    prog.add("bind", 0, type="skcipher", name="cbc(aes)", feat=0, mask=0, addrlen=None)
+    ex = program.Executor(tracer=Recorder())
+    assert ex.run(prog) == ["ok", "ok"]
+    assert log[-2:] == ["begin", ("close", "at-end:tfm", "none", "ok")]
+    assert closed_at == [len(log) - 1]                  # the close ran between the two
+    assert all(o[0] != "close" for o in ex.outcomes)
