@@ -364,3 +364,18 @@ def test_the_sockets_a_program_leaves_open_are_closed_under_the_tracer(monkeypat
     assert log[-2:] == ["begin", ("close", "at-end:tfm", "none", "ok")]
     assert closed_at == [len(log) - 1]                  # the close ran between the two
     assert all(o[0] != "close" for o in ex.outcomes)
+
+
+def test_the_growth_curve_is_a_point_a_dump_and_thins_to_its_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(coverage, "GROWTH_POINTS", 8)
+    fb = coverage.Feedback("python", stats_path=str(tmp_path / "stats.json"))
+    for i in range(20):
+        fb.execs = 10 * (i + 1)
+        fb.afalg_pcs.add(i)
+        fb.dump()
+    g = fb.growth
+    assert len(g) <= 8
+    assert g[0][1] == 10 and g[-1][1:3] == [200, 20]      # the first and the latest kept
+    assert [p[1] for p in g] == sorted(p[1] for p in g)
+    import json
+    assert json.loads((tmp_path / "stats.json").read_text())["growth"] == g
