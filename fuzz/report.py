@@ -199,6 +199,12 @@ def report(campaigns: list[Campaign], list_outcomes: bool = False) -> str:
                 out.append(f"distinct outcomes of {c.label} (call detail: length class errno ...):")
                 out.extend(f"    {x}" for x in group_outcomes(c.outcomes(n)))
                 out.append("")
+    union = set().union(*(st.get("afalg_pc_list", []) for c in campaigns for st in c.stats.values()))
+    pairs = sum(len(c.stats) for c in campaigns)
+    if union and pairs > 1:
+        denominators = {c.afalg_sites for c in campaigns}
+        of = f" of {denominators.pop():,}" if len(denominators) == 1 and None not in denominators else ""
+        out.append(f"af_alg/algif PCs of every fuzzer and campaign above together: {len(union):,}{of}")
     return "\n".join(out).rstrip() + "\n"
 
 

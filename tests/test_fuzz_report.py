@@ -10,13 +10,15 @@ from afalg_conformance.harness import cli
 from afalg_conformance.fuzz import report as fuzzreport
 
 
-def _campaign(root, name, outcomes, mode="kcov", fed=True, afalg=None, execs=100, scope=None, growth=None):
+def _campaign(root, name, outcomes, mode="kcov", fed=True, afalg=None, execs=100, scope=None, growth=None,
+              pcs=None):
     d = root / name
     d.mkdir()
     (d / "stats-fuzz_setsockopt.json").write_text(json.dumps({
         "mode": mode, "fed": fed, "feed_scope": scope, "execs": execs, "seconds": 50.0, "pcs_per_input": 3000.5,
         "distinct_pcs": 2500, "distinct_afalg_pcs": sum((afalg or {}).values()),
-        "afalg_functions": afalg or {}, "outcome_list": sorted(outcomes), "growth": growth or []}))
+        "afalg_functions": afalg or {}, "outcome_list": sorted(outcomes), "growth": growth or [],
+        "afalg_pc_list": pcs or []}))
     (d / "fuzz-fuzz_setsockopt.log").write_text("#100\tDONE   cov: 9 ft: 9 corp: 42/1000b exec/s: 2 rss: 51Mb\n")
     (d / "summary.json").write_text(json.dumps({"target": "kcov-6.12", "kernel_release": "6.12.117"}))
     return d
@@ -56,6 +58,15 @@ def test_growth_says_how_soon_each_campaign_reached_the_common_plateau(tmp_path,
     assert "    fast: 100 / 140 / 150 / 151; 130 s" in out
     # slow's last point is at 400 s: at 600 s it had ended
     assert "    slow: 90 / 120 / 120 / -; 310 s" in out
+
+
+def test_the_union_of_the_campaigns_pcs_closes_the_report(tmp_path, capsys):
+    a = _campaign(tmp_path, "a", {"bind|hash|none|ok"}, pcs=["0x1", "0x2", "0x3"])
+    b = _campaign(tmp_path, "b", {"bind|hash|none|ok"}, pcs=["0x3", "0x4"])
+    assert cli.main(["fuzz-report", str(a), str(b)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("af_alg/algif PCs of every fuzzer and campaign above together: 4")
+    assert cli.main(["fuzz-report", str(a)]) == 0          # one fuzzer of one campaign: its own row says it
+    assert "together" not in capsys.readouterr().out
 
 
 def test_a_folder_without_stats_or_with_corrupt_stats_is_named(tmp_path, capsys):
