@@ -111,13 +111,13 @@ def group_outcomes(outcomes: set[str]) -> list[str]:
     return lines
 
 
-GROWTH_MARKS = (60, 120, 300, 600)
+GROWTH_MARKS = (60, 120, 300)
 
 
 def _at(growth: list, t: float, col: int):
     """The value in column col of the last growth point at or before t seconds; None when the
-    campaign had ended (its last point is more than one dump interval before t)."""
-    if not growth or growth[-1][0] + 15 < t:
+    campaign had ended before t."""
+    if not growth or growth[-1][0] < t:
         return None
     best = None
     for p in growth:
@@ -139,13 +139,13 @@ def growth_lines(campaigns: list[Campaign], name: str) -> list[str]:
         return []
     col, what = (2, "af_alg/algif PCs") if all(c.stats[name]["growth"][-1][2] for c in have) else (3, "outcomes")
     target = min(c.stats[name]["growth"][-1][col] for c in have)
-    out = [f"{what} at {' / '.join(f'{m} s' for m in GROWTH_MARKS)}; time to {target} "
+    out = [f"{what} at {' / '.join(f'{m} s' for m in GROWTH_MARKS)} / the end; time to {target} "
            f"(the smallest final):"]
     for c in have:
         g = c.stats[name]["growth"]
         vals = " / ".join("-" if (v := _at(g, m, col)) is None else f"{v:,}" for m in GROWTH_MARKS)
         t = _first_reaching(g, col, target)
-        out.append(f"    {c.label}: {vals}; {'-' if t is None else f'{t:g} s'}")
+        out.append(f"    {c.label}: {vals} / {g[-1][col]:,} ({g[-1][0]:g} s); {'-' if t is None else f'{t:g} s'}")
     return out
 
 

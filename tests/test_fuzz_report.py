@@ -52,12 +52,15 @@ def test_growth_says_how_soon_each_campaign_reached_the_common_plateau(tmp_path,
                      growth=[[10.0, 50, 100, 3], [60.2, 300, 140, 4], [130.0, 700, 150, 5], [590.0, 3000, 151, 6]])
     slow = _campaign(tmp_path, "slow", {"bind|hash|none|ok"}, afalg={"alg_bind": 5},
                      growth=[[10.0, 60, 90, 3], [70.0, 400, 120, 4], [310.0, 1500, 150, 5], [400.0, 2000, 150, 5]])
+    short = _campaign(tmp_path, "short", {"bind|hash|none|ok"}, afalg={"alg_bind": 5},
+                      growth=[[10.0, 60, 150, 3], [100.0, 400, 155, 4]])
     assert cli.main(["fuzz-report", str(fast), str(slow)]) == 0
     out = capsys.readouterr().out
-    assert "af_alg/algif PCs at 60 s / 120 s / 300 s / 600 s; time to 150 (the smallest final):" in out
-    assert "    fast: 100 / 140 / 150 / 151; 130 s" in out
-    # slow's last point is at 400 s: at 600 s it had ended
-    assert "    slow: 90 / 120 / 120 / -; 310 s" in out
+    assert "af_alg/algif PCs at 60 s / 120 s / 300 s / the end; time to 150 (the smallest final):" in out
+    assert "    fast: 100 / 140 / 150 / 151 (590 s); 130 s" in out
+    assert "    slow: 90 / 120 / 120 / 150 (400 s); 310 s" in out
+    assert cli.main(["fuzz-report", str(fast), str(short)]) == 0
+    assert "    short: 150 / - / - / 155 (100 s); 100 s" in capsys.readouterr().out   # ended before 120 s
 
 
 def test_the_union_of_the_campaigns_pcs_closes_the_report(tmp_path, capsys):
