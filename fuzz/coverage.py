@@ -74,7 +74,8 @@ FEED_DEFAULT = "crypto"
 # that brings a length or an option closer to what the kernel compares it with is kept.
 CMP_EVERY = 4
 CMP_COUNTERS = 1 << 10
-# points of the statistics' growth curve (one a dump, every 10 s); thinned by half beyond it
+# points of the statistics' growth curve: one a dump (every 10 s); beyond this many, every
+# other point is dropped and points are taken half as often, so the curve stays evenly spaced
 GROWTH_POINTS = 720
 
 
@@ -162,6 +163,9 @@ class Feedback:
         # (seconds, execs, af_alg/algif PCs, outcomes) at every dump: how fast a campaign got
         # where it got, which two arms that end at the same plateau differ in
         self.growth: list[list] = []
+        self.growth_stride = 1        # dumps between two points of the curve
+        self.growth_dumps = 0
+        self.growth_last: list | None = None    # the latest dump's point, kept or not
         # the summary names what guided the fuzzer; kcov-measure is python-guided
         self.coverage_label = self.mode
         # execute_s and feedback_s include kcov_s (the KCOV buffer read after each call and
@@ -243,7 +247,7 @@ class Feedback:
         elif self.kcov is not None:
             self.kcov.area[0] = 0
 
-    def end(self, key: tuple) -> None:
+    def end(self, key: tuple | None) -> None:
         if self.cmp_now:
             t0 = time.perf_counter()
             self._comparisons()
@@ -253,6 +257,8 @@ class Feedback:
             raw, _full = self.kcov.trace_bytes()      # no reset here: begin() resets before each call
             self._trace(raw)
             self.timing["kcov_s"] += time.perf_counter() - t0
+        if key is None:                       # traced, but no outcome (the executor's closes)
+            return
         self.outcomes.add(key)
         if self.out_base is not None:
             h = self.out_index.get(key)
@@ -441,14 +447,19 @@ class Feedback:
             "trace_cache": {"hits": self.trace_hits, "misses": self.trace_misses, "cut": self.trace_cut},
             "timing": {k: round(v, 2) for k, v in self.timing.items()},
             "outcome_list": sorted("|".join(k) for k in self.outcomes),
-            "growth": self.growth,
+            "growth": self.growth + ([self.growth_last] if self.growth_last is not None
+                                     and (not self.growth or self.growth[-1] is not self.growth_last) else []),
         }
 
     def _grow(self) -> None:
         point = [round(time.time() - self.started, 1), self.execs, len(self.afalg_pcs), len(self.outcomes)]
-        self.growth.append(point)
-        if len(self.growth) > GROWTH_POINTS:     # a long campaign: every other point, ends kept
-            self.growth = self.growth[:-1:2] + self.growth[-1:]
+        if self.growth_dumps % self.growth_stride == 0:
+            self.growth.append(point)
+            if len(self.growth) > GROWTH_POINTS:
+                self.growth = self.growth[::2]
+                self.growth_stride *= 2
+        self.growth_dumps += 1
+        self.growth_last = point
 
     def _afalg_functions(self) -> dict[str, int]:
         """af_alg/algif functions reached, with how many of their PCs (which code, not just how much)."""

@@ -8,7 +8,10 @@ and the number of distinct outcomes -- (call, detail, length class, errno) -- ea
 campaign reached, and how many of them are setsockopt (option, length class, errno). With --outcomes it lists them, grouped by
 call and detail: `setsockopt ALG_SET_KEY: 0 ENOPROTOOPT | <16 EBUSY ENOSYS ok | 16 ok`.
 With two folders it also lists the outcomes only one of them reached, which is how the
-with/without-kernel-feedback comparison of issue 4 is read.
+with/without-kernel-feedback comparison of issue 4 is read. From the statistics' growth curve
+it gives each campaign's af_alg/algif PCs (outcomes without KCOV) at 1, 2 and 5 minutes and
+at its end, and how long each took to reach the smallest final value of those compared; the
+last line is the af_alg/algif PCs of all of them together (campaigns on one build).
 """
 
 from __future__ import annotations
@@ -112,16 +115,19 @@ def group_outcomes(outcomes: set[str]) -> list[str]:
 
 
 GROWTH_MARKS = (60, 120, 300)
+# the statistics are dumped every GROWTH_STEP seconds of the fuzzer's clock, a fraction of a
+# second after each multiple; the last dump comes up to one step before the campaign's end
+GROWTH_STEP = 10
 
 
 def _at(growth: list, t: float, col: int):
-    """The value in column col of the last growth point at or before t seconds; None when the
-    campaign had ended before t."""
-    if not growth or growth[-1][0] < t:
+    """The value in column col at t seconds: of the last point no more than half a dump
+    interval after t; None when the campaign had ended more than a dump interval before t."""
+    if not growth or growth[-1][0] + GROWTH_STEP < t:
         return None
     best = None
     for p in growth:
-        if p[0] <= t:
+        if p[0] <= t + GROWTH_STEP / 2:
             best = p[col]
     return best
 
@@ -137,6 +143,7 @@ def growth_lines(campaigns: list[Campaign], name: str) -> list[str]:
     have = [c for c in campaigns if c.stats.get(name, {}).get("growth")]
     if not have:
         return []
+    without = [c.label for c in campaigns if name in c.stats and c not in have]
     col, what = (2, "af_alg/algif PCs") if all(c.stats[name]["growth"][-1][2] for c in have) else (3, "outcomes")
     target = min(c.stats[name]["growth"][-1][col] for c in have)
     out = [f"{what} at {' / '.join(f'{m} s' for m in GROWTH_MARKS)} / the end; time to {target} "
@@ -146,7 +153,25 @@ def growth_lines(campaigns: list[Campaign], name: str) -> list[str]:
         vals = " / ".join("-" if (v := _at(g, m, col)) is None else f"{v:,}" for m in GROWTH_MARKS)
         t = _first_reaching(g, col, target)
         out.append(f"    {c.label}: {vals} / {g[-1][col]:,} ({g[-1][0]:g} s); {'-' if t is None else f'{t:g} s'}")
+    if without:            # statistics from before the growth curve: not in the comparison
+        out.append(f"    (no growth curve, left out: {', '.join(without)})")
     return out
+
+
+def union_line(campaigns: list[Campaign]) -> list[str]:
+    """The af_alg/algif PCs of every fuzzer of every campaign, together, when more than one
+    contributed. PCs are addresses: campaigns on different builds (another af_alg/algif text
+    range) have no union."""
+    with_pcs = [(c, st) for c in campaigns for st in c.stats.values() if st.get("afalg_pc_list")]
+    if len(with_pcs) < 2:
+        return []
+    ranges = {tuple(st.get("afalg_range") or ()) for _c, st in with_pcs}
+    if len(ranges) > 1:
+        return [f"af_alg/algif PCs together: none counted, the campaigns ran on {len(ranges)} different builds"]
+    union = set().union(*(st["afalg_pc_list"] for _c, st in with_pcs))
+    denominators = {c.afalg_sites for c, _st in with_pcs}
+    of = f" of {denominators.pop():,}" if len(denominators) == 1 and None not in denominators else ""
+    return [f"af_alg/algif PCs of every fuzzer and campaign above together: {len(union):,}{of}"]
 
 
 def _fmt(v) -> str:
@@ -199,12 +224,7 @@ def report(campaigns: list[Campaign], list_outcomes: bool = False) -> str:
                 out.append(f"distinct outcomes of {c.label} (call detail: length class errno ...):")
                 out.extend(f"    {x}" for x in group_outcomes(c.outcomes(n)))
                 out.append("")
-    union = set().union(*(st.get("afalg_pc_list", []) for c in campaigns for st in c.stats.values()))
-    pairs = sum(len(c.stats) for c in campaigns)
-    if union and pairs > 1:
-        denominators = {c.afalg_sites for c in campaigns}
-        of = f" of {denominators.pop():,}" if len(denominators) == 1 and None not in denominators else ""
-        out.append(f"af_alg/algif PCs of every fuzzer and campaign above together: {len(union):,}{of}")
+    out.extend(union_line(campaigns))
     return "\n".join(out).rstrip() + "\n"
 
 

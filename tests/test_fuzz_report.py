@@ -57,10 +57,19 @@ def test_growth_says_how_soon_each_campaign_reached_the_common_plateau(tmp_path,
     assert cli.main(["fuzz-report", str(fast), str(slow)]) == 0
     out = capsys.readouterr().out
     assert "af_alg/algif PCs at 60 s / 120 s / 300 s / the end; time to 150 (the smallest final):" in out
-    assert "    fast: 100 / 140 / 150 / 151 (590 s); 130 s" in out
+    assert "    fast: 140 / 140 / 150 / 151 (590 s); 130 s" in out      # 60.2 s stands for 1 minute
     assert "    slow: 90 / 120 / 120 / 150 (400 s); 310 s" in out
     assert cli.main(["fuzz-report", str(fast), str(short)]) == 0
     assert "    short: 150 / - / - / 155 (100 s); 100 s" in capsys.readouterr().out   # ended before 120 s
+    # a campaign whose last dump came within a dump interval of a mark has a value there; one
+    # without a curve (older statistics) is named, not compared
+    near = _campaign(tmp_path, "near", {"bind|hash|none|ok"}, growth=[[10.2, 60, 150, 3], [291.0, 400, 160, 4]],
+                     pcs=["0x1"])
+    old = _campaign(tmp_path, "old", {"bind|hash|none|ok"})
+    assert cli.main(["fuzz-report", str(near), str(old)]) == 0
+    out = capsys.readouterr().out
+    assert "    near: 150 / 150 / 160 / 160 (291 s); 291 s" in out
+    assert "(no growth curve, left out: old)" in out
 
 
 def test_the_union_of_the_campaigns_pcs_closes_the_report(tmp_path, capsys):
@@ -70,6 +79,22 @@ def test_the_union_of_the_campaigns_pcs_closes_the_report(tmp_path, capsys):
     assert capsys.readouterr().out.rstrip().endswith("af_alg/algif PCs of every fuzzer and campaign above together: 4")
     assert cli.main(["fuzz-report", str(a)]) == 0          # one fuzzer of one campaign: its own row says it
     assert "together" not in capsys.readouterr().out
+
+
+def test_the_union_is_only_of_one_builds_pcs_and_says_of_how_many_sites(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(fuzzreport.Campaign, "afalg_sites", property(lambda self: 658))
+    a = _campaign(tmp_path, "a", {"bind|hash|none|ok"}, pcs=["0x1", "0x2"])
+    b = _campaign(tmp_path, "b", {"bind|hash|none|ok"}, pcs=["0x2", "0x5"])
+    py = _campaign(tmp_path, "py", {"bind|hash|none|ok"}, mode="python", fed=False)
+    assert cli.main(["fuzz-report", str(a), str(b), str(py)]) == 0     # python mode adds no PCs
+    assert capsys.readouterr().out.rstrip().endswith("together: 3 of 658")
+    other = tmp_path / "other"
+    other.mkdir()
+    st = json.loads((a / "stats-fuzz_setsockopt.json").read_text())
+    st["afalg_range"] = ["0xffffffff81000000", "0xffffffff81001000"]     # another build
+    (other / "stats-fuzz_setsockopt.json").write_text(json.dumps(st))
+    assert cli.main(["fuzz-report", str(a), str(other)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("none counted, the campaigns ran on 2 different builds")
 
 
 def test_a_folder_without_stats_or_with_corrupt_stats_is_named(tmp_path, capsys):
