@@ -317,6 +317,7 @@ def test_a_campaigns_corpus_is_replayed_with_the_names_it_was_decoded_with(tmp_p
     assert not (copied[1] / engine.NAMES_FILE).exists()           # not a campaign's: the guest's names
     todo = covreplay.inputs(pairs)
     assert [f.name for _n, f in todo] == ["a", "b"]                  # the names are not an input
+    assert coverage.count_inputs(pairs) == len(todo) == 2             # nor in the count the host prints
     assert {k: v.runtime for k, v in covreplay.saved_names(todo).items()} == {str(copied[0]): [("hash", "sha1-avx")]}
     # a --jobs campaign: job-1/ onwards hold the lists, the corpus is shared
     jobs = tmp_path / "jobs"

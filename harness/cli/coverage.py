@@ -87,6 +87,12 @@ def copy_inputs(sources: list[tuple[str, str, Path]], dest: Path) -> list[str]:
     return pairs
 
 
+def count_inputs(pairs: list[str]) -> int:
+    """The inputs copy_inputs put in the NAME=DIR folders: not the campaign's runtime names
+    copied beside them (.names.json)."""
+    return sum(1 for p in pairs for f in Path(p.split("=", 1)[1]).iterdir() if not f.name.startswith("."))
+
+
 def cmd_coverage(a) -> int:
     t0 = time.monotonic()
     if a.remap:
@@ -131,7 +137,7 @@ def cmd_coverage(a) -> int:
         listing.write_text("".join(f"{p}\n" for p in pairs))
         gargs = ["-m", "afalg_conformance.fuzz.covreplay", "--out", str(results / REPLAY_FILE), "--entries", str(a.buffer),
                  "--list", str(listing), "--quick-modprobe"]
-        n = sum(len(list(Path(p.split("=", 1)[1]).iterdir())) for p in pairs)
+        n = count_inputs(pairs)
         print(f"afalg-conform: replaying {n} fuzz inputs under KCOV in a second guest", file=sys.stderr)
         tr = time.monotonic()
         for attempt in range(2):
