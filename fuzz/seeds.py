@@ -125,6 +125,10 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # the seeds make reaches a site the coverage map had unreached)
         "rng-cavp-fault-entropy": rng_cavp,
         "rng-cavp-fault-addtl": rng_cavp,
+        # a hash op socket read at once with its second fault site failing: hash_recvmsg's
+        # error path after the result (two sites only a 2026-12-01 campaign input had reached;
+        # the coverage map of 2026-12-02's campaigns missed them)
+        "hash-fault-recv": ("sha256", ["accept", "recv"]),
         # reads through io_submit: the asynchronous branch of skcipher/aead_recvmsg
         "skcipher-aio": ("cbc(aes)", ["setkey", "accept", "sendmsg", "aio-recv"]),
         "aead-aio": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "aio-recv"]),
@@ -143,6 +147,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
              "aead-fault-send": {"fault": [0, 0, 0, nth + 2, 0]},
              "rng-cavp-fault-entropy": {"fault": [nth + 1, 0, 0, 0, 0]},
              "rng-cavp-fault-addtl": {"fault": [0, 0, 0, nth + 2, 0]},
+             "hash-fault-recv": {"fault": [0, nth + 2], "recv_exact": 0, "recv_len": 16},
              # the whole answer: 32 bytes of ciphertext and the 16-byte tag
              "aead-aio": {"recv_exact": 0, "recv_len": 48},
              # a name outside the algorithm table: the decoder knows no sizes for it
