@@ -74,8 +74,8 @@ FEED_DEFAULT = "crypto"
 # that brings a length or an option closer to what the kernel compares it with is kept.
 CMP_EVERY = 4
 CMP_COUNTERS = 1 << 10
-# points of the statistics' growth curve: one a dump (every 10 s); beyond this many, every
-# other point is dropped and points are taken half as often, so the curve stays evenly spaced
+# points of the statistics' growth curve: one a dump (every 10 s or so); beyond this many,
+# every other point is dropped and points are taken half as often: one every N dumps
 GROWTH_POINTS = 720
 
 

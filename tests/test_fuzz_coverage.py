@@ -389,3 +389,10 @@ def test_the_growth_curve_stays_evenly_spaced_as_it_thins_and_ends_on_the_latest
     steps = {b[0] - a[0] for a, b in zip(regular, regular[1:])}
     assert len(steps) == 1 and regular[0][0] == 10.0      # evenly spaced from the first dump
     assert fb.growth_stride == steps.pop() / 10
+    # a last dump that is a regular point is not repeated
+    fb2 = coverage.Feedback("python", stats_path=str(tmp_path / "stats2.json"))
+    for i in range(1, 58):                      # dump 57 is the 56th after the first: stride 8
+        clock[0] = fb2.started + 10 * i
+        fb2.dump()
+    g2 = json.loads((tmp_path / "stats2.json").read_text())["growth"]
+    assert g2[-1][0] == 570.0 and len(g2) == len({p[0] for p in g2}) == len(fb2.growth)

@@ -155,7 +155,8 @@ def test_reproducers_print_faults_where_the_executor_arms_them_and_compile():
 
 def test_the_fault_seeds_decode_to_faulted_calls():
     for label, op, nth in [("skcipher-fault-recv", "recv", 1), ("aead-fault-send", "sendmsg", 2),
-                           ("rng-cavp-fault-entropy", "setsockopt", 1), ("rng-cavp-fault-addtl", "sendmsg", 2)]:
+                           ("rng-cavp-fault-entropy", "setsockopt", 1), ("rng-cavp-fault-addtl", "sendmsg", 2),
+                           ("hash-fault-recv", "recv", 2)]:
         seed = ROOT / "fuzz" / "corpus" / "fuzz_sequence" / label
         prog = decoders.decode_sequence(FdpSource(seed.read_bytes()), Names())
         faulted = [(c.op, c.args["fault"]) for c in prog.calls if c.args.get("fault")]

@@ -88,9 +88,10 @@ def copy_inputs(sources: list[tuple[str, str, Path]], dest: Path) -> list[str]:
 
 
 def count_inputs(pairs: list[str]) -> int:
-    """The inputs copy_inputs put in the NAME=DIR folders: not the campaign's runtime names
-    copied beside them (.names.json)."""
-    return sum(1 for p in pairs for f in Path(p.split("=", 1)[1]).iterdir() if not f.name.startswith("."))
+    """The inputs the guest will replay from the NAME=DIR folders (covreplay's own list: not
+    the campaign's runtime names copied beside them, .names.json)."""
+    from afalg_conformance.fuzz import covreplay
+    return len(covreplay.inputs(pairs))
 
 
 def cmd_coverage(a) -> int:
