@@ -115,8 +115,8 @@ def group_outcomes(outcomes: set[str]) -> list[str]:
 
 
 GROWTH_MARKS = (60, 120, 300)
-# the statistics are dumped every GROWTH_STEP seconds of the fuzzer's clock, a fraction of a
-# second after each multiple; the last dump comes up to one step before the campaign's end
+# the statistics are dumped at the first traced call after GROWTH_STEP seconds since the last
+# dump (so a little later each time); the last dump comes up to one step before the end
 GROWTH_STEP = 10
 
 
