@@ -90,6 +90,8 @@ def copy_inputs(sources: list[tuple[str, str, Path]], dest: Path) -> list[str]:
 def count_inputs(pairs: list[str]) -> int:
     """The inputs the guest will replay from the NAME=DIR folders (covreplay's own list: not
     the campaign's runtime names copied beside them, .names.json)."""
+    # here, not at the top: covreplay pulls in the decoders and pyca/cryptography, and
+    # `afalg-conform doctor` must run where nothing is installed yet
     from afalg_conformance.fuzz import covreplay
     return len(covreplay.inputs(pairs))
 
