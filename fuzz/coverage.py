@@ -74,6 +74,9 @@ FEED_DEFAULT = "crypto"
 # that brings a length or an option closer to what the kernel compares it with is kept.
 CMP_EVERY = 4
 CMP_COUNTERS = 1 << 10
+# seconds between two writes of the statistics (AFALG_FUZZ_STATS), each a point of the growth
+# curve; fuzz-report reads the curve with the same step
+STATS_EVERY = 10
 # points of the statistics' growth curve: one a dump (every 10 s or so); beyond this many,
 # every other point is dropped and points are taken half as often: one every N dumps
 GROWTH_POINTS = 720
@@ -422,7 +425,7 @@ class Feedback:
                 atheris._trace_branch(base + e)
         self.timing["kcov_s"] += time.perf_counter() - t0
         now = time.time()
-        if self.stats_path and now - self.last_dump > 10:
+        if self.stats_path and now - self.last_dump > STATS_EVERY:
             self.dump()
 
     def snapshot(self) -> dict:

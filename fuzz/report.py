@@ -23,6 +23,7 @@ from pathlib import Path
 
 from afalg_conformance.harness.host import vm
 from afalg_conformance.fuzz.cli import FUZZERS, parse_log
+from afalg_conformance.fuzz.coverage import STATS_EVERY
 from afalg_conformance.harness.errors import HarnessError
 
 # length classes in the order surface.length_class produces them, for stable listings
@@ -117,7 +118,7 @@ def group_outcomes(outcomes: set[str]) -> list[str]:
 GROWTH_MARKS = (60, 120, 300)
 # the statistics are dumped at the first traced call after GROWTH_STEP seconds since the last
 # dump (so a little later each time); the last dump comes up to one step before the end
-GROWTH_STEP = 10
+GROWTH_STEP = STATS_EVERY
 
 
 def _at(growth: list, t: float, col: int):
