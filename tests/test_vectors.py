@@ -347,3 +347,26 @@ def test_source_root_asked_once_per_process(monkeypatch):
     a = source_root("cryptography")
     assert source_root("cryptography") == a and calls == ["cryptography_vectors"]
     assert locate("cryptography", "hashes/SHA2/SHA256ShortMsg.rsp").is_file() and len(calls) == 1
+
+
+def test_ntt_camellia_loader(tmp_path):
+    """NTT's K/P/C layout: a key for the pairs under it, pair numbers restarting per key."""
+    from afalg_conformance.vectors import ntt_camellia
+    recs = ntt_camellia.load(locate("cryptography", "ciphers/Camellia/camellia-256-ecb.txt"))
+    assert len(recs) == 1280 and len({r.str("key") for r in recs}) == 10
+    assert recs[0].bytes("plaintext") == bytes([0x80]) + bytes(15) and len(recs[0].bytes("key")) == 32
+    p = tmp_path / "c.txt"
+    for text, err in [("K No.001 : 00\nP No.001 : 01\nP No.002 : 02\nC No.002 : 03\n", r"c.txt:2: P No.001 has no C"),
+                      ("P No.001 : 01\n", r"c.txt:1: P before the first K"),
+                      ("K No.001 : 00\nC No.001 : 01\n", r"c.txt:2: C No.001 does not follow its P"),
+                      ("K No.001 : 00\nP No.001 : 01\nC No.002 : 02\n", r"c.txt:3: C No.002 does not follow"),
+                      ("K No.001 : 00\nP No.001 : 01\n", r"c.txt:2: P No.001 has no C"),
+                      ("K No.001 : 00\nP No.001 : 01\nK No.002 : 01\n", r"c.txt:2: P No.001 has no C"),
+                      ("KEY = 00\n", r"c.txt:1: not a 'K\|P\|C No.N : hex' line"),
+                      ("# nothing\n", r"no K/P/C lines")]:
+        p.write_text(text)
+        with pytest.raises(VectorError, match=err):
+            ntt_camellia.load(p)
+    p.write_text("K No.001 : 00 01\nP No.001 : 0G\nC No.001 : 00\n")
+    with pytest.raises(VectorError, match=r"c.txt:2: plaintext is not a hex string"):
+        ntt_camellia.load(p)[0].bytes("plaintext")

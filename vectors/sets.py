@@ -18,11 +18,11 @@ from afalg_conformance.harness.afalg import algorithms
 
 from . import cache as _cache
 from . import cases as _cases
-from . import blake2_kat, cavp, nist_txt, wycheproof
+from . import blake2_kat, cavp, nist_txt, ntt_camellia, wycheproof
 from .common import locate
 
 LOADERS = {"cavp": cavp.load, "nist_txt": nist_txt.load, "wycheproof": wycheproof.load,
-           "blake2_kat": blake2_kat.load}
+           "blake2_kat": blake2_kat.load, "ntt_camellia": ntt_camellia.load}
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class VectorSet:
     id: str            # stable test id
     source: str        # cryptography | pycryptodome | afalg (vectors/data)
     path: str          # inside the source package
-    format: str        # cavp | nist_txt | wycheproof | blake2_kat
+    format: str        # cavp | nist_txt | wycheproof | blake2_kat | ntt_camellia
     adapter: str       # function in vectors.cases
     algorithm: str     # harness.afalg.algorithms name
     op: str = ""       # gcm_cavp, kw_cavp: which direction the file holds; "both": a
@@ -134,9 +134,9 @@ def _rows() -> list[VectorSet]:
     for bits in (128, 192, 256):
         rows.append(VectorSet(f"cavp-cbc-mct{bits}", P, f"Cipher/AES/CBCMCT{bits}.rsp", "cavp", "cbc_mct", "cbc(aes)",
                               note="Monte Carlo: 1000 kernel requests per vector, the IV chained by the op socket"))
-    # -- Camellia, CAST5, Blowfish, SM4: ECB and CBC as cryptography ships them (NIST-style .txt).
-    # Not the camellia-*-ecb.txt files (NTT's own layout, no loader); not CFB/OFB/CTR (no such
-    # kernel templates over these ciphers, or none in Debian's config) --
+    # -- Camellia, CAST5, Blowfish, SM4: ECB and CBC as cryptography ships them (NIST-style .txt;
+    # Camellia ECB below). Not CFB/OFB/CTR (no such kernel templates over these ciphers, or none
+    # in Debian's config) --
     for vid, path, alg, op in (
             ("camellia-cbc", "ciphers/Camellia/camellia-cbc.txt", "cbc(camellia)", ""),
             ("cast5-ecb", "ciphers/CAST5/cast5-ecb.txt", "ecb(cast5)", ""),
@@ -146,6 +146,11 @@ def _rows() -> list[VectorSet]:
             ("sm4-ecb", "ciphers/SM4/draft-ribose-cfrg-sm4-10-ecb.txt", "ecb(sm4)", ""),
             ("sm4-cbc", "ciphers/SM4/draft-ribose-cfrg-sm4-10-cbc.txt", "cbc(sm4)", "")):
         rows.append(VectorSet(vid, C, path, "nist_txt", "skcipher_cavp", alg, op=op))
+    # -- Camellia ECB: NTT's own known-answer file, 10 keys x 128 one-block pairs per key size
+    # (one bit set in the plaintext or in the key, then random blocks) --
+    for bits in (128, 192, 256):
+        rows.append(VectorSet(f"ntt-camellia-ecb{bits}", C, f"ciphers/Camellia/camellia-{bits}-ecb.txt",
+                              "ntt_camellia", "skcipher_cavp", "ecb(camellia)", op="both"))
     # -- AES CFB128 and OFB (CAVP KAT + MMT): the kernel has cfb(aes)/ofb(aes) up to 6.6 only,
     # so on 6.12 these skip as alg-missing. CFB1/CFB8 have no kernel template --
     for mode, stem in (("cfb", "CFB128"), ("ofb", "OFB")):

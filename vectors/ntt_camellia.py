@@ -1,0 +1,55 @@
+"""NTT's Camellia known-answer file (t_camelia.txt, as cryptography ships it per key size:
+ciphers/Camellia/camellia-{128,192,256}-ecb.txt).
+
+Layout: `#` comments; `K No.NNN : hex bytes` sets the key for the `P No.NNN : ...` and
+`C No.NNN : ...` pairs that follow it, the numbers starting again under each key. Returns
+vectors.common.Record objects with the CAVP loaders' field names (key, plaintext, ciphertext,
+count = KEY.PAIR), so the skcipher adapter reads them as it reads an ECB .rsp file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .common import Record, VectorError, read_lines
+
+LINE = re.compile(r"([KPC])\s+No\.(\d+)\s*:\s*(.*)")
+
+
+def load(path: Path | str) -> list[Record]:
+    path = Path(path)
+    records: list[Record] = []
+    key: tuple[str, int, str] | None = None        # hex, line, number
+    cur: Record | None = None
+    for n, raw in enumerate(read_lines(path), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = LINE.fullmatch(line)
+        if m is None:
+            raise VectorError(path, n, f"not a 'K|P|C No.N : hex' line: {line[:60]!r}")
+        kind, num, value = m.groups()
+        if kind != "C" and cur is not None and "ciphertext" not in cur.fields:
+            raise VectorError(path, cur.line, f"P No.{_pair(cur)} has no C line")
+        if kind == "K":
+            key, cur = (value, n, num), None
+        elif kind == "P":
+            if key is None:
+                raise VectorError(path, n, "P before the first K line")
+            cur = Record(str(path), n, file=path.name)
+            cur.fields = {"count": (f"{key[2]}.{num}", n), "key": (key[0], key[1]), "plaintext": (value, n)}
+            records.append(cur)
+        else:
+            if cur is None or _pair(cur) != num or "ciphertext" in cur.fields:
+                raise VectorError(path, n, f"C No.{num} does not follow its P line")
+            cur.fields["ciphertext"] = (value, n)
+    if cur is not None and "ciphertext" not in cur.fields:
+        raise VectorError(path, cur.line, f"P No.{_pair(cur)} has no C line")
+    if not records:
+        raise VectorError(path, None, "no K/P/C lines: not an NTT Camellia file")
+    return records
+
+
+def _pair(r: Record) -> str:
+    return r.fields["count"][0].split(".")[1]
