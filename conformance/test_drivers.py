@@ -114,16 +114,35 @@ class Driver:
 # whose instance registers under another driver name (xts(aes-generic) is built as
 # xts(ecb(aes-generic)), then EEXIST) runs a module-autoload attempt, the instantiation and
 # the kernel's self-test every time (7 s under TCG); every /proc/crypto read about 0.1 s.
-_PLANS: dict[tuple[str, str], tuple[list[tuple], list[tuple], list[str]]] = {}
+# A plan also holds the names it tried and the modules loaded when it was made: a module
+# loaded since (camellia_aesni_avx2, by another test's bind of cbc(camellia)) can list drivers
+# the plan never saw. /proc/modules is a few lines to read; /proc/crypto is what costs.
+_PLANS: dict[tuple[str, str], tuple[list[tuple], list[tuple], list[str], set[str], str]] = {}
 
 
-def bind_drivers(alg: algorithms.Algorithm, kat, spec) -> tuple[list[Driver], list[str]]:
+def _modules() -> str:
+    try:
+        with open("/proc/modules") as f:
+            return " ".join(line.split(" ", 1)[0] for line in f)
+    except OSError:
+        return ""
+
+
+def bind_drivers(alg: algorithms.Algorithm, kat, spec, entries=None) -> tuple[list[Driver], list[str]]:
     """Every driver of alg bound once by name (one per resolved driver), and the internal
     ones. A listed driver that does not bind is a failed subtest (DRV-1); a template
-    instance the kernel will not build, or a name af_alg_restrict refuses, a skipped one."""
+    instance the kernel will not build, or a name af_alg_restrict refuses, a skipped one.
+    entries: a /proc/crypto read the caller made (else one is made when a module was loaded
+    since the plan); a plan that has not tried every driver it lists is made again."""
     plan = _PLANS.get((alg.type, alg.name))
+    if plan is not None and entries is None and plan[4] != _modules():
+        entries = proccrypto.read()      # a module loaded since the plan: look again
+    if plan is not None and entries is not None and \
+            any(name not in plan[3] for name, _ in candidates(entries, alg)[0]):
+        del _PLANS[(alg.type, alg.name)]
+        plan = None
     if plan is not None:
-        bound, skipped, internal = plan
+        bound, skipped, internal, _tried, _mods = plan
         out: list[Driver] = []
         try:
             for bind_name, driver, prio in bound:
@@ -145,9 +164,11 @@ def bind_drivers(alg: algorithms.Algorithm, kat, spec) -> tuple[list[Driver], li
     # Kept only when asking again would find nothing new: a listed driver that failed is
     # tried again next time, and so is everything when binding made instances /proc/crypto
     # now lists that were not there to try (ccm(aes-aesni) registers ccm_base(ctr(aes-aesni),..)).
+    mods = _modules()
     listed, _ = candidates(proccrypto.read(), alg)
     if complete and all(name in tried for name, _ in listed):
-        _PLANS[(alg.type, alg.name)] = ([(d.bind_name, d.driver, d.priority) for d in drivers], skipped, internal)
+        _PLANS[(alg.type, alg.name)] = ([(d.bind_name, d.driver, d.priority) for d in drivers], skipped, internal,
+                                        tried, mods)
     return drivers, internal
 
 
@@ -513,8 +534,10 @@ def differential(spec, kat, alg: algorithms.Algorithm, drivers: list[Driver]) ->
 def test_every_driver(spec, kat, alg_name):
     alg = algorithms.get(alg_name)
     bind_or_skip(alg.type, alg_name, focus=False).close()   # instantiate the template; SKIP if absent
-    serving = proccrypto.driver_of(proccrypto.read(), alg.type, alg_name)
-    drivers, internal = bind_drivers(alg, kat, spec)
+    entries = proccrypto.read()
+    serving = proccrypto.driver_of(entries, alg.type, alg_name)
+    # with the same read: the driver the generic name binds now must be among those checked
+    drivers, internal = bind_drivers(alg, kat, spec, entries)
     try:
         # kw(aes) and poly1305 too (random_inputs=False elsewhere): what the drivers compare is
         # their answer, an error included -- an unwrap of random data must fail its integrity

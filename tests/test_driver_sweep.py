@@ -252,3 +252,37 @@ def test_a_plan_is_reused_only_once_binding_makes_nothing_new(monkeypatch):
     n_reads = len(reads)
     assert drivers() == second and len(reads) == n_reads    # the plan: no /proc/crypto read, same drivers
     assert set(first) <= set(second)
+
+
+def test_a_plan_is_made_again_when_proc_crypto_lists_a_driver_it_never_tried(monkeypatch):
+    """debian-6.1: test_driver_vectors planned ecb(camellia) before camellia_aesni_avx2 was
+    loaded (by another test's bind of cbc(camellia)); test_every_driver then reused the plan
+    and failed, the driver the generic name now binds never checked. With the caller's
+    /proc/crypto read a plan that has not tried every listed driver is made again."""
+    alg = algorithms.get("ecb(camellia)")
+    listing = [("ecb-camellia-aesni", None), ("ecb-camellia-asm", None)]
+    made = []
+
+    def fake_bind(alg, case, spec):
+        made.append(list(listing))
+        return [drv.Driver(n, n, 100, FakeTfm(alg)) for n, _ in listing], [], True, {n for n, _ in listing}
+    monkeypatch.setattr(drv, "_bind_drivers", fake_bind)
+    monkeypatch.setattr(drv, "candidates", lambda entries, alg: (list(listing), []))
+    monkeypatch.setattr(drv.proccrypto, "read", lambda: [])
+    monkeypatch.setattr(drv.AfalgSocket, "bound", classmethod(lambda cls, t, n: FakeTfm(alg)))
+    monkeypatch.setattr(drv, "_PLANS", {})
+    mods = ["camellia_x86_64"]
+    monkeypatch.setattr(drv, "_modules", lambda: " ".join(mods))
+    rec = Rec()
+    first, _ = drv.bind_drivers(alg, rec, rec)
+    again, _ = drv.bind_drivers(alg, rec, rec, entries=[])      # nothing new listed: the plan
+    assert len(made) == 1 and [d.driver for d in again] == [d.driver for d in first]
+    listing.insert(0, ("ecb-camellia-aesni-avx2", None))        # a module loaded since
+    drv.bind_drivers(alg, rec, rec)                 # no read given, no module loaded: the plan
+    assert len(made) == 1
+    fresh, _ = drv.bind_drivers(alg, rec, rec, entries=[])
+    assert len(made) == 2 and "ecb-camellia-aesni-avx2" in {d.driver for d in fresh}
+    listing.append(("ecb(camellia-generic)", None))
+    mods.append("camellia_generic")                 # no read given, but a module loaded since
+    later, _ = drv.bind_drivers(alg, rec, rec)
+    assert len(made) == 3 and "ecb(camellia-generic)" in {d.driver for d in later}
