@@ -363,6 +363,12 @@ def test_ntt_camellia_loader(tmp_path):
                       ("K No.001 : 00\nP No.001 : 01\n", r"c.txt:2: P No.001 has no C"),
                       ("K No.001 : 00\nP No.001 : 01\nK No.002 : 01\n", r"c.txt:2: P No.001 has no C"),
                       ("KEY = 00\n", r"c.txt:1: not a 'K\|P\|C No.N : hex' line"),
+                      ("K No.001 : 00\nP No.001 : 01\nC No.001 : 02\nP No.001 : 03\nC No.001 : 04\n",
+                       r"c.txt:4: P No.001 given twice"),
+                      ("K No.001 : 00\nP No.001 : 01\nC No.001 : 02\nK No.001 : 03\n", r"c.txt:4: K No.001 given twice"),
+                      ("K No.001 : 00\nK No.002 : 01\nP No.001 : 01\nC No.001 : 02\n", r"c.txt:1: K No.001 has no P/C"),
+                      ("K No.001 : 00\nP No.001 : 01\nC No.001 : 02\nK No.002 : 01\n", r"c.txt:4: K No.002 has no P/C"),
+                      ("K No.001 :\n", r"c.txt:1: K No.001 has no value"),
                       ("# nothing\n", r"no K/P/C lines")]:
         p.write_text(text)
         with pytest.raises(VectorError, match=err):

@@ -1,6 +1,6 @@
 """Vector files parsed once, on the host, for every guest.
 
-Parsing the 189 vector files takes about 4 s of host CPU; a full run parsed each file
+Parsing the vector files (192 of them) takes about 4 s of host CPU; a full run parsed each file
 twice (the driver sweep, then test_kat), in the guest, under TCG: minutes of emulated
 CPU. So before a guest boots, the host parses each file into a pickle
 (`python -m afalg_conformance.vectors.cache build DIR`, a no-op for files already done) and the guest loads

@@ -21,6 +21,8 @@ def load(path: Path | str) -> list[Record]:
     path = Path(path)
     records: list[Record] = []
     key: tuple[str, int, str] | None = None        # hex, line, number
+    keys: set[str] = set()
+    pairs: set[str] = set()                         # under the current key
     cur: Record | None = None
     for n, raw in enumerate(read_lines(path), 1):
         line = raw.strip()
@@ -30,13 +32,23 @@ def load(path: Path | str) -> list[Record]:
         if m is None:
             raise VectorError(path, n, f"not a 'K|P|C No.N : hex' line: {line[:60]!r}")
         kind, num, value = m.groups()
+        if not value:
+            raise VectorError(path, n, f"{kind} No.{num} has no value")
         if kind != "C" and cur is not None and "ciphertext" not in cur.fields:
             raise VectorError(path, cur.line, f"P No.{_pair(cur)} has no C line")
         if kind == "K":
-            key, cur = (value, n, num), None
+            if key is not None and not pairs:
+                raise VectorError(path, key[1], f"K No.{key[2]} has no P/C pairs")
+            if num in keys:
+                raise VectorError(path, n, f"K No.{num} given twice")
+            keys.add(num)
+            key, cur, pairs = (value, n, num), None, set()
         elif kind == "P":
             if key is None:
                 raise VectorError(path, n, "P before the first K line")
+            if num in pairs:
+                raise VectorError(path, n, f"P No.{num} given twice under K No.{key[2]}")
+            pairs.add(num)
             cur = Record(str(path), n, file=path.name)
             cur.fields = {"count": (f"{key[2]}.{num}", n), "key": (key[0], key[1]), "plaintext": (value, n)}
             records.append(cur)
@@ -46,6 +58,8 @@ def load(path: Path | str) -> list[Record]:
             cur.fields["ciphertext"] = (value, n)
     if cur is not None and "ciphertext" not in cur.fields:
         raise VectorError(path, cur.line, f"P No.{_pair(cur)} has no C line")
+    if key is not None and not pairs:
+        raise VectorError(path, key[1], f"K No.{key[2]} has no P/C pairs")
     if not records:
         raise VectorError(path, None, "no K/P/C lines: not an NTT Camellia file")
     return records

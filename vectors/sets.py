@@ -146,8 +146,8 @@ def _rows() -> list[VectorSet]:
             ("sm4-ecb", "ciphers/SM4/draft-ribose-cfrg-sm4-10-ecb.txt", "ecb(sm4)", ""),
             ("sm4-cbc", "ciphers/SM4/draft-ribose-cfrg-sm4-10-cbc.txt", "cbc(sm4)", "")):
         rows.append(VectorSet(vid, C, path, "nist_txt", "skcipher_cavp", alg, op=op))
-    # -- Camellia ECB: NTT's own known-answer file, 10 keys x 128 one-block pairs per key size
-    # (one bit set in the plaintext or in the key, then random blocks) --
+    # -- Camellia ECB: NTT's own known-answer file, per key size 10 keys x 128 one-block
+    # plaintexts with one bit set --
     for bits in (128, 192, 256):
         rows.append(VectorSet(f"ntt-camellia-ecb{bits}", C, f"ciphers/Camellia/camellia-{bits}-ecb.txt",
                               "ntt_camellia", "skcipher_cavp", "ecb(camellia)", op="both"))
