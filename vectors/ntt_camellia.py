@@ -24,6 +24,7 @@ def load(path: Path | str) -> list[Record]:
     keys: set[str] = set()
     pairs: set[str] = set()                         # under the current key
     cur: Record | None = None
+    pending: str | None = None                      # the number of the P line awaiting its C
     for n, raw in enumerate(read_lines(path), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -34,8 +35,8 @@ def load(path: Path | str) -> list[Record]:
         kind, num, value = m.groups()
         if not value:
             raise VectorError(path, n, f"{kind} No.{num} has no value")
-        if kind != "C" and cur is not None and "ciphertext" not in cur.fields:
-            raise VectorError(path, cur.line, f"P No.{_pair(cur)} has no C line")
+        if kind != "C" and pending is not None:
+            raise VectorError(path, cur.line, f"P No.{pending} has no C line")
         if kind == "K":
             if key is not None and not pairs:
                 raise VectorError(path, key[1], f"K No.{key[2]} has no P/C pairs")
@@ -49,21 +50,19 @@ def load(path: Path | str) -> list[Record]:
             if num in pairs:
                 raise VectorError(path, n, f"P No.{num} given twice under K No.{key[2]}")
             pairs.add(num)
+            pending = num
             cur = Record(str(path), n, file=path.name)
             cur.fields = {"count": (f"{key[2]}.{num}", n), "key": (key[0], key[1]), "plaintext": (value, n)}
             records.append(cur)
         else:
-            if cur is None or _pair(cur) != num or "ciphertext" in cur.fields:
+            if pending != num:
                 raise VectorError(path, n, f"C No.{num} does not follow its P line")
             cur.fields["ciphertext"] = (value, n)
-    if cur is not None and "ciphertext" not in cur.fields:
-        raise VectorError(path, cur.line, f"P No.{_pair(cur)} has no C line")
+            pending = None
+    if pending is not None:
+        raise VectorError(path, cur.line, f"P No.{pending} has no C line")
     if key is not None and not pairs:
         raise VectorError(path, key[1], f"K No.{key[2]} has no P/C pairs")
     if not records:
         raise VectorError(path, None, "no K/P/C lines: not an NTT Camellia file")
     return records
-
-
-def _pair(r: Record) -> str:
-    return r.fields["count"][0].split(".")[1]
