@@ -247,7 +247,7 @@ def test_a_plan_is_reused_only_once_binding_makes_nothing_new(monkeypatch):
     monkeypatch.setattr(drv.AfalgSocket, "bound", staticmethod(bound))
     monkeypatch.setattr(drv.restrict, "refusal", lambda t, n: None)
     monkeypatch.setattr(drv, "_PLANS", {})
-    monkeypatch.setattr(drv, "_modules", lambda: "kvm")        # no module loads here (not the host's)
+    monkeypatch.setattr(drv.proccrypto, "loaded_modules", lambda: "kvm")        # no module loads here (not the host's)
 
     class Kat:
         def case(self, *a, **k):
@@ -281,7 +281,7 @@ def test_a_plan_is_made_again_when_proc_crypto_lists_a_driver_it_never_tried(mon
     monkeypatch.setattr(drv.AfalgSocket, "bound", classmethod(lambda cls, t, n: FakeTfm(alg)))
     monkeypatch.setattr(drv, "_PLANS", {})
     mods = ["camellia_x86_64"]
-    monkeypatch.setattr(drv, "_modules", lambda: " ".join(mods))
+    monkeypatch.setattr(drv.proccrypto, "loaded_modules", lambda: " ".join(mods))
     rec = Rec()
     first, _ = drv.bind_drivers(alg, rec, rec)
     again, _ = drv.bind_drivers(alg, rec, rec, entries=[])      # nothing new listed: the plan
@@ -305,7 +305,7 @@ def test_a_plan_checked_after_a_module_load_is_not_checked_again_for_it(monkeypa
     monkeypatch.setattr(drv, "_bind_drivers", lambda alg, case, spec: ([], [], True, {"ecb-camellia-asm"}))
     monkeypatch.setattr(drv, "candidates", lambda entries, alg: ([("ecb-camellia-asm", None)], []))
     monkeypatch.setattr(drv.proccrypto, "read", lambda: reads.append(1) or [])
-    monkeypatch.setattr(drv, "_modules", lambda: " ".join(mods))
+    monkeypatch.setattr(drv.proccrypto, "loaded_modules", lambda: " ".join(mods))
     monkeypatch.setattr(drv, "_PLANS", {})
     rec = Rec()
     drv.bind_drivers(alg, rec, rec)
