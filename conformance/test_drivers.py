@@ -113,10 +113,12 @@ class Driver:
 # the same drivers by the names that worked, at once. Asking again costs: a template name
 # whose instance registers under another driver name (xts(aes-generic) is built as
 # xts(ecb(aes-generic)), then EEXIST) runs a module-autoload attempt, the instantiation and
-# the kernel's self-test every time (7 s under TCG); every /proc/crypto read about 0.1 s.
-# A plan also holds the names it tried and the modules loaded when it was made: a module
-# loaded since (camellia_aesni_avx2, by another test's bind of cbc(camellia)) can list drivers
-# the plan never saw. /proc/modules is a few lines to read; /proc/crypto is what costs.
+# the kernel's self-test every time (7 s under TCG). A plan also holds the names it tried
+# and the modules loaded when it was made: a module loaded since (camellia_aesni_avx2, by
+# another test's bind of cbc(camellia)) can list drivers the plan never saw, and so can a
+# template instance another test's bind registered. The callers give bind_drivers their own
+# /proc/crypto read (about 10 ms in a full run under TCG, cProfile 2026-12-02), so a plan
+# that has not tried every listed driver is made again.
 _PLANS: dict[tuple[str, str], tuple[list[tuple], list[tuple], list[str], set[str], str]] = {}
 
 
@@ -259,7 +261,7 @@ def test_driver_vectors(spec, kat, set_id, request):
     vs = next(v for v in SETS if v.id == set_id)
     alg = vs.alg
     bind_or_skip(alg.type, alg.name, focus=False).close()   # instantiate the template; SKIP if absent
-    drivers, _internal = bind_drivers(alg, kat, spec)
+    drivers, _internal = bind_drivers(alg, kat, spec, proccrypto.read())
     try:
         if FOCUS and not focused(drivers):
             return _out_of_focus(alg)                     # before parsing the file: the CAVP GCM take seconds
