@@ -30,7 +30,7 @@ from afalg_conformance.harness.afalg.bounded import WaitTimeout, deadline
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name
 from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, AlgOp
 
-from afalg_conformance.vectors.cases import Case, cbc_mct_chain, sha_mct_chain
+from afalg_conformance.vectors.cases import Case, aes_mct_chain, sha_mct_chain
 
 def _token(e: OSError) -> str:
     """The errno's name, or `blocks` for a call a deadline stopped (WaitTimeout has no errno)."""
@@ -201,8 +201,8 @@ class KatRun:
             return
         if c.alg == "kw(aes)":
             return self._kw(c)
-        if "mct-cbc" in c.flags:
-            return self._cbc_mct(c)
+        if "mct-aes" in c.flags:
+            return self._aes_mct(c)
         if c.alg in ("chacha20", "xchacha20") and c.expect == "invalid":
             return self._chacha_wrap(c)
         for d in c.ops:
@@ -265,10 +265,10 @@ class KatRun:
                                         f"left in the IV: {back.hex()[:32]} != {c.pt.hex()[:32]}")
         self._result(c, SKCIPHER, True, "match", "")
 
-    def _cbc_mct(self, c: Case) -> None:
-        """An AESVS CBC Monte Carlo outer iteration: 1000 one-block requests on one op socket
-        under the vector's key; the first carries the IV, the others none, so each continues
-        the chain from the IV the previous request left in the op socket."""
+    def _aes_mct(self, c: Case) -> None:
+        """An AESVS Monte Carlo outer iteration (CBC, OFB, CFB128): 1000 one-block requests on
+        one op socket under the vector's key; the first carries the IV, the others none, so
+        each continues the chain from the IV the previous request left in the op socket."""
         d = c.ops[0]
         src, want = (c.pt, c.ct) if d == "encrypt" else (c.ct, c.pt)
         code = AlgOp.ENCRYPT if d == "encrypt" else AlgOp.DECRYPT
@@ -284,7 +284,7 @@ class KatRun:
         try:
             op = self._op()
             with deadline(MCT_WAIT, f"{c.alg} Monte Carlo iteration"):
-                out = cbc_mct_chain(first, more, c.iv, src)
+                out = aes_mct_chain(first, more, c.iv, src)
         except OSError as e:
             self._close_op()
             return self._result(c, SKCIPHER, False, _token(e), f"{d}: {_token(e)}")

@@ -262,28 +262,33 @@ def test_poly1305_message_is_key_then_msg():
     assert c.key is None and c.pt == rec.bytes("key") + rec.bytes("msg") and c.ct == rec.bytes("tag")
 
 
-class _CbcSocket:
-    """An op socket's CBC as the kernel keeps it: the IV after a request is its last ciphertext block."""
+class _ChainSocket:
+    """An op socket's CBC, OFB or CFB128 as the kernel keeps it: the IV after a request is its
+    last ciphertext block (CBC, CFB128) or its last keystream block (OFB)."""
 
-    def __init__(self, key, encrypt):
-        self.key, self.encrypt, self.iv = key, encrypt, None
+    def __init__(self, mode, key, encrypt):
+        self.mode, self.key, self.encrypt, self.iv = mode, key, encrypt, None
 
     def run(self, block, iv=None):
         if iv is not None:
             self.iv = iv
-        out = algorithms.get("cbc(aes)").oracle(self.key, self.iv, block, self.encrypt)
-        self.iv = out[-16:] if self.encrypt else block[-16:]
+        out = algorithms.get(f"{self.mode}(aes)").oracle(self.key, self.iv, block, self.encrypt)
+        ct = out if self.encrypt else block
+        self.iv = bytes(a ^ b for a, b in zip(out[-16:], block[-16:])) if self.mode == "ofb" else ct[-16:]
         return out
 
 
-@pytest.mark.parametrize("set_id", ["cavp-cbc-mct128", "cavp-cbc-mct256"])
-def test_cbc_mct_chain_reproduces_the_file(set_id):
-    from afalg_conformance.vectors.cases import cbc_mct_chain
+@pytest.mark.parametrize("set_id", ["cavp-cbc-mct128", "cavp-cbc-mct256", "cavp-ofb-mct128", "cavp-ofb-mct192",
+                                    "cavp-cfb-mct192", "cavp-cfb-mct256"])
+def test_aes_mct_chain_reproduces_the_file(set_id):
+    from afalg_conformance.vectors.cases import aes_mct_chain
     cases = cases_of(set_id)
+    assert len(cases) == 200 and all(c.flags == ("mct-aes",) for c in cases)
+    mode = set_id.split("-")[1]
     for c in (cases[0], cases[99], cases[100], cases[-1]):        # first / last, encrypt and decrypt
         enc = c.ops == ("encrypt",)
-        sock = _CbcSocket(c.key, enc)
-        out = cbc_mct_chain(lambda b, iv: sock.run(b, iv), sock.run, c.iv, c.pt if enc else c.ct)
+        sock = _ChainSocket(mode, c.key, enc)
+        out = aes_mct_chain(lambda b, iv: sock.run(b, iv), sock.run, c.iv, c.pt if enc else c.ct)
         assert out == (c.ct if enc else c.pt), c.name
 
 

@@ -1,6 +1,6 @@
 """Vector files parsed once, on the host, for every guest.
 
-Parsing the vector files (192 of them) takes about 4 s of host CPU; a full run parsed each file
+Parsing the vector files (198 of them) takes about 4 s of host CPU; a full run parsed each file
 twice (the driver sweep, then test_kat), in the guest, under TCG: minutes of emulated
 CPU. So before a guest boots, the host parses each file into a pickle
 (`python -m afalg_conformance.vectors.cache build DIR`, a no-op for files already done) and the guest loads
@@ -66,7 +66,7 @@ def load(vs):
 
 # A case is pickled as the tuple of its fields, not as the object: pickle rebuilds an object
 # through its __dict__, field by field, and a tuple of plain values it reads in C. Case(*row)
-# then costs one __init__; the 192 files load 2-3 times faster (0.10 -> 0.03 s for a CAVP GCM
+# then costs one __init__; the vector files load 2-3 times faster (0.10 -> 0.03 s for a CAVP GCM
 # file on the host, ten times that in a TCG guest, where every file is loaded twice a run).
 _FIELDS = [f.name for f in dataclasses.fields(Case)]
 

@@ -159,11 +159,12 @@ def sha_mct_chain(h, seed: bytes, sha3: bool) -> bytes:
     return m
 
 
-def cbc_mct_chain(first, more, iv: bytes, data: bytes) -> bytes:
-    """One outer iteration of AESVS's CBC Monte Carlo test, either direction: input_0 = data
-    with the IV (first(block, iv)), input_1 = IV, input_{j+1} = output_{j-1}; every request
-    after the first continues the CBC chain (more(block): the IV is the previous request's
-    last ciphertext block). Returns output_999."""
+def aes_mct_chain(first, more, iv: bytes, data: bytes) -> bytes:
+    """One outer iteration of AESVS's Monte Carlo test for CBC, OFB and CFB128 (one chain for
+    the three), either direction: input_0 = data with the IV (first(block, iv)), input_1 = IV,
+    input_{j+1} = output_{j-1}; every request after the first continues the mode's chain
+    (more(block): the IV is what the previous request left, for CBC and CFB128 its last
+    ciphertext block, for OFB its last keystream block). Returns output_999."""
     prev = first(data, iv)
     nxt = iv
     for _ in range(1, MCT_INNER):
@@ -185,14 +186,15 @@ def hash_mct(records, vs):
     return out
 
 
-def cbc_mct(records, vs):
-    """CBCMCT*.rsp: [ENCRYPT]/[DECRYPT], COUNT, KEY, IV, PLAINTEXT, CIPHERTEXT per outer iteration."""
+def aes_mct(records, vs):
+    """CBCMCT*.rsp, OFBMCT*.rsp, CFB128MCT*.rsp: [ENCRYPT]/[DECRYPT], COUNT, KEY, IV, PLAINTEXT,
+    CIPHERTEXT per outer iteration."""
     out = []
     for r in records:
         ops = _ops(r, vs)
         out.append(Case(f"{ops[0][:3]}-count{r.str('count')}", r.where, vs.algorithm, "skcipher", key=_key(r),
                         iv=r.bytes("iv"), pt=r.bytes("plaintext"), ct=r.bytes("ciphertext"), ops=ops,
-                        flags=("mct-cbc",)))
+                        flags=("mct-aes",)))
     return out
 
 
@@ -529,5 +531,5 @@ def rfc4543_derived(records, vs):
 
 ADAPTERS = {f.__name__: f for f in (
     cts_derived, esp_wycheproof, esp_chachapoly_txt, rfc4543_derived,
-    hash_cavp, hash_mct, cbc_mct, hmac_txt, keyed_hash_kat, hmac_derived, poly1305_txt, mac_txt, mac_wycheproof, skcipher_cavp, xts_cavp, xts_wycheproof, kw_cavp, kw_wycheproof,
+    hash_cavp, hash_mct, aes_mct, hmac_txt, keyed_hash_kat, hmac_derived, poly1305_txt, mac_txt, mac_wycheproof, skcipher_cavp, xts_cavp, xts_wycheproof, kw_cavp, kw_wycheproof,
     chacha20_txt, chacha20_wycheproof, gcm_cavp, ccm_cavp, aead_wycheproof, chachapoly_txt)}
