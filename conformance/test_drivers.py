@@ -118,7 +118,8 @@ class Driver:
 # another test's bind of cbc(camellia)) can list drivers the plan never saw, and so can a
 # template instance another test's bind registered. The callers give bind_drivers their own
 # /proc/crypto read (about 10 ms in a full run under TCG, cProfile 2026-12-02), so a plan
-# that has not tried every listed driver is made again.
+# that has not tried every listed driver is made again; the modules are for a caller without
+# a read of its own.
 _PLANS: dict[tuple[str, str], tuple[list[tuple], list[tuple], list[str], set[str], str]] = {}
 
 

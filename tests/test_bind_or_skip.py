@@ -19,12 +19,14 @@ class Kernel:
         self.binds = []
         self.modules = "af_alg algif_skcipher"
         self.mode = None
+        self.listing = []
+        self.refused = None
         monkeypatch.setattr(conftest, "_MISSING", {})
         monkeypatch.setattr(conftest.AfalgSocket, "bound", staticmethod(self.bound))
         monkeypatch.setattr(conftest.proccrypto, "loaded_modules", lambda: self.modules)
-        monkeypatch.setattr(conftest.proccrypto, "read", lambda: [])
+        monkeypatch.setattr(conftest.proccrypto, "read", lambda: list(self.listing))
         monkeypatch.setattr(conftest.restrict, "read", lambda: self.mode)
-        monkeypatch.setattr(conftest.restrict, "refusal", lambda t, n: None)
+        monkeypatch.setattr(conftest.restrict, "refusal", lambda t, n: self.refused)
         monkeypatch.setattr(conftest.absent, "classify", self.classify)
         monkeypatch.setattr(conftest, "_kernel_config", lambda: None)
 
@@ -35,7 +37,7 @@ class Kernel:
         raise OSError(errno.ENOENT, "No such file or directory")
 
     def classify(self, alg_type, name, err, entries, config):
-        if name in self.listed_broken:
+        if name in self.listed_broken or any(name in (e.name, e.driver) for e in entries):
             return "fail", f"{name} is listed but does not bind"
         return "unsupported", "not offered"
 
@@ -76,3 +78,19 @@ def test_only_missing_names_are_remembered(monkeypatch):
     k.listed_broken.add("ecb(sm4)")
     assert outcome("ecb(sm4)").startswith("fail bind(skcipher, ecb(sm4))")
     assert outcome("ecb(sm4)").startswith("fail") and k.binds[-2:] == ["ecb(sm4)"] * 2
+
+
+def test_a_name_proc_crypto_lists_since_is_asked_again(monkeypatch):
+    """Another test's bind can register an instance without a module load: listed now, the
+    name is bound again, and a listed name that still does not bind is a FAIL."""
+    k = Kernel(monkeypatch)
+    outcome("ofb(aes)")
+    k.listing.append(conftest.proccrypto.Entry("ofb(aes)", "ofb(aes-generic)", priority=100, type="skcipher"))
+    assert outcome("ofb(aes)").startswith("fail") and k.binds == ["ofb(aes)"] * 2
+
+
+def test_a_restricted_name_is_asked_every_time(monkeypatch):
+    k = Kernel(monkeypatch)
+    k.refused = "unsupported:restricted=ofb(aes) (af_alg_restrict=1)"
+    assert outcome("ofb(aes)") == outcome("ofb(aes)") == f"skip {k.refused}"
+    assert k.binds == ["ofb(aes)"] * 2

@@ -65,6 +65,8 @@ def test_vector_files_are_parsed_once_on_the_host_and_read_back_in_the_guest(tmp
     doctored = got[:1]
     p.write_bytes(pickle.dumps(cache._rows(doctored)))
     assert len(vs.cases()) == 1
+    p.write_bytes(pickle.dumps(got))           # the older layout (Case objects): parsed again
+    assert vs.cases() == got
     p.unlink()
     assert len(vs.cases()) == len(got)
 

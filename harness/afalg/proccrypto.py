@@ -80,9 +80,9 @@ def read(path: str = "/proc/crypto") -> list[Entry]:
 
 
 def loaded_modules(path: str = "/proc/modules") -> str:
-    """The names of the loaded modules, as one string to compare: what can change the
-    kernel's answer to a bind without the caller having asked for it. A few lines (about
-    1 ms to read under TCG), where /proc/crypto grows with every driver registered."""
+    """The names of the loaded modules, as one string to compare: a module loaded since an
+    answer (by another test, or the kernel's own request) can change the kernel's answer to
+    a bind. A few lines, about 1 ms to read under TCG."""
     try:
         with open(path) as f:
             return " ".join(line.split(" ", 1)[0] for line in f)
