@@ -117,9 +117,18 @@ def test_auto_mode_falls_back_to_python_without_kcov(monkeypatch):
         coverage.Feedback("kcov")
 
 
+def _fed_pairs(fb, counters) -> set[tuple[int, int]]:
+    """The (previous PC, PC) pairs, as low halves, that fb numbered with one of counters."""
+    low = 0xFFFFFFFF
+    items = [((k & low), k >> 32, c) for _, index in fb.by_top.values() for k, c in index.items()]
+    items += [(a & low, b & low, c) for (a, b), c in fb.edge_index.items()]
+    return {(a, b) for a, b, c in items if c >= 0 and c in counters}
+
+
 def test_raw_trace_edges_equal_the_pair_by_pair_edges(syms):
-    """The u64-pair path (PCs sharing their upper half) and the tuple path give the same
-    counters, statistics and filter; a trace whose upper halves differ takes the tuple path."""
+    """The u64-pair path (PCs sharing their upper half) and the tuple path feed the same
+    edges, statistics and filter; a trace whose upper halves differ takes the tuple path.
+    (Counters are numbered in first-seen order, so two Feedbacks compare by the pairs.)"""
     from array import array
     trace = [0xFFFFFFFF81003110, 0xFFFFFFFF81003210, 0xFFFFFFFF81001010, 0xFFFFFFFF81003110,
              0xFFFFFFFF81003210, 0xFFFFFFFF81003A10, 0xFFFFFFFF81003910, 0xFFFFFFFF81002010]
@@ -129,11 +138,13 @@ def test_raw_trace_edges_equal_the_pair_by_pair_edges(syms):
         fb.afalg_range = syms.range_of(coverage.AFALG_ANCHORS)
     got = fast._edges_of_raw(array("Q", trace).tobytes())
     want = ref._edges_of(array("Q", trace))
-    assert got == want and len(got) == 5    # 7 distinct pairs: do_page_fault, jitterentropy not fed
+    assert len(got) == len(want) == 5       # 7 distinct pairs: do_page_fault, jitterentropy not fed
+    assert _fed_pairs(fast, got) == _fed_pairs(ref, want) and len(_fed_pairs(fast, got)) == 5
     assert fast.pc_cache == ref.pc_cache and fast.afalg_pcs == ref.afalg_pcs
     assert fast._edges_of_raw(array("Q", trace).tobytes()) == got      # known pairs: same counters
     mixed = trace[:3] + [0x00007F0000001000, 0x0000000081003110]   # the last: a kept PC's low half
-    assert fast._edges_of_raw(array("Q", mixed).tobytes()) == ref._edges_of(array("Q", mixed))
+    got, want = fast._edges_of_raw(array("Q", mixed).tobytes()), ref._edges_of(array("Q", mixed))
+    assert _fed_pairs(fast, got) == _fed_pairs(ref, want) and len(got) == len(want)
     assert fast.pc_cache == ref.pc_cache and fast.distinct_pcs == ref.distinct_pcs
 
 
@@ -239,7 +250,7 @@ def test_a_long_trace_gives_the_edges_of_its_head_and_tail(syms, monkeypatch):
 
 def test_each_outcome_has_one_counter(monkeypatch):
     """An outcome (call, detail, length class, errno) is a libFuzzer feature: the same outcome
-    hits the same counter every time, a different one (almost always) another."""
+    hits the same counter every time, a different one another (counters in first-seen order)."""
     import sys
     import types
     hits = []
@@ -249,9 +260,21 @@ def test_each_outcome_has_one_counter(monkeypatch):
     for key in [("bind", "aead", "none", "ENOENT"), ("bind", "aead", "none", "ok"),
                 ("bind", "aead", "none", "ENOENT")]:
         fb.end(key)
-    assert hits[0] == hits[2] != hits[1]
-    assert all(1000 <= h < 1000 + coverage.OUTCOME_COUNTERS for h in hits)
+    assert hits == [1000, 1001, 1000]
     assert len(fb.outcomes) == 2
+
+
+def test_edge_counters_wrap_after_the_last(syms):
+    """Past EDGE_COUNTERS named edges the numbers start again at 0 (edges then share
+    counters): never an index outside libFuzzer's counters."""
+    from array import array
+    fb = coverage.Feedback("python")
+    fb.symbols = syms
+    fb.afalg_range = syms.range_of(coverage.AFALG_ANCHORS)
+    fb.edges_named = coverage.EDGE_COUNTERS - 1
+    got = fb._edges_of_raw(array("Q", [0xFFFFFFFF81003110, 0xFFFFFFFF81003210]).tobytes())
+    assert got == {coverage.EDGE_COUNTERS - 1, 0}
+    assert fb.snapshot()["edges_named"] == coverage.EDGE_COUNTERS + 1
 
 
 def test_afalg_scope_feeds_only_edges_into_af_alg_and_algif(syms):
@@ -266,8 +289,13 @@ def test_afalg_scope_feeds_only_edges_into_af_alg_and_algif(syms):
         fb.symbols = syms
         fb.afalg_range = syms.range_of(coverage.AFALG_ANCHORS)
     got = scoped._edges_of_raw(array("Q", trace).tobytes())
-    assert got == {coverage.edge_counter(0, alg_bind), coverage.edge_counter(lookup, af_alg_sendmsg),
-                   coverage.edge_counter(drbg, alg_bind)}
+    # counters in the order edges are first seen: the three fed edges take 0, 1, 2
+    assert got == {0, 1, 2} and scoped.edges_named == 3
+    low = 0xFFFFFFFF
+    fed = {k: c for k, c in scoped.by_top[0xFFFFFFFF << 32][1].items() if c >= 0}
+    assert sorted(((k & low), k >> 32) for k in fed) == sorted(
+        [(0, alg_bind & low), (lookup & low, af_alg_sendmsg & low), (drbg & low, alg_bind & low)])
+    assert scoped._edges_of_raw(array("Q", trace).tobytes()) == got     # seen pairs keep their counters
     assert len(wide._edges_of_raw(array("Q", trace).tobytes())) == 5
     assert scoped.afalg_pcs == wide.afalg_pcs == {alg_bind, af_alg_sendmsg}
     both = coverage.Feedback("python", scope="afalg+python")
