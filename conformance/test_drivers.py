@@ -113,42 +113,34 @@ class Driver:
 # the same drivers by the names that worked, at once. Asking again costs: a template name
 # whose instance registers under another driver name (xts(aes-generic) is built as
 # xts(ecb(aes-generic)), then EEXIST) runs a module-autoload attempt, the instantiation and
-# the kernel's self-test every time (7 s under TCG). A plan also holds the names it tried
-# and the modules loaded when it was made: a module loaded since (camellia_aesni_avx2, by
-# another test's bind of cbc(camellia)) can list drivers the plan never saw, and so can a
-# template instance another test's bind registered. The callers give bind_drivers their own
-# /proc/crypto read (about 10 ms in a full run under TCG, cProfile 2026-12-02), so a plan
-# that has not tried every listed driver is made again; the modules are for a caller without
-# a read of its own.
-_PLANS: dict[tuple[str, str], tuple[list[tuple], list[tuple], list[str], set[str], str]] = {}
+# the kernel's self-test every time (7 s under TCG). A plan also holds the names it tried: a
+# module loaded since (camellia_aesni_avx2, by another test's bind of cbc(camellia)) can list
+# drivers the plan never saw, and so can a template instance another test's bind registered,
+# so the caller's own /proc/crypto read (about 10 ms in a full run under TCG, cProfile
+# 2026-12-02) decides whether the plan still holds.
+_PLANS: dict[tuple[str, str], tuple[list[tuple], list[tuple], list[str], set[str]]] = {}
 
 
-def bind_drivers(alg: algorithms.Algorithm, kat, spec, entries=None) -> tuple[list[Driver], list[str]]:
+def bind_drivers(alg: algorithms.Algorithm, kat, spec, entries) -> tuple[list[Driver], list[str]]:
     """Every driver of alg bound once by name (one per resolved driver), and the internal
     ones. A listed driver that does not bind is a failed subtest (DRV-1); a template
     instance the kernel will not build, or a name af_alg_restrict refuses, a skipped one.
-    entries: a /proc/crypto read the caller made (else one is made when a module was loaded
-    since the plan); a plan that has not tried every driver it lists is made again."""
+    entries: the caller's /proc/crypto read; a plan that has not tried every driver it lists
+    is made again."""
     key = (alg.type, alg.name)
     plan = _PLANS.get(key)
-    mods = None
-    if plan is not None and entries is None and plan[4] != (mods := proccrypto.loaded_modules()):
-        entries = proccrypto.read()      # a module loaded since the plan: look again
-    if plan is not None and entries is not None:
-        if any(name not in plan[3] for name, _ in candidates(entries, alg)[0]):
-            del _PLANS[key]
-            plan = None
-        elif mods is not None:           # nothing new for alg: not read again for these modules
-            plan = _PLANS[key] = (*plan[:4], mods)
+    if plan is not None and any(name not in plan[3] for name, _ in candidates(entries, alg)[0]):
+        del _PLANS[key]
+        plan = None
     if plan is not None:
-        bound, skipped, internal, _tried, _mods = plan
+        bound, skipped, internal, _tried = plan
         out: list[Driver] = []
         try:
             for bind_name, driver, prio in bound:
                 out.append(Driver(bind_name, driver, prio, AfalgSocket.bound(alg.type, bind_name)))
         except OSError:
             _close(out)                  # the kernel changed under us: find them again
-            del _PLANS[(alg.type, alg.name)]
+            del _PLANS[key]
         else:
             for name, outcome, reason in skipped:
                 kat.case(name, outcome, reason)
@@ -159,20 +151,17 @@ def bind_drivers(alg: algorithms.Algorithm, kat, spec, entries=None) -> tuple[li
         kat.case(name, outcome, reason)
         if outcome == "skip":
             skipped.append((name, outcome, reason))
-    drivers, internal, complete, tried = _bind_drivers(alg, case, spec)
+    drivers, internal, complete, tried = _bind_drivers(alg, case, spec, entries)
     # Kept only when asking again would find nothing new: a listed driver that failed is
     # tried again next time, and so is everything when binding made instances /proc/crypto
     # now lists that were not there to try (ccm(aes-aesni) registers ccm_base(ctr(aes-aesni),..)).
-    mods = proccrypto.loaded_modules()
     listed, _ = candidates(proccrypto.read(), alg)
     if complete and all(name in tried for name, _ in listed):
-        _PLANS[(alg.type, alg.name)] = ([(d.bind_name, d.driver, d.priority) for d in drivers], skipped, internal,
-                                        tried, mods)
+        _PLANS[key] = ([(d.bind_name, d.driver, d.priority) for d in drivers], skipped, internal, tried)
     return drivers, internal
 
 
-def _bind_drivers(alg: algorithms.Algorithm, case, spec) -> tuple[list[Driver], list[str], bool, set[str]]:
-    entries = proccrypto.read()
+def _bind_drivers(alg: algorithms.Algorithm, case, spec, entries) -> tuple[list[Driver], list[str], bool, set[str]]:
     listed, internal = candidates(entries, alg)
     tried = {name for name, _ in listed}
     out: list[Driver] = []

@@ -247,19 +247,20 @@ def test_a_plan_is_reused_only_once_binding_makes_nothing_new(monkeypatch):
     monkeypatch.setattr(drv.AfalgSocket, "bound", staticmethod(bound))
     monkeypatch.setattr(drv.restrict, "refusal", lambda t, n: None)
     monkeypatch.setattr(drv, "_PLANS", {})
-    monkeypatch.setattr(drv.proccrypto, "loaded_modules", lambda: "kvm")        # no module loads here (not the host's)
 
     class Kat:
         def case(self, *a, **k):
             pass
 
     def drivers():
-        return sorted(d.driver for d in drv.bind_drivers(alg, Kat(), None)[0])
+        return sorted(d.driver for d in drv.bind_drivers(alg, Kat(), None, proccrypto.read())[0])
     first = drivers()
     second = drivers()                       # the new instance is listed now: found afresh
     assert "ccm_base(ctr(aes-aesni),cbcmac(aes-aesni))" in second
-    n_reads = len(reads)
-    assert drivers() == second and len(reads) == n_reads    # the plan: no /proc/crypto read, same drivers
+    n_reads, n_binds = len(reads), len(binds)
+    assert drivers() == second
+    # the plan: the caller's read only, and one bind per driver by the name that worked
+    assert len(reads) == n_reads + 1 and len(binds) == n_binds + len(second)
     assert set(first) <= set(second)
 
 
@@ -272,7 +273,7 @@ def test_a_plan_is_made_again_when_proc_crypto_lists_a_driver_it_never_tried(mon
     listing = [("ecb-camellia-aesni", None), ("ecb-camellia-asm", None)]
     made = []
 
-    def fake_bind(alg, case, spec):
+    def fake_bind(alg, case, spec, entries):
         made.append(list(listing))
         return [drv.Driver(n, n, 100, FakeTfm(alg)) for n, _ in listing], [], True, {n for n, _ in listing}
     monkeypatch.setattr(drv, "_bind_drivers", fake_bind)
@@ -280,37 +281,12 @@ def test_a_plan_is_made_again_when_proc_crypto_lists_a_driver_it_never_tried(mon
     monkeypatch.setattr(drv.proccrypto, "read", lambda: [])
     monkeypatch.setattr(drv.AfalgSocket, "bound", classmethod(lambda cls, t, n: FakeTfm(alg)))
     monkeypatch.setattr(drv, "_PLANS", {})
-    mods = ["camellia_x86_64"]
-    monkeypatch.setattr(drv.proccrypto, "loaded_modules", lambda: " ".join(mods))
     rec = Rec()
-    first, _ = drv.bind_drivers(alg, rec, rec)
-    again, _ = drv.bind_drivers(alg, rec, rec, entries=[])      # nothing new listed: the plan
+    first, _ = drv.bind_drivers(alg, rec, rec, [])
+    again, _ = drv.bind_drivers(alg, rec, rec, [])      # nothing new listed: the plan
     assert len(made) == 1 and [d.driver for d in again] == [d.driver for d in first]
     listing.insert(0, ("ecb-camellia-aesni-avx2", None))        # a module loaded since
-    drv.bind_drivers(alg, rec, rec)                 # no read given, no module loaded: the plan
-    assert len(made) == 1
-    fresh, _ = drv.bind_drivers(alg, rec, rec, entries=[])
+    fresh, _ = drv.bind_drivers(alg, rec, rec, [])
     assert len(made) == 2 and "ecb-camellia-aesni-avx2" in {d.driver for d in fresh}
-    listing.append(("ecb(camellia-generic)", None))
-    mods.append("camellia_generic")                 # no read given, but a module loaded since
-    later, _ = drv.bind_drivers(alg, rec, rec)
-    assert len(made) == 3 and "ecb(camellia-generic)" in {d.driver for d in later}
-
-
-def test_a_plan_checked_after_a_module_load_is_not_checked_again_for_it(monkeypatch):
-    """A module load that lists nothing new for the algorithm costs one /proc/crypto read,
-    not one per later vector file."""
-    alg = algorithms.get("ecb(camellia)")
-    reads, mods = [], ["camellia_x86_64"]
-    monkeypatch.setattr(drv, "_bind_drivers", lambda alg, case, spec: ([], [], True, {"ecb-camellia-asm"}))
-    monkeypatch.setattr(drv, "candidates", lambda entries, alg: ([("ecb-camellia-asm", None)], []))
-    monkeypatch.setattr(drv.proccrypto, "read", lambda: reads.append(1) or [])
-    monkeypatch.setattr(drv.proccrypto, "loaded_modules", lambda: " ".join(mods))
-    monkeypatch.setattr(drv, "_PLANS", {})
-    rec = Rec()
-    drv.bind_drivers(alg, rec, rec)
-    made = len(reads)
-    mods.append("sha3_generic")
-    for _ in range(3):
-        drv.bind_drivers(alg, rec, rec)
-    assert len(reads) == made + 1
+    drv.bind_drivers(alg, rec, rec, [])
+    assert len(made) == 2
