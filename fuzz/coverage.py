@@ -36,12 +36,17 @@ from afalg_conformance.harness.afalg.kcov import (AFALG_ANCHORS, COVER_SIZE, KCO
 # two share one until there are more than the counters): libFuzzer clears and scans every
 # counter after each input, and under TCG that cost grows with their number (an input with an
 # empty callback: 0.11 ms with 6,144 counters, 0.53 ms with 73,728, 1.3 ms with 200,000;
-# kcov-6.12 guest, 2026-12-02). A 10-minute campaign names 1,500-2,400 distinct PCs. Beyond
-# EDGE_COUNTERS edges the numbers wrap (edges then share counters, as hashed ones did);
-# the statistics' edges_named says how many were given out.
-EDGE_BITS = 14
-EDGE_COUNTERS = 1 << EDGE_BITS
-OUTCOME_COUNTERS = 1 << 10
+# kcov-6.12 guest, 2026-12-02). 60-second benches named 1,800-3,000 edges (edges_named in the
+# statistics); beyond EDGE_COUNTERS the numbers wrap (edges then share counters). cmsg
+# campaigns of ten minutes have met 1,400-1,600 distinct outcomes.
+# First-seen numbers are this process's own: where libFuzzer compares feature numbers across
+# processes (-merge, whose child is restarted after a crash; -fork's children) a Feedback is
+# made `stable`: edges hashed into EDGE_COUNTERS_STABLE (syzkaller-style), outcomes by CRC.
+EDGE_COUNTERS = 1 << 14
+EDGE_COUNTERS_STABLE = 1 << 16
+OUTCOME_COUNTERS = 1 << 12
+# libFuzzer flags under which feature numbers travel between processes (engine.main)
+CROSS_PROCESS_FLAGS = ("-merge", "-set_cover_merge", "-fork", "-features_dir")
 # Call traces whose edges are remembered (by a hash of the trace): a fuzzer repeats the same
 # calls with the same kernel paths most of the time, and turning a trace into edges is most of
 # the feedback's cost. Cleared when full (a bound on memory, not an eviction policy).
@@ -108,11 +113,17 @@ def atheris_counters(first: int, count: int) -> int | None:
     return base + first
 
 
+def edge_counter(prev: int, pc: int) -> int:
+    """The stable counter of the edge prev -> pc (syzkaller-style hashing; only the low 20 bits
+    of prev and the low 16 of pc count, so low halves of the PCs are enough)."""
+    return (pc ^ ((prev & 0xFFFFF) * 0x9E3779B1)) & (EDGE_COUNTERS_STABLE - 1)
+
+
 class Feedback:
     """The tracer the Executor calls around every system call."""
 
     def __init__(self, mode: str = "auto", feed: bool = True, stats_path: str | None = None,
-                 scope: str = FEED_DEFAULT):
+                 scope: str = FEED_DEFAULT, stable: bool = False):
         if scope not in FEED_SCOPES:
             raise ValueError(f"feed scope {scope!r}: expected one of {', '.join(FEED_SCOPES)}")
         self.scope = scope
@@ -144,7 +155,9 @@ class Feedback:
         self.out_base = None
         self.pc_cache: dict[int, bool] = {}
         self.edge_index: dict[tuple[int, int], int] = {}     # PC pair -> counter, -1: not fed
-        self.edges_named = 0                                 # counters given out (see EDGE_COUNTERS)
+        self.edges_named = 0                                 # fed edges numbered (see EDGE_COUNTERS)
+        self.stable = stable
+        self.edge_counters = EDGE_COUNTERS_STABLE if stable else EDGE_COUNTERS
         self.out_index: dict[tuple, int] = {}                # outcome -> its counter
         # per upper half of the PCs: (low half -> fed?, u64 pair of low halves -> counter)
         self.by_top: dict[int, tuple[dict[int, bool], dict[int, int]]] = {}
@@ -188,7 +201,7 @@ class Feedback:
                 atheris._reserve_counter()
             if self.feed:
                 self.edge_base = atheris._reserve_counter()
-                for _ in range(EDGE_COUNTERS - 1):
+                for _ in range(self.edge_counters - 1):
                     atheris._reserve_counter()
             else:
                 self.edge_base = -1
@@ -197,9 +210,9 @@ class Feedback:
                 for _ in range(CMP_COUNTERS - 1):
                     atheris._reserve_counter()
         if self.feed and self.counters is None:
-            addr = atheris_counters(self.edge_base, EDGE_COUNTERS)
+            addr = atheris_counters(self.edge_base, self.edge_counters)
             if addr:
-                self.counters = memoryview((ctypes.c_ubyte * EDGE_COUNTERS).from_address(addr)).cast("B")
+                self.counters = memoryview((ctypes.c_ubyte * self.edge_counters).from_address(addr)).cast("B")
         if self.out_counters is None:
             addr = atheris_counters(self.out_base, OUTCOME_COUNTERS)
             if addr:
@@ -233,7 +246,7 @@ class Feedback:
     # campaign); a Python statement per PC cost more than the system calls. So each trace is
     # taken in C: the buffer copied once, its consecutive PC pairs and distinct PCs put into
     # sets; Python then looks only at what it has not seen before (a new PC to name and count,
-    # a new pair to hash), and the pairs seen before map to their counters through a dict, in
+    # a new pair to number), and the pairs seen before map to their counters through a dict, in
     # C as well. A trace seen before (the same bytes: its hash) gives its edges at once
     # (a campaign of 2026-11-30 spent half its time, 26 ms an input, turning traces into edges).
     # "What it has not seen" is set.difference(dict): `set - dict.keys()` copies and walks the
@@ -269,7 +282,8 @@ class Feedback:
         if self.out_base is not None:
             h = self.out_index.get(key)
             if h is None:
-                h = self.out_index[key] = len(self.out_index) % OUTCOME_COUNTERS
+                h = self.out_index[key] = (zlib.crc32(repr(key).encode()) if self.stable
+                                           else len(self.out_index)) % OUTCOME_COUNTERS
             view = self.out_counters
             if view is not None:
                 # a count, as _trace_branch keeps (an outcome twice is another feature than once;
@@ -362,12 +376,7 @@ class Feedback:
                 keep = keep_lo.get(b)
                 if keep is None:
                     keep = keep_lo[b] = self._keep(top | b)
-                if keep:
-                    c = self.edges_named & (EDGE_COUNTERS - 1)
-                    self.edges_named += 1
-                else:
-                    c = -1
-                out.add(c)
+                out.add(c := self._number(k & 0xFFFFFFFF, b) if keep else -1)
                 index[k] = c
         out.discard(-1)
         return frozenset(out)
@@ -375,20 +384,33 @@ class Feedback:
     def _edges_of(self, pcs: array) -> frozenset[int]:
         """A trace's edges into kept code as counter indices: its (previous PC, PC) pairs, the
         first from 0; a pair counts when its second PC is kept (its function is crypto/socket
-        code, not jitterentropy's noise). Each new PC is named and counted here, once."""
+        code, not jitterentropy's noise). Each new PC is named and counted here, once. A pair
+        whose PCs share their upper half (or that starts the trace) is looked up where
+        _edges_of_raw keeps it, so an edge has one counter whichever path met it."""
         pairs = set(zip(chain((0,), pcs), pcs))
         for pc in set(pcs).difference(self.pc_cache):
             self._keep(pc)
-        index = self.edge_index
-        for a, b in pairs.difference(index):
-            if self.pc_cache[b]:
-                index[(a, b)] = self.edges_named & (EDGE_COUNTERS - 1)
-                self.edges_named += 1
+        out = set()
+        for a, b in pairs:
+            top = b & ~0xFFFFFFFF
+            if a == 0 or a & ~0xFFFFFFFF == top:
+                index, k = self.by_top.setdefault(top, ({}, {}))[1], ((b & 0xFFFFFFFF) << 32) | (a & 0xFFFFFFFF)
             else:
-                index[(a, b)] = -1
-        out = set(map(index.__getitem__, pairs))
+                index, k = self.edge_index, (a, b)
+            c = index.get(k)
+            if c is None:
+                c = index[k] = self._number(a & 0xFFFFFFFF, b & 0xFFFFFFFF) if self.pc_cache[b] else -1
+            out.add(c)
         out.discard(-1)
         return frozenset(out)
+
+    def _number(self, a: int, b: int) -> int:
+        """The counter of a new fed edge a -> b (low halves of the PCs): the next one, or in a
+        stable Feedback the hash."""
+        self.edges_named += 1
+        if self.stable:
+            return edge_counter(a, b)
+        return (self.edges_named - 1) & (EDGE_COUNTERS - 1)
 
     def _keep(self, pc: int) -> bool:
         """Whether pc guides the fuzzer (its function's name), and its statistics, once."""
@@ -427,8 +449,8 @@ class Feedback:
         self.edges_total += len(edges)
         if self.feed and self.counters is not None:
             # a store into libFuzzer's counter memory per edge, not a call into atheris: in a
-            # TCG guest 0.7-1 us an edge instead of 2.9 us (a copy of the whole 64 KiB block
-            # costs 0.4 ms there, more than the stores of a typical input)
+            # TCG guest 0.7-1 us an edge instead of 2.9 us (a copy of the whole 64 KiB block of
+            # the hashed counters cost 0.4 ms there, more than the stores of a typical input)
             view = self.counters
             for e in edges:
                 view[e] = 1

@@ -722,3 +722,29 @@ def test_a_merge_leaves_the_campaigns_names_as_they_were(tmp_path, monkeypatch):
     guestrun.cmd_merge(a, [])
     assert envs[0]["AFALG_FUZZ_NAMES"] == str(tmp_path / "merge-names-fuzz_cmsg.json")
     assert envs[0]["AFALG_FUZZ_NAMES"] != guestrun.fuzzer_env("fuzz_cmsg", tmp_path, "python", False)["AFALG_FUZZ_NAMES"]
+
+
+def test_kmsg_watch_reads_only_when_the_log_has_a_record(monkeypatch):
+    """The watch after each input: nothing new is one poll and no read; a WARNING record
+    that arrives is read and named (a pipe stands in for /dev/kmsg)."""
+    from afalg_conformance.fuzz import engine
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+
+    class Reader(klog.KmsgReader):
+        def __init__(self, from_start=False):
+            self.fd = r
+    monkeypatch.setattr(klog, "KmsgReader", Reader)
+    reads = []
+    real_read = Reader.read
+    monkeypatch.setattr(Reader, "read", lambda self: reads.append(1) or real_read(self))
+    watch = engine.KmsgWatch()
+    try:
+        assert watch.problem() is None and reads == []
+        os.write(w, b"4,100,2000,-;WARNING: CPU: 0 PID: 7 at crypto/af_alg.c:500 af_alg_sendmsg+0x1/0x2\n")
+        sig = watch.problem()
+        assert reads == [1] and sig and sig.startswith("warning: WARNING")
+        assert watch.problem() is None and reads == [1]
+    finally:
+        os.close(r)
+        os.close(w)

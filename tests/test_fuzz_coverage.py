@@ -143,9 +143,35 @@ def test_raw_trace_edges_equal_the_pair_by_pair_edges(syms):
     assert fast.pc_cache == ref.pc_cache and fast.afalg_pcs == ref.afalg_pcs
     assert fast._edges_of_raw(array("Q", trace).tobytes()) == got      # known pairs: same counters
     mixed = trace[:3] + [0x00007F0000001000, 0x0000000081003110]   # the last: a kept PC's low half
+    first = fast._edges_of_raw(array("Q", trace[:3]).tobytes())
     got, want = fast._edges_of_raw(array("Q", mixed).tobytes()), ref._edges_of(array("Q", mixed))
     assert _fed_pairs(fast, got) == _fed_pairs(ref, want) and len(got) == len(want)
+    assert first <= got                 # the same edges keep their counters on the tuple path
     assert fast.pc_cache == ref.pc_cache and fast.distinct_pcs == ref.distinct_pcs
+
+
+def test_stable_counters_do_not_depend_on_the_order_edges_were_met(syms):
+    """-merge and -fork compare feature numbers between processes: a stable Feedback hashes
+    (and so gives an edge the same counter in every process); the default numbers edges in
+    the order one process met them."""
+    from array import array
+    a = [0xFFFFFFFF81003110, 0xFFFFFFFF81003210]
+    b = [0xFFFFFFFF81003910, 0xFFFFFFFF81002010]
+    counters = {}
+    for stable in (True, False):
+        for order in ((a, b), (b, a)):
+            fb = coverage.Feedback("python", stable=stable)
+            fb.symbols = syms
+            fb.afalg_range = syms.range_of(coverage.AFALG_ANCHORS)
+            got = [fb._edges_of_raw(array("Q", t).tobytes()) for t in order]
+            counters[(stable, order[0] is a)] = got[0] if order[0] is a else got[1]
+            assert all(0 <= c < fb.edge_counters for e in got for c in e)
+    assert counters[(True, True)] == counters[(True, False)]
+    assert counters[(True, True)] == {coverage.edge_counter(0, 0x81003110), coverage.edge_counter(0x81003110, 0x81003210)}
+    assert counters[(False, True)] != counters[(False, False)]
+    assert coverage.Feedback("python", stable=True).edge_counters == coverage.EDGE_COUNTERS_STABLE
+    assert all(f.startswith(coverage.CROSS_PROCESS_FLAGS) for f in ("-merge=1", "-merge_inner=1", "-fork=2",
+                                                                     "-merge_control_file=x", "-features_dir=d"))
 
 
 FEED_SCRIPT = r"""
