@@ -94,3 +94,19 @@ def test_a_restricted_name_is_asked_every_time(monkeypatch):
     k.refused = "unsupported:restricted=ofb(aes) (af_alg_restrict=1)"
     assert outcome("ofb(aes)") == outcome("ofb(aes)") == f"skip {k.refused}"
     assert k.binds == ["ofb(aes)"] * 2
+
+
+def test_a_catalogue_that_does_not_load_does_not_stop_collection(monkeypatch, capsys):
+    """The preload at collection is a head start only: a broken catalogue errors the tests
+    that read it (catalogue.load raises again there), it does not end the session."""
+    calls = []
+
+    def broken(*a):
+        calls.append(1)
+        raise ValueError("conformance/spec/x.toml: a clause without an id")
+    monkeypatch.setattr(conftest.catalogue, "load", broken)
+    monkeypatch.setattr(conftest.afalg, "afalg_available", lambda: (True, ""))
+    conftest.pytest_collection_modifyitems(None, [])
+    assert calls == [1] and "a clause without an id" in capsys.readouterr().err
+    with pytest.raises(ValueError):
+        conftest.catalogue.get("ALG-1")
