@@ -37,8 +37,9 @@ from afalg_conformance.harness.afalg.kcov import (AFALG_ANCHORS, COVER_SIZE, KCO
 # counter after each input, and under TCG that cost grows with their number (an input with an
 # empty callback: 0.11 ms with 6,144 counters, 0.53 ms with 73,728, 1.3 ms with 200,000;
 # kcov-6.12 guest, 2026-12-02). 60-second benches named 1,800-3,000 edges (edges_named in the
-# statistics); beyond EDGE_COUNTERS the numbers wrap (edges then share counters). cmsg
-# campaigns of ten minutes have met 1,400-1,600 distinct outcomes.
+# statistics); beyond EDGE_COUNTERS the numbers wrap (edges then share counters). Ten-minute
+# cmsg campaigns have met 1,400-3,100 distinct outcomes (3,029 and 3,064 on 2026-12-02): the
+# outcome counters stay at 4,096.
 # First-seen numbers are this process's own: where libFuzzer compares feature numbers across
 # processes (-merge, whose child is restarted after a crash; -fork's children) a Feedback is
 # made `stable`: edges hashed into EDGE_COUNTERS_STABLE (syzkaller-style), outcomes by CRC.
