@@ -14,6 +14,8 @@ U32_MAX = 0xFFFFFFFF
 class Source:
     """Choices a decoder makes. Only two primitives, so inputs can be encoded too."""
 
+    __slots__ = ()      # so FdpSource's slots hold: no instance dict behind its attributes
+
     def int(self, lo: int, hi: int, tag: str = "") -> int:
         raise NotImplementedError
 
@@ -50,9 +52,9 @@ class Source:
 
 class FdpSource(Source):
     """Choices read the way atheris.FuzzedDataProvider reads them (integers from the end of
-    the input, the first byte taken the most significant, modulo the range's size (hi - lo +
-    1), ranges of up to 64 bits; byte strings from the front), in Python: under TCG a ConsumeIntInRange call through
-    pybind11 was 31 us where this one is 13 us, and an input makes 30-45 choices (decoding
+    the input, the first byte taken the most significant, modulo the range's size, hi - lo + 1,
+    ranges of up to 64 bits; byte strings from the front), in Python: under TCG a
+    ConsumeIntInRange call through pybind11 was 31 us where this one is 13 us, and an input makes 30-45 choices (decoding
     was 2.1-3.2 ms of a setsockopt or cmsg input in a kcov-6.12 guest, 2026-12-02). The
     same bytes give the same choices (tests/test_fuzz_fdp.py checks it against atheris), so
     corpora and seeds decode as before; replay and dry runs no longer need atheris.
