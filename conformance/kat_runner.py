@@ -266,21 +266,21 @@ class KatRun:
         self._result(c, SKCIPHER, True, "match", "")
 
     def _aes_mct(self, c: Case) -> None:
-        """An AESVS Monte Carlo outer iteration (CBC, OFB, CFB128): 1000 one-block requests on
-        one op socket under the vector's key; the first carries the IV, the others none, so
-        each continues the chain from the IV the previous request left in the op socket."""
+        """An AESVS Monte Carlo outer iteration (CBC, OFB, CFB128): 1000 blocks in 500
+        two-block requests on one op socket under the vector's key (aes_mct_chain says why
+        two); the first carries the IV, the others none, so each continues the chain from the
+        IV the previous request left in the op socket."""
         d = c.ops[0]
         src, want = (c.pt, c.ct) if d == "encrypt" else (c.ct, c.pt)
         code = AlgOp.ENCRYPT if d == "encrypt" else AlgOp.DECRYPT
-        n = len(src)
 
-        def first(block: bytes, iv: bytes) -> bytes:
-            op.request(block, code, iv, wait=None)
-            return op.sock.recv(n)
+        def first(blocks: bytes, iv: bytes) -> bytes:
+            op.request(blocks, code, iv, wait=None)
+            return op.sock.recv(len(blocks))
 
-        def more(block: bytes) -> bytes:
-            op.sock.send(block)
-            return op.sock.recv(n)
+        def more(blocks: bytes) -> bytes:
+            op.sock.send(blocks)
+            return op.sock.recv(len(blocks))
         try:
             op = self._op()
             with deadline(MCT_WAIT, f"{c.alg} Monte Carlo iteration"):
