@@ -37,7 +37,7 @@ def _token(e: OSError) -> str:
     return "blocks" if isinstance(e, WaitTimeout) else errno_name(e.errno)
 
 
-MCT_WAIT = 300.0        # one Monte Carlo checkpoint: 1000 requests under one deadline
+MCT_WAIT = 300.0        # one Monte Carlo checkpoint (1000 digests, or 500 two-block requests) under one deadline
 CASE_WAIT = 10.0        # one vector's calls, under one deadline (each call had its own 10 s)
 
 # clause ids (conformance/spec/kat.toml)

@@ -53,7 +53,7 @@ SEED = 14                  # DRV-3's random cases: random.Random(f"{SEED}/{alg}"
 # driver, ~105,000 on 6.12, about ten minutes of TCG). Under run --driver the focused drivers
 # always get every vector (the --quick GCM sample aside): that is what a driver author runs.
 SWEEP = int(os.environ.get("AFALG_SWEEP_BUDGET", "50"))
-MCT_SWEEP = 3              # Monte Carlo checkpoints per file and driver when sampling (1000 ops each)
+MCT_SWEEP = 3              # Monte Carlo checkpoints per file and driver when sampling (1000 chained blocks or digests each)
 MAX_RANDOM = 8             # random cases per driver and algorithm (each size once)
 WAIT = 10.0
 

@@ -31,7 +31,7 @@ ERRNO_CLAUSES = {AEAD_BADTAG, AUTHSIZE, SETKEY, CHACHA_WRAP, XCHACHA_CARRY, KW_B
 BUDGET = int(os.environ.get("AFALG_KAT_BUDGET", "0"))
 # A CAVP Monte Carlo file is 100-200 checkpoints of 1000 chained operations each (SHA: 1000
 # requests, AES: 500 of two blocks), each starting from the file's published value: `run --quick`
-# and `coverage` (under KCOV a checkpoint traces ~500,000 kernel PCs) run an evenly spread n of
+# and `coverage` (under KCOV a checkpoint traced ~500,000 kernel PCs, measured at one block a request) run an evenly spread n of
 # them (AFALG_MCT_BUDGET=n); the rest are SKIPPED as `not-run:sampled`. They take the same
 # af_alg/algif paths as the first.
 MCT_BUDGET = int(os.environ.get("AFALG_MCT_BUDGET", "0"))
