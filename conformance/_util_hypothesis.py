@@ -7,10 +7,11 @@ shrinking unless asked (run --shrink): shrinking a failure on a broken kernel re
 of examples through the emulator; the first failing example is reported as found.
 
 Hypothesis also mines every "local" module's source for literals to draw now and then; the
-editable install makes all of afalg_conformance local, and with no writable cache each worker
-parses it again: 5.6-6.7 s of a worker's first property test on debian-6.12 under TCG (950
-constants, timed around `_get_local_constants()` in a guest), for literals that say nothing
-about the kernel. The strategies name the sizes that matter, so the scan is switched off.
+editable install makes the project's modules local (all but test_*), and with no writable
+cache each worker parses them again: 5.6-6.7 s of a worker's first property test on
+debian-6.12 under TCG (950 constants, timed around `_get_local_constants()` in a guest), for
+literals that say nothing about the kernel. The strategies name the sizes that matter, so
+the scan is switched off.
 """
 
 from __future__ import annotations
