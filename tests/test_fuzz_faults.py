@@ -270,7 +270,12 @@ def test_a_guest_corpus_archive_unpacks_into_corpus_name_and_nothing_else(tmp_pa
         (src / f"{i:040x}").write_bytes(bytes([i]) * (i + 1))
     results = tmp_path / "results"
     results.mkdir()
+    os.symlink("/etc/passwd", src / "a-link")              # not a unit: left out
     monkeypatch.setattr(guestrun, "corpus_dir", lambda name, r: src)
+    import grp
+    import pwd
+    for mod, fn in ((pwd, "getpwuid"), (grp, "getgrgid")):   # /etc over 9p in a guest: ms a call
+        monkeypatch.setattr(mod, fn, lambda *a: pytest.fail("copy_corpus looked up an owner"))
     assert guestrun.copy_corpus("fuzz_cmsg", results) == 5
     assert (results / "corpus-fuzz_cmsg.tar").is_file() and not (results / "corpus").exists()
     # a hostile archive beside it: a path outside, a symlink, a device, an oversized unit
