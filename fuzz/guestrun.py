@@ -81,7 +81,7 @@ def copy_corpus(name: str, results: Path) -> int:
             except OSError:
                 continue
             info = tarfile.TarInfo(e.name)
-            info.size, info.mtime, info.mode = len(data), now, 0o644
+            info.size, info.mtime = len(data), now          # TarInfo's mode is already 0o644
             tar.addfile(info, io.BytesIO(data))
             n += 1
     corpus_archive(name, results).write_bytes(buf.getvalue())
