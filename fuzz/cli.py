@@ -37,7 +37,7 @@ from afalg_conformance.harness.results import klog
 from afalg_conformance.harness.host import validate
 from afalg_conformance.harness.host import vm
 from afalg_conformance.harness.errors import HarnessError
-from afalg_conformance.fuzz.coverage import FEED_DEFAULT, FEED_SCOPES
+from afalg_conformance.fuzz.coverage import AUTO_MEASURED, FEED_DEFAULT, FEED_SCOPES, auto_kcov_mode
 from afalg_conformance.fuzz.guestrun import MERGE_RECORD, names_path
 
 FUZZERS = ["fuzz_setsockopt", "fuzz_cmsg", "fuzz_sequence"]
@@ -505,11 +505,11 @@ def cmd_fuzz(a) -> int:
         raise HarnessError(f"boot failure: the guest never started the fuzzers; see {console}")
     store = CrashStore(results)
     counts = collect_crashes(results, names, console, rc, store, a.crash_hook, guest)
-    default_cov = "kcov" if guest.get("kcov") and a.coverage in ("auto", "kcov") else "python"
     summary = {"target": target.name, "kernel_release": guest.get("kernel_release", target.release),
                "vng_rc": rc, "wall_s": round(wall, 1), "fuzzers": {}}
     lines = []
     for n in names:
+        default_cov = (auto_kcov_mode(n) if a.coverage == "auto" else a.coverage) if guest.get("kcov") else "python"
         line = summary_line(n, results, counts.get(n, 0), default_cov)
         lines.append(line)
         try:
@@ -742,7 +742,10 @@ def _common(p) -> None:
     p.add_argument("--append", action="append", default=[], help="extra kernel command line")
     p.add_argument("--boot-timeout", type=float, default=300.0)
     p.add_argument("--coverage", default="auto", choices=["auto", "kcov", "kcov-measure", "python"],
-                   help="kcov-measure: count kernel PCs but do not feed them to libFuzzer")
+                   help="kcov-measure: count kernel PCs but do not feed them to libFuzzer; auto (default): "
+                        "kcov where the kernel has it, kcov-measure for " +
+                        ", ".join(sorted(n.removeprefix("fuzz_") for n in AUTO_MEASURED)) +
+                        " (where no feed reached more, fuzz/coverage.py), else python")
     p.add_argument("--feed", default=FEED_DEFAULT, choices=sorted(FEED_SCOPES),
                    help="which kernel edges guide the fuzzer under KCOV: " +
                         "; ".join(f"{k}: {v}" for k, v in sorted(FEED_SCOPES.items())) + f" (default {FEED_DEFAULT})")

@@ -10,7 +10,8 @@ Modes (AFALG_FUZZ_COVERAGE, default auto):
                 libFuzzer (the "without kernel feedback" arm of a comparison); Python
                 coverage + outcomes guide the fuzzer instead
   python        no KCOV: atheris instruments the harness/fuzz modules (Python coverage)
-  auto          kcov if the KCOV file exists and works, else python
+  auto          kcov if the KCOV file exists and works (kcov-measure for the fuzzers in
+                AUTO_MEASURED), else python
 In every mode each call's outcome (call, detail, length class, errno) is a feature.
 """
 
@@ -81,6 +82,16 @@ FEED_SCOPES = {
                   "(KCOV_TRACE_CMP) as libFuzzer's value profile (-use_value_profile=1)",
 }
 FEED_DEFAULT = "crypto"
+# Fuzzers whose `auto` counts kernel PCs without feeding them (kcov-measure): where ten-minute
+# campaigns on kcov-6.12, fed against counted-only on the same seeds, found no feed that
+# reached more af_alg/algif sites. fuzz_sequence, seeds 2 and 3, sites of 658
+# (docs/examples/fuzz-campaigns-2026-12-02.md, last section): counted-only 556 / 551, fed
+# crypto 554 / 539, afalg 541 / 534, afalg+python 537 / 558, crypto+cmp 552 / 547 (and seed 1:
+# 548 counted-only, 535 crypto). The fed arms ran up to a fifth fewer inputs a second. Its
+# programs are many calls long: each call's outcome and the decoder's branches (Python
+# coverage) already tell them apart, and the kernel's edges added inputs, not sites.
+# `--coverage kcov` feeds it all the same.
+AUTO_MEASURED = frozenset({"fuzz_sequence"})
 # One input in CMP_EVERY runs with KCOV in comparison mode instead (a task has one KCOV at a
 # time): its af_alg/algif comparisons, operands and site, go to libFuzzer through
 # atheris._trace_cmp; a new (site, distance between the operands) is a new feature, so an input
@@ -114,6 +125,11 @@ def atheris_counters(first: int, count: int) -> int | None:
     return base + first
 
 
+def auto_kcov_mode(fuzzer: str) -> str:
+    """What `auto` means for this fuzzer on a kernel with KCOV: kcov (fed), or kcov-measure."""
+    return "kcov-measure" if fuzzer in AUTO_MEASURED else "kcov"
+
+
 def edge_counter(prev: int, pc: int) -> int:
     """The stable counter of the edge prev -> pc (syzkaller-style hashing; only the low 20 bits
     of prev and the low 16 of pc count, so low halves of the PCs are enough)."""
@@ -124,7 +140,7 @@ class Feedback:
     """The tracer the Executor calls around every system call."""
 
     def __init__(self, mode: str = "auto", feed: bool = True, stats_path: str | None = None,
-                 scope: str = FEED_DEFAULT, stable: bool = False):
+                 scope: str = FEED_DEFAULT, stable: bool = False, fuzzer: str = ""):
         if scope not in FEED_SCOPES:
             raise ValueError(f"feed scope {scope!r}: expected one of {', '.join(FEED_SCOPES)}")
         self.scope = scope
@@ -144,7 +160,7 @@ class Feedback:
         if mode in ("auto", "kcov", "kcov-measure"):
             ok, why = kcov_available()
             if ok:
-                self.mode = "kcov" if mode in ("auto", "kcov") else "kcov-measure"
+                self.mode = auto_kcov_mode(fuzzer) if mode == "auto" else mode
             elif mode == "auto":
                 self.mode, self.why = "python", why
             else:

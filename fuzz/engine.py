@@ -504,7 +504,7 @@ def main(name: str, argv: list[str] | None = None) -> None:
     # the order one process met the edges
     stable = any(a.startswith(CROSS_PROCESS_FLAGS) for a in argv[1:])
     fb = Feedback(mode, stats_path=os.environ.get("AFALG_FUZZ_STATS"),
-                  scope=os.environ.get("AFALG_FUZZ_FEED") or FEED_DEFAULT, stable=stable)
+                  scope=os.environ.get("AFALG_FUZZ_FEED") or FEED_DEFAULT, stable=stable, fuzzer=name)
     if fb.mode == "kcov" and not fb.python_too:
         from . import decoders, program
     else:

@@ -117,6 +117,19 @@ def test_auto_mode_falls_back_to_python_without_kcov(monkeypatch):
         coverage.Feedback("kcov")
 
 
+def test_auto_mode_per_fuzzer_with_kcov(monkeypatch):
+    # auto on a KCOV kernel feeds kernel edges, except to the fuzzers where campaigns showed no
+    # feed reaching more (AUTO_MEASURED): those count PCs and are guided by Python coverage
+    monkeypatch.setattr(coverage, "kcov_available", lambda: (True, ""))
+    seq = coverage.Feedback("auto", fuzzer="fuzz_sequence")
+    assert (seq.mode, seq.feed, seq.coverage_label) == ("kcov-measure", False, "kcov-measure")
+    cmsg = coverage.Feedback("auto", fuzzer="fuzz_cmsg")
+    assert (cmsg.mode, cmsg.feed) == ("kcov", True)
+    forced = coverage.Feedback("kcov", fuzzer="fuzz_sequence")
+    assert (forced.mode, forced.feed) == ("kcov", True)
+    assert coverage.auto_kcov_mode("fuzz_setsockopt") == "kcov"
+
+
 def _fed_pairs(fb, counters) -> set[tuple[int, int]]:
     """The (previous PC, PC) pairs, as low halves, that fb numbered with one of counters."""
     low = 0xFFFFFFFF
