@@ -87,7 +87,7 @@ FEED_DEFAULT = "crypto"
 # reached more af_alg/algif sites. fuzz_sequence, seeds 2 and 3, sites of 658
 # (docs/examples/fuzz-campaigns-2026-12-02.md, last section): counted-only 556 / 551, fed
 # crypto 554 / 539, afalg 541 / 534, afalg+python 537 / 558, crypto+cmp 552 / 547 (and seed 1:
-# 548 counted-only, 535 crypto). The fed arms ran up to a fifth fewer inputs a second. Its
+# 548 counted-only, 535 crypto). The fed arms ran 2-23 % fewer inputs a second. Its
 # programs are many calls long: each call's outcome and the decoder's branches (Python
 # coverage) already tell them apart, and the kernel's edges added inputs, not sites.
 # `--coverage kcov` feeds it all the same.
