@@ -246,7 +246,10 @@ class Feedback:
 
     def describe(self) -> str:
         extra = ""
-        if self.mode.startswith("kcov"):
+        if self.mode.startswith("kcov") and self.kcov is None:
+            # before the first input (start): kallsyms is read then, so say nothing of it yet
+            extra = "; PC filter and af_alg/algif text: read at the first input"
+        elif self.mode.startswith("kcov"):
             rng = self.afalg_range
             extra = (f"; PC filter {'by kallsyms names' if self.symbols and self.symbols.ok else 'off (no kallsyms)'}"
                      f"; af_alg/algif text {hex(rng[0]) + '-' + hex(rng[1]) if rng else 'unknown'}")

@@ -128,6 +128,8 @@ def test_auto_mode_per_fuzzer_with_kcov(monkeypatch):
     forced = coverage.Feedback("kcov", fuzzer="fuzz_sequence")
     assert (forced.mode, forced.feed) == ("kcov", True)
     assert coverage.auto_kcov_mode("fuzz_setsockopt") == "kcov"
+    # before the first input kallsyms is not read yet: the line must not say it is missing
+    assert "read at the first input" in cmsg.describe() and "no kallsyms" not in cmsg.describe()
 
 
 def _fed_pairs(fb, counters) -> set[tuple[int, int]]:
