@@ -53,6 +53,9 @@ CROSS_PROCESS_FLAGS = ("-merge", "-set_cover_merge", "-fork", "-features_dir")
 # calls with the same kernel paths most of the time, and turning a trace into edges is most of
 # the feedback's cost. Cleared when full (a bound on memory, not an eviction policy).
 TRACE_CACHE = 50_000
+# ... and a bound on their images' bytes (an image is as long as its highest counter: 2.5 KB
+# on average in a 60 s cmsg bench, up to 64 KiB with a stable Feedback's hashed counters)
+TRACE_CACHE_BYTES = 64 << 20
 # A call's edges come from the first and last TRACE_ENDS PCs of its trace. A bind that seeds a
 # DRBG runs jitterentropy and fills KCOV's buffer (262,143 PCs: sha3 and jent_* loops whose
 # timing-dependent paths make every such trace new): 9 of them were 6.4 s of a 60 s setsockopt
@@ -130,6 +133,33 @@ def auto_kcov_mode(fuzzer: str) -> str:
     return "kcov-measure" if fuzzer in AUTO_MEASURED else "kcov"
 
 
+# An input's edges are an image of the edge counters as one Python int (byte i is 1 when edge
+# counter i was met), and so is each cached trace's: a call's edges join the input's with one
+# OR, and the input's image reaches libFuzzer's counters as one copy (its bytes are the counter
+# values). A Python statement per edge cost more under TCG: storing a cmsg input's 430 edges
+# one by one was 202 us, joining ten calls' sets of edges 77 us, where an OR of two 2.5 KB ints
+# is 4 us and an image's to_bytes and copy 14 us (kcov-6.12 guest, 2026-12-03). A bitmap (a bit
+# a counter) is 8 times smaller, but spreading its bits over the counters took 146 us.
+def image_of(edges) -> int:
+    """The counter image of a collection of edge counters."""
+    if not edges:
+        return 0
+    ba = bytearray(max(edges) + 1)
+    for e in edges:
+        ba[e] = 1
+    return int.from_bytes(ba, "little")
+
+
+def image_bytes(img: int) -> bytes:
+    """The counter values of an image, from counter 0 to its last edge."""
+    return img.to_bytes((img.bit_length() + 7) >> 3, "little")
+
+
+def indices_of(img: int) -> list[int]:
+    """The edge counters of an image, ascending."""
+    return [i for i, v in enumerate(image_bytes(img)) if v]
+
+
 def edge_counter(prev: int, pc: int) -> int:
     """The stable counter of the edge prev -> pc (syzkaller-style hashing; only the low 20 bits
     of prev and the low 16 of pc count, so low halves of the PCs are enough)."""
@@ -178,7 +208,8 @@ class Feedback:
         self.out_index: dict[tuple, int] = {}                # outcome -> its counter
         # per upper half of the PCs: (low half -> fed?, u64 pair of low halves -> counter)
         self.by_top: dict[int, tuple[dict[int, bool], dict[int, int]]] = {}
-        self.trace_edges: dict[int, frozenset[int]] = {}     # trace's hash -> its edge counters
+        self.trace_edges: dict[int, int] = {}                # trace's hash -> its edges' image
+        self.trace_cached_bytes = 0
         self.trace_hits = self.trace_misses = self.trace_cut = 0
         self.afalg_range = None
         self.counters = None          # a view of the edge counters in atheris' memory, when found
@@ -272,7 +303,7 @@ class Feedback:
     # "What it has not seen" is set.difference(dict): `set - dict.keys()` copies and walks the
     # whole dict, so each miss got slower as the campaign learned more edges.
     def input_begin(self) -> None:
-        self.input_edges: set[int] = set()
+        self.input_image = 0                  # this input's edges so far (image_of)
         self.input_pcs = 0
         if self.kcov_cmp is not None and self.execs % CMP_EVERY == CMP_EVERY - 1:
             self.kcov.disable()
@@ -348,18 +379,21 @@ class Feedback:
         # natively where blake2b took 13 us, and ~7 calls an input each pay it under TCG's
         # slowdown. Two traces of a 50,000-entry cache share a hash with odds of about 1e-10.
         digest = hash(raw)
-        edges = self.trace_edges.get(digest)
-        if edges is None:
+        img = self.trace_edges.get(digest)
+        if img is None:
             self.trace_misses += 1
             t0 = time.perf_counter()
-            edges = self._edges_of_raw(raw)
+            img = image_of(self._edges_of_raw(raw))
             self.timing["kcov_miss_s"] += time.perf_counter() - t0
-            if len(self.trace_edges) >= TRACE_CACHE:
+            size = (img.bit_length() + 7) >> 3
+            if len(self.trace_edges) >= TRACE_CACHE or self.trace_cached_bytes + size > TRACE_CACHE_BYTES:
                 self.trace_edges.clear()
-            self.trace_edges[digest] = edges
+                self.trace_cached_bytes = 0
+            self.trace_edges[digest] = img
+            self.trace_cached_bytes += size
         else:
             self.trace_hits += 1
-        self.input_edges.update(edges)
+        self.input_image |= img
 
     def _pcs(self, pcs) -> None:
         """One call's trace given as PCs (tests, replays)."""
@@ -454,7 +488,7 @@ class Feedback:
 
     def edges(self) -> set[int]:
         """This input's edge counters so far (every call's trace)."""
-        return set(self.input_edges)
+        return set(indices_of(self.input_image))
 
     def input_end(self) -> None:
         self.execs += 1
@@ -465,20 +499,18 @@ class Feedback:
             self.kcov_cmp.disable()
             self.kcov.enable()
             self._feed_comparisons()         # kcov_cmp exists only when fed (start)
-        edges = self.input_edges
-        self.edges_total += len(edges)
+        raw = image_bytes(self.input_image)
+        self.edges_total += raw.count(1)
         if self.feed and self.counters is not None:
-            # a store into libFuzzer's counter memory per edge, not a call into atheris: in a
-            # TCG guest 0.7-1 us an edge instead of 2.9 us (a copy of the whole 64 KiB block of
-            # the hashed counters cost 0.4 ms there, more than the stores of a typical input)
-            view = self.counters
-            for e in edges:
-                view[e] = 1
+            # one copy into libFuzzer's counter memory (the image's bytes are the counters'
+            # values), not a call into atheris per edge (2.9 us an edge in a TCG guest)
+            self.counters[:len(raw)] = raw
         elif self.feed and self.edge_base is not None and self.edge_base >= 0:
             import atheris
             base = self.edge_base
-            for e in edges:
-                atheris._trace_branch(base + e)
+            for e, v in enumerate(raw):
+                if v:
+                    atheris._trace_branch(base + e)
         self.timing["kcov_s"] += time.perf_counter() - t0
         now = time.time()
         if self.stats_path and now - self.last_dump > STATS_EVERY:

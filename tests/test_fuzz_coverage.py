@@ -200,7 +200,7 @@ def one(data):
     fb.start()
     assert fb.counters, "atheris' counters not found"
     fb.input_begin()
-    fb.input_edges = {5, 9, coverage.EDGE_COUNTERS - 1}
+    fb.input_image = coverage.image_of({5, 9, coverage.EDGE_COUNTERS - 1})
     fb.input_end()
     mem = fb.counters
     got = [i for i, v in enumerate(mem) if v]
@@ -465,3 +465,36 @@ def test_the_growth_curve_stays_evenly_spaced_as_it_thins_and_ends_on_the_latest
         fb2.dump()
     g2 = json.loads((tmp_path / "stats2.json").read_text())["growth"]
     assert g2[-1][0] == 570.0 and len(g2) == len({p[0] for p in g2}) == len(fb2.growth)
+
+
+def test_edge_images_round_trip_and_are_the_counter_values():
+    edges = {0, 5, 9, 63, 64, 1000, coverage.EDGE_COUNTERS - 1}
+    img = coverage.image_of(edges)
+    assert coverage.indices_of(img) == sorted(edges)
+    raw = coverage.image_bytes(img)
+    assert len(raw) == coverage.EDGE_COUNTERS and raw.count(1) == len(edges) and max(raw) == 1
+    assert coverage.image_of(()) == 0 and coverage.indices_of(0) == [] and coverage.image_bytes(0) == b""
+    assert coverage.image_of({1}) | coverage.image_of({3}) == coverage.image_of({1, 3})
+
+
+def test_the_trace_cache_is_bounded_by_its_images_bytes(syms, monkeypatch):
+    monkeypatch.setattr(coverage, "TRACE_CACHE_BYTES", 10)
+    fb = coverage.Feedback("python")
+    fb.symbols = syms
+    fb.input_begin()
+    for i in range(4):
+        fb._pcs([0xFFFFFFFF81003110 + 16 * i, 0xFFFFFFFF81003110 + 16 * i + 8])
+    assert len(fb.trace_edges) < 4 and fb.trace_cached_bytes <= 10
+    assert len(fb.edges()) == 8                    # the input keeps every call's edges
+
+
+def test_an_inputs_edges_are_the_union_of_its_calls_edges(syms):
+    fb = coverage.Feedback("python")
+    fb.symbols = syms
+    fb.input_begin()
+    fb._pcs([0xFFFFFFFF81003110, 0xFFFFFFFF81003120])         # alg_bind
+    one = fb.edges()
+    fb._pcs([0xFFFFFFFF81003120, 0xFFFFFFFF81003210])         # alg_bind, af_alg_sendmsg
+    assert len(one) == 2 and fb.edges() > one and len(fb.edges()) == 4
+    fb.input_begin()
+    assert fb.edges() == set()
