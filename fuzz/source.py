@@ -69,6 +69,13 @@ class FdpSource(Source):
 
     def int(self, lo, hi, tag=""):
         r = hi - lo
+        if 0 < r < 256:
+            # one byte (most choices): an index instead of a slice and from_bytes
+            b = self.back - 1
+            if b < self.front:
+                return lo
+            self.back = b
+            return lo + self.data[b] % (r + 1)
         if r < 0:
             raise ValueError(f"int({lo}, {hi}): lo must be <= hi")
         k = (r.bit_length() + 7) >> 3
@@ -83,6 +90,12 @@ class FdpSource(Source):
 
     def pick(self, seq, tag=""):
         r = len(seq) - 1
+        if 0 < r < 256:
+            b = self.back - 1
+            if b < self.front:
+                return seq[0]
+            self.back = b
+            return seq[self.data[b] % (r + 1)]
         if r < 0:
             raise ValueError("pick from an empty sequence")
         k = (r.bit_length() + 7) >> 3

@@ -175,6 +175,21 @@ def test_encode_cmsgs_lays_out_headers():
     assert int.from_bytes(data[12:16], "little") == AlgOpt.SET_OP
 
 
+def test_encode_cmsgs_gives_the_bytes_of_the_cmsg_encoder():
+    """encode_cmsgs packs headers itself: byte for byte what harness.afalg.cmsg lays out."""
+    from afalg_conformance.harness.afalg import cmsg as cm
+    classes = [c for c, _fn in surface.CMSG_LEN_CLASSES] + ["len=0", "len=17", f"len={2**64 - 1}"]
+    for kind in surface.CMSGS:
+        for n in (0, 1, 4, 7, 8, 20, 33):
+            payload = bytes(range(n))
+            for lclass in classes:
+                honest = cm.cmsg_len(n)
+                length = None if lclass == "honest" else int(lclass[4:]) if lclass.startswith("len=") \
+                    else dict(surface.CMSG_LEN_CLASSES)[lclass](honest)
+                want = cm.Cmsg(kind.level, kind.type, payload, length).encode()
+                assert encode_cmsgs([(kind, payload, lclass)]) == want, (kind, n, lclass)
+
+
 def test_dry_run_prints_programs_without_syscalls():
     seed = ROOT / "fuzz" / "corpus" / "fuzz_sequence" / "skcipher-cbc"
     r = subprocess.run([sys.executable, str(ROOT / "fuzz" / "fuzz_sequence.py"), "--dry-run", str(seed)],
