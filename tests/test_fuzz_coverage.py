@@ -100,7 +100,7 @@ def test_a_trace_seen_before_gives_its_edges_from_the_cache(syms, monkeypatch):
     fb._pcs(trace[:-1])
     fb._pcs(trace)
     assert fb.trace_misses == 2 and fb.edges() >= first and fb.input_pcs == 7
-    assert fb.snapshot()["trace_cache"] == {"hits": 2, "misses": 2, "cut": 0}
+    assert fb.snapshot()["trace_cache"] == {"hits": 2, "misses": 2, "cut": 0, "inputs_repeated": 0}
     # full: emptied, then filled again (memory stays bounded)
     monkeypatch.setattr(coverage, "TRACE_CACHE", 2)
     fb.input_begin()
@@ -498,3 +498,51 @@ def test_an_inputs_edges_are_the_union_of_its_calls_edges(syms):
     assert len(one) == 2 and fb.edges() > one and len(fb.edges()) == 4
     fb.input_begin()
     assert fb.edges() == set()
+
+
+def _pc_kcov(size):
+    """A KCOV_TRACE_PC Kcov over a plain array; emit(pcs) is the kernel tracing a call."""
+    k = _fake_kcov(size)
+    k.mode = coverage.KCOV_TRACE_PC
+
+    def emit(pcs):
+        for pc in pcs:
+            n = k.area[0]
+            if n + 1 < size:
+                k.area[n + 1] = pc
+                k.area[0] = n + 1
+    k.emit = emit
+    return k
+
+
+def test_an_input_is_read_once_and_a_repeated_input_from_its_whole_trace(syms, monkeypatch):
+    a, b, c = 0xFFFFFFFF81003110, 0xFFFFFFFF81003120, 0xFFFFFFFF81003210     # alg_bind x2, af_alg_sendmsg
+    fb = coverage.Feedback("python")
+    fb.symbols, fb.kcov, fb.feed = syms, _pc_kcov(64), True
+    fb.counters = memoryview(bytearray(coverage.EDGE_COUNTERS)).cast("B")
+
+    def one(calls, between=()):
+        fb.counters[:] = bytes(coverage.EDGE_COUNTERS)         # libFuzzer's reset
+        fb.input_begin()
+        for pcs in calls:
+            fb.begin()
+            fb.kcov.emit(pcs)
+            fb.end(("call", "ok"))
+            fb.kcov.emit(between)                              # an oracle's own requests
+        fb.input_end()
+        return {i for i, v in enumerate(fb.counters) if v}
+
+    first = one([[a, b], [b, c]])
+    assert len(first) == 4 and (fb.trace_misses, fb.trace_hits, fb.input_hits) == (2, 0, 0)
+    assert one([[a, b], [b, c]]) == first and fb.input_pcs == 4
+    assert (fb.trace_misses, fb.trace_hits, fb.input_hits) == (2, 0, 1)       # no lookup per call
+    # PCs between the calls are no call's: the same edges, through the calls' own traces
+    assert one([[a, b], [b, c]], between=[c, a]) == first
+    assert (fb.trace_misses, fb.trace_hits, fb.input_hits) == (2, 2, 1)
+    # a call that fills a quarter of the buffer has the traces so far read at once
+    monkeypatch.setattr(coverage, "FLUSH_PCS", 3)
+    assert one([[a, b, c], [b, c]]) >= first and fb.input_split and fb.input_pcs == 5
+    # a full buffer: what fitted counts, nothing is read past it
+    monkeypatch.setattr(coverage, "FLUSH_PCS", 1 << 30)
+    fb.kcov = _pc_kcov(4)
+    assert one([[a, b], [b, c]]) and fb.kcov.truncated == 1
