@@ -552,15 +552,15 @@ class Feedback:
 
     def input_end(self) -> None:
         self.execs += 1
-        self.pcs_total += self.input_pcs
         t0 = time.perf_counter()
         if self.cmp_now:
             self.cmp_now = False
             self.kcov_cmp.disable()
             self.kcov.enable()
             self._feed_comparisons()         # kcov_cmp exists only when fed (start)
-        if self.marks and not self.cmp_now:
+        if self.marks:                       # (none on a comparisons input)
             self._input_trace()
+        self.pcs_total += self.input_pcs
         raw = image_bytes(self.input_image)
         self.edges_total += raw.count(1)
         if self.feed and self.counters is not None:

@@ -536,6 +536,7 @@ def test_an_input_is_read_once_and_a_repeated_input_from_its_whole_trace(syms, m
     assert len(first) == 4 and (fb.trace_misses, fb.trace_hits, fb.input_hits) == (2, 0, 0)
     assert one([[a, b], [b, c]]) == first and fb.input_pcs == 4
     assert (fb.trace_misses, fb.trace_hits, fb.input_hits) == (2, 0, 1)       # no lookup per call
+    assert fb.pcs_total == 8 and fb.edges_total == 8 and fb.execs == 2
     # PCs between the calls are no call's: the same edges, through the calls' own traces
     assert one([[a, b], [b, c]], between=[c, a]) == first
     assert (fb.trace_misses, fb.trace_hits, fb.input_hits) == (2, 2, 1)
