@@ -734,26 +734,19 @@ def decode_option(src: Source, alg: algorithms.Algorithm | None, prog: Program, 
 
 
 _CMSG_LEN_FN = dict(surface.CMSG_LEN_CLASSES)
-_U64 = (1 << 64) - 1
 
 
 def encode_cmsgs(items: list[tuple[surface.CmsgKind, bytes, str]]) -> bytes:
-    """msg_control bytes: each (kind, payload, cmsg_len class); the bytes cm.Cmsg.encode
-    gives, packed here without a Cmsg per item (a decoder makes one or two per send, and
-    under TCG each object is microseconds)."""
+    """msg_control bytes: each (kind, payload, cmsg_len class)."""
     parts = []
-    hdr = cm.CMSG_HDR
     for kind, payload, lclass in items:
-        honest = hdr.size + len(payload)
         if lclass == "honest":
-            length = honest
+            length = None
         elif lclass.startswith("len="):       # a raw cmsg_len (decode_cmsg_item)
             length = int(lclass[4:])
         else:
-            length = _CMSG_LEN_FN[lclass](honest)
-        parts.append(hdr.pack(length & _U64, kind.level, kind.type & 0xFFFFFFFF))
-        parts.append(payload)
-        parts.append(bytes(-len(payload) & (cm.CMSG_ALIGN_TO - 1)))
+            length = _CMSG_LEN_FN[lclass](cm.cmsg_len(len(payload)))
+        parts.append(cm.encode_cmsg(kind.level, kind.type, payload, length))
     return b"".join(parts)
 
 
