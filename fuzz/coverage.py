@@ -29,7 +29,7 @@ from itertools import chain
 
 # KCOV itself and the af_alg/algif text range live in the AF_ALG leaf, which the guest's
 # coverage map uses too; the names stay importable from here.
-from afalg_conformance.harness.afalg.kcov import (AFALG_ANCHORS, COVER_SIZE, KCOV_DISABLE, KCOV_ENABLE,  # noqa: F401
+from afalg_conformance.harness.afalg.kcov import (AFALG_ANCHORS, AfalgText, COVER_SIZE, KCOV_DISABLE, KCOV_ENABLE,  # noqa: F401
                                 KCOV_INIT_TRACE, KCOV_PATH, KCOV_TRACE_CMP, KCOV_TRACE_PC, Kcov, Symbols,
                                 kcov_available)
 
@@ -220,6 +220,7 @@ class Feedback:
         self.input_hits = 0
         self.trace_hits = self.trace_misses = self.trace_cut = 0
         self.afalg_range = None
+        self.afalg_text: AfalgText | None = None     # af_alg/algif text, modules included
         self.counters = None          # a view of the edge counters in atheris' memory, when found
         self.out_counters = None      # the same for the outcome counters
         self.input_begin()
@@ -276,7 +277,8 @@ class Feedback:
         if self.mode.startswith("kcov") and self.kcov is None:
             self.symbols = Symbols()
             if self.symbols.ok:
-                self.afalg_range = self.symbols.range_of(AFALG_ANCHORS)
+                self.afalg_text = AfalgText(self.symbols)
+                self.afalg_range = self.afalg_text.range
             if self.kernel_scope == "afalg" and self.afalg_range is None:
                 self.kernel_scope = "crypto"     # no af_alg/algif text to scope to: the wider filter
             self.kcov = Kcov()
@@ -411,11 +413,12 @@ class Feedback:
         rest (crypto loops over data, the allocator) is many records and no progress."""
         records, _full = self.kcov_cmp.comparisons()
         self.kcov_cmp.area[0] = 0
-        lo, hi = self.afalg_range
+        canon = self._canon
         for _type, a1, a2, pc in records:
-            if lo <= pc < hi:
-                self.input_cmps.add((zlib.crc32(pc.to_bytes(8, "little")) % CMP_COUNTERS, a1, a2))
-                self.cmp_sites.add(pc)
+            c = canon(pc)
+            if c is not None:
+                self.input_cmps.add((zlib.crc32(c.to_bytes(8, "little")) % CMP_COUNTERS, a1, a2))
+                self.cmp_sites.add(c)
 
     def _feed_comparisons(self) -> None:
         """libFuzzer gets each comparison as if its own code had made it (value profile: a new
@@ -531,11 +534,11 @@ class Feedback:
         keep = self.pc_cache.get(pc)
         if keep is None:
             filt = self.symbols if self.symbols is not None and self.symbols.ok else None
-            rng = self.afalg_range
-            in_afalg = bool(rng and rng[0] <= pc < rng[1])
+            canon = self._canon(pc)
+            in_afalg = canon is not None
             if filt is None:
                 keep = True
-            elif self.kernel_scope == "afalg":
+            elif self.kernel_scope == "afalg" or in_afalg:
                 keep = in_afalg
             else:
                 name = filt.name_of(pc) or ""
@@ -543,8 +546,15 @@ class Feedback:
             self.pc_cache[pc] = keep
             self.distinct_pcs.add(pc)
             if in_afalg:
-                self.afalg_pcs.add(pc)
+                self.afalg_pcs.add(canon)
         return keep
+
+    def _canon(self, pc: int) -> int | None:
+        """pc's address in the af_alg/algif layout (a module's PCs at its slot), None outside."""
+        if self.afalg_text is not None:
+            return self.afalg_text.canon(pc)
+        rng = self.afalg_range
+        return pc if rng and rng[0] <= pc < rng[1] else None
 
     def edges(self) -> set[int]:
         """This input's edge counters so far (every call's trace)."""
@@ -595,6 +605,10 @@ class Feedback:
             "distinct_pcs": len(self.distinct_pcs),
             "distinct_afalg_pcs": len(self.afalg_pcs),
             "afalg_range": [hex(x) for x in self.afalg_range] if self.afalg_range else None,
+            # where the interfaces built as modules are (their PCs are counted at their slots),
+            # and how often one came back at another address
+            "afalg_modules": {"loaded": sorted(self.afalg_text.loaded), "moved": self.afalg_text.moved}
+            if self.afalg_text is not None and self.afalg_text.sizes else None,
             "afalg_functions": self._afalg_functions(),
             "afalg_pc_list": sorted(hex(pc) for pc in self.afalg_pcs),
             "kcov_truncated": self.kcov.truncated if self.kcov else 0,
@@ -621,8 +635,9 @@ class Feedback:
         if not self.afalg_pcs or self.symbols is None or not self.symbols.ok:
             return {}
         out: dict[str, int] = {}
+        name_of = self.afalg_text.name_of if self.afalg_text is not None else self.symbols.name_of
         for pc in self.afalg_pcs:
-            name = self.symbols.name_of(pc) or hex(pc)
+            name = name_of(pc) or hex(pc)
             out[name] = out.get(name, 0) + 1
         return dict(sorted(out.items()))
 

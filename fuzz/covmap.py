@@ -45,6 +45,7 @@ NOTES = [
     "A site is a call to __sanitizer_cov_trace_pc (objdump of vmlinux); the kernel has no debug "
     "info, so sites are named function+offset (System.map), not source lines.",
 ]
+_FUNC = re.compile(r"^([0-9a-f]{16}) <([^>]+)>:$", re.M)
 _INSN = re.compile(r"^\s*([0-9a-f]+):\s+(.*)$")
 # A site whose next instructions are a BUG/WARN (ud2) or a call that reports a broken list or
 # refcount runs only once the kernel is already wrong: a "check" site, counted apart in the
@@ -438,7 +439,9 @@ def load_sites(vmlinux: Path, system_map: Path) -> tuple[tuple[int, int], list[S
         raise HarnessError(f"no KCOV site list: need {vmlinux}, {system_map} with the af_alg/algif "
                            f"symbols ({', '.join(sorted(AFALG_ANCHORS)[:3])}...) and objdump (binutils)")
     rng, text = got
-    syms = Symbols(str(system_map))
+    # names from the disassembly's own function headers: they cover the interfaces built as
+    # modules, placed at their slots, which System.map does not
+    syms = Symbols.from_pairs((int(a, 16), n) for a, n in _FUNC.findall(text))
     sites = parse_sites(text)
     if len(sites) != len(build_kernel.kcov_site_lines(text)):
         raise HarnessError("objdump: the site parser and build-kernel's count disagree")

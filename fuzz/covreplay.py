@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from afalg_conformance.harness.afalg import modprobe
-from afalg_conformance.harness.afalg.kcov import AFALG_ANCHORS, Kcov, Symbols, kcov_available
+from afalg_conformance.harness.afalg.kcov import AfalgText, Kcov, Symbols, kcov_available
 
 from . import decoders
 from .engine import NAMES_FILE, load_names, runtime_names
@@ -81,7 +81,8 @@ def main(argv=None) -> int:
     status: dict = {"entries": a.entries, "kernel_release": os.uname().release}
     ok, why = kcov_available()
     syms = Symbols() if ok else None
-    rng = syms.range_of(AFALG_ANCHORS) if syms is not None and syms.ok else None
+    text = AfalgText(syms) if syms is not None and syms.ok else None
+    rng = text.range if text is not None else None
     if not ok or rng is None:
         status["error"] = why if not ok else "no af_alg/algif symbols in /proc/kallsyms"
         emit({"kcov": status})
@@ -100,7 +101,6 @@ def main(argv=None) -> int:
     def alarm(signum, frame):
         raise InputTimeout(f"input still running after {a.timeout:g} s")
     signal.signal(signal.SIGALRM, alarm)
-    lo, hi = rng
     for name, f in todo:
         prog = decoders.DECODERS[name](FdpSource(f.read_bytes()), saved.get(str(f.parent), names))
         ex = Executor(faults=faults)
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
             failure = f"{type(e).__name__}: {e}"[:300]
         pcs, full = kcov.distinct()
         signal.setitimer(signal.ITIMER_REAL, 0)
-        emit({"input": str(f), "fuzzer": name, "pcs": [hex(pc) for pc in sorted(pcs) if lo <= pc < hi],
+        emit({"input": str(f), "fuzzer": name, "pcs": [hex(c) for c in sorted(filter(None, map(text.canon, pcs)))],
               "truncated": full, "distinct": len(pcs), "failure": failure,
               "seconds": round(time.monotonic() - t0, 3)})
     emit({"end": len(todo)})

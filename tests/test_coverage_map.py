@@ -212,6 +212,7 @@ def test_guest_records_only_af_alg_pcs_of_each_test(monkeypatch):
             return self.pcs, False
     monkeypatch.setattr(plugin, "kcov_available", lambda: (True, "ok"))
     monkeypatch.setattr(plugin, "Symbols", lambda: types.SimpleNamespace(ok=True, range_of=lambda a: (0x100, 0x200)))
+    monkeypatch.setattr(kcov, "module_files", lambda root: {})      # not the host's /lib/modules
     monkeypatch.setattr(plugin, "Kcov", FakeKcov)
     monkeypatch.setattr(plugin.sys, "addaudithook", lambda hook: None)
     t = plugin.TestKcov(64)
@@ -229,6 +230,7 @@ def test_a_long_test_is_drained_in_its_own_thread_before_the_buffer_fills():
     k.mem = memoryview(buf).cast("B")
     t = plugin.TestKcov.__new__(plugin.TestKcov)
     t.kcov, t.range, t.half, t.thread, t.busy = k, (0x100, 0x200), 4, plugin.threading.get_ident(), False
+    t.text = kcov.AfalgText(types.SimpleNamespace(ok=True, range_of=lambda a: (0x100, 0x200)), modules={})
     t.begin()
     buf[0], buf[1], buf[2], buf[3], buf[4], buf[5] = 5, 0x110, 0x50, 0x120, 0x110, 0x60
     other = plugin.threading.Thread(target=t._audit, args=("open", ()))   # another thread: never

@@ -138,10 +138,13 @@ def test_build_kernel_registers_a_build_target(tmp_path):
 
 def test_kcov_fragment_has_what_the_fuzzers_need():
     want = build_kernel.fragment_lines(build_kernel.VMS_DIR / "kcov.config")
-    for opt in ("CONFIG_KCOV", "CONFIG_KCOV_ENABLE_COMPARISONS", "CONFIG_DEBUG_FS", "CONFIG_CRYPTO_USER_API_HASH",
-                "CONFIG_CRYPTO_USER_API_SKCIPHER", "CONFIG_CRYPTO_USER_API_AEAD", "CONFIG_CRYPTO_USER_API_RNG",
-                "CONFIG_CRYPTO_MANAGER_DISABLE_TESTS", "CONFIG_DEBUG_INFO_NONE"):
+    for opt in ("CONFIG_KCOV", "CONFIG_KCOV_ENABLE_COMPARISONS", "CONFIG_DEBUG_FS", "CONFIG_CRYPTO_USER_API",
+                "CONFIG_CRYPTO_USER_API_HASH", "CONFIG_CRYPTO_MANAGER_DISABLE_TESTS", "CONFIG_DEBUG_INFO_NONE",
+                "CONFIG_MODULES", "CONFIG_MODULE_UNLOAD"):
         assert want[opt] == "y", opt
+    # modules, so that their (un)registration runs in the fuzzer's task (fuzz_sequence's module op)
+    for opt in ("CONFIG_CRYPTO_USER_API_SKCIPHER", "CONFIG_CRYPTO_USER_API_AEAD", "CONFIG_CRYPTO_USER_API_RNG"):
+        assert want[opt] == "m", opt
 
 
 def test_kcov_is_scoped_to_the_code_under_test_in_every_kcov_build(tmp_path):

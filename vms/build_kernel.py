@@ -9,8 +9,10 @@ interrupted build resumes where make stopped:
   2. config   virtme-configkernel --defconfig --custom vms/<fragment> O=CACHE/NAME/out
               (x86_64_defconfig + virtme-ng's options + the fragment, then olddefconfig);
               every fragment line is checked against the resulting .config
-  3. make     nice -n 19 make -j2 O=CACHE/NAME/out bzImage   (wall and CPU time recorded)
-  4. publish  CACHE/NAME/bzImage, System.map, config; build.json with the timings;
+  3. make     nice -n 19 make -j2 O=CACHE/NAME/out bzImage modules   (wall and CPU time recorded)
+  4. publish  CACHE/NAME/bzImage, System.map, config; the modules under CACHE/NAME/lib/modules/REL
+              (vng walks up from the image to that folder and links it as the guest's
+              /lib/modules/REL); build.json with the timings;
               a [NAME] table in CACHE/targets.toml (kind "build"), which harness/host/vm.py reads
 
 Run it standalone too: python3 -m afalg_conformance.vms.build_kernel kcov-6.12 [--jobs N] [--dry-run]
@@ -246,7 +248,7 @@ def configure(b: Build, src: Path, out: Path) -> list[str]:
 
 
 def make(out: Path, src: Path, jobs: int) -> dict:
-    cmd = ["nice", "-n", "19", "make", f"-j{jobs}", f"O={out}", "bzImage"]
+    cmd = ["nice", "-n", "19", "make", f"-j{jobs}", f"O={out}", "bzImage", "modules"]
     _log("running: " + " ".join(cmd) + f"  (log: {out.parent / 'build.log'})")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
@@ -261,19 +263,62 @@ def make(out: Path, src: Path, jobs: int) -> dict:
             "maxrss_kib": after.ru_maxrss}
 
 
+def install_modules(out: Path, src: Path, d: Path) -> None:
+    """make modules_install into d (d/lib/modules/REL), replacing an earlier build's."""
+    shutil.rmtree(d / "lib", ignore_errors=True)
+    with open(d / "build.log", "ab") as log:
+        r = subprocess.run(["make", f"O={out}", f"INSTALL_MOD_PATH={d}", "modules_install"], cwd=src,
+                           stdout=log, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        raise BuildError(f"make modules_install failed (exit {r.returncode}); see {d / 'build.log'}")
+
+
 def afalg_kcov_objdump(vmlinux: Path, system_map: Path) -> tuple[tuple[int, int], str] | None:
-    """The af_alg/algif text range (the one fuzz/coverage.py uses) and its disassembly
-    (objdump -d --no-show-raw-insn), or None without vmlinux, symbols or objdump."""
-    from afalg_conformance.fuzz.coverage import AFALG_ANCHORS, Symbols   # vms/ is data; the range is the fuzzers'
+    """The af_alg/algif text range (the one fuzz/coverage.py uses: harness/afalg/kcov.py
+    AfalgText) and its disassembly (objdump -d --no-show-raw-insn): the core's from vmlinux,
+    then each interface built as a module (its .ko's .text next to System.map, in
+    lib/modules/REL) placed at its slot, or None without vmlinux, symbols or objdump."""
+    from afalg_conformance.harness.afalg.kcov import AfalgText, Symbols, build_modules   # vms/ is data
     syms = Symbols(str(system_map))
-    rng = syms.range_of(AFALG_ANCHORS) if syms.ok else None
-    if not rng or not vmlinux.exists() or not shutil.which("objdump"):
+    mods = build_modules(system_map.parent)
+    text = AfalgText(syms, modules={m: s for m, (_f, s) in mods.items()}) if syms.ok else None
+    if text is None or text.core is None or not vmlinux.exists() or not shutil.which("objdump"):
         return None
-    r = subprocess.run(["objdump", "-d", "--no-show-raw-insn", f"--start-address={rng[0]:#x}",
-                        f"--stop-address={rng[1]:#x}", str(vmlinux)], capture_output=True, text=True)
+    lo, hi = text.core
+    r = subprocess.run(["objdump", "-d", "--no-show-raw-insn", f"--start-address={lo:#x}",
+                        f"--stop-address={hi:#x}", str(vmlinux)], capture_output=True, text=True)
     if r.returncode != 0:
         return None
-    return rng, r.stdout
+    parts = [r.stdout]
+    for m, (ko, _size) in sorted(mods.items()):
+        r = subprocess.run(["objdump", "-dr", "--no-show-raw-insn", "--section=.text",
+                            f"--adjust-vma={text.slot(m):#x}", str(ko)], capture_output=True, text=True)
+        if r.returncode != 0:
+            return None
+        parts.append(resolve_relocations(r.stdout))
+    return text.range, "\n".join(parts)
+
+
+_RELOC = re.compile(r"^\s+[0-9a-f]+: R_X86_64_\w+\s+([\w.$]+)")
+
+
+def resolve_relocations(disassembly: str) -> str:
+    """objdump -dr of a relocatable object, its calls named as in vmlinux's disassembly: a
+    call's relocation line (`R_X86_64_PLT32 __sanitizer_cov_trace_pc-0x4`) names its target,
+    which becomes the instruction's `<target>`; the relocation lines go."""
+    out: list[str] = []
+    for line in disassembly.splitlines():
+        m = _RELOC.match(line)
+        if m is None:
+            out.append(line)
+            continue
+        if out:
+            prev = out[-1]
+            if re.search(r"<[^>]*>\s*$", prev):
+                out[-1] = re.sub(r"<[^>]*>\s*$", f"<{m.group(1)}>", prev)
+            else:
+                out[-1] = f"{prev} <{m.group(1)}>"
+    return "\n".join(out) + "\n"
 
 
 def kcov_site_lines(disassembly: str) -> list[str]:
@@ -322,7 +367,7 @@ def build(name: str, jobs: int = 2, dry_run: bool = False) -> Path:
         print(f"config:    virtme-configkernel --defconfig --custom <{' + '.join(str(VMS_DIR / f) for f in b.fragments)}> O={out}")
         if b.kcov_scope:
             print(f"kcov:      instrumented only where {', '.join(b.kcov_scope)} say (KCOV_SCOPE)")
-        print(f"make:      nice -n 19 make -j{jobs} O={out} bzImage")
+        print(f"make:      nice -n 19 make -j{jobs} O={out} bzImage modules; make modules_install INSTALL_MOD_PATH={d}")
         print(f"publish:   {d / 'bzImage'}; target [{name}] in {CACHE_DIR / 'targets.toml'}")
         return d / "bzImage"
     deps = missing_deps()
@@ -342,6 +387,7 @@ def build(name: str, jobs: int = 2, dry_run: bool = False) -> Path:
     shutil.copy2(out / "System.map", d / "System.map")
     shutil.copy2(out / ".config", d / "config")
     release = (out / "include" / "config" / "kernel.release").read_text().strip()
+    install_modules(out, src, d)
     sites = afalg_kcov_sites(out / "vmlinux", d / "System.map")
     info = {"name": name, "release": release, "image": str(image), "bytes": image.stat().st_size,
             "afalg_kcov_sites": sites,

@@ -9,6 +9,9 @@ fall inside af_alg.c and algif_*.c; fuzz/covmap.py maps them to the kernel's KCO
             mapped with libc.mmap; distinct() reduces the trace to a set of PCs at C speed
   Symbols   text symbols from /proc/kallsyms or a System.map, rebased to KCOV's
             (KASLR-canonical) addresses; range_of(AFALG_ANCHORS) is the af_alg/algif text
+  AfalgText that text plus the algif interfaces a kernel builds as modules: a module's PCs
+            are placed at a fixed slot after af_alg's text (canon), so a site has one
+            address whatever the module's load address, on the guest and on the host alike
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import bisect
 import ctypes
 import os
 import re
+import struct
 from array import array
+from pathlib import Path
 
 from afalg_conformance.harness.afalg.libc import libc
 
@@ -51,13 +56,19 @@ class Symbols:
     def __init__(self, path: str = "/proc/kallsyms"):
         addrs, names = [], []
         text_addr = None
+        # module name -> its text symbols (real addresses, as read; /proc/kallsyms only)
+        self.module_text: dict[str, list[tuple[int, str]]] = {}
+        self.offset = 0
         try:
             with open(path) as f:
                 for line in f:
                     parts = line.split()
-                    if len(parts) < 3 or parts[1] not in "tTwW" or len(parts) > 3:
-                        continue   # only core-kernel text (module symbols carry [mod])
+                    if len(parts) < 3 or parts[1] not in "tTwW":
+                        continue
                     a = int(parts[0], 16)
+                    if len(parts) > 3:     # a module's symbol ([mod]): kept apart
+                        self.module_text.setdefault(parts[3].strip("[]"), []).append((a, parts[2]))
+                        continue
                     if parts[2] == "_text":
                         text_addr = a
                     addrs.append(a)
@@ -69,10 +80,19 @@ class Symbols:
             self.addrs, self.names = [], []
             return
         self.ok = True
-        offset = (text_addr - self.CANONICAL_TEXT) if text_addr else 0
+        offset = self.offset = (text_addr - self.CANONICAL_TEXT) if text_addr else 0
         order = sorted(range(len(addrs)), key=addrs.__getitem__)
         self.addrs = [addrs[i] - offset for i in order]
         self.names = [names[i] for i in order]
+
+    @classmethod
+    def from_pairs(cls, pairs) -> "Symbols":
+        """Symbols from (address, name) pairs already in KCOV's address space."""
+        s = cls.__new__(cls)
+        pairs = sorted(pairs)
+        s.addrs, s.names = [a for a, _n in pairs], [n for _a, n in pairs]
+        s.ok, s.offset, s.module_text = bool(pairs), 0, {}
+        return s
 
     def name_of(self, pc: int) -> str | None:
         i = bisect.bisect_right(self.addrs, pc) - 1
@@ -98,6 +118,168 @@ class Symbols:
             hi += 1
         end = self.addrs[hi + 1] if hi + 1 < len(self.addrs) else self.addrs[hi] + 0x1000
         return self.addrs[lo], end
+
+
+# The algif interfaces a kernel may build as modules (Debian: all four; kcov-6.12: all but hash),
+# each with a fixed slot after af_alg's text: slot i starts at the core text's end rounded up
+# to MODULE_SLOT, plus i * MODULE_SLOT (an interface's .text is 2-9 KiB).
+AFALG_MODULES = ("algif_aead", "algif_hash", "algif_rng", "algif_skcipher")
+MODULE_SLOT = 0x10000
+# x86-64's module area (MODULES_VADDR): a real address at or above it is module text
+MODULES_VADDR = 0xFFFFFFFFC0000000
+
+
+def module_files(root: Path) -> dict[str, Path]:
+    """The algif interfaces built as modules under root (a /lib/modules/REL folder): name ->
+    its .ko file (compressed or not)."""
+    out = {}
+    for m in AFALG_MODULES:
+        for ext in ("", ".xz", ".zst", ".gz"):
+            f = root / "kernel" / "crypto" / f"{m}.ko{ext}"
+            if f.is_file():
+                out[m] = f
+                break
+    return out
+
+
+def build_modules(folder: Path) -> dict[str, tuple[Path, int]]:
+    """A kernel build's interfaces built as modules (build-kernel installs them into
+    folder/lib/modules/REL): name -> (.ko, its .text size). Compressed ones are left out
+    (objdump cannot read them)."""
+    out = {}
+    for root in sorted((folder / "lib" / "modules").glob("*/")):
+        for m, f in module_files(root).items():
+            size = elf_text_size(f)
+            if size is not None:
+                out[m] = (f, size)
+    return out
+
+
+def elf_text_size(path: Path) -> int | None:
+    """The size of a relocatable ELF64's .text section (an uncompressed .ko), or None."""
+    try:
+        data = path.read_bytes()
+        if data[:4] != b"\x7fELF" or data[4] != 2:
+            return None
+        shoff, = struct.unpack_from("<Q", data, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+        def sh(i):
+            return struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)   # name type flags addr off size
+        strtab_off = sh(shstrndx)[4]
+        for i in range(shnum):
+            name, _type, _flags, _addr, _off, size = sh(i)
+            end = data.index(b"\0", strtab_off + name)
+            if data[strtab_off + name:end] == b".text":
+                return size
+    except (OSError, ValueError, struct.error, IndexError):
+        return None
+    return None
+
+
+class AfalgText:
+    """af_alg.c and algif_*.c text, wherever each part is: the core range in vmlinux and the
+    interfaces loaded as modules, their PCs placed in fixed slots after the core (canon).
+
+    range: (core start, end of the last slot) when the kernel has any interface as a module,
+    else the core range; it names the layout (fuzz-report compares it with build.json's).
+    Module text moves when a module is unloaded and loaded again: refresh() reads where each
+    loaded one is now (/sys/module/M/sections/.text), and moved counts how often a module came
+    back at another address (the PCs of its old place are then stale in a caller's caches)."""
+
+    def __init__(self, symbols: Symbols, modules: dict[str, int] | None = None,
+                 sys_module: Path = Path("/sys/module")):
+        self.symbols = symbols
+        self.core = symbols.range_of(AFALG_ANCHORS) if symbols.ok else None
+        # module name -> .text size; None: read the running kernel's module folder
+        if modules is None:
+            modules = {}
+            for m, f in module_files(Path("/lib/modules") / os.uname().release).items():
+                size = elf_text_size(f)
+                modules[m] = size if size is not None else MODULE_SLOT
+        self.sizes = modules
+        self.sys_module = sys_module
+        self.loaded: dict[str, int] = {}        # module -> canonical address of its .text
+        self.moved = 0
+        self.spans: list[tuple[int, int, int]] = []     # (start, end, slot base), sorted
+        self.rel_syms: dict[str, tuple[list[int], list[str]]] = {}   # module -> (.text offsets, names)
+        if self.core is None:
+            self.range = None
+        elif self.sizes:
+            self.range = (self.core[0], self.slot(AFALG_MODULES[-1]) + MODULE_SLOT)
+        else:
+            self.range = self.core
+        self.refresh()
+
+    def slot(self, module: str) -> int:
+        base = (self.core[1] + MODULE_SLOT - 1) & ~(MODULE_SLOT - 1)
+        return base + AFALG_MODULES.index(module) * MODULE_SLOT
+
+    def refresh(self) -> bool:
+        """Read where the interfaces' modules are loaded now; whether anything changed."""
+        if self.core is None or not self.sizes:
+            return False
+        now = {}
+        for m in self.sizes:
+            try:
+                real = int((self.sys_module / m / "sections" / ".text").read_text(), 16)
+            except (OSError, ValueError):
+                continue
+            now[m] = real - self.symbols.offset
+        if now == self.loaded:
+            return False
+        self.moved += sum(1 for m, a in now.items() if m in self.loaded and self.loaded[m] != a)
+        self.loaded = now
+        self.spans = sorted((a, a + min(self.sizes[m], MODULE_SLOT), self.slot(m)) for m, a in now.items())
+        return True
+
+    def contains(self, pc: int) -> bool:
+        return self.canon(pc) is not None
+
+    def canon(self, pc: int) -> int | None:
+        """pc's place in the af_alg/algif layout, or None outside it. A module PC is looked up
+        again after a refresh when it is in no known module (a module loaded since)."""
+        core = self.core
+        if core is None:
+            return None
+        if core[0] <= pc < core[1]:
+            return pc
+        # KCOV subtracts the KASLR offset from module PCs too: the area test is on the real address
+        if not self.sizes or pc + self.symbols.offset < MODULES_VADDR:
+            return None
+        got = self._in_module(pc)
+        if got is None and self.refresh():
+            got = self._in_module(pc)
+        return got
+
+    def _in_module(self, pc: int) -> int | None:
+        for lo, hi, base in self.spans:
+            if lo <= pc < hi:
+                return base + (pc - lo)
+        return None
+
+    def name_of(self, pc: int) -> str | None:
+        """The function at a canonical PC (core or slot)."""
+        if self.core is not None and self.core[1] <= pc and self.sizes:
+            for m in self.loaded:
+                base = self.slot(m)
+                if base <= pc < base + MODULE_SLOT:
+                    offs, names = self._module_symbols(m)
+                    i = bisect.bisect_right(offs, pc - base) - 1
+                    return names[i] if i >= 0 else m
+        return self.symbols.name_of(pc)
+
+    def _module_symbols(self, m: str) -> tuple[list[int], list[str]]:
+        """m's text symbols as offsets from its .text (the same on every load), from
+        /proc/kallsyms once m is loaded (a module loaded after the Symbols were read too)."""
+        got = self.rel_syms.get(m)
+        if got is None:
+            syms = self.symbols.module_text.get(m)
+            if not syms:
+                syms = Symbols().module_text.get(m, [])
+            start = self.loaded[m] + self.symbols.offset
+            pairs = sorted((a - start, n) for a, n in syms if a >= start)
+            got = self.rel_syms[m] = ([a for a, _n in pairs], [n for _a, n in pairs])
+        return got
 
 
 class Kcov:

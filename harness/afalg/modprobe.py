@@ -13,7 +13,7 @@ would where modprobe would do nothing: a builtin module or builtin alias, or a n
 modules are all loaded already, is exit 0; a name no module, alias or modprobe.d line can
 match is exit 1 (modprobe -q's "not found"). Every other request (a module to load, a name
 modprobe.d speaks of, anything not crypto) runs the real modprobe with the same arguments.
-A kernel with no module folder in the guest (the KCOV build: everything built in) gets exit 1
+A kernel with no module folder in the guest (a build with everything built in) gets exit 1
 for every crypto name, as modprobe answers there ("not found in directory"). The kernel sees
 the same results, sooner. Never on the host (the runner is told by
 the host launcher); `afalg-conform run --real-modprobe` turns it off; what was done is written
@@ -133,8 +133,8 @@ def install(record: Path, release: str | None = None, modules_root: Path = Path(
     elif real and mods.exists() and not (mods / "modules.dep").is_file():
         out["reason"] = f"{mods}/modules.dep is missing"
     elif real:
-        # No module folder at all (a kernel built with everything it needs built in, such as the
-        # KCOV build): modprobe finds nothing for any name, "not found in directory", exit 1.
+        # No module folder at all (a kernel built with everything it needs built in, as the
+        # KCOV build was before its interfaces became modules): modprobe finds nothing for any name, "not found in directory", exit 1.
         # The empty indexes give exactly that for every crypto name modprobe.d does not name.
         out["modules"] = str(mods) if mods.exists() else "none"
         conf = "\n".join(_read(f) for d in MODPROBE_D if Path(d).is_dir() for f in sorted(Path(d).glob("*.conf")))
