@@ -108,14 +108,19 @@ def decode_cmsg(src: Source, names: Names) -> Program:
 # while accept chose among tfm sockets only (2026-12-01).
 # aio-recv: a read through io_submit, the only way into skcipher/aead_recvmsg's asynchronous
 # branch (the request gets af_alg_async_cb as its completion), which nothing reached before.
+# module: unload, load or reload an algif interface module in the fuzzer's own task, where KCOV
+# sees the type's registration (af_alg_register_type / af_alg_unregister_type: 21 sites no
+# campaign reached while the interfaces were built in); EBUSY while a socket of the type is
+# open. The executor loads at the program's end what the program left unloaded.
 SEQ_OPS = ["socket", "bind", "setkey", "setsockopt", "accept", "sendmsg", "recv", "splice", "close", "accept-op",
-           "aio-recv"]
+           "aio-recv", "module"]
+MODULE_ACTIONS = ["reload", "unload", "load"]
 # Calls that may carry an injected fault (harness.afalg.faults): one in FAULT_ONE_IN fails its
 # Nth allocation or user copy, N in 1..FAULT_MAX_NTH (af_alg_sendmsg's sgl and pages, the
 # request in recvmsg, the child socket in accept, the key copy in setsockopt...). The lowest
 # choice is "no fault", so seeds encoded without it stay fault-free.
 FAULT_OPS = frozenset({"bind", "setkey", "setsockopt", "accept", "accept-op", "sendmsg", "recv", "splice",
-                       "aio-recv"})
+                       "aio-recv", "module"})
 FAULT_ONE_IN = 8
 FAULT_MAX_NTH = 8
 
@@ -146,6 +151,13 @@ def decode_sequence(src: Source, names: Names) -> Program:
         if src.remaining() <= 0:
             break
         op = src.pick(SEQ_OPS, "seq-op")
+        if op == "module":          # no socket: no slot to choose
+            prog.add("module", 0, action=src.pick(MODULE_ACTIONS, "module-action"),
+                     module=src.pick(surface.INTERFACE_MODULES, "module"))
+            nth = decode_fault(src)
+            if nth:
+                prog.calls[-1].args["fault"] = nth
+            continue
         want = {"accept": "tfm", "setkey": "tfm", "setsockopt": "tfm", "bind": "tfm",
                 "sendmsg": "op", "recv": "op", "splice": "op", "accept-op": "op", "aio-recv": "op"}.get(op)
         cands = [s for s, k in kinds.items() if k == want] if want else list(kinds)
@@ -210,10 +222,10 @@ def decode_sequence(src: Source, names: Names) -> Program:
 # 5 and fuzz_setsockopt 3: injected faults, AIO reads, two cryptd names; fuzz_sequence 6 and
 # fuzz_setsockopt 4: two cryptd hash names; all three 5 / 3 / 7: a table choice's index one past
 # the table is a raw value, Source.pick_or_raw, so a byte that chose entry b % n now chooses
-# b % (n + 1)). A saved
+# b % (n + 1); fuzz_sequence 8: the module op, the twelfth). A saved
 # crash records it; --reproduce refuses one from another version rather than replay a
 # different program under its name.
-DECODER_VERSION = {"fuzz_setsockopt": 5, "fuzz_cmsg": 3, "fuzz_sequence": 7}
+DECODER_VERSION = {"fuzz_setsockopt": 5, "fuzz_cmsg": 3, "fuzz_sequence": 8}
 
 DECODERS = {
     "fuzz_setsockopt": decode_setsockopt,

@@ -25,6 +25,7 @@ from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, sock
 from afalg_conformance.harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOL_ALG, AlgOp, AlgOpt
 from afalg_conformance.harness.afalg.bounded import kicked
 from afalg_conformance.harness.afalg.faults import FailNth
+from afalg_conformance.harness.afalg import kmod
 from afalg_conformance.harness.afalg.keys import KEY_NAMES, named_payload, named_serial
 from afalg_conformance.harness.afalg.libc import Aio, recv_raw
 
@@ -102,7 +103,7 @@ class EncodingSource(Source):
 
 @dataclass
 class Call:
-    op: str                 # socket bind setsockopt accept sendmsg recv splice close check
+    op: str                 # socket bind setsockopt accept sendmsg recv splice close module check
     slot: int = 0
     args: dict = field(default_factory=dict)
 
@@ -144,6 +145,8 @@ class Call:
             return _faulted(a, f"splice_own_pipe({s}, {_hexlit(a['data'])}, flags={a['flags']:#x})")
         if self.op == "close":
             return f"{s}.close()"
+        if self.op == "module":
+            return _faulted(a, f"module_op({a['action']!r}, {a['module']!r})")
         if self.op == "check":
             return f"check_{a['what']}({s}{', ' + repr(a.get('param')) if a.get('param') is not None else ''})"
         return f"# unknown call {self.op} {a}"
@@ -247,6 +250,7 @@ class Executor:
         self.faults = faults
         self._fired = False
         self.aio: Aio | None = None
+        self.unloaded: set[str] = set()     # interface modules the program left unloaded
 
     def _aio(self) -> Aio:
         """The executor's AIO context, made on first use and kept for its life (io_setup per
@@ -273,6 +277,7 @@ class Executor:
     def run(self, prog: Program) -> list[str]:
         """Run every call; returns one result string per call ('ok', 'EINVAL', 'ok:16'...)."""
         self.outcomes = []
+        self.unloaded: set[str] = set()
         slots: dict[int, SlotState] = {}
         results: list[str] = []
         try:
@@ -291,6 +296,15 @@ class Executor:
                 except OSError:
                     pass
                 self.tracer.end(None)
+            # an interface the program unloaded is loaded again, so the next program finds
+            # the kernel as this one did (and its bind does not wait for a modprobe)
+            for m in sorted(self.unloaded):
+                self.tracer.begin()
+                try:
+                    kmod.load(m)
+                except OSError:
+                    pass
+                self.tracer.end(None)
         return results
 
     def _one(self, call: Call, slots: dict[int, SlotState]) -> str:
@@ -299,7 +313,7 @@ class Executor:
         op = call.op
         if op == "check":
             return self._check(call, slots)
-        if op != "socket" and st is None:
+        if op not in ("socket", "module") and st is None:
             return "no-socket"
         err = None
         length = None
@@ -386,6 +400,18 @@ class Executor:
             elif op == "close":
                 st.sock.close()
                 del slots[call.slot]
+            elif op == "module":
+                detail = f"{a['action']}:{a['module']}"
+                m = a["module"]
+                if a["action"] == "reload":
+                    # two calls: between them the module is out, and is loaded at the end
+                    # should the load fail
+                    kmod.unload(m)          # the injected fault (if any) is the load's
+                    self.unloaded.add(m)
+                    self._sys(a, lambda: kmod.load(m))
+                else:
+                    self._sys(a, lambda: module_op(a["action"], m))
+                (self.unloaded.add if a["action"] == "unload" else self.unloaded.discard)(m)
         except OSError as e:
             err = e.errno or errno_mod.EIO
             out = errno_name(err)
@@ -623,6 +649,11 @@ def fault(nth: int, fn):
         return fail.call(nth, fn)
     finally:
         print(f"  fault {nth}: {'fired' if fail.fired else 'not reached'}")
+
+
+def module_op(action: str, name: str) -> None:
+    """load, unload or reload an algif interface module in this task (harness.afalg.kmod)."""
+    getattr(kmod, action)(name)
 
 
 def key_serial(name: str, optlen: int) -> bytes:

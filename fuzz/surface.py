@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.constants import (MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC, SOL_ALG,
                                SPLICE_F_MORE, SPLICE_F_MOVE, SPLICE_F_NONBLOCK, AlgOpt)
+from afalg_conformance.harness.afalg.kcov import AFALG_MODULES
 
 # -- sockets and binds ---------------------------------------------------------------------
 
@@ -215,6 +216,10 @@ CONTROLLEN_CLASSES = [("honest", lambda n: n), ("short", lambda n: max(n - 8, 0)
 
 # Every fuzzer send/recv is made non-blocking (the op socket is O_NONBLOCK too):
 # a blocking recv with a larger buffer than the output waits forever.
+# The interface modules the sequence fuzzer's module op loads and unloads (harness.afalg.kmod;
+# one built in answers ENOENT)
+INTERFACE_MODULES: list[str] = list(AFALG_MODULES)
+
 SEND_FLAGS: list[tuple[str, int]] = [("MSG_MORE", MSG_MORE), ("MSG_DONTWAIT", MSG_DONTWAIT),
                                      ("MSG_OOB", MSG_OOB)]
 RECV_FLAGS: list[tuple[str, int]] = [("MSG_PEEK", MSG_PEEK), ("MSG_TRUNC", MSG_TRUNC),

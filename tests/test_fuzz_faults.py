@@ -61,7 +61,7 @@ def test_random_sequences_put_faults_only_on_calls_that_can_take_one():
         for c in prog.calls:
             if c.args.get("fault"):
                 seen += 1
-                assert c.op in ("bind", "setsockopt", "accept", "sendmsg", "recv", "splice")
+                assert c.op in ("bind", "setsockopt", "accept", "sendmsg", "recv", "splice", "module")
                 assert 1 <= c.args["fault"] <= decoders.FAULT_MAX_NTH
     assert seen > 20
 
