@@ -221,6 +221,7 @@ class Feedback:
         self.trace_hits = self.trace_misses = self.trace_cut = 0
         self.afalg_range = None
         self.afalg_text: AfalgText | None = None     # af_alg/algif text, modules included
+        self.stale_drops = 0                         # caches dropped as a module moved
         self.counters = None          # a view of the edge counters in atheris' memory, when found
         self.out_counters = None      # the same for the outcome counters
         self.input_begin()
@@ -319,7 +320,43 @@ class Feedback:
     # trace exactly (18,468 inputs, 2,308 distinct, kcov-6.12, 2026-12-03), and a lookup per
     # call was most of the feedback's cost there. Anything traced between two calls (an
     # oracle's own requests) is in the whole trace but in no call's.
+    def modules_changing(self) -> None:
+        """Before a call that may unload or load an interface module: the calls traced so far
+        are read now, against the layout they ran in."""
+        if self.afalg_text is None or not self.afalg_text.sizes or self.kcov is None or self.cmp_now:
+            return
+        if self.marks:
+            t0 = time.perf_counter()
+            self._calls_traces()
+            self.kcov.area[0] = 0
+            self.timing["kcov_s"] += time.perf_counter() - t0
+
+    def modules_changed(self) -> None:
+        """After it: where the modules are now (the call's own trace is af_alg's register and
+        unregister, core text, read at the input's end)."""
+        if self.afalg_text is not None and self.afalg_text.sizes:
+            self.afalg_text.refresh()
+            self._drop_stale()
+
+    def _drop_stale(self) -> None:
+        """A module now where other text was: every cache keyed by raw PCs goes (a raw PC there
+        is another site now). Rare: a module reloaded elsewhere, a few times a campaign."""
+        text = self.afalg_text
+        if text is None or not text.stale:
+            return
+        text.stale = False
+        self.stale_drops += 1
+        self.pc_cache.clear()
+        self.by_top.clear()
+        self.edge_index.clear()
+        self.trace_edges.clear()
+        self.trace_cached_bytes = 0
+        self.input_traces.clear()
+        self.input_cached_bytes = 0
+
     def input_begin(self) -> None:
+        # a module found moved by a lookup during the last input (a bind's modprobe)
+        self._drop_stale()
         self.input_image = 0                  # this input's edges so far (image_of)
         self.input_pcs = 0
         self.marks: list[int] = []            # the buffer's count before and after each call
@@ -607,7 +644,8 @@ class Feedback:
             "afalg_range": [hex(x) for x in self.afalg_range] if self.afalg_range else None,
             # where the interfaces built as modules are (their PCs are counted at their slots),
             # and how often one came back at another address
-            "afalg_modules": {"loaded": sorted(self.afalg_text.loaded), "moved": self.afalg_text.moved}
+            "afalg_modules": {"loaded": sorted(self.afalg_text.loaded), "moved": self.afalg_text.moved,
+                              "caches_dropped": self.stale_drops}
             if self.afalg_text is not None and self.afalg_text.sizes else None,
             "afalg_functions": self._afalg_functions(),
             "afalg_pc_list": sorted(hex(pc) for pc in self.afalg_pcs),

@@ -26,7 +26,7 @@ from afalg_conformance.harness.afalg.kcov import AfalgText, Kcov, Symbols, kcov_
 
 from . import decoders
 from .engine import NAMES_FILE, load_names, runtime_names
-from .program import Executor, FdpSource, Names, guest_faults
+from .program import Executor, FdpSource, Names, NullTracer, guest_faults
 
 
 class InputTimeout(BaseException):
@@ -52,6 +52,27 @@ def saved_names(todo: list[tuple[str, Path]]) -> dict[str, Names]:
         if (folder / NAMES_FILE).is_file():
             out[str(folder)] = Names(load_names(str(folder / NAMES_FILE)))
     return out
+
+
+class Layout(NullTracer):
+    """The replay's tracer: an input's af_alg/algif PCs, those traced before a module moved
+    read against the layout they ran in (AfalgText)."""
+
+    def __init__(self, kcov: Kcov, text: AfalgText):
+        self.kcov, self.text = kcov, text
+        self.pcs: set[int] = set()
+        self.distinct = 0
+        self.full = False
+
+    def modules_changing(self) -> None:
+        pcs, full = self.kcov.distinct()
+        self.kcov.reset()
+        self.full |= full
+        self.distinct += len(pcs)
+        self.pcs.update(c for c in map(self.text.canon, pcs) if c is not None)
+
+    def modules_changed(self) -> None:
+        self.text.refresh()
 
 
 def main(argv=None) -> int:
@@ -103,7 +124,8 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGALRM, alarm)
     for name, f in todo:
         prog = decoders.DECODERS[name](FdpSource(f.read_bytes()), saved.get(str(f.parent), names))
-        ex = Executor(faults=faults)
+        layout = Layout(kcov, text)
+        ex = Executor(tracer=layout, faults=faults)
         failure = None
         t0 = time.monotonic()
         signal.setitimer(signal.ITIMER_REAL, a.timeout)
@@ -112,10 +134,10 @@ def main(argv=None) -> int:
             ex.run(prog)
         except (Exception, InputTimeout) as e:   # noqa: BLE001 - an oracle or a stuck call: record, go on
             failure = f"{type(e).__name__}: {e}"[:300]
-        pcs, full = kcov.distinct()
         signal.setitimer(signal.ITIMER_REAL, 0)
-        emit({"input": str(f), "fuzzer": name, "pcs": [hex(c) for c in sorted(filter(None, map(text.canon, pcs)))],
-              "truncated": full, "distinct": len(pcs), "failure": failure,
+        layout.modules_changing()           # the trace since the last module op
+        emit({"input": str(f), "fuzzer": name, "pcs": [hex(c) for c in sorted(layout.pcs)],
+              "truncated": layout.full, "distinct": layout.distinct, "failure": failure,
               "seconds": round(time.monotonic() - t0, 3)})
     emit({"end": len(todo)})
     return 0

@@ -110,7 +110,7 @@ def decode_cmsg(src: Source, names: Names) -> Program:
 # branch (the request gets af_alg_async_cb as its completion), which nothing reached before.
 # module: unload, load or reload an algif interface module in the fuzzer's own task, where KCOV
 # sees the type's registration (af_alg_register_type / af_alg_unregister_type: 21 sites no
-# campaign reached while the interfaces were built in); EBUSY while a socket of the type is
+# campaign reached while the interfaces were built in); EAGAIN while a socket of the type is
 # open. The executor loads at the program's end what the program left unloaded.
 SEQ_OPS = ["socket", "bind", "setkey", "setsockopt", "accept", "sendmsg", "recv", "splice", "close", "accept-op",
            "aio-recv", "module"]

@@ -219,6 +219,14 @@ class NullTracer:
     def end(self, key: tuple | None) -> None:
         pass
 
+    # Around a call that may unload or load an interface module: a module's PCs mean another
+    # site once it moves, so what was traced before is read first and the layout after.
+    def modules_changing(self) -> None:
+        pass
+
+    def modules_changed(self) -> None:
+        pass
+
 
 @dataclass
 class SlotState:
@@ -299,12 +307,14 @@ class Executor:
             # an interface the program unloaded is loaded again, so the next program finds
             # the kernel as this one did (and its bind does not wait for a modprobe)
             for m in sorted(self.unloaded):
+                self.tracer.modules_changing()
                 self.tracer.begin()
                 try:
                     kmod.load(m)
                 except OSError:
                     pass
                 self.tracer.end(None)
+                self.tracer.modules_changed()
         return results
 
     def _one(self, call: Call, slots: dict[int, SlotState]) -> str:
@@ -320,6 +330,10 @@ class Executor:
         detail = op
         out = "ok"
         self._fired = False
+        # a bind with an interface unloaded has the kernel load it (request_module)
+        moves = op == "module" or (op == "bind" and bool(self.unloaded))
+        if moves:
+            self.tracer.modules_changing()
         self.tracer.begin()
         try:
             if op == "socket":
@@ -441,6 +455,8 @@ class Executor:
             if op == "setsockopt" and st is not None:
                 st.faulted = True
         self._record(call, detail, length, err)
+        if moves:
+            self.tracer.modules_changed()
         return out
 
     # -- semantic oracles ----------------------------------------------------------------------

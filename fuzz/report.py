@@ -3,7 +3,8 @@
 Reads the results folders `afalg-conform fuzz` wrote (stats-NAME.json from the guest,
 fuzz-NAME.log from libFuzzer, summary.json from the host) and prints, per fuzzer:
 executions, rate, corpus, kernel PCs per input, distinct kernel PCs and distinct
-af_alg/algif PCs (KCOV kernels; "of N" when build-kernel counted the range's KCOV sites),
+af_alg/algif KCOV sites reached "of N" (KCOV kernels whose build.json lists the sites; the
+PCs after calls to functions that tail-called the tracer are counted apart, as covmap does),
 and the number of distinct outcomes -- (call, detail, length class, errno) -- each
 campaign reached, and how many of them are setsockopt (option, length class, errno). With --outcomes it lists them, grouped by
 call and detail: `setsockopt ALG_SET_KEY: 0 ENOPROTOOPT | <16 EBUSY ENOSYS ok | 16 ok`.
@@ -72,9 +73,9 @@ class Campaign:
         return set(self.stats[name].get("outcome_list", []))
 
     @cached_property
-    def afalg_sites(self) -> int | None:
-        """KCOV call sites in af_alg/algif_* of the target, if `build-kernel` recorded them
-        for the same range the guest used."""
+    def _build_sites(self) -> dict | None:
+        """build.json's afalg_kcov_sites of the target, if `build-kernel` recorded them for the
+        same range the guest used."""
         try:
             t = vm.resolve_target(self.summary.get("target", ""))
             info = json.loads((Path(t.image).parent / "build.json").read_text())
@@ -82,7 +83,28 @@ class Campaign:
         except Exception:       # noqa: BLE001 - any failure only means: no denominator
             return None
         ranges = {tuple(st.get("afalg_range") or ()) for st in self.stats.values()} - {()}
-        return sites["sites"] if ranges == {tuple(sites["range"])} else None
+        return sites if ranges == {tuple(sites["range"])} else None
+
+    @property
+    def afalg_sites(self) -> int | None:
+        """KCOV call sites in af_alg/algif_* of the target."""
+        return self._build_sites["sites"] if self._build_sites else None
+
+    @cached_property
+    def site_pcs(self) -> frozenset[int] | None:
+        """The PC KCOV records for each site (build.json of a build since 2026-12-04): a trace's
+        other af_alg/algif PCs follow calls to functions that tail-called the tracer."""
+        pcs = (self._build_sites or {}).get("pcs")
+        return frozenset(int(p, 16) for p in pcs) if pcs else None
+
+    def sites_of(self, name: str) -> tuple[int, int] | None:
+        """(sites reached, other af_alg/algif PCs) of a fuzzer, when the site list is known."""
+        pcs = self.stats[name].get("afalg_pc_list")
+        if self.site_pcs is None or pcs is None:
+            return None
+        got = {int(p, 16) if isinstance(p, str) else p for p in pcs}
+        on = len(got & self.site_pcs)
+        return on, len(got) - on
 
     @property
     def kernel(self) -> str:
@@ -169,9 +191,17 @@ def union_line(campaigns: list[Campaign]) -> list[str]:
     ranges = {tuple(st.get("afalg_range") or ()) for _c, st in with_pcs}
     if len(ranges) > 1:
         return [f"af_alg/algif PCs together: none counted, the campaigns ran on {len(ranges)} different builds"]
-    union = set().union(*(st["afalg_pc_list"] for _c, st in with_pcs))
+    union = {int(p, 16) if isinstance(p, str) else p for _c, st in with_pcs for p in st["afalg_pc_list"]}
+    site_lists = {c.site_pcs for c, _st in with_pcs}
+    if len(site_lists) == 1 and None not in site_lists:
+        sites = site_lists.pop()
+        on = len(union & sites)
+        return [f"af_alg/algif KCOV sites of every fuzzer and campaign above together: {on:,} of "
+                f"{len(sites):,} (and {len(union) - on:,} PCs after calls to functions that "
+                f"tail-called the tracer: their coverage, not sites)"]
     denominators = {c.afalg_sites for c, _st in with_pcs}
-    of = f" of {denominators.pop():,}" if len(denominators) == 1 and None not in denominators else ""
+    of = f" ({denominators.pop():,} sites: a PC is not a site, see covmap)" if (
+        len(denominators) == 1 and None not in denominators) else ""
     return [f"af_alg/algif PCs of every fuzzer and campaign above together: {len(union):,}{of}"]
 
 
@@ -194,8 +224,11 @@ def report(campaigns: list[Campaign], list_outcomes: bool = False) -> str:
             if n not in c.stats:
                 continue
             r = c.row(n)
-            if r["afalg_pcs"] and c.afalg_sites:
-                r["afalg_pcs"] = f"{r['afalg_pcs']:,} of {c.afalg_sites:,}"
+            on = c.sites_of(n)
+            if on is not None:
+                r["afalg_pcs"] = f"{on[0]:,} of {c.afalg_sites:,} sites (+{on[1]:,} other PCs)"
+            elif r["afalg_pcs"] and c.afalg_sites:
+                r["afalg_pcs"] = f"{r['afalg_pcs']:,} PCs, {c.afalg_sites:,} sites"
             fed = f" (fed: {r['feed_scope']})" if r["feed_scope"] else " (fed)"
             mode = r["mode"] + (fed if r["fed"] else " (not fed)" if r["mode"].startswith("kcov") else "")
             out.append(f"| {c.label} | {c.kernel} | {mode} | " + " | ".join(_fmt(r[k]) for k, _h in cols) + " |")

@@ -138,7 +138,7 @@ def test_a_module_the_program_left_unloaded_is_loaded_at_its_end(monkeypatch):
     def unload(m):
         log.append(("unload", m))
         if m == "algif_aead":
-            raise OSError(errno.EBUSY, "busy")
+            raise OSError(errno.EAGAIN, "busy")
         loaded.discard(m)
 
     def load(m):
@@ -151,8 +151,101 @@ def test_a_module_the_program_left_unloaded_is_loaded_at_its_end(monkeypatch):
     prog.add("module", 0, action="unload", module="algif_rng")
     prog.add("module", 0, action="reload", module="algif_aead")
     ex = Executor()
-    assert ex.run(prog) == ["ok", "EBUSY"]
+    assert ex.run(prog) == ["ok", "EAGAIN"]
     assert log == [("unload", "algif_rng"), ("unload", "algif_aead"), ("load", "algif_rng")]
     assert loaded == {"algif_rng", "algif_aead"}
     assert ex.outcomes == [("module", "unload:algif_rng", "none", "ok"),
-                           ("module", "reload:algif_aead", "none", "EBUSY")]
+                           ("module", "reload:algif_aead", "none", "EAGAIN")]
+
+
+def _place(tmp_path, m: str, real: int | None) -> None:
+    """The module loaded at real (its .text), or unloaded (None)."""
+    f = tmp_path / m / "sections" / ".text"
+    if real is None:
+        f.unlink()
+        return
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(f"{real:#x}\n")
+
+
+def test_a_module_where_other_text_was_marks_raw_pc_caches_stale(tmp_path):
+    text = _text(tmp_path, {"algif_rng": 0xFFFFFFFFC0201000}, {"algif_rng": 0x100, "algif_aead": 0x200})
+    assert not text.stale and text.moved == 0
+    _place(tmp_path, "algif_rng", None)
+    assert text.refresh() and not text.stale                   # gone: nothing means another site yet
+    _place(tmp_path, "algif_aead", 0xFFFFFFFFC0201080)          # over rng's old text
+    assert text.refresh() and text.stale and text.moved == 0
+    text.stale = False
+    _place(tmp_path, "algif_aead", None)
+    text.refresh()
+    _place(tmp_path, "algif_aead", 0xFFFFFFFFC0201080)          # back where it was: the same sites
+    assert text.refresh() and not text.stale
+    _place(tmp_path, "algif_rng", 0xFFFFFFFFC0305000)           # elsewhere than last time: a move,
+    assert text.refresh() and not text.stale and text.moved == 1    # to text no cache knows
+    _place(tmp_path, "algif_rng", None)
+    text.refresh()
+    _place(tmp_path, "algif_rng", 0xFFFFFFFFC0305040)           # over its own old text
+    assert text.refresh() and text.stale and text.moved == 2
+
+
+def test_pcs_traced_before_a_module_moves_count_at_its_old_sites(tmp_path, monkeypatch):
+    """One input: a call in algif_rng, rng unloaded and algif_aead loaded where rng was, a call
+    in aead at the same raw address. Read at the input's end against the last layout, the first
+    PC would count as aead's; the stale raw-PC caches would keep the second as rng's."""
+    from afalg_conformance.fuzz import coverage
+    rng, aead = 0xFFFFFFFFC0201000, 0xFFFFFFFFC0201000
+    text = _text(tmp_path, {"algif_rng": rng}, {"algif_rng": 0x100, "algif_aead": 0x200})
+    fb = coverage.Feedback("python")
+    fb.symbols, fb.afalg_text = text.symbols, text
+    from tests.test_fuzz_coverage import _pc_kcov
+    fb.kcov = _pc_kcov(64)
+
+    def moves():
+        _place(tmp_path, "algif_rng", None)
+        _place(tmp_path, "algif_aead", aead)
+    log = []
+
+    class Kmod:
+        def unload(self, m):
+            log.append(("unload", m))
+            moves()
+
+        def load(self, m):
+            log.append(("load", m))
+    monkeypatch.setattr(program, "kmod", Kmod())
+
+    # the Executor brackets the module op with the tracer's hooks
+    calls = []
+
+    class Spy(program.NullTracer):
+        def modules_changing(self):
+            calls.append("changing")
+
+        def modules_changed(self):
+            calls.append("changed")
+    prog = Program("fuzz_sequence")
+    prog.add("module", 0, action="unload", module="algif_rng")
+    Executor(tracer=Spy()).run(prog)
+    assert calls == ["changing", "changed", "changing", "changed"]      # the op, the load at the end
+    _place(tmp_path, "algif_rng", rng)
+    _place(tmp_path, "algif_aead", None)
+    text.refresh()
+    text.stale = False
+
+    # the feedback, driven as the Executor drives it
+    fb.input_begin()
+    fb.begin()
+    fb.kcov.emit([rng + 0x10 - KASLR])
+    fb.end(("bind", "ok"))
+    fb.modules_changing()
+    fb.begin()
+    moves()
+    fb.end(("module", "ok"))
+    fb.modules_changed()
+    fb.begin()
+    fb.kcov.emit([aead + 0x10 - KASLR, aead + 0x20 - KASLR])
+    fb.end(("recvmsg", "ok"))
+    fb.input_end()
+    want = {text.slot("algif_rng") + 0x10, text.slot("algif_aead") + 0x10, text.slot("algif_aead") + 0x20}
+    assert fb.afalg_pcs == want and fb.stale_drops == 1
+    assert fb.snapshot()["afalg_modules"]["caches_dropped"] == 1

@@ -87,7 +87,8 @@ def test_the_union_is_only_of_one_builds_pcs_and_says_of_how_many_sites(tmp_path
     b = _campaign(tmp_path, "b", {"bind|hash|none|ok"}, pcs=["0x2", "0x5"])
     py = _campaign(tmp_path, "py", {"bind|hash|none|ok"}, mode="python", fed=False)
     assert cli.main(["fuzz-report", str(a), str(b), str(py)]) == 0     # python mode adds no PCs
-    assert capsys.readouterr().out.rstrip().endswith("together: 3 of 658")
+    # no site list: PCs, with the number of sites beside them (a PC is not a site)
+    assert capsys.readouterr().out.rstrip().endswith("together: 3 (658 sites: a PC is not a site, see covmap)")
     other = tmp_path / "other"
     other.mkdir()
     st = json.loads((a / "stats-fuzz_setsockopt.json").read_text())
@@ -121,12 +122,35 @@ def test_af_alg_pcs_are_shown_against_the_builds_kcov_sites(tmp_path, monkeypatc
     st = json.loads((d / "stats-fuzz_setsockopt.json").read_text())
     st["afalg_range"] = ["0x10", "0x20"]
     (d / "stats-fuzz_setsockopt.json").write_text(json.dumps(st))
+    # a build.json of before the site list: PCs, and the sites beside them (not a fraction)
     assert cli.main(["fuzz-report", str(d)]) == 0
-    assert "| 3 of 658 |" in capsys.readouterr().out
+    assert "| 3 PCs, 658 sites |" in capsys.readouterr().out
     st["afalg_range"] = ["0x10", "0x30"]            # another range: no denominator
     (d / "stats-fuzz_setsockopt.json").write_text(json.dumps(st))
     assert cli.main(["fuzz-report", str(d)]) == 0
     assert "| 3 |" in capsys.readouterr().out
+
+
+def test_only_pcs_of_sites_count_as_sites_reached(tmp_path, monkeypatch, capsys):
+    """A PC after a call to a function that tail-called the tracer is in af_alg's range but is
+    that function's coverage: 17-27 of a campaign's 'af_alg/algif PCs' were such on kcov-6.12."""
+    from afalg_conformance.harness.host import vm
+    kdir = tmp_path / "kernel"
+    kdir.mkdir()
+    (kdir / "build.json").write_text(json.dumps({"afalg_kcov_sites": {
+        "range": ["0x10", "0x80"], "sites": 3, "pcs": ["15", "25", "35"]}}))
+    monkeypatch.setattr(vm, "resolve_target", lambda name: vm.Target(name, str(kdir / "bzImage")))
+    runs = []
+    for name, pcs in (("a", ["0x15", "0x25", "0x40"]), ("b", ["0x15", "0x44"])):
+        d = _campaign(tmp_path, name, {"bind|hash|none|ok"}, afalg={"alg_bind": len(pcs)}, pcs=pcs)
+        st = json.loads((d / "stats-fuzz_setsockopt.json").read_text())
+        st["afalg_range"] = ["0x10", "0x80"]
+        (d / "stats-fuzz_setsockopt.json").write_text(json.dumps(st))
+        runs.append(str(d))
+    assert cli.main(["fuzz-report", *runs]) == 0
+    out = capsys.readouterr().out
+    assert "| 2 of 3 sites (+1 other PCs) |" in out and "| 1 of 3 sites (+1 other PCs) |" in out
+    assert "together: 2 of 3 (and 2 PCs after calls" in out
 
 
 def test_the_feed_scope_is_named(tmp_path, capsys):

@@ -184,7 +184,11 @@ class AfalgText:
     else the core range; it names the layout (fuzz-report compares it with build.json's).
     Module text moves when a module is unloaded and loaded again: refresh() reads where each
     loaded one is now (/sys/module/M/sections/.text), and moved counts how often a module came
-    back at another address (the PCs of its old place are then stale in a caller's caches)."""
+    back at another address than its last. A caller that caches by raw PC must drop those
+    caches when stale is set (a module now where other text of ours was: a raw PC there means
+    another site; a foreign module loaded there is not seen);
+    a caller that unloads or loads a module reads the PCs traced so far first, then refresh()es
+    (a module's PCs before and after a move are one buffer otherwise)."""
 
     def __init__(self, symbols: Symbols, modules: dict[str, int] | None = None,
                  sys_module: Path = Path("/sys/module")):
@@ -199,7 +203,10 @@ class AfalgText:
         self.sizes = modules
         self.sys_module = sys_module
         self.loaded: dict[str, int] = {}        # module -> canonical address of its .text
+        self.last: dict[str, int] = {}          # module -> where it was last seen loaded
+        self.claims: dict[str, int] = {}        # module -> text whose raw PCs a cache may hold as its
         self.moved = 0
+        self.stale = False                      # set by refresh, cleared by the cache's owner
         self.spans: list[tuple[int, int, int]] = []     # (start, end, slot base), sorted
         self.rel_syms: dict[str, tuple[list[int], list[str]]] = {}   # module -> (.text offsets, names)
         if self.core is None:
@@ -227,9 +234,23 @@ class AfalgText:
             now[m] = real - self.symbols.offset
         if now == self.loaded:
             return False
-        self.moved += sum(1 for m, a in now.items() if m in self.loaded and self.loaded[m] != a)
+        for m, a in now.items():
+            if self.loaded.get(m) == a:
+                continue
+            if self.last.get(m, a) != a:
+                self.moved += 1
+            self.last[m] = a
+            # raw PCs here meant another module's site (or this one's at another offset)
+            over = [o for o, b in self.claims.items() if (o != m or b != a)
+                    and a < b + self.sizes[o] and b < a + self.sizes[m]]
+            if over:
+                self.stale = True
+            for o in over:
+                del self.claims[o]
+            self.claims[m] = a
         self.loaded = now
         self.spans = sorted((a, a + min(self.sizes[m], MODULE_SLOT), self.slot(m)) for m, a in now.items())
+        self.rel_syms = {m: v for m, v in self.rel_syms.items() if m in now}
         return True
 
     def contains(self, pc: int) -> bool:

@@ -20,7 +20,7 @@ from afalg_conformance.harness.afalg.libc import libc
 NR_FINIT_MODULE = 313          # x86-64
 NR_DELETE_MODULE = 176
 MODULE_INIT_COMPRESSED_FILE = 4    # the kernel decompresses (CONFIG_MODULE_DECOMPRESS)
-O_NONBLOCK = os.O_NONBLOCK         # delete_module: fail with EWOULDBLOCK/EBUSY, never wait
+O_NONBLOCK = os.O_NONBLOCK         # delete_module: fail, never wait for the last reference
 
 
 def _raise(what: str) -> None:
@@ -50,8 +50,8 @@ def load(name: str) -> None:
 
 
 def unload(name: str) -> None:
-    """delete_module without waiting (EBUSY while a socket of the type holds it, ENOENT when
-    not loaded or built in)."""
+    """delete_module without waiting (EAGAIN, i.e. EWOULDBLOCK, while a socket of the type holds
+    a reference: try_stop_module in kernel/module/main.c; ENOENT when not loaded or built in)."""
     if libc.syscall(ctypes.c_long(NR_DELETE_MODULE), ctypes.c_char_p(name.encode()),
                     ctypes.c_long(O_NONBLOCK)) < 0:
         _raise(f"delete_module {name}")
