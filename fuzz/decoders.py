@@ -67,7 +67,10 @@ def _data(src: Source, alg: algorithms.Algorithm | None, tag: str = "data") -> b
         n = alg.blocksize * src.int(1, 8, "data-blocks") if alg.blocksize > 1 else src.int(1, 128, "data-len")
     else:
         n = src.pick_or_raw(surface.DATA_LEN_CHOICES, "data-len-any", surface.RAW_DATA_CAP)
-    return src.bytes(n, tag).ljust(n, b"\xa5")
+    # the input gives the first DATA_BYTES bytes, the rest is filler: the content of a long
+    # write matters to no af_alg path (its length and pages do), and an input, a seed or a
+    # reproducer holding 256 KiB for one write would be 256 KiB
+    return src.bytes(min(n, surface.DATA_BYTES), tag).ljust(n, b"\xa5")
 
 
 def decode_cmsg(src: Source, names: Names) -> Program:
@@ -222,10 +225,12 @@ def decode_sequence(src: Source, names: Names) -> Program:
 # 5 and fuzz_setsockopt 3: injected faults, AIO reads, two cryptd names; fuzz_sequence 6 and
 # fuzz_setsockopt 4: two cryptd hash names; all three 5 / 3 / 7: a table choice's index one past
 # the table is a raw value, Source.pick_or_raw, so a byte that chose entry b % n now chooses
-# b % (n + 1); fuzz_sequence 8: the module op, the twelfth). A saved
+# b % (n + 1); fuzz_sequence 8: the module op, the twelfth; fuzz_setsockopt 6, fuzz_sequence 9:
+# SO_SNDBUFFORCE among the options; fuzz_cmsg 4 and fuzz_sequence 9: a write takes at most
+# surface.DATA_BYTES bytes of the input, the rest filler). A saved
 # crash records it; --reproduce refuses one from another version rather than replay a
 # different program under its name.
-DECODER_VERSION = {"fuzz_setsockopt": 5, "fuzz_cmsg": 3, "fuzz_sequence": 8}
+DECODER_VERSION = {"fuzz_setsockopt": 6, "fuzz_cmsg": 4, "fuzz_sequence": 9}
 
 DECODERS = {
     "fuzz_setsockopt": decode_setsockopt,

@@ -111,7 +111,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # a blocking read of an AEAD request left open by MSG_MORE waits for the rest
         # (af_alg_wait_for_data; an skcipher read goes ahead with a whole block queued) until
         # the signal the executor sends once the thread sleeps (a blocking write past the send
-        # budget is left to the fuzzer: a seed holding 256 KiB is no small seed)
+        # budget: skcipher-blocking-write, below)
         "aead-blocking-read": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv"]),
         # injected faults (harness.afalg.faults): the read's first allocation (the request,
         # af_alg_alloc_areq) and the write's second (a page of af_alg_sendmsg's sgl) fail
@@ -140,6 +140,30 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # and the hash state is exported and imported through it
         "hash-cryptd-export": ("sha256", ["accept", "sendmsg", "accept-op", "sendmsg", "recv"]),
         "aead-cryptd": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv"]),
+        # The sites only the suite reached (coverage map of 2026-12-04, kcov-6.12 with the
+        # interfaces as modules), as programs. Op sockets accepted before the key: each nokey
+        # path refused (ENOKEY), then the key set and each path taken once keyed (the first
+        # call after setkey clears the socket's nokey reference: *_check_key's tail)
+        "hash-nokey-then-key": ("hmac(sha256)", ["accept", "sendmsg", "recv", "accept-op", "setkey",
+                                                 "accept-op", "sendmsg", "recv"]),
+        "aead-nokey-then-key": ("gcm(aes)", ["accept", "sendmsg", "setkey", "setsockopt", "sendmsg", "recv"]),
+        # an AIO read through cryptd's AEAD: queued, -EIOCBQUEUED (the skcipher one is above)
+        "aead-cryptd-aio": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "aio-recv"]),
+        # poly1305 as a hash: its key is the data's first 32 bytes, no setkey
+        "hash-poly1305": ("sha256", ["accept", "sendmsg", "recv"]),
+        # a spliced piece and a sent one, read as one request: two TX entries walked
+        "skcipher-splice-two-entries": ("ctr(aes)", ["setkey", "accept", "splice", "sendmsg", "recv"]),
+        # 65537 bytes read by one 256 KiB read: more than ALG_MAX_PAGES (16) pages, a second RX
+        # scatterlist (af_alg_get_rsgl's sock_kmalloc, freed by af_alg_free_resources)
+        "skcipher-big-read": ("ctr(aes)", ["setkey", "accept", "sendmsg", "recv"]),
+        # the op socket's budget forced to 2 MiB, two 256 KiB sends: 128 pages, more than one
+        # TX scatterlist block holds (MAX_SGL_ENTS, 126), read back by 256 KiB reads, the
+        # second across the blocks
+        "skcipher-two-tx-blocks": ("ctr(aes)", ["setkey", "accept", "setsockopt", "sendmsg", "sendmsg",
+                                                "recv", "recv"]),
+        # a blocking 256 KiB write: past the default budget it sleeps for room
+        # (af_alg_wait_for_wmem) until the executor's signal; a read then takes what was queued
+        "skcipher-blocking-write": ("ctr(aes)", ["setkey", "accept", "sendmsg", "recv"]),
     }
     nth = (decoders.FAULT_ONE_IN - 1) * decoders.FAULT_MAX_NTH - 1     # + N: fault number N
     extra = {"aead-blocking-read": {"block": [7, 0]},
@@ -159,10 +183,28 @@ def seeds() -> dict[str, dict[str, bytes]]:
              "aead-cryptd": {"name": ("", "cryptd(gcm_base(ctr(aes-generic),ghash-generic))"),
                              "type_override": 0, "bind_type": "aead", "key_len": 16, "iv_len": 12,
                              "authsize_any": 16, "data_len_any": 32, "recv_len": 48}}
+    big = {"data_len_any": [262144], "recv_len": 262144, "data_aligned": 0, "recv_exact": 0}
+    extra |= {
+        "hash-nokey-then-key": {"accept_dst": [1, 2, 3], "recv_len": 32},
+        "aead-nokey-then-key": {"accept_dst": [1], "recv_exact": 0, "recv_len": 48},
+        "aead-cryptd-aio": extra["aead-cryptd"],
+        "hash-poly1305": {"name": ("", "poly1305"), "type_override": 0, "bind_type": "hash",
+                          "data_aligned": 0, "data_len_any": 64, "recv_exact": 0, "recv_len": 16},
+        "skcipher-splice-two-entries": {"recv_exact": 0, "recv_len": 64},
+        "skcipher-big-read": {**big, "data_len_any": 65537},
+        "skcipher-blocking-write": {**big, "block": [0, 7]},
+        # the setsockopt on the op socket (slot 1): not the slot kind its op wants
+        "skcipher-two-tx-blocks": {**big, "slot_random": [7, 7, 0, 7], "slot_any": 1, "u32": 1 << 20,
+                                   "n_cmsgs": [2, 0]},
+    }
     options = {**{label: "ALG_SET_DRBG_ENTROPY" for label, shape in seq.items() if shape is rng_cavp},
+               "skcipher-two-tx-blocks": "SO_SNDBUFFORCE",
                "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
-    slots = {"hash-export-accept": [0, 1, 1, 2, 2], "hash-cryptd-export": [0, 1, 1, 2, 2]}
-    flags = {"hash-export-accept": [1, 0], "hash-cryptd-export": [1, 0], "aead-blocking-read": [1, 0]}
+    slots = {"hash-export-accept": [0, 1, 1, 2, 2], "hash-cryptd-export": [0, 1, 1, 2, 2],
+             "hash-nokey-then-key": [0, 1, 1, 1, 0, 1, 1, 1], "aead-nokey-then-key": [0, 1, 0, 0, 1, 1],
+             "skcipher-two-tx-blocks": [0, 0, 1, 1, 1, 1, 1]}
+    flags = {"hash-export-accept": [1, 0], "hash-cryptd-export": [1, 0], "aead-blocking-read": [1, 0],
+             "skcipher-two-tx-blocks": [1, 0]}
     for label, (name, ops) in seq.items():
         alg = algorithms.get(name)
         want = dict(name=_name_entry(alg), steps=len(ops), seq_op=ops, key_size=alg.key_sizes[0] if alg.keyed else None,

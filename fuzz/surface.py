@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.constants import (MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC, SOL_ALG,
-                               SPLICE_F_MORE, SPLICE_F_MOVE, SPLICE_F_NONBLOCK, AlgOpt)
+                               SO_SNDBUFFORCE, SPLICE_F_MORE, SPLICE_F_MOVE, SPLICE_F_NONBLOCK, AlgOpt)
 from afalg_conformance.harness.afalg.kcov import AFALG_MODULES
 
 # -- sockets and binds ---------------------------------------------------------------------
@@ -114,6 +114,10 @@ OPTIONS: list[Option] = [
     Option("SOL_ALG:unknown", SOL_ALG, 8, "bytes"),
     Option("SOL_ALG:0", SOL_ALG, 0, "u32"),
     Option("SO_SNDBUF", socket.SOL_SOCKET, socket.SO_SNDBUF, "u32"),
+    # root's SO_SNDBUFFORCE lifts an op socket's send budget past MAX_SGL_ENTS pages (126): a
+    # request in more than one TX scatterlist block (af_alg_sendmsg's second block, the walk to
+    # it in af_alg_count_tsgl); SO_SNDBUF stops at wmem_max
+    Option("SO_SNDBUFFORCE", socket.SOL_SOCKET, SO_SNDBUFFORCE, "u32"),
     Option("SO_RCVBUF", socket.SOL_SOCKET, socket.SO_RCVBUF, "u32"),
     Option("SO_RCVLOWAT", socket.SOL_SOCKET, socket.SO_RCVLOWAT, "u32"),
     Option("SOL_IP:IP_TOS", socket.SOL_IP, socket.IP_TOS, "u32"),
@@ -137,6 +141,7 @@ def sol_alg_option(v: int) -> Option:
 RAW_BYTES_CAP = 1 << 17
 RAW_IV_CAP = 8192
 RAW_DATA_CAP = 1 << 18
+DATA_BYTES = 256            # of a write's data, the bytes the input holds (decoders._data)
 RAW_OPTLEN_CAP = 256        # for u32 values: the buffer is the value, then zeros up to optlen
 U32_OPTLENS = [4, 0, 1, 3, 8]
 
