@@ -115,8 +115,11 @@ def decode_cmsg(src: Source, names: Names) -> Program:
 # sees the type's registration (af_alg_register_type / af_alg_unregister_type: 21 sites no
 # campaign reached while the interfaces were built in); EAGAIN while a socket of the type is
 # open. The executor loads at the program's end what the program left unloaded.
+# epoll: the socket registered with an epoll instance (a waiter on its queue from then on);
+# fasync: O_ASYNC on it. Both for the branches of af_alg's wake-ups and waits that only a
+# waiter or SOCK_FASYNC takes (af_alg_poll's poll_wait, sk_wake_async).
 SEQ_OPS = ["socket", "bind", "setkey", "setsockopt", "accept", "sendmsg", "recv", "splice", "close", "accept-op",
-           "aio-recv", "module"]
+           "aio-recv", "module", "epoll", "fasync"]
 MODULE_ACTIONS = ["reload", "unload", "load"]
 # Calls that may carry an injected fault (harness.afalg.faults): one in FAULT_ONE_IN fails its
 # Nth allocation or user copy, N in 1..FAULT_MAX_NTH (af_alg_sendmsg's sgl and pages, the
@@ -162,7 +165,8 @@ def decode_sequence(src: Source, names: Names) -> Program:
                 prog.calls[-1].args["fault"] = nth
             continue
         want = {"accept": "tfm", "setkey": "tfm", "setsockopt": "tfm", "bind": "tfm",
-                "sendmsg": "op", "recv": "op", "splice": "op", "accept-op": "op", "aio-recv": "op"}.get(op)
+                "sendmsg": "op", "recv": "op", "splice": "op", "accept-op": "op", "aio-recv": "op",
+                "epoll": "op", "fasync": "op"}.get(op)
         cands = [s for s, k in kinds.items() if k == want] if want else list(kinds)
         if cands and src.int(0, 7, "slot-random") != 0:
             slot = src.pick(sorted(cands), "slot")
@@ -203,6 +207,8 @@ def decode_sequence(src: Source, names: Names) -> Program:
         elif op == "splice":
             prog.add("splice", slot, data=_data(src, alg, "splice-data"),
                      flags=surface.splice_flags_mask(src.int(0, 7, "splice-flags")))
+        elif op in ("epoll", "fasync"):
+            prog.add(op, slot)
         elif op == "close":
             prog.add("close", slot)
             kinds.pop(slot, None)
@@ -227,10 +233,11 @@ def decode_sequence(src: Source, names: Names) -> Program:
 # the table is a raw value, Source.pick_or_raw, so a byte that chose entry b % n now chooses
 # b % (n + 1); fuzz_sequence 8: the module op, the twelfth; fuzz_setsockopt 6, fuzz_sequence 9:
 # SO_SNDBUFFORCE among the options; fuzz_cmsg 4 and fuzz_sequence 9: a write takes at most
-# surface.DATA_BYTES bytes of the input, the rest filler). A saved
+# surface.DATA_BYTES bytes of the input, the rest filler; fuzz_sequence 10: the epoll and fasync
+# ops). A saved
 # crash records it; --reproduce refuses one from another version rather than replay a
 # different program under its name.
-DECODER_VERSION = {"fuzz_setsockopt": 6, "fuzz_cmsg": 4, "fuzz_sequence": 9}
+DECODER_VERSION = {"fuzz_setsockopt": 6, "fuzz_cmsg": 4, "fuzz_sequence": 10}
 
 DECODERS = {
     "fuzz_setsockopt": decode_setsockopt,

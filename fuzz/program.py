@@ -103,7 +103,7 @@ class EncodingSource(Source):
 
 @dataclass
 class Call:
-    op: str                 # socket bind setsockopt accept sendmsg recv splice close module check
+    op: str                 # socket bind setsockopt accept sendmsg recv splice close module epoll fasync check
     slot: int = 0
     args: dict = field(default_factory=dict)
 
@@ -147,6 +147,10 @@ class Call:
             return f"{s}.close()"
         if self.op == "module":
             return _faulted(a, f"module_op({a['action']!r}, {a['module']!r})")
+        if self.op == "epoll":
+            return f"epoll_add({s})"
+        if self.op == "fasync":
+            return f"set_async({s})"
         if self.op == "check":
             return f"check_{a['what']}({s}{', ' + repr(a.get('param')) if a.get('param') is not None else ''})"
         return f"# unknown call {self.op} {a}"
@@ -414,6 +418,10 @@ class Executor:
             elif op == "close":
                 st.sock.close()
                 del slots[call.slot]
+            elif op == "epoll":
+                epoll_add(st.sock)
+            elif op == "fasync":
+                set_async(st.sock)
             elif op == "module":
                 detail = f"{a['action']}:{a['module']}"
                 m = a["module"]
@@ -670,6 +678,31 @@ def fault(nth: int, fn):
 def module_op(action: str, name: str) -> None:
     """load, unload or reload an algif interface module in this task (harness.afalg.kmod)."""
     getattr(kmod, action)(name)
+
+
+_EPOLL: list = []
+
+
+def epoll_add(sock: AfalgSocket) -> None:
+    """Register sock with this process's epoll instance (one, made on first use): the socket's
+    poll runs with a wait table (af_alg_poll's poll_wait) and its wait queue has a sleeper from
+    then on, so the wake-ups of later sends and reads (af_alg_wmem_wakeup, af_alg_data_wakeup)
+    take their waiter branch. Nothing waits on the instance; closing the socket unregisters it."""
+    import select
+    if not _EPOLL:
+        _EPOLL.append(select.epoll())
+    _EPOLL[0].register(sock.fileno(), select.EPOLLIN | select.EPOLLOUT | select.EPOLLET)
+
+
+def set_async(sock: AfalgSocket) -> None:
+    """O_ASYNC on sock (sock_fasync: SOCK_FASYNC, the sk_wake_async branches of af_alg's
+    waits and wake-ups). No F_SETOWN: with no owner the kernel sends no SIGIO; it is ignored
+    anyway, should an owner be set by other means."""
+    import fcntl
+    import signal
+    signal.signal(signal.SIGIO, signal.SIG_IGN)
+    fd = sock.fileno()
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
 
 
 def key_serial(name: str, optlen: int) -> bytes:

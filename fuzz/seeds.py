@@ -60,6 +60,38 @@ def _name_entry(alg):
     return (alg.type, alg.name)
 
 
+# fault seeds: label -> (algorithm, ops, index of the faulted call among the ops that take
+# one (decoders.FAULT_OPS), more choices); FAULT_SEEDS: the fault numbers kept
+FAULT_SHAPES = {
+    # the first write's allocations and copy: af_alg_sendmsg's ENOMEM and EFAULT exits
+    "skcipher-fault-first-write": ("cbc(aes)", ["setkey", "accept", "sendmsg"], 2, {"n_cmsgs": [0]}),
+    # the copy into the page a previous write left room in (the merge branch)
+    "skcipher-fault-merge": ("ctr(aes)", ["setkey", "accept", "sendmsg", "sendmsg"], 3, {"n_cmsgs": [2, 0]}),
+    # the key read by serial: alg_setsockopt's copy of the key
+    "hmac-key-serial-fault": ("hmac(sha256)", ["setsockopt"], 0, {}),
+    # the result buffer of a finalising empty write
+    "hash-final-fault": ("sha256", ["accept", "sendmsg", "sendmsg"], 2, {"data_aligned": 0, "data_len_any": [32, 0]}),
+    # the op socket's own allocations (the IV)
+    "aead-accept-fault": ("gcm(aes)", ["setkey", "setsockopt", "accept"], 2, {}),
+    # the read's request, its TX list copy, its RX list
+    "aead-fault-recv": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv"], 4,
+                        {"recv_exact": 0, "recv_len": 48}),
+    # the DRBG test interface: the additional input's copy
+    "rng-cavp-fault-copy": ("stdrng", ["setsockopt", "setkey", "accept", "sendmsg", "recv"], 3, {}),
+    # a DRBG read's copy to user space
+    "rng-fault-recv": ("stdrng", ["accept", "recv"], 1, {"recv_exact": 0, "recv_len": 16}),
+}
+SLOTS = {"skcipher-fault-merge": [0, 0, 1, 1], "hash-final-fault": [0, 1, 1]}
+FLAGS = {"skcipher-fault-merge": [1, 0], "hash-final-fault": [1, 0]}
+OPTIONS_OF = {"hmac-key-serial-fault": "ALG_SET_KEY_BY_KEY_SERIAL", "rng-cavp-fault-copy": "ALG_SET_DRBG_ENTROPY"}
+# kept from N = 1..5 of each (`afalg-conform coverage --kernel kcov-6.12 conformance/test_smoke.py`,
+# 2026-12-04): the ones whose sites no other seed reaches; aead-accept-fault and rng-fault-recv
+# reached none (the IV's allocation and the DRBG read's copy come to no exit a seed lacks)
+FAULT_SEEDS = {"skcipher-fault-first-write": [2, 3, 4], "skcipher-fault-merge": [2, 3],
+               "hmac-key-serial-fault": [2], "hash-final-fault": [2], "aead-fault-recv": [1, 2],
+               "rng-cavp-fault-copy": [3]}
+
+
 def seeds() -> dict[str, dict[str, bytes]]:
     out: dict[str, dict[str, bytes]] = {n: {} for n in decoders.DECODERS}
     for alg in algorithms.ALGORITHMS.values():
@@ -156,6 +188,17 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # unregistration and registration (af_alg_unregister_type / af_alg_register_type),
         # which KCOV sees only there (the socket is a hash's: algif_hash is built in)
         "module-reload": ("sha256", ["module"]),
+        # an skcipher op socket accepted before the key, used after it
+        "skcipher-nokey-then-key": ("cbc(aes)", ["accept", "setkey", "sendmsg", "recv"]),
+        # additional input longer than the DRBG test interface takes (MAXSIZE 128): EMSGSIZE
+        "rng-cavp-long-addtl": rng_cavp,
+        # a waiter on the op socket's queue (epoll) and SOCK_FASYNC (O_ASYNC), each before a
+        # blocking read of an open AEAD request and before a write past the budget, whose
+        # waits and wake-ups then take their waiter and sk_wake_async branches
+        "aead-epoll-blocking-read": ("gcm(aes)", ["setkey", "setsockopt", "accept", "epoll", "sendmsg", "recv"]),
+        "aead-fasync-blocking-read": ("gcm(aes)", ["setkey", "setsockopt", "accept", "fasync", "sendmsg", "recv"]),
+        "skcipher-epoll-blocking-write": ("ctr(aes)", ["setkey", "accept", "epoll", "sendmsg", "recv"]),
+        "skcipher-fasync-blocking-write": ("ctr(aes)", ["setkey", "accept", "fasync", "sendmsg", "recv"]),
         # a spliced piece and a sent one, read as one request: two TX entries walked
         "skcipher-splice-two-entries": ("ctr(aes)", ["setkey", "accept", "splice", "sendmsg", "recv"]),
         # 65537 bytes read by one 256 KiB read: more than ALG_MAX_PAGES (16) pages, a second RX
@@ -171,6 +214,9 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "skcipher-blocking-write": ("ctr(aes)", ["setkey", "accept", "sendmsg", "recv"]),
     }
     nth = (decoders.FAULT_ONE_IN - 1) * decoders.FAULT_MAX_NTH - 1     # + N: fault number N
+    slots_extra: dict[str, list] = {}
+    flags_extra: dict[str, list] = {}
+    options_extra: dict[str, str] = {}
     extra = {"aead-blocking-read": {"block": [7, 0]},
              "skcipher-fault-recv": {"fault": [0, 0, 0, nth + 1]},
              "aead-fault-send": {"fault": [0, 0, 0, nth + 2, 0]},
@@ -203,14 +249,38 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "skcipher-two-tx-blocks": {**big, "slot_random": [7, 7, 0, 7], "slot_any": 1, "u32": 1 << 20,
                                    "n_cmsgs": [2, 0]},
     }
-    options = {**{label: "ALG_SET_DRBG_ENTROPY" for label, shape in seq.items() if shape is rng_cavp},
+    extra |= {
+        "skcipher-nokey-then-key": {"accept_dst": [1]},
+        "rng-cavp-long-addtl": {"data_aligned": 0, "data_len_any": 256},
+        "aead-epoll-blocking-read": extra["aead-blocking-read"],
+        "aead-fasync-blocking-read": extra["aead-blocking-read"],
+        "skcipher-epoll-blocking-write": extra["skcipher-blocking-write"],
+        "skcipher-fasync-blocking-write": extra["skcipher-blocking-write"],
+    }
+    # Error exits only an injected fault takes: the call's Nth fault site fails. Which N is
+    # which allocation or copy was found by running every N here in a guest and keeping the
+    # ones that reached a site no other seed reached (FAULT_SEEDS).
+    for label, (name, ops, at, more) in FAULT_SHAPES.items():
+        for n in FAULT_SEEDS.get(label, ()):
+            seq[f"{label}-{n}"] = (name, ops)
+            faults = [0] * sum(1 for o in ops if o in decoders.FAULT_OPS)
+            faults[at] = nth + n
+            extra[f"{label}-{n}"] = {**more, "fault": faults}
+            if label in SLOTS:
+                slots_extra[f"{label}-{n}"] = SLOTS[label]
+            if label in FLAGS:
+                flags_extra[f"{label}-{n}"] = FLAGS[label]
+            if label in OPTIONS_OF:
+                options_extra[f"{label}-{n}"] = OPTIONS_OF[label]
+    options = {**options_extra, **{label: "ALG_SET_DRBG_ENTROPY" for label, shape in seq.items() if shape is rng_cavp},
                "skcipher-two-tx-blocks": "SO_SNDBUFFORCE",
                "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
     slots = {"hash-export-accept": [0, 1, 1, 2, 2], "hash-cryptd-export": [0, 1, 1, 2, 2],
              "hash-nokey-then-key": [0, 1, 1, 1, 0, 1, 1, 1], "aead-nokey-then-key": [0, 1, 0, 0, 1, 1],
-             "skcipher-two-tx-blocks": [0, 0, 1, 1, 1, 1, 1]}
-    flags = {"hash-export-accept": [1, 0], "hash-cryptd-export": [1, 0], "aead-blocking-read": [1, 0],
-             "skcipher-two-tx-blocks": [1, 0]}
+             "skcipher-two-tx-blocks": [0, 0, 1, 1, 1, 1, 1], **slots_extra}
+    flags = {**flags_extra, "hash-export-accept": [1, 0], "hash-cryptd-export": [1, 0], "aead-blocking-read": [1, 0],
+             "skcipher-two-tx-blocks": [1, 0], "aead-epoll-blocking-read": [1, 0],
+             "aead-fasync-blocking-read": [1, 0]}
     for label, (name, ops) in seq.items():
         alg = algorithms.get(name)
         want = dict(name=_name_entry(alg), steps=len(ops), seq_op=ops, key_size=alg.key_sizes[0] if alg.keyed else None,

@@ -249,3 +249,15 @@ def test_pcs_traced_before_a_module_moves_count_at_its_old_sites(tmp_path, monke
     want = {text.slot("algif_rng") + 0x10, text.slot("algif_aead") + 0x10, text.slot("algif_aead") + 0x20}
     assert fb.afalg_pcs == want and fb.stale_drops == 1
     assert fb.snapshot()["afalg_modules"]["caches_dropped"] == 1
+
+
+def test_a_moved_module_is_named_from_kallsyms_as_it_is_now(tmp_path, monkeypatch):
+    old, new = 0xFFFFFFFFC0201000, 0xFFFFFFFFC0305000
+    text = _text(tmp_path, {"algif_rng": old}, {"algif_rng": 0x100})
+    text.symbols.module_text = {"algif_rng": [(old, "rng_accept_parent"), (old + 0x40, "rng_recvmsg")]}
+    _place(tmp_path, "algif_rng", new)
+    text.refresh()
+    now = types.SimpleNamespace(module_text={"algif_rng": [(new, "rng_accept_parent"), (new + 0x40, "rng_recvmsg")]})
+    monkeypatch.setattr(kcov, "Symbols", lambda *a, **k: now)
+    slot = text.slot("algif_rng")
+    assert text.name_of(slot + 0x50) == "rng_recvmsg" and text.name_of(slot + 0x10) == "rng_accept_parent"

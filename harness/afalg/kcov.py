@@ -216,6 +216,7 @@ class AfalgText:
         else:
             self.range = self.core
         self.refresh()
+        self.first = dict(self.loaded)          # where the modules were when symbols were read
 
     def slot(self, module: str) -> int:
         base = (self.core[1] + MODULE_SLOT - 1) & ~(MODULE_SLOT - 1)
@@ -250,7 +251,6 @@ class AfalgText:
             self.claims[m] = a
         self.loaded = now
         self.spans = sorted((a, a + min(self.sizes[m], MODULE_SLOT), self.slot(m)) for m, a in now.items())
-        self.rel_syms = {m: v for m, v in self.rel_syms.items() if m in now}
         return True
 
     def contains(self, pc: int) -> bool:
@@ -290,11 +290,12 @@ class AfalgText:
         return self.symbols.name_of(pc)
 
     def _module_symbols(self, m: str) -> tuple[list[int], list[str]]:
-        """m's text symbols as offsets from its .text (the same on every load), from
-        /proc/kallsyms once m is loaded (a module loaded after the Symbols were read too)."""
+        """m's text symbols as offsets from its .text (the same on every load: kept), from
+        /proc/kallsyms as it is now when m was loaded or moved after the Symbols were read."""
         got = self.rel_syms.get(m)
         if got is None:
-            syms = self.symbols.module_text.get(m)
+            # the symbols read at the start name m's text only while m is where it was then
+            syms = self.symbols.module_text.get(m) if self.first.get(m) == self.loaded[m] else None
             if not syms:
                 syms = Symbols().module_text.get(m, [])
             start = self.loaded[m] + self.symbols.offset
