@@ -751,3 +751,37 @@ def test_kmsg_watch_reads_only_when_the_log_has_a_record(monkeypatch):
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_fuzz_bench_boots_again_after_a_kernel_that_died_during_boot(tmp_path, monkeypatch, capsys):
+    """TCG can panic a kernel during boot (Oops: int3 in sched_clock_cpu, 2026-12-04: a whole
+    bench lost): a boot that died before any fuzzer started is tried once more; a guest that
+    started its fuzzers and then died is not (that is a finding, not a flake)."""
+    class T:
+        name, release, is_host, image = "kcov-6.12", "6.12", False, "/boot/x"
+
+    panic = "[    1.66] Oops: int3: 0000 [#2] PREEMPT SMP NOPTI\n[    1.67] Kernel panic - not syncing: Fatal exception\n"
+    boots = []
+
+    def run_guest(target, results, gargs, a, timeout, label, base_append=None, rw=None):
+        boots.append(label)
+        results.mkdir(parents=True, exist_ok=True)
+        console = results / "console-bench.log"
+        console.write_text(panic)
+        if len(boots) == 2 and mode == "flake":
+            (results / "bench.json").write_text(json.dumps({"guest": {"kernel_release": "6.12", "kcov": True},
+                                                            "fuzzers": {}}))
+        if mode == "started":
+            (results / "fuzz-fuzz_cmsg.log").write_text("INFO: Seed: 1\n")
+        return 255, console, 1.0
+
+    monkeypatch.setattr(fuzzcli, "run_guest", run_guest)
+    monkeypatch.setattr(fuzzcli, "_target", lambda a: T())
+    mode = "flake"
+    assert cli.main(["fuzz-bench", "cmsg", "--results", str(tmp_path / "a"), "--time", "5"]) == 0
+    assert len(boots) == 2 and (tmp_path / "a" / "console-bench-bootfail.log").exists()
+    assert "booting once more" in capsys.readouterr().err
+    boots.clear()
+    mode = "started"
+    assert cli.main(["fuzz-bench", "cmsg", "--results", str(tmp_path / "b"), "--time", "5"]) == 2
+    assert len(boots) == 1
