@@ -99,16 +99,21 @@ class Campaign:
 
     def sites_of(self, name: str) -> tuple[int, int] | None:
         """(sites reached, other af_alg/algif PCs) of a fuzzer, when the site list is known."""
-        pcs = self.stats[name].get("afalg_pc_list")
-        if self.site_pcs is None or pcs is None:
+        st = self.stats[name]
+        if self.site_pcs is None or st.get("afalg_pc_list") is None:
             return None
-        got = {int(p, 16) if isinstance(p, str) else p for p in pcs}
+        got = _pc_set(st)
         on = len(got & self.site_pcs)
         return on, len(got) - on
 
     @property
     def kernel(self) -> str:
         return self.summary.get("kernel_release") or self.summary.get("target") or "?"
+
+
+def _pc_set(stats: dict) -> set[int]:
+    """A fuzzer's af_alg/algif PCs (stored as hex strings; ints in older statistics)."""
+    return {int(p, 16) if isinstance(p, str) else p for p in stats.get("afalg_pc_list") or ()}
 
 
 def _len_key(c: str) -> tuple:
@@ -191,7 +196,7 @@ def union_line(campaigns: list[Campaign]) -> list[str]:
     ranges = {tuple(st.get("afalg_range") or ()) for _c, st in with_pcs}
     if len(ranges) > 1:
         return [f"af_alg/algif PCs together: none counted, the campaigns ran on {len(ranges)} different builds"]
-    union = {int(p, 16) if isinstance(p, str) else p for _c, st in with_pcs for p in st["afalg_pc_list"]}
+    union = set().union(*(_pc_set(st) for _c, st in with_pcs))
     site_lists = {c.site_pcs for c, _st in with_pcs}
     if len(site_lists) == 1 and None not in site_lists:
         sites = site_lists.pop()

@@ -327,25 +327,6 @@ def kcov_site_lines(disassembly: str) -> list[str]:
             if "<__sanitizer_cov_trace_pc>" in line and "call" in line]
 
 
-_INSN = re.compile(r"^\s*([0-9a-f]{16}):\t(.*)$")
-
-
-def kcov_site_pcs(disassembly: str) -> list[str]:
-    """What KCOV records for each site: the call's return address, the next instruction's
-    address (hex, no 0x). A PC of the trace that is none of these is the return address of a
-    call to a function that tail-called the tracer: that function's coverage, not a site."""
-    out, after_site = [], False
-    for line in disassembly.splitlines():
-        m = _INSN.match(line)
-        if not m:
-            continue
-        if after_site:
-            out.append(m.group(1))
-        text = m.group(2)
-        after_site = text.startswith("call") and "<__sanitizer_cov_trace_pc>" in text
-    return out
-
-
 def afalg_kcov_sites(vmlinux: Path, system_map: Path) -> dict | None:
     """How many KCOV call sites af_alg.c and algif_*.c have: the denominator of the
     fuzzers' 'distinct af_alg/algif PCs'. The range is the one fuzz/coverage.py uses;
@@ -354,8 +335,11 @@ def afalg_kcov_sites(vmlinux: Path, system_map: Path) -> dict | None:
     if got is None:
         return None
     rng, text = got
+    # the PC KCOV records for each site (its return address), as the coverage map derives it:
+    # fuzz-report tells sites from the PCs after calls to functions that tail-called the tracer
+    from afalg_conformance.fuzz import covmap       # here: covmap imports this module
     return {"range": [hex(rng[0]), hex(rng[1])], "sites": len(kcov_site_lines(text)),
-            "pcs": kcov_site_pcs(text)}
+            "pcs": [hex(site.pc) for site in covmap.parse_sites(text)]}
 
 
 def target_entry(b: Build, image: Path) -> str:
