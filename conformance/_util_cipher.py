@@ -20,8 +20,8 @@ from afalg_conformance.conformance.conftest import absent_reason, bind_focused
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, outcome, vmsplice
 from afalg_conformance.harness.afalg.bounded import deadline, kicked
-from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, PROT_NONE, AlgOp
-from afalg_conformance.harness.afalg.libc import libc
+from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT, MSG_MORE, AlgOp
+from afalg_conformance.harness.afalg.libc import forbidden_page, libc
 from afalg_conformance.harness.results import klog
 
 ENC, DEC = AlgOp.ENCRYPT, AlgOp.DECRYPT
@@ -356,10 +356,7 @@ class ForbiddenPage:
     buffer makes, without handing the kernel anyone else's memory."""
 
     def __init__(self, readable: bool = False):
-        self.addr = libc.mmap(None, PAGE, mmap.PROT_READ if readable else PROT_NONE,
-                              mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
-        if self.addr in (None, ctypes.c_void_p(-1).value):
-            raise OSError(ctypes.get_errno(), "mmap")
+        self.addr = forbidden_page(readable, PAGE)
 
     def recv(self, op: AfalgSocket, n: int, flags: int = 0) -> str:
         """recv(2) of up to n bytes into the page: "ok N" or the errno's name."""

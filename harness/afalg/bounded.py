@@ -79,28 +79,30 @@ def wait_numbers(wait: str) -> set[int]:
     return {table[c] for c in WAITS[wait] if c in table}
 
 
-def seen_asleep(tid: int, wait: str, limit: float = 5.0) -> bool:
+def seen_asleep(tid: int, wait: str, limit: float = 5.0, pid: int | None = None) -> bool:
     """Poll until thread tid sleeps in the system call(s) behind `wait` (a WAITS key), at most
     limit seconds: a test that acts on another thread's wait must know the wait began, or a
-    slow emulator turns "woken" into "never waited". False when /proc cannot tell."""
+    slow emulator turns "woken" into "never waited". False when /proc cannot tell. pid: tid
+    is a thread of that process, not of this one."""
     numbers = wait_numbers(wait)
     end = time.monotonic() + limit
     while numbers and time.monotonic() < end:
-        if asleep_in(tid, numbers):
+        if asleep_in(tid, numbers, pid):
             return True
         time.sleep(0.005)
     return False
 
 
-def asleep_in(tid: int, numbers: set[int]) -> bool:
+def asleep_in(tid: int, numbers: set[int], pid: int | None = None) -> bool:
     """Whether thread tid sleeps interruptibly (state S) inside one of these system calls:
     a blocking AF_ALG write waiting for send budget (af_alg_wait_for_wmem), a read waiting for
     data (af_alg_wait_for_data). A thread on a CPU, or anywhere else (the GIL's futex, a
     lock_sock in D state), is not."""
+    task = f"/proc/{pid if pid is not None else 'self'}/task/{tid}"
     try:
-        with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+        with open(f"{task}/stat", "rb") as f:
             state = f.read().rpartition(b")")[2].split()[0]
-        with open(f"/proc/self/task/{tid}/syscall", "rb") as f:
+        with open(f"{task}/syscall", "rb") as f:
             call = f.read().split()
     except (OSError, IndexError):
         return False
@@ -108,7 +110,8 @@ def asleep_in(tid: int, numbers: set[int]) -> bool:
 
 
 @contextlib.contextmanager
-def kicked(call: str | None = None, first: float = 0.4, every: float = 0.25, limit: float = 10.0):
+def kicked(call: str | None = None, first: float = 0.4, every: float = 0.25, limit: float = 10.0,
+           on_asleep=None):
     """While the body runs in the main thread, a helper thread signals it (SIGUSR2) until the
     body is over: the kernel's AF_ALG waits break on signal_pending(), so a blocking call
     returns (EINTR, or what it did before it slept). The body must make raw libc calls
@@ -118,7 +121,12 @@ def kicked(call: str | None = None, first: float = 0.4, every: float = 0.25, lim
     call ("sendmsg", "splice", "recvfrom"): the first signal goes as soon as the main thread
     sleeps in that system call (/proc's view of it, polled), not after `first` seconds: under
     TCG a blocked call is asleep in a few milliseconds. Where /proc cannot tell, `first`
-    still applies."""
+    still applies.
+
+    on_asleep(), when given, runs in the helper thread once the call sleeps (or `first` has
+    passed), before any signal: another thread's call that should wake the sleeper (a send to
+    a blocked reader, a read that frees a blocked writer's budget). Its exceptions are its
+    own; the signals follow whatever it did."""
     # The ids are taken here: after a fork, CPython 3.11 leaves main_thread().native_id at the
     # parent's.
     if not in_main_thread():
@@ -134,6 +142,12 @@ def kicked(call: str | None = None, first: float = 0.4, every: float = 0.25, lim
                 return
             if numbers and asleep_in(tid, numbers):
                 break
+        if on_asleep is not None and not done.is_set():
+            try:
+                on_asleep()
+            except Exception:       # noqa: BLE001 -- the call must still be ended below
+                pass
+            done.wait(every)        # the woken call's own way out, before any signal
         end = time.monotonic() + limit
         while not done.is_set() and time.monotonic() < end:
             signal.pthread_kill(ident, signal.SIGUSR2)

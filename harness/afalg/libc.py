@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import mmap
 import os
 import time
 
@@ -56,6 +57,17 @@ libc.ioctl.argtypes = [_c.c_int, _c.c_ulong, _c.c_ulong]
 def raise_errno(what: str) -> None:
     e = ctypes.get_errno()
     raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def forbidden_page(readable: bool = False, size: int = 4096) -> int:
+    """The address of a fresh anonymous mapping of our own that the kernel may not write
+    (PROT_READ) or not touch at all (PROT_NONE): a recv into it, or a send from it, is the
+    user-copy fault a program with a stale buffer makes, with nobody else's memory involved.
+    The caller unmaps it (libc.munmap)."""
+    addr = libc.mmap(None, size, mmap.PROT_READ if readable else 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        raise_errno("mmap")
+    return addr
 
 
 def recv_raw(fd: int, n: int, flags: int = 0) -> bytes:
