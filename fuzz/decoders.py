@@ -118,8 +118,33 @@ def decode_cmsg(src: Source, names: Names) -> Program:
 # epoll: the socket registered with an epoll instance (a waiter on its queue from then on);
 # fasync: O_ASYNC on it. Both for the branches of af_alg's wake-ups and waits that only a
 # waiter or SOCK_FASYNC takes (af_alg_poll's poll_wait, sk_wake_async).
+# background: a second thread of the fuzzer makes a blocking write of `n` bytes (MSG_MORE) on
+# the op socket and the program goes on once it sleeps for budget (af_alg_wait_for_wmem drops
+# the socket lock): the traced thread's next write finds ctx->write set (EBUSY), its reads run
+# beside a writer. KCOV traces the calling thread only, so the sleeper is the helper. The
+# executor ends the helper (a signal) before the program's sockets close.
+# optmem: net.core.optmem_max of the executor's own network namespace (harness.afalg.netns)
+# set to `value` for the rest of the program: sock_kmalloc's refusals (the skcipher context's
+# IV, a read's request, a hash's result), which no fault number reaches as deterministically.
+# sockopt-cgroup: the program's sockets are made in a cgroup with a pass-through BPF setsockopt
+# program (harness.afalg.cgroupbpf), so every option reaches af_alg from a kernel buffer
+# (alg_setsockopt's and rng_setentropy's kernel-sockptr copies); where the op stands does not
+# matter, the executor joins before the program's first socket.
 SEQ_OPS = ["socket", "bind", "setkey", "setsockopt", "accept", "sendmsg", "recv", "splice", "close", "accept-op",
-           "aio-recv", "module", "epoll", "fasync"]
+           "aio-recv", "module", "epoll", "fasync", "background", "optmem", "sockopt-cgroup"]
+# How a blocking call (block) is woken: by the executor's signal alone, or first by another
+# thread's call once it sleeps (a send ending the request a reader waits for: the woken exit of
+# af_alg_wait_for_data; a read freeing a writer's budget: af_alg_wait_for_wmem's), or by io_uring
+# task work (a timeout submitted before the call: TIF_NOTIFY_SIGNAL, the waits' signal_pending
+# branch without a signal, and the call restarted).
+# send-more: the same send with MSG_MORE, the request still open (a reader waiting for a whole
+# block: the wait's `used >= min` test).
+WAKES = ["signal", "send", "recv", "uring", "send-more"]
+# the buffer of a non-blocking read: ours, or a page of ours the kernel may not touch or write
+# (af_alg_get_rsgl's fault exit and the types' frees behind it)
+RECV_BUFS = ["own", "no-access", "read-only"]
+BACKGROUND_LENS = [262144, 65536, 1 << 20]
+OPTMEM_CHOICES = [0, 64, 128, 256, 512, 1024, 4096, 1]
 MODULE_ACTIONS = ["reload", "unload", "load"]
 # Calls that may carry an injected fault (harness.afalg.faults): one in FAULT_ONE_IN fails its
 # Nth allocation or user copy, N in 1..FAULT_MAX_NTH (af_alg_sendmsg's sgl and pages, the
@@ -164,9 +189,15 @@ def decode_sequence(src: Source, names: Names) -> Program:
             if nth:
                 prog.calls[-1].args["fault"] = nth
             continue
+        if op == "optmem":          # the namespace's: no socket either
+            prog.add("optmem", 0, value=src.pick_or_raw(OPTMEM_CHOICES, "optmem", 65535))
+            continue
+        if op == "sockopt-cgroup":
+            prog.add("sockopt-cgroup", 0)
+            continue
         want = {"accept": "tfm", "setkey": "tfm", "setsockopt": "tfm", "bind": "tfm",
                 "sendmsg": "op", "recv": "op", "splice": "op", "accept-op": "op", "aio-recv": "op",
-                "epoll": "op", "fasync": "op"}.get(op)
+                "epoll": "op", "fasync": "op", "background": "op"}.get(op)
         cands = [s for s, k in kinds.items() if k == want] if want else list(kinds)
         if cands and src.int(0, 7, "slot-random") != 0:
             slot = src.pick(sorted(cands), "slot")
@@ -199,9 +230,15 @@ def decode_sequence(src: Source, names: Names) -> Program:
                      controllen=len(control) if control else 0, flags=flags,
                      desc=desc_items(items), desc_class=desc_class(items),
                      block=src.int(0, 7, "block") == 0)
+            if prog.calls[-1].args["block"]:
+                prog.calls[-1].args["wake"] = src.pick(WAKES, "wake")
         elif op == "recv":
-            prog.add("recv", slot, n=_recv_len(src, alg), flags=surface.recv_flags_mask(src.int(0, 7, "recv-flags"))
-                     if src.int(0, 7, "rf") == 0 else 0, block=src.int(0, 7, "block") == 0)
+            c = prog.add("recv", slot, n=_recv_len(src, alg), flags=surface.recv_flags_mask(src.int(0, 7, "recv-flags"))
+                         if src.int(0, 7, "rf") == 0 else 0, block=src.int(0, 7, "block") == 0)
+            if c.args["block"]:
+                c.args["wake"] = src.pick(WAKES, "wake")
+            elif src.int(0, 15, "recv-buf") == 0:
+                c.args["buf"] = src.pick(RECV_BUFS, "buf")
         elif op == "aio-recv":
             prog.add("recv", slot, n=_recv_len(src, alg), flags=0, aio=True)
         elif op == "splice":
@@ -209,6 +246,8 @@ def decode_sequence(src: Source, names: Names) -> Program:
                      flags=surface.splice_flags_mask(src.int(0, 7, "splice-flags")))
         elif op in ("epoll", "fasync"):
             prog.add(op, slot)
+        elif op == "background":
+            prog.add("background", slot, n=src.pick(BACKGROUND_LENS, "background-len"))
         elif op == "close":
             prog.add("close", slot)
             kinds.pop(slot, None)
@@ -234,10 +273,11 @@ def decode_sequence(src: Source, names: Names) -> Program:
 # b % (n + 1); fuzz_sequence 8: the module op, the twelfth; fuzz_setsockopt 6, fuzz_sequence 9:
 # SO_SNDBUFFORCE among the options; fuzz_cmsg 4 and fuzz_sequence 9: a write takes at most
 # surface.DATA_BYTES bytes of the input, the rest filler; fuzz_sequence 10: the epoll and fasync
-# ops). A saved
+# ops; fuzz_sequence 11: the background and optmem ops, a blocking call's wake, a read's
+# buffer, the sockopt-cgroup op). A saved
 # crash records it; --reproduce refuses one from another version rather than replay a
 # different program under its name.
-DECODER_VERSION = {"fuzz_setsockopt": 6, "fuzz_cmsg": 4, "fuzz_sequence": 10}
+DECODER_VERSION = {"fuzz_setsockopt": 6, "fuzz_cmsg": 4, "fuzz_sequence": 11}
 
 DECODERS = {
     "fuzz_setsockopt": decode_setsockopt,

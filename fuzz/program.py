@@ -14,20 +14,27 @@ corpus is written.
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import errno as errno_mod
 import os
+import signal
 import socket
+import time
 from dataclasses import dataclass, field
 
 from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg import cmsg as cm
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, sockaddr_alg
-from afalg_conformance.harness.afalg.constants import AF_ALG, MSG_DONTWAIT, SOL_ALG, AlgOp, AlgOpt
-from afalg_conformance.harness.afalg.bounded import kicked
+from afalg_conformance.harness.afalg.constants import AF_ALG, MSG_DONTWAIT, MSG_MORE, SOL_ALG, AlgOp, AlgOpt
+from afalg_conformance.harness.afalg.bounded import kicked, seen_asleep
 from afalg_conformance.harness.afalg.faults import FailNth
 from afalg_conformance.harness.afalg import kmod
 from afalg_conformance.harness.afalg.keys import KEY_NAMES, named_payload, named_serial
-from afalg_conformance.harness.afalg.libc import Aio, recv_raw
+from afalg_conformance.harness.afalg import cgroupbpf, iouring
+from afalg_conformance.harness.errors import HarnessError
+from afalg_conformance.harness.afalg.libc import Aio, forbidden_page, libc, recv_raw
+from afalg_conformance.harness.afalg.netns import PrivateNetns, Unavailable
 
 from . import surface
 # in a module of its own so that engine.py imports it before atheris instruments this one;
@@ -130,7 +137,7 @@ class Call:
             if a.get("block"):
                 raw = _faulted(a, f"{s}.sendmsg_raw([{_hexlit(a['data'])}], {ctl}, {flags}, "
                                   f"controllen={a['controllen']})")
-                return f"blocking({s}, 'sendmsg', lambda: {raw})  # {a.get('desc', '')}"
+                return f"blocking({s}, 'sendmsg', lambda: {raw}{_wake(a)})  # {a.get('desc', '')}"
             return _faulted(a, f"{s}.sendmsg_raw([{_hexlit(a['data'])}], {ctl}, {flags}|MSG_DONTWAIT, "
                                f"controllen={a['controllen']})") + f"  # {a.get('desc', '')}"
         if self.op == "recv":
@@ -139,7 +146,9 @@ class Call:
                 return _faulted(a, f"aio_read({s}, {a['n']})")
             if a.get("block"):
                 raw = _faulted(a, f"recv_raw({s}.fileno(), {a['n']}, {flags})")
-                return f"blocking({s}, 'recvfrom', lambda: {raw})"
+                return f"blocking({s}, 'recvfrom', lambda: {raw}{_wake(a)})"
+            if a.get("buf", "own") != "own":
+                return _faulted(a, f"recv_into_page({s}, {a['n']}, {flags}|MSG_DONTWAIT, {a['buf']!r})")
             return _faulted(a, f"{s}.sock.recv({a['n']}, {flags}|MSG_DONTWAIT)")
         if self.op == "splice":
             return _faulted(a, f"splice_own_pipe({s}, {_hexlit(a['data'])}, flags={a['flags']:#x})")
@@ -151,9 +160,19 @@ class Call:
             return f"epoll_add({s})"
         if self.op == "fasync":
             return f"set_async({s})"
+        if self.op == "background":
+            return f"background_send({s}, {a['n']})"
+        if self.op == "optmem":
+            return f"set_optmem({a['value']})"
+        if self.op == "sockopt-cgroup":
+            return "in_sockopt_cgroup()"
         if self.op == "check":
             return f"check_{a['what']}({s}{', ' + repr(a.get('param')) if a.get('param') is not None else ''})"
         return f"# unknown call {self.op} {a}"
+
+
+def _wake(a: dict) -> str:
+    return "" if a.get("wake", "signal") == "signal" else f", wake={a['wake']!r}"
 
 
 def takes_fault(a: dict) -> bool:
@@ -197,6 +216,11 @@ class Program:
         lines = [f"# {self.fuzzer}: {len(self.calls)} calls. Guest only: python3 -m afalg_conformance.fuzz.replay FILE",
                  "from afalg_conformance.fuzz.replay_api import *   # sock, accept, check_*, splice_own_pipe, SOL_ALG, ...",
                  "s = {}"]
+        if any(c.op == "optmem" for c in self.calls):
+            # as the executor ran it: every socket of the program in a namespace of its own
+            lines.append("enter_private_netns()")
+        if any(c.op == "sockopt-cgroup" for c in self.calls):
+            lines.append("join_sockopt_cgroup()")
         for i, c in enumerate(self.calls):
             code, _, comment = c.to_python().partition("  # ")
             if c.op == "check":
@@ -263,6 +287,8 @@ class Executor:
         self._fired = False
         self.aio: Aio | None = None
         self.unloaded: set[str] = set()     # interface modules the program left unloaded
+        self.optmem_set = False             # the program changed its namespace's optmem_max
+        self.in_cgroup = False              # the program runs in the sockopt cgroup
 
     def _aio(self) -> Aio:
         """The executor's AIO context, made on first use and kept for its life (io_setup per
@@ -292,10 +318,24 @@ class Executor:
         self.unloaded: set[str] = set()
         slots: dict[int, SlotState] = {}
         results: list[str] = []
+        if any(c.op == "optmem" for c in prog.calls):
+            # before the first socket: all of the program's sockets see the namespace's limit
+            enter_private_netns()
+        if any(c.op == "sockopt-cgroup" for c in prog.calls):
+            self.in_cgroup = not join_sockopt_cgroup()
         try:
             for call in prog.calls:
                 results.append(self._one(call, slots))
         finally:
+            # helpers still asleep in a write hold their sockets open: ended first (untraced:
+            # their calls are another thread's)
+            end_background()
+            if self.optmem_set:
+                self.optmem_set = False
+                restore_optmem()
+            if self.in_cgroup:      # the sockets keep their cgroup: leaving does not close them
+                self.in_cgroup = False
+                leave_sockopt_cgroup()
             # Traced like a call: the release and destruct paths (af_alg_release_parent, the
             # types' sock_destruct freeing what is still queued) run here, unless a request
             # still in flight holds the socket, and the feedback of fuzzers without a close
@@ -327,7 +367,7 @@ class Executor:
         op = call.op
         if op == "check":
             return self._check(call, slots)
-        if op not in ("socket", "module") and st is None:
+        if op not in ("socket", "module", "optmem", "sockopt-cgroup") and st is None:
             return "no-socket"
         err = None
         length = None
@@ -388,8 +428,10 @@ class Executor:
                 detail = f"{st.alg_type or 'x'}:{a.get('desc_class', '')}" + (":block" if a.get("block") else "")
                 length = len(a["data"])
                 if a.get("block"):
+                    detail += _wake_detail(a)
                     n = blocking(st.sock, "sendmsg",
-                                 lambda: st.sock.sendmsg_raw([a["data"]], a["control"], a["flags"], a["controllen"]))
+                                 lambda: st.sock.sendmsg_raw([a["data"]], a["control"], a["flags"], a["controllen"]),
+                                 a.get("wake", "signal"))
                 else:
                     n = self._sys(a, lambda: st.sock.sendmsg_raw([a["data"]], a["control"],
                                                                  a["flags"] | MSG_DONTWAIT, a["controllen"]))
@@ -403,12 +445,21 @@ class Executor:
                     detail += ":aio"
                     data = self._sys(a, lambda: self._aio().read(st.sock.fileno(), a["n"]))
                 elif a.get("block"):
-                    data = blocking(st.sock, "recvfrom", lambda: recv_raw(st.sock.fileno(), a["n"], a["flags"]))
+                    detail += _wake_detail(a)
+                    data = blocking(st.sock, "recvfrom", lambda: recv_raw(st.sock.fileno(), a["n"], a["flags"]),
+                                    a.get("wake", "signal"))
+                elif a.get("buf", "own") != "own":
+                    # what lands in the page is not ours to read back (no-access): a count
+                    detail += f":{a['buf']}"
+                    data = None
+                    length = self._sys(a, lambda: recv_into_page(st.sock, a["n"], a["flags"] | MSG_DONTWAIT,
+                                                                 a["buf"]))
                 else:
                     data = self._sys(a, lambda: st.sock.sock.recv(a["n"], a["flags"] | MSG_DONTWAIT))
-                length = len(data)
-                out = f"ok:{len(data)}"
-                a["_got"] = data
+                if data is not None:
+                    length = len(data)
+                    a["_got"] = data
+                out = f"ok:{length}"
             elif op == "splice":
                 detail = st.alg_type or "x"
                 length = len(a["data"])
@@ -422,6 +473,15 @@ class Executor:
                 epoll_add(st.sock)
             elif op == "fasync":
                 set_async(st.sock)
+            elif op == "background":
+                out = background_send(st.sock, a["n"])
+                detail = f"{st.alg_type or 'x'}:{out.split(':')[0]}"
+            elif op == "optmem":
+                why = set_optmem(a["value"])
+                self.optmem_set = self.optmem_set or not why
+                detail = why or "set"
+            elif op == "sockopt-cgroup":
+                detail = "joined" if self.in_cgroup else (join_sockopt_cgroup() or "not-joined")
             elif op == "module":
                 detail = f"{a['action']}:{a['module']}"
                 m = a["module"]
@@ -622,20 +682,206 @@ def check_request(st: SlotState | None, model: dict | None) -> str:
     return "n/a"
 
 
-def blocking(sock: AfalgSocket, call: str, fn):
+def blocking(sock: AfalgSocket, call: str, fn, wake: str = "signal"):
     """fn(), a raw libc call on sock, with sock blocking, ended by a signal once the thread
     sleeps in that call (harness.afalg.bounded.kicked; in a fuzzer the watchdog's SIGUSR2
     handler, unfired, does nothing): the kernel's waits for send budget and for data
     (af_alg_wait_for_wmem, af_alg_wait_for_data), which non-blocking calls never reach. EINTR
-    when it slept before doing anything."""
+    when it slept before doing anything. wake (decoders.WAKES): what comes before the signal,
+    another thread's send or read on sock, or io_uring task work (a timeout this thread
+    submits just before the call)."""
     fd = sock.fileno()
     was = os.get_blocking(fd)
+    on_asleep, after = _waker(fd, wake)
     os.set_blocking(fd, True)
     try:
-        with kicked(call, first=0.05, every=0.05, limit=5.0):
+        with kicked(call, first=0.05, every=0.05, limit=5.0, on_asleep=on_asleep):
             return fn()
     finally:
         os.set_blocking(fd, was)
+        after()
+
+
+def _wake_detail(a: dict) -> str:
+    return "" if a.get("wake", "signal") == "signal" else f":wake-{a['wake']}"
+
+
+WAKE_SEND = bytes(16)           # one block, no MSG_MORE: the request a reader waits for ends
+WAKE_RECV = 65536               # a read of up to 16 pages frees a writer's budget
+URING_AFTER = 0.1               # s: a blocked call sleeps within milliseconds under TCG
+_URING: list = []               # [Ring] once made, [None] where io_uring is not to be had
+_URING_IDS = iter(range(1, 1 << 62))
+
+
+def _ring():
+    if not _URING:
+        try:
+            _URING.append(iouring.Ring())
+        except OSError:         # ENOSYS, EPERM (kernel.io_uring_disabled): signals only
+            _URING.append(None)
+    return _URING[0]
+
+
+def _waker(fd: int, wake: str):
+    """(on_asleep for kicked, after: run once the call is over) for a wake of decoders.WAKES."""
+    if wake in ("send", "send-more"):
+        flags = MSG_DONTWAIT | (MSG_MORE if wake == "send-more" else 0)
+        return (lambda: libc.send(fd, WAKE_SEND, len(WAKE_SEND), flags)), (lambda: None)
+    if wake == "recv":
+        buf = ctypes.create_string_buffer(WAKE_RECV)
+        return (lambda: libc.recv(fd, buf, WAKE_RECV, MSG_DONTWAIT)), (lambda: None)
+    ring = _ring() if wake == "uring" else None
+    if ring is None:
+        return None, (lambda: None)
+    ud = next(_URING_IDS)
+    try:
+        ring.timeout(URING_AFTER, ud)
+    except OSError:             # a ring that refuses the request: the signal alone
+        return None, (lambda: None)
+    seen: list = []
+
+    def completed(limit: float) -> None:
+        # the completion is posted by task work in this thread: while it sleeps in the call,
+        # or, should the timer fire after the call, in the sleep here
+        end = time.monotonic() + limit
+        while not seen and time.monotonic() < end:
+            seen.extend(res for u, res in ring.completions() if u == ud)
+            if not seen:
+                time.sleep(0.005)
+    return (lambda: completed(1.0)), (lambda: completed(1.0))
+
+
+def recv_into_page(sock: AfalgSocket, n: int, flags: int, kind: str) -> int:
+    """recv(2) of up to a page into a page of ours the kernel may not touch ("no-access") or
+    not write ("read-only"); the count, or OSError (EFAULT, as a rule)."""
+    if kind not in _PAGES:
+        _PAGES[kind] = forbidden_page(readable=kind == "read-only")
+    r = libc.recv(sock.fileno(), _PAGES[kind], min(n, 4096), flags)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+_PAGES: dict[str, int] = {}     # the process's forbidden pages, made on first use, kept
+_BACKGROUND: list[int] = []     # writer processes of background_send not yet ended
+
+
+def background_send(sock: AfalgSocket, n: int) -> str:
+    """A child process makes a blocking write of n zero bytes (MSG_MORE) on sock (the same
+    open file, so the same socket); returns once it sleeps in it ("asleep"), or with how it
+    ended ("ok", an errno's name) when it did not sleep within half a second.
+    end_background() ends it.
+
+    A process, not a thread: a second Python thread takes the GIL now and then, and the main
+    thread waiting to get it back calls futex with a timeout, a fault site; inside an injected
+    fault's window of a later call glibc aborts (fuzz.engine.Watchdog). A process shares no
+    GIL, has no fault armed (fail-nth is the task's) and no KCOV of its own (kcov is too)."""
+    fd = sock.fileno()
+    was = os.get_blocking(fd)
+    os.set_blocking(fd, True)       # read at the write's entry: restored once it sleeps
+    try:
+        pid = os.fork()
+        if pid == 0:                # the child: the write, then out without Python's exit
+            try:
+                buf = ctypes.create_string_buffer(n)
+                r = libc.send(fd, buf, n, MSG_MORE)
+                os._exit(0 if r >= 0 else min(ctypes.get_errno(), 255) or 255)
+            finally:
+                os._exit(254)
+        asleep = seen_asleep(pid, "send", limit=0.5, pid=pid)
+    finally:
+        os.set_blocking(fd, was)
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if not done:
+        _BACKGROUND.append(pid)
+        return "asleep" if asleep else "running"
+    code = os.waitstatus_to_exitcode(status)
+    return "ok" if code == 0 else errno_name(code) if 0 < code < 254 else f"exit:{code}"
+
+
+def end_background() -> None:
+    """End every background_send writer (SIGKILL: the sleeping write breaks on the fatal
+    signal) and reap it."""
+    while _BACKGROUND:
+        pid = _BACKGROUND.pop()
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+_NETNS: list = []               # [PrivateNetns] or [reason it is not to be had], once
+
+
+def enter_private_netns() -> str:
+    """Move this thread (the executor's) into a network namespace of its own, once for the
+    process: optmem_max is then the fuzzer's to change. "" or why not (6.1: one value for the
+    whole machine; no CLONE_NEWNET)."""
+    if not _NETNS:
+        ns = PrivateNetns()
+        try:
+            ns.__enter__()      # never left: every later socket of the fuzzer lives there
+            _NETNS.append(ns)
+        except (Unavailable, OSError) as e:
+            _NETNS.append(f"no-private-netns: {e}")
+    return _NETNS[0] if isinstance(_NETNS[0], str) else ""
+
+
+def set_optmem(value: int) -> str:
+    """net.core.optmem_max of the private namespace: "" or why it was not set."""
+    why = enter_private_netns()
+    if why:
+        return why
+    _NETNS[0].optmem_max = value
+    return ""
+
+
+def restore_optmem() -> None:
+    if _NETNS and not isinstance(_NETNS[0], str):
+        _NETNS[0].optmem_max = _NETNS[0].default
+
+
+_CGROUP: list = []              # [SockoptCgroup] or [reason it is not to be had], once
+
+
+def join_sockopt_cgroup() -> str:
+    """Move this process into the cgroup of harness.afalg.cgroupbpf (made once, with its
+    pass-through setsockopt program): sockets made from now on get their options through it.
+    "" or why not (no cgroup2, no BPF, a program above that allows no other)."""
+    if not _CGROUP:
+        cg = cgroupbpf.SockoptCgroup()
+        try:
+            cg.__enter__()
+        except (cgroupbpf.Unavailable, HarnessError, OSError) as e:
+            _CGROUP.append(f"no-sockopt-cgroup: {e}")
+        else:
+            _CGROUP.append(cg)
+            atexit.register(_remove_sockopt_cgroup)
+    if isinstance(_CGROUP[0], str):
+        return _CGROUP[0]
+    _CGROUP[0].joined().__enter__()
+    return ""
+
+
+def leave_sockopt_cgroup() -> None:
+    if _CGROUP and not isinstance(_CGROUP[0], str):
+        _CGROUP[0].joined().__exit__(None, None, None)
+
+
+def in_sockopt_cgroup() -> bool:
+    """Reproducers: whether this process is in the sockopt cgroup (joined at the top)."""
+    return bool(_CGROUP) and not isinstance(_CGROUP[0], str) and \
+        cgroupbpf._own_cgroup().endswith(_CGROUP[0].path.name)
+
+
+def _remove_sockopt_cgroup() -> None:
+    try:
+        leave_sockopt_cgroup()
+        _CGROUP[0].__exit__(None, None, None)
+    except (HarnessError, OSError):
+        pass
 
 
 def guest_faults() -> tuple[FailNth | None, str]:

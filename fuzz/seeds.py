@@ -24,7 +24,7 @@ GATES = {
     "socket-type": 15, "key-valid": 3, "name-from-proc": 0, "data-aligned": 3, "trailer": 7,
     "controllen": 7, "cmsg-len-honest": 7, "u32-short": 15, "iv-valid": 3, "ccm-iv": 3, "ivlen-lie": 7,
     "check": 3, "flags-zero": 3, "rf": 7, "slot-random": 7, "authsize-any": 7, "set-authsize": 1,
-    "authsize-valid": 1, "no-control": 0, "recv-exact": 1, "default-op": 0, "block": 7,
+    "authsize-valid": 1, "no-control": 0, "recv-exact": 1, "default-op": 0, "block": 7, "recv-buf": 15,
 }
 
 
@@ -87,6 +87,12 @@ OPTIONS_OF = {"hmac-key-serial-fault": "ALG_SET_KEY_BY_KEY_SERIAL", "rng-cavp-fa
 FAULT_SEEDS = {"skcipher-fault-first-write": [2, 3, 4], "skcipher-fault-merge": [2, 3],
                "hmac-key-serial-fault": [2], "hash-final-fault": [2], "aead-fault-recv": [1, 2],
                "rng-cavp-fault-copy": [3]}
+
+
+# optmem_max for the optmem seeds: the lowest limit that lets the call through, minus one
+# (bisected in a guest on kcov-6.12, 2026-12-04: only the call's last allocation is refused);
+# the hash clone's final is refused at any limit below its digest buffer
+OPTMEM_SEEDS = {"skcipher-accept-optmem": 120, "skcipher-recv-optmem": 5136, "hash-final-optmem": 1}
 
 
 def seeds() -> dict[str, dict[str, bytes]]:
@@ -209,6 +215,41 @@ def seeds() -> dict[str, dict[str, bytes]]:
         # a blocking 256 KiB write: past the default budget it sleeps for room
         # (af_alg_wait_for_wmem) until the executor's signal; a read then takes what was queued
         "skcipher-blocking-write": ("ctr(aes)", ["setkey", "accept", "sendmsg", "recv"]),
+        # A blocking call woken by another thread's call once it sleeps (decoders.WAKES): an
+        # AEAD read waiting for the rest of its request gets it (the woken exit of
+        # af_alg_wait_for_data, aead_recvmsg's path after it); a write asleep for budget is
+        # freed by a read (af_alg_sendmsg's after af_alg_wait_for_wmem)
+        "aead-blocked-read-woken-by-send": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv"]),
+        "skcipher-blocked-write-woken-by-recv": ("ctr(aes)", ["setkey", "accept", "sendmsg", "recv"]),
+        # an skcipher read with less than a block queued, the block completed by a send that
+        # keeps the request open (MSG_MORE): the wait's `used >= min` test lets the read go on
+        "skcipher-blocked-read-woken-by-send-more": ("cbc(aes)", ["setkey", "accept", "sendmsg", "recv"]),
+        # the same waits interrupted by io_uring task work (a timeout's completion): their
+        # signal_pending exits without a signal, the call restarted
+        "aead-uring-blocked-read": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv"]),
+        "skcipher-uring-blocked-write": ("ctr(aes)", ["setkey", "accept", "sendmsg", "recv"]),
+        # a write while another (the background op's process) sleeps in one: EBUSY
+        "skcipher-background-write-ebusy": ("ctr(aes)", ["setkey", "accept", "sendmsg", "background", "sendmsg",
+                                                         "recv"]),
+        # a read into a page of ours the kernel may not touch: af_alg_get_rsgl's fault exit,
+        # the request freed; then the read into our own buffer gets the whole output
+        "skcipher-recv-no-access": ("cbc(aes)", ["setkey", "accept", "sendmsg", "recv", "recv"]),
+        "aead-recv-no-access": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "recv", "recv"]),
+        # an AEAD decryption read through io_submit (the AIO branch's crypto_aead_decrypt)
+        "aead-aio-decrypt": ("gcm(aes)", ["setkey", "setsockopt", "accept", "sendmsg", "aio-recv"]),
+        # optmem_max lowered (the optmem op; values: OPTMEM_SEEDS) so that one sock_kmalloc is
+        # refused: the skcipher context's IV in accept, the last of a read's allocations, a hash
+        # clone's result buffer in the final of an empty write
+        "skcipher-accept-optmem": ("cbc(aes)", ["setkey", "optmem", "accept", "sendmsg", "recv"]),
+        "skcipher-recv-optmem": ("cbc(aes)", ["setkey", "accept", "sendmsg", "optmem", "recv"]),
+        "hash-final-optmem": ("sha256", ["accept", "sendmsg", "accept-op", "optmem", "sendmsg"]),
+        # options through a cgroup's pass-through BPF setsockopt program: a key, a key serial
+        # and DRBG entropy copied from a kernel buffer
+        "skcipher-key-sockopt-cgroup": ("cbc(aes)", ["sockopt-cgroup", "setkey", "accept", "sendmsg", "recv"]),
+        "hmac-key-serial-sockopt-cgroup": ("hmac(sha256)", ["sockopt-cgroup", "setsockopt", "accept", "sendmsg",
+                                                            "recv"]),
+        "rng-cavp-sockopt-cgroup": ("stdrng", ["sockopt-cgroup", "setsockopt", "setkey", "accept", "sendmsg",
+                                               "recv"]),
     }
     nth = (decoders.FAULT_ONE_IN - 1) * decoders.FAULT_MAX_NTH - 1     # + N: fault number N
     extra = {"aead-blocking-read": {"block": [7, 0]},
@@ -251,15 +292,40 @@ def seeds() -> dict[str, dict[str, bytes]]:
         "skcipher-epoll-blocking-write": extra["skcipher-blocking-write"],
         "skcipher-fasync-blocking-write": extra["skcipher-blocking-write"],
     }
+    woken_read = {"block": [7, 0]}
+    extra |= {
+        "aead-blocked-read-woken-by-send": {**woken_read, "wake": "send", "recv_exact": 0, "recv_len": 64},
+        "skcipher-blocked-write-woken-by-recv": {**big, "block": [0, 7], "wake": "recv"},
+        "skcipher-blocked-read-woken-by-send-more": {**woken_read, "wake": "send-more", "data_aligned": 0,
+                                                     "data_len_any": 5, "recv_exact": 0, "recv_len": 32},
+        "aead-uring-blocked-read": {**woken_read, "wake": "uring"},
+        "skcipher-uring-blocked-write": {**big, "block": [0, 7], "wake": "uring"},
+        "skcipher-recv-no-access": {"recv_buf": [0, 15], "buf": "no-access"},
+        "aead-recv-no-access": {"recv_buf": [0, 15], "buf": "no-access", "recv_exact": 0, "recv_len": 48},
+        "aead-aio-decrypt": {"op": 0, "recv_exact": 0, "recv_len": 48},
+        "skcipher-accept-optmem": {"optmem": OPTMEM_SEEDS["skcipher-accept-optmem"]},
+        "skcipher-recv-optmem": {"optmem": OPTMEM_SEEDS["skcipher-recv-optmem"], "data_blocks": 4,
+                                 "recv_exact": 0, "recv_len": 64},
+        "hash-final-optmem": {"optmem": OPTMEM_SEEDS["hash-final-optmem"], "data_aligned": 0,
+                              "data_len_any": [32, 0]},
+    }
     options = {**{label: "ALG_SET_DRBG_ENTROPY" for label, shape in seq.items() if shape is rng_cavp},
                "skcipher-two-tx-blocks": "SO_SNDBUFFORCE",
-               "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL"}
+               "hmac-key-serial": "ALG_SET_KEY_BY_KEY_SERIAL",
+               "hmac-key-serial-sockopt-cgroup": "ALG_SET_KEY_BY_KEY_SERIAL",
+               "rng-cavp-sockopt-cgroup": "ALG_SET_DRBG_ENTROPY"}
     slots = {"hash-export-accept": [0, 1, 1, 2, 2], "hash-cryptd-export": [0, 1, 1, 2, 2],
              "hash-nokey-then-key": [0, 1, 1, 1, 0, 1, 1, 1], "aead-nokey-then-key": [0, 1, 0, 0, 1, 1],
-             "skcipher-two-tx-blocks": [0, 0, 1, 1, 1, 1, 1]}
+             "skcipher-two-tx-blocks": [0, 0, 1, 1, 1, 1, 1],
+             "skcipher-accept-optmem": [0, 0, 1, 1], "skcipher-recv-optmem": [0, 0, 1, 1],
+             "hash-final-optmem": [0, 1, 1, 2], "skcipher-key-sockopt-cgroup": [0, 0, 1, 1],
+             "hmac-key-serial-sockopt-cgroup": [0, 0, 1, 1], "rng-cavp-sockopt-cgroup": [0, 0, 0, 1, 1]}
     flags = {"hash-export-accept": [1, 0], "hash-cryptd-export": [1, 0], "aead-blocking-read": [1, 0],
              "skcipher-two-tx-blocks": [1, 0], "aead-epoll-blocking-read": [1, 0],
-             "aead-fasync-blocking-read": [1, 0]}
+             "aead-fasync-blocking-read": [1, 0], "aead-blocked-read-woken-by-send": [1, 0],
+             "aead-uring-blocked-read": [1, 0],
+             "skcipher-background-write-ebusy": [1, 1], "hash-final-optmem": [1, 0],
+             "skcipher-blocked-read-woken-by-send-more": [1, 0]}
     # Error exits only an injected fault takes: the call's Nth fault site fails. Which N is
     # which allocation or copy was found by running every N here in a guest and keeping the
     # ones that reached a site no other seed reached (FAULT_SEEDS).

@@ -1,0 +1,225 @@
+"""fuzz_sequence's calls beside another: a blocking call woken by another thread's send or read
+or by io_uring task work (decoders.WAKES), a writer process asleep beside the program (the
+background op), a read into a page the kernel may not touch, and optmem_max lowered in a
+namespace of the fuzzer's own. Decoding, the reproducer's lines, and what each does to a
+socket (host sockets: the calls are the same for AF_ALG's; AF_ALG itself runs in guests)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from afalg_conformance.fuzz import decoders, program
+from afalg_conformance.fuzz.program import EncodingSource, FdpSource, Names
+from afalg_conformance.harness.afalg import iouring, netns
+from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT
+from afalg_conformance.harness.afalg.libc import recv_raw
+
+
+def _decode(ops: list[str], **more):
+    want = {"steps": len(ops), "seq-op": ops, "slot-random": 7, "slot": [0] + [1] * 8, "accept-dst": 1,
+            "recv-buf": 15, **more}
+    vals = {k: (list(v) if isinstance(v, list) else [v]) for k, v in want.items()}
+    pos: dict[str, int] = {}
+
+    def spec(tag, lo, hi):
+        v = vals.get(tag)
+        if not v:
+            return None
+        i = pos.get(tag, 0)
+        pos[tag] = i + 1
+        return v[min(i, len(v) - 1)]
+    src = EncodingSource(spec)
+    decoders.decode_sequence(src, Names())
+    return decoders.decode_sequence(FdpSource(src.data()), Names())
+
+
+def test_the_new_choices_decode_and_print_as_reproducer_lines():
+    prog = _decode(["accept", "background", "recv", "recv", "optmem"], **{
+        "background-len": 65536, "block": [7, 0], "wake": "uring", "optmem": 5136, "buf": "no-access",
+        "recv-buf": [0]})
+    ops = [(c.op, c.slot, {k: v for k, v in c.args.items() if k in ("n", "block", "wake", "buf", "value")})
+           for c in prog.calls if c.op in ("background", "recv", "optmem")]
+    assert ops[0] == ("background", 1, {"n": 65536})
+    assert ops[1][2].get("block") is False and ops[1][2]["buf"] == "no-access"
+    assert ops[2][2]["block"] is True and ops[2][2]["wake"] == "uring" and "buf" not in ops[2][2]
+    assert ops[3] == ("optmem", 0, {"value": 5136})       # a raw value: not in OPTMEM_CHOICES
+    text = prog.to_python()
+    lines = text.splitlines()
+    # the executor enters the namespace before the program's first socket; so does the reproducer
+    assert lines.index("enter_private_netns()") < next(i for i, ln in enumerate(lines) if "sock(" in ln)
+    for line in ("call(lambda: background_send(s[1], 65536))", "call(lambda: set_optmem(5136))",
+                 "recv_into_page(s[1], ", ", wake='uring'))"):
+        assert line in text
+    assert "wake=" not in _decode(["accept", "recv"], block=0, wake="signal").to_python()
+
+
+def test_every_seed_decodes_to_the_ops_it_is_named_for():
+    from afalg_conformance.fuzz import seeds
+    got = {label: decoders.decode_sequence(FdpSource(data), Names())
+           for label, data in seeds.seeds()["fuzz_sequence"].items()}
+
+    def args(label, op):
+        return [c.args for c in got[label].calls if c.op == op]
+    assert [a.get("wake") for a in args("aead-blocked-read-woken-by-send", "recv")] == ["send"]
+    assert [a.get("wake") for a in args("skcipher-blocked-write-woken-by-recv", "sendmsg")] == ["recv"]
+    assert [a.get("wake") for a in args("skcipher-uring-blocked-write", "sendmsg")] == ["uring"]
+    assert [a["n"] for a in args("skcipher-background-write-ebusy", "background")] == [262144]
+    assert [a.get("buf") for a in args("skcipher-recv-no-access", "recv")] == ["no-access", None]
+    for label, value in decoders_optmem_seeds().items():
+        assert [a["value"] for a in args(label, "optmem")] == [value]
+    # no seed outside these draws the new choices by accident
+    for label, prog in got.items():
+        if "optmem" not in label:
+            assert not args(label, "optmem"), label
+        if "no-access" not in label:
+            assert not [a for a in args(label, "recv") if a.get("buf")], label
+
+
+def decoders_optmem_seeds() -> dict[str, int]:
+    from afalg_conformance.fuzz.seeds import OPTMEM_SEEDS
+    return OPTMEM_SEEDS
+
+
+class _Sock:
+    def __init__(self, s: socket.socket):
+        self.s = s
+
+    def fileno(self) -> int:
+        return self.s.fileno()
+
+
+def _fill(s: socket.socket) -> None:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    s.setblocking(False)
+    try:
+        while True:
+            s.send(b"x" * 4096)
+    except BlockingIOError:
+        pass
+
+
+def test_a_send_wake_acts_on_the_socket_once_the_call_sleeps():
+    a, b = socket.socketpair()
+    with a, b:
+        a.setblocking(False)
+        start = time.monotonic()
+        with pytest.raises(OSError) as e:
+            program.blocking(_Sock(a), "recvfrom", lambda: recv_raw(a.fileno(), 16, 0), "send")
+        assert e.value.errno == errno.EINTR                  # nothing came: the signal ended it
+        assert b.recv(64, MSG_DONTWAIT) == program.WAKE_SEND  # the waker's send, made on a
+        assert not os.get_blocking(a.fileno())               # as it was
+        assert time.monotonic() - start < 5
+
+
+def test_a_recv_wake_reads_from_the_socket_while_a_write_sleeps():
+    a, b = socket.socketpair()
+    with a, b:
+        b.send(b"y" * 100)                                   # for a's reader, the waker
+        _fill(a)
+        with pytest.raises(OSError) as e:
+            program.blocking(_Sock(a), "send", lambda: _raw_send(a), "recv")
+        assert e.value.errno == errno.EINTR
+        with pytest.raises(BlockingIOError):
+            a.recv(100, MSG_DONTWAIT)                        # the waker read it
+
+
+def _raw_send(s: socket.socket) -> int:
+    from afalg_conformance.harness.afalg.libc import libc
+    import ctypes
+    r = libc.send(s.fileno(), b"z" * 4096, 4096, 0)
+    if r < 0:
+        raise OSError(ctypes.get_errno(), "send")
+    return r
+
+
+def test_a_uring_wake_is_task_work_during_the_call():
+    try:
+        iouring.Ring().close()
+    except OSError as e:
+        pytest.skip(f"unsupported:io_uring ({e})")
+    a, b = socket.socketpair()
+    with a, b:
+        start = time.monotonic()
+        with pytest.raises(OSError) as e:
+            program.blocking(_Sock(a), "recvfrom", lambda: recv_raw(a.fileno(), 16, 0), "uring")
+        took = time.monotonic() - start
+        assert e.value.errno == errno.EINTR
+        # the signals wait for the timeout's completion, posted by task work while the call slept
+        assert program.URING_AFTER <= took < 5
+        assert program._URING[0].completions() == []        # consumed by the waker
+
+
+def test_a_background_writer_sleeps_beside_the_program_and_is_ended():
+    a, b = socket.socketpair()
+    with a, b:
+        _fill(a)
+        assert program.background_send(_Sock(a), 65536) == "asleep"
+        pid = program._BACKGROUND[-1]
+        assert not os.get_blocking(a.fileno())               # the program's calls stay non-blocking
+        with pytest.raises(BlockingIOError):
+            a.send(b"x", MSG_DONTWAIT)
+        program.end_background()
+        assert program._BACKGROUND == []
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)                      # reaped
+    c, d = socket.socketpair()
+    with c, d:
+        assert program.background_send(_Sock(c), 16) == "ok"   # room: it never slept
+        assert d.recv(64) == bytes(16)
+
+
+def test_a_read_into_a_forbidden_page_is_efault():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with a, b:
+        for kind in ("no-access", "read-only"):
+            b.send(b"q" * 10)
+            with pytest.raises(OSError) as e:
+                program.recv_into_page(_Sock(a), 10, MSG_DONTWAIT, kind)
+            assert e.value.errno == errno.EFAULT, kind
+
+
+def test_optmem_is_set_in_a_namespace_of_the_process_and_restored():
+    outside = open(netns.OPTMEM_MAX).read()
+    code = ("from afalg_conformance.fuzz import program as p\n"
+            "why = p.set_optmem(777)\n"
+            "print(why or open('/proc/sys/net/core/optmem_max').read().strip())\n"
+            "p.restore_optmem()\n"
+            "print(why or open('/proc/sys/net/core/optmem_max').read().strip() == str(p._NETNS[0].default))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    if first.startswith("no-private-netns"):
+        pytest.skip(f"unsupported:{first}")
+    assert out.stdout.split() == ["777", "True"]
+    assert open(netns.OPTMEM_MAX).read() == outside          # the host's own is untouched
+
+
+def test_the_sockopt_cgroup_is_joined_for_a_program_and_left():
+    code = ("import socket\n"
+            "from afalg_conformance.fuzz import program as p\n"
+            "from afalg_conformance.harness.afalg import cgroupbpf\n"
+            "home = cgroupbpf._own_cgroup()\n"
+            "why = p.join_sockopt_cgroup()\n"
+            "if why:\n"
+            "    print(why); raise SystemExit(0)\n"
+            "inside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "print(p.in_sockopt_cgroup(), p._CGROUP[0].goes_through(inside, socket.SOL_SOCKET))\n"
+            "p.leave_sockopt_cgroup()\n"
+            "outside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "print(p.in_sockopt_cgroup(), cgroupbpf._own_cgroup() == home,\n"
+            "      p._CGROUP[0].goes_through(inside, socket.SOL_SOCKET),\n"
+            "      p._CGROUP[0].goes_through(outside, socket.SOL_SOCKET))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    if out.stdout.startswith("no-sockopt-cgroup"):
+        pytest.skip(f"unsupported:{out.stdout.strip()}")
+    # the program refuses its sentinel option: sockets made inside go through it, for good;
+    # one made after leaving does not
+    assert out.stdout.split() == ["True", "EPERM", "False", "True", "EPERM", "ENOPROTOOPT"]
