@@ -223,3 +223,15 @@ def test_the_sockopt_cgroup_is_joined_for_a_program_and_left():
     # the program refuses its sentinel option: sockets made inside go through it, for good;
     # one made after leaving does not
     assert out.stdout.split() == ["True", "EPERM", "False", "True", "EPERM", "ENOPROTOOPT"]
+
+
+def test_the_oracle_runs_at_the_namespaces_own_optmem_max(monkeypatch):
+    restored = []
+    monkeypatch.setattr(program, "restore_optmem", lambda: restored.append(True))
+    monkeypatch.setattr(program, "check_usable", lambda st, tracer=None: f"checked after {len(restored)} restore")
+    ex = program.Executor()
+    ex.optmem_set = True            # as after an optmem op of the program
+    call = program.Call("check", 0, {"what": "usable"})
+    assert ex._check(call, {}) == "checked after 1 restore"
+    assert not ex.optmem_set
+    assert ex._check(call, {}) == "checked after 1 restore"     # once
