@@ -887,12 +887,9 @@ def _after_completion(ring: iouring.Ring, user_data: int, submitted: float, rele
     completion, which the kernel posts only by running task work in this thread, then release()."""
     def action():
         seen["asleep_after"] = time.monotonic() - submitted
-        end = time.monotonic() + 10.0
-        while time.monotonic() < end and "res" not in seen:
-            for ud, res in ring.completions():
-                if ud == user_data:
-                    seen["res"] = res
-            time.sleep(0.005)
+        res = ring.wait_for(user_data, 10.0)
+        if res is not None:
+            seen["res"] = res
         return release()
     return action
 

@@ -79,15 +79,14 @@ def wait_numbers(wait: str) -> set[int]:
     return {table[c] for c in WAITS[wait] if c in table}
 
 
-def seen_asleep(tid: int, wait: str, limit: float = 5.0, pid: int | None = None) -> bool:
+def seen_asleep(tid: int, wait: str, limit: float = 5.0) -> bool:
     """Poll until thread tid sleeps in the system call(s) behind `wait` (a WAITS key), at most
     limit seconds: a test that acts on another thread's wait must know the wait began, or a
-    slow emulator turns "woken" into "never waited". False when /proc cannot tell. pid: tid
-    is a thread of that process, not of this one."""
+    slow emulator turns "woken" into "never waited". False when /proc cannot tell."""
     numbers = wait_numbers(wait)
     end = time.monotonic() + limit
     while numbers and time.monotonic() < end:
-        if asleep_in(tid, numbers, pid):
+        if asleep_in(tid, numbers):
             return True
         time.sleep(0.005)
     return False
@@ -97,7 +96,8 @@ def asleep_in(tid: int, numbers: set[int], pid: int | None = None) -> bool:
     """Whether thread tid sleeps interruptibly (state S) inside one of these system calls:
     a blocking AF_ALG write waiting for send budget (af_alg_wait_for_wmem), a read waiting for
     data (af_alg_wait_for_data). A thread on a CPU, or anywhere else (the GIL's futex, a
-    lock_sock in D state), is not."""
+    lock_sock in D state), is not. pid: tid is a task of that process (a child's main
+    thread: tid == pid), not of this one."""
     task = f"/proc/{pid if pid is not None else 'self'}/task/{tid}"
     try:
         with open(f"{task}/stat", "rb") as f:
@@ -123,10 +123,11 @@ def kicked(call: str | None = None, first: float = 0.4, every: float = 0.25, lim
     TCG a blocked call is asleep in a few milliseconds. Where /proc cannot tell, `first`
     still applies.
 
-    on_asleep(), when given, runs in the helper thread once the call sleeps (or `first` has
-    passed), before any signal: another thread's call that should wake the sleeper (a send to
-    a blocked reader, a read that frees a blocked writer's budget). Its exceptions are its
-    own; the signals follow whatever it did."""
+    on_asleep(), when given, runs in the helper thread once /proc shows the call asleep, before
+    any signal: another thread's call that should wake the sleeper (a send to a blocked
+    reader, a read that frees a blocked writer's budget). Not for a call that was merely slow
+    (never seen asleep), where it would change what the call does by timing alone. Its
+    exceptions are its own; the signals follow whatever it did."""
     # The ids are taken here: after a fork, CPython 3.11 leaves main_thread().native_id at the
     # parent's.
     if not in_main_thread():
@@ -136,13 +137,16 @@ def kicked(call: str | None = None, first: float = 0.4, every: float = 0.25, lim
     done = threading.Event()
 
     def kicker():
-        until = time.monotonic() + first
+        # a waker waits longer to see the sleep: under load the call may take a while to get there
+        until = time.monotonic() + (max(first, 0.5) if on_asleep is not None and numbers else first)
+        slept = False
         while time.monotonic() < until:
             if done.wait(0.005 if numbers else first):
                 return
             if numbers and asleep_in(tid, numbers):
+                slept = True
                 break
-        if on_asleep is not None and not done.is_set():
+        if on_asleep is not None and slept and not done.is_set():
             try:
                 on_asleep()
             except Exception:       # noqa: BLE001 -- the call must still be ended below

@@ -99,7 +99,9 @@ class SockoptCgroup:
             if rel.startswith("..") or not (self._home / "cgroup.procs").exists():
                 raise Unavailable(f"cgroup-not-visible (this process's cgroup {self._cgroup} is not under "
                                   f"the cgroup2 mount {self._root}, which shows {shown})")
-            self.path = self._root / f"afalg-sockopt-{os.getpid()}"
+            # the pid and a random part: a cgroup a process that died without leaving it (a
+            # fuzzer's replay child exits by os._exit) must not be found by a later one
+            self.path = self._root / f"afalg-sockopt-{os.getpid()}-{os.urandom(3).hex()}"
             try:
                 self.path.mkdir()
             except PermissionError:

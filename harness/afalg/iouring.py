@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 
 from afalg_conformance.harness.afalg.libc import libc, raise_errno
 
@@ -123,6 +124,19 @@ class Ring:
             h = (h + 1) & 0xFFFFFFFF
         head.value = h
         return out
+
+    def wait_for(self, user_data: int, limit: float) -> int | None:
+        """The res of user_data's completion once it is posted, polling at most limit seconds
+        (None: not within them); other completions seen meanwhile are dropped. The submitter
+        thread posts it by running task work: in its AF_ALG call, or in this wait's sleep."""
+        end = time.monotonic() + limit
+        while True:
+            for ud, res in self.completions():
+                if ud == user_data:
+                    return res
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.005)
 
     def close(self) -> None:
         for addr, size in self.maps:

@@ -63,21 +63,28 @@ def forbidden_page(readable: bool = False, size: int = 4096) -> int:
     """The address of a fresh anonymous mapping of our own that the kernel may not write
     (PROT_READ) or not touch at all (PROT_NONE): a recv into it, or a send from it, is the
     user-copy fault a program with a stale buffer makes, with nobody else's memory involved.
-    The caller unmaps it (libc.munmap)."""
+    The caller keeps it or unmaps it (libc.munmap)."""
     addr = libc.mmap(None, size, mmap.PROT_READ if readable else 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
     if addr in (None, ctypes.c_void_p(-1).value):
         raise_errno("mmap")
     return addr
 
 
-def recv_raw(fd: int, n: int, flags: int = 0) -> bytes:
-    """recv() itself: CPython's recv(0) returns b'' without a system call, and its recv
-    retries after EINTR; this one does neither."""
-    buf = ctypes.create_string_buffer(max(n, 1))
+def recv_into(fd: int, buf, n: int, flags: int = 0) -> int:
+    """recv() of up to n bytes into buf (a ctypes buffer or an address): the count, or OSError
+    (no EINTR retry)."""
     r = libc.recv(fd, buf, n, flags)
     if r < 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
+    return r
+
+
+def recv_raw(fd: int, n: int, flags: int = 0) -> bytes:
+    """recv() itself: CPython's recv(0) returns b'' without a system call, and its recv
+    retries after EINTR; this one does neither."""
+    buf = ctypes.create_string_buffer(max(n, 1))
+    r = recv_into(fd, buf, n, flags)
     return buf.raw[:r]
 
 
