@@ -118,11 +118,11 @@ def decode_cmsg(src: Source, names: Names) -> Program:
 # epoll: the socket registered with an epoll instance (a waiter on its queue from then on);
 # fasync: O_ASYNC on it. Both for the branches of af_alg's wake-ups and waits that only a
 # waiter or SOCK_FASYNC takes (af_alg_poll's poll_wait, sk_wake_async).
-# background: a second thread of the fuzzer makes a blocking write of `n` bytes (MSG_MORE) on
+# background: a child process of the fuzzer makes a blocking write of `n` bytes (MSG_MORE) on
 # the op socket and the program goes on once it sleeps for budget (af_alg_wait_for_wmem drops
 # the socket lock): the traced thread's next write finds ctx->write set (EBUSY), its reads run
-# beside a writer. KCOV traces the calling thread only, so the sleeper is the helper. The
-# executor ends the helper (a signal) before the program's sockets close.
+# beside a writer. KCOV traces the calling thread only, so the sleeper is the child. The
+# executor ends it (SIGKILL) before the program's sockets close.
 # optmem: net.core.optmem_max of the executor's own network namespace (harness.afalg.netns)
 # set to `value` for the rest of the program: sock_kmalloc's refusals (the skcipher context's
 # IV, a read's request, a hash's result), which no fault number reaches as deterministically.
@@ -144,6 +144,8 @@ WAKES = ["signal", "send", "recv", "uring", "send-more"]
 # (af_alg_get_rsgl's fault exit and the types' frees behind it)
 RECV_BUFS = ["own", "no-access", "read-only"]
 BACKGROUND_LENS = [262144, 65536, 1 << 20]
+# (the limits that refuse one allocation exactly depend on the build's struct sizes: raw values,
+# seeds.OPTMEM_SEEDS)
 OPTMEM_CHOICES = [0, 64, 128, 256, 512, 1024, 4096, 1]
 MODULE_ACTIONS = ["reload", "unload", "load"]
 # Calls that may carry an injected fault (harness.afalg.faults): one in FAULT_ONE_IN fails its

@@ -27,13 +27,13 @@ from afalg_conformance.harness.afalg import algorithms
 from afalg_conformance.harness.afalg import cmsg as cm
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, sockaddr_alg
 from afalg_conformance.harness.afalg.constants import AF_ALG, MSG_DONTWAIT, MSG_MORE, SOL_ALG, AlgOp, AlgOpt
-from afalg_conformance.harness.afalg.bounded import kicked, seen_asleep
+from afalg_conformance.harness.afalg.bounded import asleep_in, kicked, wait_numbers
 from afalg_conformance.harness.afalg.faults import FailNth
 from afalg_conformance.harness.afalg import kmod
 from afalg_conformance.harness.afalg.keys import KEY_NAMES, named_payload, named_serial
 from afalg_conformance.harness.afalg import cgroupbpf, iouring
 from afalg_conformance.harness.errors import HarnessError
-from afalg_conformance.harness.afalg.libc import Aio, forbidden_page, libc, recv_raw
+from afalg_conformance.harness.afalg.libc import Aio, forbidden_page, libc, recv_into, recv_raw
 from afalg_conformance.harness.afalg.netns import PrivateNetns, Unavailable
 
 from . import surface
@@ -110,7 +110,8 @@ class EncodingSource(Source):
 
 @dataclass
 class Call:
-    op: str                 # socket bind setsockopt accept sendmsg recv splice close module epoll fasync check
+    op: str                 # socket bind setsockopt accept sendmsg recv splice close module epoll fasync
+    #                         background optmem sockopt-cgroup check
     slot: int = 0
     args: dict = field(default_factory=dict)
 
@@ -233,6 +234,8 @@ class Program:
             if results is not None and i < len(results):
                 line += f"{'  #' if not comment else ';'} -> {results[i]}"
             lines.append(line)
+        if any(c.op == "background" for c in self.calls):
+            lines.append("end_background()   # the writer still asleep, as the executor ends it")
         return "\n".join(lines) + "\n"
 
 
@@ -318,24 +321,18 @@ class Executor:
         self.unloaded: set[str] = set()
         slots: dict[int, SlotState] = {}
         results: list[str] = []
-        if any(c.op == "optmem" for c in prog.calls):
-            # before the first socket: all of the program's sockets see the namespace's limit
-            enter_private_netns()
-        if any(c.op == "sockopt-cgroup" for c in prog.calls):
-            self.in_cgroup = not join_sockopt_cgroup()
         try:
+            if any(c.op == "optmem" for c in prog.calls):
+                # before the first socket: all of the program's sockets see the namespace's limit
+                enter_private_netns()
+            if any(c.op == "sockopt-cgroup" for c in prog.calls):
+                self.in_cgroup = not join_sockopt_cgroup()
             for call in prog.calls:
                 results.append(self._one(call, slots))
         finally:
-            # helpers still asleep in a write hold their sockets open: ended first (untraced:
-            # their calls are another thread's)
+            # writers still asleep hold the program's sockets: ended first (untraced: their
+            # calls are another process's)
             end_background()
-            if self.optmem_set:
-                self.optmem_set = False
-                restore_optmem()
-            if self.in_cgroup:      # the sockets keep their cgroup: leaving does not close them
-                self.in_cgroup = False
-                leave_sockopt_cgroup()
             # Traced like a call: the release and destruct paths (af_alg_release_parent, the
             # types' sock_destruct freeing what is still queued) run here, unless a request
             # still in flight holds the socket, and the feedback of fuzzers without a close
@@ -359,6 +356,13 @@ class Executor:
                     pass
                 self.tracer.end(None)
                 self.tracer.modules_changed()
+            # last, so that a failure here (ours: the error is raised) skips no close
+            if self.optmem_set:
+                self.optmem_set = False
+                restore_optmem()
+            if self.in_cgroup:      # the sockets keep their cgroup: leaving does not close them
+                self.in_cgroup = False
+                leave_sockopt_cgroup()
         return results
 
     def _one(self, call: Call, slots: dict[int, SlotState]) -> str:
@@ -373,6 +377,7 @@ class Executor:
         length = None
         detail = op
         out = "ok"
+        woke: dict = {}
         self._fired = False
         # a bind with an interface unloaded has the kernel load it (request_module)
         moves = op == "module" or (op == "bind" and bool(self.unloaded))
@@ -428,10 +433,12 @@ class Executor:
                 detail = f"{st.alg_type or 'x'}:{a.get('desc_class', '')}" + (":block" if a.get("block") else "")
                 length = len(a["data"])
                 if a.get("block"):
-                    detail += _wake_detail(a)
-                    n = blocking(st.sock, "sendmsg",
-                                 lambda: st.sock.sendmsg_raw([a["data"]], a["control"], a["flags"], a["controllen"]),
-                                 a.get("wake", "signal"))
+                    try:
+                        n = blocking(st.sock, "sendmsg",
+                                     lambda: st.sock.sendmsg_raw([a["data"]], a["control"], a["flags"], a["controllen"]),
+                                     a.get("wake", "signal"), woke)
+                    finally:
+                        detail += _wake_detail(a, woke)
                 else:
                     n = self._sys(a, lambda: st.sock.sendmsg_raw([a["data"]], a["control"],
                                                                  a["flags"] | MSG_DONTWAIT, a["controllen"]))
@@ -445,13 +452,16 @@ class Executor:
                     detail += ":aio"
                     data = self._sys(a, lambda: self._aio().read(st.sock.fileno(), a["n"]))
                 elif a.get("block"):
-                    detail += _wake_detail(a)
-                    data = blocking(st.sock, "recvfrom", lambda: recv_raw(st.sock.fileno(), a["n"], a["flags"]),
-                                    a.get("wake", "signal"))
+                    try:
+                        data = blocking(st.sock, "recvfrom", lambda: recv_raw(st.sock.fileno(), a["n"], a["flags"]),
+                                        a.get("wake", "signal"), woke)
+                    finally:
+                        detail += _wake_detail(a, woke)
                 elif a.get("buf", "own") != "own":
                     # what lands in the page is not ours to read back (no-access): a count
                     detail += f":{a['buf']}"
                     data = None
+                    _page(a["buf"])         # mapped outside the call's fault window
                     length = self._sys(a, lambda: recv_into_page(st.sock, a["n"], a["flags"] | MSG_DONTWAIT,
                                                                  a["buf"]))
                 else:
@@ -481,7 +491,8 @@ class Executor:
                 self.optmem_set = self.optmem_set or not why
                 detail = why or "set"
             elif op == "sockopt-cgroup":
-                detail = "joined" if self.in_cgroup else (join_sockopt_cgroup() or "not-joined")
+                # joined (or not) before the program's first call; here only what came of it
+                detail = "joined" if self.in_cgroup else "not-joined"
             elif op == "module":
                 detail = f"{a['action']}:{a['module']}"
                 m = a["module"]
@@ -688,17 +699,19 @@ def check_request(st: SlotState | None, model: dict | None) -> str:
     return "n/a"
 
 
-def blocking(sock: AfalgSocket, call: str, fn, wake: str = "signal"):
+def blocking(sock: AfalgSocket, call: str, fn, wake: str = "signal", woke: dict | None = None):
     """fn(), a raw libc call on sock, with sock blocking, ended by a signal once the thread
     sleeps in that call (harness.afalg.bounded.kicked; in a fuzzer the watchdog's SIGUSR2
     handler, unfired, does nothing): the kernel's waits for send budget and for data
     (af_alg_wait_for_wmem, af_alg_wait_for_data), which non-blocking calls never reach. EINTR
     when it slept before doing anything. wake (decoders.WAKES): what comes before the signal,
-    another thread's send or read on sock, or io_uring task work (a timeout this thread
-    submits just before the call)."""
+    the kicker thread's send or read on sock once the call is seen asleep, or io_uring task
+    work (a timeout this thread submits just before the call). woke["woke"]: whether the wake
+    happened while the call slept (the send or read made, the timeout's completion posted)."""
     fd = sock.fileno()
     was = os.get_blocking(fd)
-    on_asleep, after = _waker(fd, wake)
+    woke = {} if woke is None else woke
+    on_asleep, after = _waker(fd, wake, woke)
     os.set_blocking(fd, True)
     try:
         with kicked(call, first=0.05, every=0.05, limit=5.0, on_asleep=on_asleep):
@@ -708,8 +721,12 @@ def blocking(sock: AfalgSocket, call: str, fn, wake: str = "signal"):
         after()
 
 
-def _wake_detail(a: dict) -> str:
-    return "" if a.get("wake", "signal") == "signal" else f":wake-{a['wake']}"
+def _wake_detail(a: dict, woke: dict) -> str:
+    """The outcome's word for the wake: the one chosen, and "-none" when it did not happen
+    while the call slept (the call never slept, no io_uring, the timer fired after it)."""
+    if a.get("wake", "signal") == "signal":
+        return ""
+    return f":wake-{a['wake']}" + ("" if woke.get("woke") else "-none")
 
 
 WAKE_SEND = bytes(16)           # one block, no MSG_MORE: the request a reader waits for ends
@@ -728,14 +745,22 @@ def _ring():
     return _URING[0]
 
 
-def _waker(fd: int, wake: str):
+def _waker(fd: int, wake: str, woke: dict):
     """(on_asleep for kicked, after: run once the call is over) for a wake of decoders.WAKES."""
     if wake in ("send", "send-more"):
         flags = MSG_DONTWAIT | (MSG_MORE if wake == "send-more" else 0)
-        return (lambda: libc.send(fd, WAKE_SEND, len(WAKE_SEND), flags)), (lambda: None)
+
+        def send():
+            woke["woke"] = True
+            libc.send(fd, WAKE_SEND, len(WAKE_SEND), flags)
+        return send, (lambda: None)
     if wake == "recv":
         buf = ctypes.create_string_buffer(WAKE_RECV)
-        return (lambda: libc.recv(fd, buf, WAKE_RECV, MSG_DONTWAIT)), (lambda: None)
+
+        def recv():
+            woke["woke"] = True
+            libc.recv(fd, buf, WAKE_RECV, MSG_DONTWAIT)
+        return recv, (lambda: None)
     ring = _ring() if wake == "uring" else None
     if ring is None:
         return None, (lambda: None)
@@ -744,40 +769,45 @@ def _waker(fd: int, wake: str):
         ring.timeout(URING_AFTER, ud)
     except OSError:             # a ring that refuses the request: the signal alone
         return None, (lambda: None)
-    seen: list = []
+    posted: list = []
 
-    def completed(limit: float) -> None:
-        # the completion is posted by task work in this thread: while it sleeps in the call,
-        # or, should the timer fire after the call, in the sleep here
-        end = time.monotonic() + limit
-        while not seen and time.monotonic() < end:
-            seen.extend(res for u, res in ring.completions() if u == ud)
-            if not seen:
-                time.sleep(0.005)
-    return (lambda: completed(1.0)), (lambda: completed(1.0))
+    def during():
+        if ring.wait_for(ud, 1.0) is not None:
+            posted.append(True)
+            woke["woke"] = True
+
+    def after():
+        # a timer that fired after the call (one that never slept) posts its completion here,
+        # in this sleep: none is left to land in a later call
+        if not posted:
+            ring.wait_for(ud, 1.0)
+    return during, after
+
+
+def _page(kind: str) -> int:
+    """The process's forbidden page of this kind (made on first use, kept): made before any
+    fault window, so an injected fault never falls on its mmap."""
+    if kind not in _PAGES:
+        _PAGES[kind] = forbidden_page(readable=kind == "read-only")
+    return _PAGES[kind]
 
 
 def recv_into_page(sock: AfalgSocket, n: int, flags: int, kind: str) -> int:
     """recv(2) of up to a page into a page of ours the kernel may not touch ("no-access") or
     not write ("read-only"); the count, or OSError (EFAULT, as a rule)."""
-    if kind not in _PAGES:
-        _PAGES[kind] = forbidden_page(readable=kind == "read-only")
-    r = libc.recv(sock.fileno(), _PAGES[kind], min(n, 4096), flags)
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return r
+    return recv_into(sock.fileno(), _page(kind), min(n, 4096), flags)
 
 
-_PAGES: dict[str, int] = {}     # the process's forbidden pages, made on first use, kept
+_PAGES: dict[str, int] = {}
 _BACKGROUND: list[int] = []     # writer processes of background_send not yet ended
+PR_SET_PDEATHSIG = 1
 
 
 def background_send(sock: AfalgSocket, n: int) -> str:
     """A child process makes a blocking write of n zero bytes (MSG_MORE) on sock (the same
-    open file, so the same socket); returns once it sleeps in it ("asleep"), or with how it
-    ended ("ok", an errno's name) when it did not sleep within half a second.
-    end_background() ends it.
+    open file, so the same socket). Returns "asleep" once /proc shows it asleep in the write;
+    how it ended ("ok", an errno's name, "exit:N") when it ended first; "running" when it did
+    neither within 2 s. end_background() ends it.
 
     A process, not a thread: a second Python thread takes the GIL now and then, and the main
     thread waiting to get it back calls futex with a timeout, a fault site; inside an injected
@@ -785,25 +815,54 @@ def background_send(sock: AfalgSocket, n: int) -> str:
     GIL, has no fault armed (fail-nth is the task's) and no KCOV of its own (kcov is too)."""
     fd = sock.fileno()
     was = os.get_blocking(fd)
-    os.set_blocking(fd, True)       # read at the write's entry: restored once it sleeps
+    parent = os.getpid()
+    os.set_blocking(fd, True)       # read at the write's entry: restored once it sleeps or ends
     try:
         pid = os.fork()
-        if pid == 0:                # the child: the write, then out without Python's exit
-            try:
-                buf = ctypes.create_string_buffer(n)
-                r = libc.send(fd, buf, n, MSG_MORE)
-                os._exit(0 if r >= 0 else min(ctypes.get_errno(), 255) or 255)
-            finally:
-                os._exit(254)
-        asleep = seen_asleep(pid, "send", limit=0.5, pid=pid)
+        if pid == 0:
+            _background_child(parent, fd, n)
+        _BACKGROUND.append(pid)     # at once: whatever ends this call, end_background finds it
+        state = _asleep_or_ended(pid, 2.0)
     finally:
         os.set_blocking(fd, was)
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if not done:
-        _BACKGROUND.append(pid)
-        return "asleep" if asleep else "running"
-    code = os.waitstatus_to_exitcode(status)
-    return "ok" if code == 0 else errno_name(code) if 0 < code < 254 else f"exit:{code}"
+    if state is not None and not state.startswith("asleep"):
+        _BACKGROUND.remove(pid)
+    return state or "running"
+
+
+def _background_child(parent: int, fd: int, n: int) -> None:
+    """The writer: holds only its socket and /dev/null, dies with the fuzzer (should the
+    fuzzer die without ending it, a writer asleep for good would keep the fuzzer's output
+    pipe open, and the guest run waiting for its end), and leaves without Python's exit."""
+    try:
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(253)
+        null = os.open(os.devnull, os.O_RDWR)
+        for std in (0, 1, 2):
+            os.dup2(null, std)
+        os.closerange(3, fd)
+        os.closerange(fd + 1, 1 << 20)
+        buf = ctypes.create_string_buffer(n)
+        r = libc.send(fd, buf, n, MSG_MORE)
+        os._exit(0 if r >= 0 else min(ctypes.get_errno(), 252) or 252)
+    finally:
+        os._exit(254)
+
+
+def _asleep_or_ended(pid: int, limit: float) -> str | None:
+    """Poll the writer: "asleep" in its write, how it ended, or None after limit seconds."""
+    numbers = wait_numbers("send")
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            code = os.waitstatus_to_exitcode(status)
+            return "ok" if code == 0 else errno_name(code) if 0 < code < 252 else f"exit:{code}"
+        if numbers and asleep_in(pid, numbers, pid):
+            return "asleep"
+        time.sleep(0.002)
+    return None
 
 
 def end_background() -> None:

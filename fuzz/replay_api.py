@@ -11,10 +11,10 @@ import socket
 from afalg_conformance.harness.afalg.client import AfalgSocket, errno_name, outcome, sockaddr_alg  # noqa: F401
 from afalg_conformance.harness.afalg.constants import (AF_ALG, MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC,  # noqa: F401
                                SOL_ALG)
-from afalg_conformance.fuzz.program import (aio_read, background_send, blocking, enter_private_netns,  # noqa: F401
-                                            epoll_add, fault, in_sockopt_cgroup, join_sockopt_cgroup,
-                                            key_serial, module_op, recv_into_page, set_async, set_optmem,
-                                            splice_own_pipe)
+from afalg_conformance.fuzz.program import (aio_read, background_send, blocking, end_background,  # noqa: F401
+                                            enter_private_netns, epoll_add, fault, in_sockopt_cgroup,
+                                            join_sockopt_cgroup, key_serial, module_op, recv_into_page,
+                                            set_async, set_optmem, splice_own_pipe)
 from afalg_conformance.harness.afalg.libc import recv_raw  # noqa: F401
 
 SOL_SOCKET = socket.SOL_SOCKET

@@ -110,9 +110,11 @@ def test_a_send_wake_acts_on_the_socket_once_the_call_sleeps():
     with a, b:
         a.setblocking(False)
         start = time.monotonic()
+        woke: dict = {}
         with pytest.raises(OSError) as e:
-            program.blocking(_Sock(a), "recvfrom", lambda: recv_raw(a.fileno(), 16, 0), "send")
+            program.blocking(_Sock(a), "recvfrom", lambda: recv_raw(a.fileno(), 16, 0), "send", woke)
         assert e.value.errno == errno.EINTR                  # nothing came: the signal ended it
+        assert woke == {"woke": True}
         assert b.recv(64, MSG_DONTWAIT) == program.WAKE_SEND  # the waker's send, made on a
         assert not os.get_blocking(a.fileno())               # as it was
         assert time.monotonic() - start < 5
@@ -147,21 +149,44 @@ def test_a_uring_wake_is_task_work_during_the_call():
     a, b = socket.socketpair()
     with a, b:
         start = time.monotonic()
+        woke: dict = {}
         with pytest.raises(OSError) as e:
-            program.blocking(_Sock(a), "recvfrom", lambda: recv_raw(a.fileno(), 16, 0), "uring")
+            program.blocking(_Sock(a), "recvfrom", lambda: recv_raw(a.fileno(), 16, 0), "uring", woke)
         took = time.monotonic() - start
         assert e.value.errno == errno.EINTR
-        # the signals wait for the timeout's completion, posted by task work while the call slept
+        # the timeout's completion was posted by task work while the call slept, and only then
+        # did the signals come
+        assert woke == {"woke": True}
         assert program.URING_AFTER <= took < 5
         assert program._URING[0].completions() == []        # consumed by the waker
+
+
+def test_a_wake_waits_for_the_sleep_and_is_reported_when_it_never_came(monkeypatch):
+    a, b = socket.socketpair()
+    with a, b:
+        b.send(b"r" * 8)                                     # the call returns at once
+        woke: dict = {}
+        assert program.blocking(_Sock(a), "recvfrom", lambda: recv_raw(a.fileno(), 8, 0), "send", woke) == b"r" * 8
+        assert woke == {}                                    # never asleep: no send made
+        with pytest.raises(BlockingIOError):
+            b.recv(64, MSG_DONTWAIT)
+        assert program._wake_detail({"wake": "send"}, woke) == ":wake-send-none"
+        assert program._wake_detail({"wake": "send"}, {"woke": True}) == ":wake-send"
+        assert program._wake_detail({}, {}) == ""
 
 
 def test_a_background_writer_sleeps_beside_the_program_and_is_ended():
     a, b = socket.socketpair()
     with a, b:
         _fill(a)
+        r, w = os.pipe()                                     # an fd the writer must not keep
         assert program.background_send(_Sock(a), 65536) == "asleep"
         pid = program._BACKGROUND[-1]
+        # its socket and /dev/null: no pipe of the fuzzer's kept open past the fuzzer
+        assert sorted(os.listdir(f"/proc/{pid}/fd"), key=int) == ["0", "1", "2", str(a.fileno())]
+        assert os.readlink(f"/proc/{pid}/fd/1") == os.devnull
+        os.close(r)
+        os.close(w)
         assert not os.get_blocking(a.fileno())               # the program's calls stay non-blocking
         with pytest.raises(BlockingIOError):
             a.send(b"x", MSG_DONTWAIT)
@@ -171,7 +196,10 @@ def test_a_background_writer_sleeps_beside_the_program_and_is_ended():
             os.waitpid(pid, os.WNOHANG)                      # reaped
     c, d = socket.socketpair()
     with c, d:
+        start = time.monotonic()
         assert program.background_send(_Sock(c), 16) == "ok"   # room: it never slept
+        assert time.monotonic() - start < 1                     # and was not waited for
+        assert program._BACKGROUND == []                        # reaped already
         assert d.recv(64) == bytes(16)
 
 
@@ -235,3 +263,19 @@ def test_the_oracle_runs_at_the_namespaces_own_optmem_max(monkeypatch):
     assert ex._check(call, {}) == "checked after 1 restore"
     assert not ex.optmem_set
     assert ex._check(call, {}) == "checked after 1 restore"     # once
+
+
+def test_the_executor_runs_the_new_calls_on_a_socket():
+    a, b = socket.socketpair()
+    with a, b:
+        _fill(a)
+        ex = program.Executor()
+        slots = {1: program.SlotState(program.AfalgSocket(a), kind="op")}
+        assert ex._one(program.Call("background", 1, {"n": 65536}), slots) == "asleep"
+        assert ex.outcomes[-1][:2] == ("background", "x:asleep")
+        assert len(program._BACKGROUND) == 1
+        b.send(b"s" * 10)
+        assert ex._one(program.Call("recv", 1, {"n": 10, "flags": 0, "buf": "no-access"}), slots) == "EFAULT"
+        assert ex.outcomes[-1][1].endswith(":no-access")
+        program.end_background()
+        assert program._BACKGROUND == []
