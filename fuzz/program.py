@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import errno as errno_mod
+import fcntl
 import os
 import signal
 import socket
@@ -222,6 +223,8 @@ class Program:
             lines.append("enter_private_netns()")
         if any(c.op == "sockopt-cgroup" for c in self.calls):
             lines.append("join_sockopt_cgroup()")
+        for kind in sorted({c.args["buf"] for c in self.calls if c.args.get("buf", "own") != "own"}):
+            lines.append(f"page_of({kind!r})   # mapped before any fault window, as the executor does")
         for i, c in enumerate(self.calls):
             code, _, comment = c.to_python().partition("  # ")
             if c.op == "check":
@@ -330,40 +333,57 @@ class Executor:
             for call in prog.calls:
                 results.append(self._one(call, slots))
         finally:
-            # writers still asleep hold the program's sockets: ended first (untraced: their
-            # calls are another process's)
-            end_background()
-            # Traced like a call: the release and destruct paths (af_alg_release_parent, the
-            # types' sock_destruct freeing what is still queued) run here, unless a request
-            # still in flight holds the socket, and the feedback of fuzzers without a close
-            # call of their own (cmsg, setsockopt) never saw them. No outcome (key None):
-            # what the program did is in its calls' outcomes already.
-            for st in slots.values():
-                self.tracer.begin()
-                try:
-                    st.sock.close()
-                except OSError:
-                    pass
-                self.tracer.end(None)
-            # an interface the program unloaded is loaded again, so the next program finds
-            # the kernel as this one did (and its bind does not wait for a modprobe)
-            for m in sorted(self.unloaded):
-                self.tracer.modules_changing()
-                self.tracer.begin()
-                try:
-                    kmod.load(m)
-                except OSError:
-                    pass
-                self.tracer.end(None)
-                self.tracer.modules_changed()
-            # last, so that a failure here (ours: the error is raised) skips no close
-            if self.optmem_set:
-                self.optmem_set = False
-                restore_optmem()
-            if self.in_cgroup:      # the sockets keep their cgroup: leaving does not close them
-                self.in_cgroup = False
-                leave_sockopt_cgroup()
+            # an oracle's AssertionError in flight stays the one raised; on a normal end the
+            # first failure of the teardown (ours) is
+            errors = self._teardown(slots)
+        if errors:
+            raise errors[0]
         return results
+
+    def _teardown(self, slots: dict[int, SlotState]) -> list[Exception]:
+        """End what the program left: each step on its own, so a failing one skips no other;
+        the failures are returned. A flag is cleared only once its step succeeded (the next
+        program's teardown tries again)."""
+        errors: list[Exception] = []
+
+        def step(fn) -> bool:
+            try:
+                fn()
+                return True
+            except Exception as e:      # noqa: BLE001 -- collected, raised by run()
+                errors.append(e)
+                return False
+        # writers still asleep hold the program's sockets: ended first (untraced: their calls
+        # are another process's)
+        step(end_background)
+        # Traced like a call: the release and destruct paths (af_alg_release_parent, the
+        # types' sock_destruct freeing what is still queued) run here, unless a request
+        # still in flight holds the socket, and the feedback of fuzzers without a close
+        # call of their own (cmsg, setsockopt) never saw them. No outcome (key None):
+        # what the program did is in its calls' outcomes already.
+        for st in slots.values():
+            self.tracer.begin()
+            try:
+                st.sock.close()
+            except OSError:
+                pass
+            self.tracer.end(None)
+        # an interface the program unloaded is loaded again, so the next program finds
+        # the kernel as this one did (and its bind does not wait for a modprobe)
+        for m in sorted(self.unloaded):
+            self.tracer.modules_changing()
+            self.tracer.begin()
+            try:
+                kmod.load(m)
+            except OSError:
+                pass
+            self.tracer.end(None)
+            self.tracer.modules_changed()
+        if self.optmem_set and step(restore_optmem):
+            self.optmem_set = False
+        if self.in_cgroup and step(leave_sockopt_cgroup):   # the sockets keep their cgroup
+            self.in_cgroup = False
+        return errors
 
     def _one(self, call: Call, slots: dict[int, SlotState]) -> str:
         a = call.args
@@ -461,7 +481,7 @@ class Executor:
                     # what lands in the page is not ours to read back (no-access): a count
                     detail += f":{a['buf']}"
                     data = None
-                    _page(a["buf"])         # mapped outside the call's fault window
+                    page_of(a["buf"])         # mapped outside the call's fault window
                     length = self._sys(a, lambda: recv_into_page(st.sock, a["n"], a["flags"] | MSG_DONTWAIT,
                                                                  a["buf"]))
                 else:
@@ -751,15 +771,13 @@ def _waker(fd: int, wake: str, woke: dict):
         flags = MSG_DONTWAIT | (MSG_MORE if wake == "send-more" else 0)
 
         def send():
-            woke["woke"] = True
-            libc.send(fd, WAKE_SEND, len(WAKE_SEND), flags)
+            woke["woke"] = libc.send(fd, WAKE_SEND, len(WAKE_SEND), flags) >= 0
         return send, (lambda: None)
     if wake == "recv":
         buf = ctypes.create_string_buffer(WAKE_RECV)
 
         def recv():
-            woke["woke"] = True
-            libc.recv(fd, buf, WAKE_RECV, MSG_DONTWAIT)
+            woke["woke"] = libc.recv(fd, buf, WAKE_RECV, MSG_DONTWAIT) >= 0
         return recv, (lambda: None)
     ring = _ring() if wake == "uring" else None
     if ring is None:
@@ -772,7 +790,10 @@ def _waker(fd: int, wake: str, woke: dict):
     posted: list = []
 
     def during():
-        if ring.wait_for(ud, 1.0) is not None:
+        # a completion already there when the sleep is seen came before it: not a wake
+        if ring.wait_for(ud, 0) is not None:
+            posted.append(True)
+        elif ring.wait_for(ud, 1.0) is not None:
             posted.append(True)
             woke["woke"] = True
 
@@ -784,7 +805,7 @@ def _waker(fd: int, wake: str, woke: dict):
     return during, after
 
 
-def _page(kind: str) -> int:
+def page_of(kind: str) -> int:
     """The process's forbidden page of this kind (made on first use, kept): made before any
     fault window, so an injected fault never falls on its mmap."""
     if kind not in _PAGES:
@@ -795,7 +816,7 @@ def _page(kind: str) -> int:
 def recv_into_page(sock: AfalgSocket, n: int, flags: int, kind: str) -> int:
     """recv(2) of up to a page into a page of ours the kernel may not touch ("no-access") or
     not write ("read-only"); the count, or OSError (EFAULT, as a rule)."""
-    return recv_into(sock.fileno(), _page(kind), min(n, 4096), flags)
+    return recv_into(sock.fileno(), page_of(kind), min(n, 4096), flags)
 
 
 _PAGES: dict[str, int] = {}
@@ -835,9 +856,10 @@ def _background_child(parent: int, fd: int, n: int) -> None:
     fuzzer die without ending it, a writer asleep for good would keep the fuzzer's output
     pipe open, and the guest run waiting for its end), and leaves without Python's exit."""
     try:
-        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent:
+        if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0 or os.getppid() != parent:
             os._exit(253)
+        if fd < 3:                  # out of the way of 0-2, which become /dev/null
+            fd = fcntl.fcntl(fd, fcntl.F_DUPFD, 3)
         null = os.open(os.devnull, os.O_RDWR)
         for std in (0, 1, 2):
             os.dup2(null, std)
@@ -868,13 +890,16 @@ def _asleep_or_ended(pid: int, limit: float) -> str | None:
 def end_background() -> None:
     """End every background_send writer (SIGKILL: the sleeping write breaks on the fatal
     signal) and reap it."""
-    while _BACKGROUND:
-        pid = _BACKGROUND.pop()
+    for pid in list(_BACKGROUND):
         try:
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
+        except ProcessLookupError:
             pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        _BACKGROUND.remove(pid)     # only once reaped: an exception above leaves it listed
 
 
 _NETNS: list = []               # [PrivateNetns] or [reason it is not to be had], once
@@ -939,6 +964,13 @@ def in_sockopt_cgroup() -> bool:
     """Reproducers: whether this process is in the sockopt cgroup (joined at the top)."""
     return bool(_CGROUP) and not isinstance(_CGROUP[0], str) and \
         cgroupbpf._own_cgroup().endswith(_CGROUP[0].path.name)
+
+
+def remove_sockopt_cgroup() -> None:
+    """Leave and remove the process's sockopt cgroup (at exit; a child that leaves by
+    os._exit calls it itself)."""
+    if _CGROUP and not isinstance(_CGROUP[0], str):
+        _remove_sockopt_cgroup()
 
 
 def _remove_sockopt_cgroup() -> None:
@@ -1009,8 +1041,6 @@ def set_async(sock: AfalgSocket) -> None:
     """O_ASYNC on sock (sock_fasync: SOCK_FASYNC, the sk_wake_async branches of af_alg's
     waits and wake-ups). No F_SETOWN: with no owner the kernel sends no SIGIO; it is ignored
     anyway, should an owner be set by other means."""
-    import fcntl
-    import signal
     signal.signal(signal.SIGIO, signal.SIG_IGN)
     fd = sock.fileno()
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)

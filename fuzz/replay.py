@@ -24,7 +24,7 @@ import traceback
 
 from . import decoders
 from .engine import CRASH_MAGIC, WARN_MAGIC, crash_hook, kmsg_watch, load_names, runtime_names, warn_hook
-from .program import Executor, FdpSource, Names, Program, guest_faults
+from .program import Executor, FdpSource, Names, Program, guest_faults, remove_sockopt_cgroup
 
 
 class Out:
@@ -78,6 +78,7 @@ class Attempt:
             except BaseException:       # noqa: BLE001 - the child must exit, whatever happened
                 code = 3
             finally:
+                remove_sockopt_cgroup()  # os._exit runs no atexit: the program's cgroup, if any
                 os._exit(code)
         os.close(w)
         chunks, deadline = [], time.monotonic() + self.timeout

@@ -13,8 +13,8 @@ from afalg_conformance.harness.afalg.constants import (AF_ALG, MSG_DONTWAIT, MSG
                                SOL_ALG)
 from afalg_conformance.fuzz.program import (aio_read, background_send, blocking, end_background,  # noqa: F401
                                             enter_private_netns, epoll_add, fault, in_sockopt_cgroup,
-                                            join_sockopt_cgroup, key_serial, module_op, recv_into_page,
-                                            set_async, set_optmem, splice_own_pipe)
+                                            join_sockopt_cgroup, key_serial, module_op, page_of,
+                                            recv_into_page, set_async, set_optmem, splice_own_pipe)
 from afalg_conformance.harness.afalg.libc import recv_raw  # noqa: F401
 
 SOL_SOCKET = socket.SOL_SOCKET

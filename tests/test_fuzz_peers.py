@@ -279,3 +279,109 @@ def test_the_executor_runs_the_new_calls_on_a_socket():
         assert ex.outcomes[-1][1].endswith(":no-access")
         program.end_background()
         assert program._BACKGROUND == []
+
+
+def test_no_wake_for_a_call_that_was_slow_but_never_asleep_in_it():
+    a, b = socket.socketpair()
+    with a, b:
+        b.send(b"r" * 8)
+        woke: dict = {}
+        # 0.7 s in nanosleep (longer than the waker watches), then a read of data that is there
+        got = program.blocking(_Sock(a), "recvfrom",
+                               lambda: (time.sleep(0.7), recv_raw(a.fileno(), 8, 0))[1], "send", woke)
+        assert got == b"r" * 8 and woke == {}
+        with pytest.raises(BlockingIOError):
+            b.recv(64, MSG_DONTWAIT)                         # no send was made for it
+
+
+def test_a_wake_whose_call_fails_is_no_wake():
+    a, b = socket.socketpair()
+    with a, b:
+        woke: dict = {}
+        with pytest.raises(OSError):
+            # a blocked read, "woken" by a read of the same socket: EAGAIN, nothing happened
+            program.blocking(_Sock(a), "recvfrom", lambda: recv_raw(a.fileno(), 16, 0), "recv", woke)
+        assert woke == {"woke": False}
+        assert program._wake_detail({"wake": "recv"}, woke) == ":wake-recv-none"
+
+
+def test_the_writer_dies_with_the_fuzzer():
+    a, b = socket.socketpair()
+    with a, b:
+        _fill(a)
+        r, w = os.pipe()
+        middle = os.fork()
+        if middle == 0:                  # a fuzzer that dies without ending its writer
+            try:
+                program._BACKGROUND.clear()
+                state = program.background_send(_Sock(a), 65536)
+                os.write(w, f"{state} {program._BACKGROUND[-1]}".encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        state, pid = os.read(r, 100).decode().split()
+        os.close(r)
+        os.waitpid(middle, 0)
+        assert state == "asleep"
+        end = time.monotonic() + 2
+        alive = True
+        while alive and time.monotonic() < end:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    alive = f.read().rpartition(")")[2].split()[0] != "Z"
+            except FileNotFoundError:
+                alive = False
+            time.sleep(0.02)
+        assert not alive, "the writer outlived the process that started it"
+
+
+def test_the_writer_is_listed_before_anything_can_interrupt_the_wait(monkeypatch):
+    a, b = socket.socketpair()
+    with a, b:
+        _fill(a)
+
+        def interrupted(pid, limit):
+            raise KeyboardInterrupt
+        monkeypatch.setattr(program, "_asleep_or_ended", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            program.background_send(_Sock(a), 65536)
+        assert len(program._BACKGROUND) == 1                 # end_background still finds it
+        assert not os.get_blocking(a.fileno())
+        program.end_background()
+        assert program._BACKGROUND == []
+
+
+def test_the_forbidden_page_is_mapped_outside_the_fault_window(monkeypatch):
+    class Faults:
+        fired = False
+
+        def call(self, nth, fn):
+            assert "read-only" in program._PAGES, "the page's mmap fell in the fault window"
+            return fn()
+    monkeypatch.setattr(program, "_PAGES", {})
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with a, b:
+        b.send(b"q" * 4)
+        ex = program.Executor(faults=Faults())
+        slots = {1: program.SlotState(program.AfalgSocket(a), kind="op")}
+        out = ex._one(program.Call("recv", 1, {"n": 4, "flags": 0, "buf": "read-only", "fault": 2}), slots)
+        assert out == "EFAULT"
+    prog = _decode(["accept", "recv"], **{"block": 7, "recv-buf": [0], "buf": "read-only", "fault": 0})
+    lines = prog.to_python().splitlines()
+    assert lines.index("page_of('read-only')   # mapped before any fault window, as the executor does") < \
+        next(i for i, ln in enumerate(lines) if "recv_into_page" in ln)
+
+
+def test_a_failing_teardown_step_skips_no_other_and_is_raised(monkeypatch):
+    left = []
+
+    def refuse():
+        raise OSError(errno.EIO, "optmem_max")
+    monkeypatch.setattr(program, "restore_optmem", refuse)
+    monkeypatch.setattr(program, "leave_sockopt_cgroup", lambda: left.append(True))
+    ex = program.Executor()
+    ex.optmem_set = ex.in_cgroup = True
+    errors = ex._teardown({})
+    assert [e.errno for e in errors] == [errno.EIO]
+    assert left == [True] and not ex.in_cgroup
+    assert ex.optmem_set                                     # tried again after the next program
