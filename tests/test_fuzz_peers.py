@@ -17,6 +17,7 @@ import pytest
 
 from afalg_conformance.fuzz import decoders, program
 from afalg_conformance.fuzz.program import EncodingSource, FdpSource, Names
+from afalg_conformance.fuzz.seeds import Spec
 from afalg_conformance.harness.afalg import iouring, netns
 from afalg_conformance.harness.afalg.constants import MSG_DONTWAIT
 from afalg_conformance.harness.afalg.libc import recv_raw
@@ -25,17 +26,8 @@ from afalg_conformance.harness.afalg.libc import recv_raw
 def _decode(ops: list[str], **more):
     want = {"steps": len(ops), "seq-op": ops, "slot-random": 7, "slot": [0] + [1] * 8, "accept-dst": 1,
             "recv-buf": 15, **more}
-    vals = {k: (list(v) if isinstance(v, list) else [v]) for k, v in want.items()}
-    pos: dict[str, int] = {}
-
-    def spec(tag, lo, hi):
-        v = vals.get(tag)
-        if not v:
-            return None
-        i = pos.get(tag, 0)
-        pos[tag] = i + 1
-        return v[min(i, len(v) - 1)]
-    src = EncodingSource(spec)
+    # the seeds' Spec: wanted choices by tag, the common branch of every other gate
+    src = EncodingSource(Spec(**want))
     decoders.decode_sequence(src, Names())
     return decoders.decode_sequence(FdpSource(src.data()), Names())
 

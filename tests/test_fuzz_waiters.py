@@ -12,21 +12,13 @@ import socket
 
 from afalg_conformance.fuzz import decoders, program
 from afalg_conformance.fuzz.program import EncodingSource, FdpSource, Names
+from afalg_conformance.fuzz.seeds import Spec
 
 
 def _decode(op: str):
     want = {"steps": 2, "seq-op": ["accept", op], "slot-random": 7, "slot": [0, 1], "accept-dst": 1}
-    vals = {k: (list(v) if isinstance(v, list) else [v]) for k, v in want.items()}
-    pos: dict[str, int] = {}
-
-    def spec(tag, lo, hi):
-        v = vals.get(tag)
-        if not v:
-            return None
-        i = pos.get(tag, 0)
-        pos[tag] = i + 1
-        return v[min(i, len(v) - 1)]
-    src = EncodingSource(spec)
+    # the seeds' Spec: wanted choices by tag, the common branch of every other gate
+    src = EncodingSource(Spec(**want))
     decoders.decode_sequence(src, Names())
     return decoders.decode_sequence(FdpSource(src.data()), Names())
 
