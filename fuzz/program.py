@@ -948,37 +948,38 @@ def join_sockopt_cgroup() -> str:
             _CGROUP.append(f"no-sockopt-cgroup: {e}")
         else:
             _CGROUP.append(cg)
-            atexit.register(_remove_sockopt_cgroup)
+            atexit.register(remove_sockopt_cgroup)
     if isinstance(_CGROUP[0], str):
         return _CGROUP[0]
     _CGROUP[0].joined().__enter__()
     return ""
 
 
+def _made_cgroup():
+    """The process's SockoptCgroup, or None (not made, or not to be had)."""
+    return _CGROUP[0] if _CGROUP and not isinstance(_CGROUP[0], str) else None
+
+
 def leave_sockopt_cgroup() -> None:
-    if _CGROUP and not isinstance(_CGROUP[0], str):
-        _CGROUP[0].joined().__exit__(None, None, None)
+    if cg := _made_cgroup():
+        cg.joined().__exit__(None, None, None)
 
 
 def in_sockopt_cgroup() -> bool:
     """Reproducers: whether this process is in the sockopt cgroup (joined at the top)."""
-    return bool(_CGROUP) and not isinstance(_CGROUP[0], str) and \
-        cgroupbpf._own_cgroup().endswith(_CGROUP[0].path.name)
+    cg = _made_cgroup()
+    return cg is not None and cgroupbpf._own_cgroup().endswith(cg.path.name)
 
 
 def remove_sockopt_cgroup() -> None:
     """Leave and remove the process's sockopt cgroup (at exit; a child that leaves by
     os._exit calls it itself)."""
-    if _CGROUP and not isinstance(_CGROUP[0], str):
-        _remove_sockopt_cgroup()
-
-
-def _remove_sockopt_cgroup() -> None:
-    try:
-        leave_sockopt_cgroup()
-        _CGROUP[0].__exit__(None, None, None)
-    except (HarnessError, OSError):
-        pass
+    if cg := _made_cgroup():
+        try:
+            leave_sockopt_cgroup()
+            cg.__exit__(None, None, None)
+        except (HarnessError, OSError):
+            pass
 
 
 def guest_faults() -> tuple[FailNth | None, str]:

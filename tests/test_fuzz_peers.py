@@ -205,6 +205,16 @@ def test_a_read_into_a_forbidden_page_is_efault():
             assert e.value.errno == errno.EFAULT, kind
 
 
+def _in_a_process(code: str, unavailable: str) -> str:
+    """stdout of code run by a Python of its own (its namespace or cgroup stays its own);
+    SKIP when its first line starts with `unavailable` (the reason)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    if out.stdout.startswith(unavailable):
+        pytest.skip(f"unsupported:{out.stdout.splitlines()[0].strip()}")
+    return out.stdout
+
+
 def test_optmem_is_set_in_a_namespace_of_the_process_and_restored():
     outside = open(netns.OPTMEM_MAX).read()
     code = ("from afalg_conformance.fuzz import program as p\n"
@@ -212,12 +222,7 @@ def test_optmem_is_set_in_a_namespace_of_the_process_and_restored():
             "print(why or open('/proc/sys/net/core/optmem_max').read().strip())\n"
             "p.restore_optmem()\n"
             "print(why or open('/proc/sys/net/core/optmem_max').read().strip() == str(p._NETNS[0].default))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    first = out.stdout.splitlines()[0]
-    if first.startswith("no-private-netns"):
-        pytest.skip(f"unsupported:{first}")
-    assert out.stdout.split() == ["777", "True"]
+    assert _in_a_process(code, "no-private-netns").split() == ["777", "True"]
     assert open(netns.OPTMEM_MAX).read() == outside          # the host's own is untouched
 
 
@@ -236,13 +241,10 @@ def test_the_sockopt_cgroup_is_joined_for_a_program_and_left():
             "print(p.in_sockopt_cgroup(), cgroupbpf._own_cgroup() == home,\n"
             "      p._CGROUP[0].goes_through(inside, socket.SOL_SOCKET),\n"
             "      p._CGROUP[0].goes_through(outside, socket.SOL_SOCKET))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    if out.stdout.startswith("no-sockopt-cgroup"):
-        pytest.skip(f"unsupported:{out.stdout.strip()}")
+    out = _in_a_process(code, "no-sockopt-cgroup")
     # the program refuses its sentinel option: sockets made inside go through it, for good;
     # one made after leaving does not
-    assert out.stdout.split() == ["True", "EPERM", "False", "True", "EPERM", "ENOPROTOOPT"]
+    assert out.split() == ["True", "EPERM", "False", "True", "EPERM", "ENOPROTOOPT"]
 
 
 def test_the_oracle_runs_at_the_namespaces_own_optmem_max(monkeypatch):
